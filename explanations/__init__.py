@@ -1,0 +1,1 @@
+"""NL profiles, critiques and grounded explanations. Never imports Django."""

@@ -1,0 +1,1 @@
+"""The ML core: datasets, rankers, metrics and evaluation. Never imports Django."""

@@ -1,0 +1,74 @@
+"""The one ranker contract (after implicit's ``RecommenderBase``).
+
+Every model takes interactions and the catalogue as arrays, knows users and items only by
+dense index, and returns indices with scores. The web app translates ids at its one seam.
+"""
+
+from __future__ import annotations
+
+import pickle
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Self
+
+import numpy as np
+
+from recommender.data import Catalogue, Interactions
+
+
+class Ranker(ABC):
+    """fit / score / recommend / save / load.
+
+    ``score`` is the primitive; ``recommend`` ranks all items by it, drops ``exclude`` and the
+    user's own training history (every model masks known history, sequential ones included).
+    """
+
+    name: str = "ranker"
+
+    def __init__(self) -> None:
+        self.n_users = 0
+        self.n_items = 0
+        self._seen: list[np.ndarray] = []
+
+    @abstractmethod
+    def fit(self, interactions: Interactions, catalogue: Catalogue) -> Self:
+        """Learn from ``interactions``; subclasses must call :meth:`_remember`."""
+
+    @abstractmethod
+    def score(self, user: int, item_ids: np.ndarray) -> np.ndarray:
+        """Scores (len(item_ids),) float32 for one user; higher is better."""
+
+    def _remember(self, interactions: Interactions) -> None:
+        self.n_users, self.n_items = interactions.n_users, interactions.n_items
+        self._seen = interactions.histories()
+
+    def seen(self, user: int) -> np.ndarray:
+        return self._seen[user] if user < len(self._seen) else np.empty(0, dtype=np.int64)
+
+    def recommend(
+        self, user: int, n: int = 10, exclude: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``n`` (item indices, scores), best first, never an excluded or seen item."""
+        scores = self.score(user, np.arange(self.n_items)).astype(np.float64, copy=True)
+        scores[self.seen(user)] = -np.inf
+        if exclude is not None and len(exclude):
+            scores[np.asarray(exclude, dtype=np.int64)] = -np.inf
+        n = min(n, int(np.isfinite(scores).sum()))
+        top = np.argpartition(-scores, n - 1)[:n] if n else np.empty(0, dtype=np.int64)
+        top = top[np.lexsort((top, -scores[top]))]  # ties by index, so results are deterministic
+        return top.astype(np.int64), scores[top].astype(np.float32)
+
+    def save(self, path: Path) -> None:
+        """Default persistence: a pickle of the fitted object. Torch models override this."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as fh:
+            pickle.dump(self, fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def load(cls, path: Path) -> Self:
+        with Path(path).open("rb") as fh:
+            model = pickle.load(fh)
+        if not isinstance(model, cls):
+            raise TypeError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
+        return model

@@ -1,0 +1,108 @@
+"""Model names -> how to build, tune and compare them (what ``recommender.evaluate`` runs).
+
+Each model module exposes one zero-argument function, ``model_spec() -> ModelSpec``. The table
+below names that function by string and imports it only when the model is asked for, so the
+classic models run even while a heavier model's module (or its dependencies) is missing.
+
+A :class:`ModelSpec` says how to make the model and how to choose its hyperparameters:
+
+- ``build(hparams, seed) -> Ranker``: an unfitted ranker from a dict of hyperparameters (keys
+  of the model's config dataclass; missing keys take the config defaults) and the run's seed.
+- either ``grid``: {name: [values]}; the harness fits every combination on ``split.train`` and
+  keeps the one with the best validation NDCG@10 (first in grid order on ties);
+- or ``tune(split, catalogue, seed) -> TuneResult``: for models that search on their own, e.g.
+  early stopping on validation. It may use only ``split.train`` for fitting and
+  ``split.valid_items`` for scoring (see :func:`recommender.evaluation.validate`), never the
+  test items. The returned hparams must make ``build`` reproduce the chosen model (e.g. the
+  epoch count early stopping picked), because the harness refits with them on
+  ``split.train_valid`` for the test stage.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from recommender.base import Ranker
+    from recommender.data import Catalogue
+    from recommender.split import Split
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """What a search chose, its validation NDCG@10, and every trial for the report."""
+
+    hparams: dict[str, Any]
+    valid_ndcg: float
+    trials: list[dict[str, Any]] = field(default_factory=list)  # each: hparams + "valid_ndcg"
+
+
+Build = Callable[[Mapping[str, Any], int], "Ranker"]
+Tune = Callable[["Split", "Catalogue", int], TuneResult]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    build: Build
+    grid: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    tune: Tune | None = None  # when set, used instead of ``grid``
+    baseline: bool = False  # a classic model: candidates for the reference in the CI column
+    summary: str = ""
+
+
+class ModelUnavailable(LookupError):
+    """The name is unknown, or its module (or a dependency of it) cannot be imported."""
+
+
+# name -> "module:function"; the function takes no arguments and returns a ModelSpec
+_SPECS: dict[str, str] = {
+    "pop": "recommender.models.popularity:model_spec",
+    "itemknn": "recommender.models.itemknn:model_spec",
+    "als": "recommender.models.mf:als_spec",
+    "bpr": "recommender.models.mf:bpr_spec",
+    "ease": "recommender.models.ease:model_spec",
+    "sasrec": "recommender.models.sasrec:model_spec",
+    "dense": "recommender.models.dense:model_spec",
+    "hybrid": "recommender.models.hybrid:model_spec",
+}
+
+
+def names() -> list[str]:
+    """Every registered name, available or not."""
+    return list(_SPECS)
+
+
+def get(name: str) -> ModelSpec:
+    """The spec for ``name``; :class:`ModelUnavailable` with the reason when it cannot load."""
+    if name not in _SPECS:
+        raise ModelUnavailable(f"unknown model {name!r}; known: {', '.join(_SPECS)}")
+    module_name, function = _SPECS[name].split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ModelUnavailable(
+            f"model {name!r} is registered but {module_name} cannot be imported: {exc}"
+        ) from exc
+    make = getattr(module, function, None)
+    if make is None:
+        raise ModelUnavailable(f"{module_name} does not define {function}() -> ModelSpec")
+    spec = make()
+    if not isinstance(spec, ModelSpec) or spec.name != name:
+        raise ModelUnavailable(f"{module_name}.{function}() must return ModelSpec(name={name!r})")
+    return spec
+
+
+def available() -> list[str]:
+    """Names whose modules import cleanly right now."""
+    out = []
+    for name in _SPECS:
+        try:
+            get(name)
+        except ModelUnavailable:
+            continue
+        out.append(name)
+    return out

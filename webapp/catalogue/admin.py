@@ -1,0 +1,189 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.html import format_html_join
+from django.views.decorators.http import require_POST
+
+from webapp.catalogue import services, tasks
+from webapp.catalogue.models import CatalogueStats, Genre, Interaction, Item
+from webapp.jobs.models import JobRun
+from webapp.jobs.services import job_enqueue
+
+
+class DescriptionFilter(admin.SimpleListFilter):
+    title = "description"
+    parameter_name = "description"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            ("curated", "Curated"),
+            ("generated", "Generated only"),
+            ("none", "None"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Item]) -> QuerySet[Item]:
+        value = self.value()
+        if value == "curated":
+            return queryset.exclude(description="")
+        if value == "generated":
+            return queryset.filter(description="").exclude(generated_description="")
+        if value == "none":
+            return queryset.filter(description="", generated_description="")
+        return queryset
+
+
+class DecadeFilter(admin.SimpleListFilter):
+    title = "decade"
+    parameter_name = "decade"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        years = Item.objects.exclude(year=None).values_list("year", flat=True).distinct()
+        decades = sorted({y // 10 * 10 for y in years}, reverse=True)
+        return [(str(d), f"{d}s") for d in decades] + [("unknown", "Unknown year")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Item]) -> QuerySet[Item]:
+        value = self.value()
+        if value == "unknown":
+            return queryset.filter(year=None)
+        if value and value.isdigit():
+            return queryset.filter(year__gte=int(value), year__lt=int(value) + 10)
+        return queryset
+
+
+@admin.register(Item)
+class ItemAdmin(admin.ModelAdmin):
+    list_display = (
+        "title", "year", "genre_names", "source", "is_active", "interaction_count",
+        "mean_rating", "description_state",
+    )  # fmt: skip
+    list_filter = ("is_active", "genres", DecadeFilter, DescriptionFilter, "source")
+    search_fields = ("title", "external_id")
+    list_per_page = 50
+    ordering = ("-interaction_count", "title")
+    actions = ("retire", "restore")
+    filter_horizontal = ("genres",)
+    readonly_fields = (
+        "source", "external_id", "generated_description", "generated_by", "generated_at",
+        "interaction_count", "mean_rating", "created_at", "updated_at",
+    )  # fmt: skip
+    fieldsets = (
+        (None, {"fields": ("title", "year", "genres", "is_active")}),
+        ("Text", {"fields": (
+            "description", "generated_description", "generated_by", "generated_at"
+        )}),
+        ("Facts", {"fields": ("facts",)}),
+        ("Origin and statistics", {"fields": (
+            "source", "external_id", "interaction_count", "mean_rating", "created_at", "updated_at"
+        )}),
+    )  # fmt: skip
+    change_list_template = "admin/catalogue/item/change_list.html"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Item | None = None) -> Any:
+        # source and external_id identify an item, so they are set once, at creation.
+        if obj is None:
+            return tuple(f for f in self.readonly_fields if f not in ("source", "external_id"))
+        return self.readonly_fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Item]:
+        return super().get_queryset(request).prefetch_related("genres")
+
+    @admin.display(description="genres")
+    def genre_names(self, item: Item) -> str:
+        return ", ".join(g.name for g in item.genres.all())
+
+    @admin.display(description="description")
+    def description_state(self, item: Item) -> str:
+        if item.description:
+            return "curated"
+        return "generated" if item.generated_description else "—"
+
+    @admin.action(description="Retire selected items (keep their history)")
+    def retire(self, request: HttpRequest, queryset: QuerySet[Item]) -> None:
+        n = services.items_set_active(
+            item_ids=list(queryset.values_list("pk", flat=True)), active=False
+        )
+        self.message_user(request, f"Retired {n} item(s).", messages.SUCCESS)
+
+    @admin.action(description="Restore selected items")
+    def restore(self, request: HttpRequest, queryset: QuerySet[Item]) -> None:
+        n = services.items_set_active(
+            item_ids=list(queryset.values_list("pk", flat=True)), active=True
+        )
+        self.message_user(request, f"Restored {n} item(s).", messages.SUCCESS)
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view(require_POST(self.recompute_stats_view))
+        return [
+            path("recompute-stats/", view, name="catalogue_item_recompute_stats"),
+            *super().get_urls(),
+        ]
+
+    def recompute_stats_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_change_permission(request):
+            return HttpResponseRedirect(reverse("admin:index"))
+        job = job_enqueue(task=tasks.catalogue_stats_recompute, requested_by=request.user)
+        self.message_user(
+            request,
+            f"Statistics are being recomputed in the background (job #{job.pk}).",
+            messages.INFO,
+        )
+        return HttpResponseRedirect(reverse("admin:catalogue_item_changelist"))
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        extra_context = extra_context or {}
+        extra_context["stats"] = CatalogueStats.objects.first()
+        extra_context["stats_job"] = JobRun.objects.filter(
+            task_name=tasks.catalogue_stats_recompute.name
+        ).first()
+        return super().changelist_view(request, extra_context=extra_context)
+
+
+@admin.register(Genre)
+class GenreAdmin(admin.ModelAdmin):
+    search_fields = ("name",)
+
+
+@admin.register(Interaction)
+class InteractionAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "user", "item", "kind", "value")
+    list_filter = ("kind", "item__source")
+    search_fields = ("user__username", "item__title")
+    raw_id_fields = ("user", "item")
+    list_select_related = ("user", "item")
+    list_per_page = 100
+    # Counting a million rows on every page view is slow; Django then shows "Show all" instead.
+    show_full_result_count = False
+
+
+@admin.register(CatalogueStats)
+class CatalogueStatsAdmin(admin.ModelAdmin):
+    list_display = (
+        "computed_at",
+        "n_items",
+        "n_active_items",
+        "n_users",
+        "n_interactions",
+        "seconds",
+    )
+    readonly_fields = (
+        "computed_at", "n_items", "n_active_items", "n_users", "n_interactions", "genres_table",
+        "kind_counts", "seconds",
+    )  # fmt: skip
+    exclude = ("genre_counts",)
+
+    @admin.display(description="active items per genre")
+    def genres_table(self, stats: CatalogueStats) -> str:
+        return format_html_join(", ", "{} ({})", stats.genre_counts.items())
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,111 @@
+"""Writes to the catalogue and interactions (HackSoft style: keyword-only, typed)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Avg, Count, Q
+from django.utils import timezone
+
+from webapp.catalogue.models import CatalogueStats, Genre, Interaction, Item
+
+Progress = Callable[[float, str], None]
+Kind = Interaction.Kind
+
+
+def _no_progress(fraction: float, message: str) -> None:
+    return None
+
+
+@transaction.atomic
+def interaction_toggle(*, user: Any, item: Item, kind: str) -> Interaction | None:
+    """Like or dislike an item; the same button again takes it back.
+
+    Like and dislike exclude each other. Returns the new interaction, or None when it was
+    removed. The unique constraint guarantees at most one like per user and item.
+    """
+    if kind not in (Kind.LIKE, Kind.DISLIKE):
+        raise ValidationError(f"cannot toggle a {kind!r} interaction")
+    existing = Interaction.objects.filter(user=user, item=item, kind=kind)
+    if existing.exists():
+        existing.delete()
+        return None
+    opposite = Kind.DISLIKE if kind == Kind.LIKE else Kind.LIKE
+    Interaction.objects.filter(user=user, item=item, kind=opposite).delete()
+    return Interaction.objects.create(user=user, item=item, kind=kind, created_at=timezone.now())
+
+
+@transaction.atomic
+def interaction_rate(*, user: Any, item: Item, value: float) -> Interaction:
+    """Set (or change) the user's 1-5 rating of an item."""
+    if not 1 <= value <= 5:
+        raise ValidationError("a rating must be between 1 and 5")
+    rating, _ = Interaction.objects.update_or_create(
+        user=user,
+        item=item,
+        kind=Kind.RATING,
+        defaults={"value": float(value), "created_at": timezone.now()},
+    )
+    return rating
+
+
+def items_set_active(*, item_ids: list[int], active: bool) -> int:
+    """Retire or restore items; their interactions are kept either way."""
+    return (
+        Item.objects.filter(pk__in=item_ids)
+        .exclude(is_active=active)
+        .update(is_active=active, updated_at=timezone.now())
+    )
+
+
+def catalogue_stats_recompute(*, progress: Progress = _no_progress) -> CatalogueStats:
+    """Denormalise per-item counts and write a statistics snapshot.
+
+    Two aggregate queries and one bulk update, so it scales with the number of items, not
+    interactions (the database does the counting).
+    """
+    started = time.perf_counter()
+    progress(0.05, "counting interactions per item")
+    per_item = {
+        row["item"]: row
+        for row in Interaction.objects.values("item").annotate(
+            n=Count("id"), mean=Avg("value", filter=Q(kind=Kind.RATING))
+        )
+    }
+    progress(0.4, "updating items")
+    items = list(Item.objects.only("id", "interaction_count", "mean_rating"))
+    changed = []
+    for item in items:
+        row = per_item.get(item.pk)
+        count, mean = (row["n"], row["mean"]) if row else (0, None)
+        mean = round(mean, 4) if mean is not None else None
+        if item.interaction_count != count or item.mean_rating != mean:
+            item.interaction_count, item.mean_rating = count, mean
+            changed.append(item)
+    with transaction.atomic():
+        Item.objects.bulk_update(changed, ["interaction_count", "mean_rating"], batch_size=500)
+    progress(0.8, "counting genres and kinds")
+    genre_counts = dict(
+        Genre.objects.annotate(n=Count("items", filter=Q(items__is_active=True)))
+        .order_by("-n", "name")
+        .values_list("name", "n")
+    )
+    kind_counts = dict(
+        Interaction.objects.values_list("kind").annotate(n=Count("id")).values_list("kind", "n")
+    )
+    stats = CatalogueStats.objects.create(
+        n_items=len(items),
+        n_active_items=Item.objects.filter(is_active=True).count(),
+        n_users=get_user_model().objects.count(),
+        n_interactions=sum(kind_counts.values()),
+        genre_counts=genre_counts,
+        kind_counts=kind_counts,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+    progress(1.0, "done")
+    return stats

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from webapp.celery import app as celery_app
+from webapp.jobs.models import JobRun
+from webapp.jobs.services import job_enqueue
+
+
+@admin.register(JobRun)
+class JobRunAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "task_name",
+        "state",
+        "percent",
+        "message",
+        "attempts",
+        "created_at",
+        "finished_at",
+    )
+    list_filter = ("state", "task_name")
+    search_fields = ("task_name", "task_id", "message")
+    readonly_fields = [f.name for f in JobRun._meta.fields]
+    actions = ("run_again",)
+
+    @admin.display(description="progress")
+    def percent(self, job: JobRun) -> str:
+        return f"{job.progress:.0%}"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Run the selected jobs again")
+    def run_again(self, request: HttpRequest, queryset: QuerySet[JobRun]) -> None:
+        for job in queryset:
+            task: Any = celery_app.tasks[job.task_name]
+            job_enqueue(task=task, arguments=job.arguments, requested_by=request.user)
+        self.message_user(request, f"Queued {queryset.count()} job(s) again.", messages.SUCCESS)

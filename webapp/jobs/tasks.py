@@ -1,0 +1,47 @@
+"""Base class that ties a Celery task's life cycle to its :class:`JobRun` row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Task
+
+from webapp.jobs import services
+
+
+class JobTask(Task):
+    """Tasks called with a ``job_id`` keyword keep that JobRun's state in step.
+
+    Celery calls these hooks in the worker (and in eager mode), so task bodies only report
+    progress; success, retries and final failure are recorded here in one place.
+    """
+
+    def before_start(self, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        services.job_mark_running(
+            job_id=kwargs.get("job_id"), task_id=task_id, attempt=self.request.retries + 1
+        )
+
+    def on_success(
+        self, retval: Any, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        services.job_mark_succeeded(job_id=kwargs.get("job_id"), result=retval)
+
+    def on_retry(
+        self,
+        exc: BaseException,
+        task_id: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        einfo: Any,
+    ) -> None:
+        services.job_mark_retrying(job_id=kwargs.get("job_id"), exc=exc)
+
+    def on_failure(
+        self,
+        exc: BaseException,
+        task_id: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        einfo: Any,
+    ) -> None:
+        services.job_mark_failed(job_id=kwargs.get("job_id"), exc=exc, tb=str(einfo))

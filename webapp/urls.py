@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import include, path
+
+admin.site.site_header = "Steerable Recommender administration"
+admin.site.site_title = "Recommender admin"
+admin.site.index_title = "Catalogue curation and background jobs"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("webapp.accounts.urls")),
+    path("", include("webapp.catalogue.urls")),
+]
