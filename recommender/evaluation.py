@@ -96,9 +96,7 @@ def rank_users(
         ahead = (scores > target_scores) | (
             (scores == target_scores) & (item_index[None, :] < batch_targets[:, None])
         )
-        ranks[start:stop] = np.where(
-            np.isneginf(target_scores[:, 0]), n_items, ahead.sum(axis=1)
-        )
+        ranks[start:stop] = np.where(np.isneginf(target_scores[:, 0]), n_items, ahead.sum(axis=1))
         if k:
             top[start:stop] = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     return Ranking(users, targets, ranks, top)
@@ -139,12 +137,14 @@ def per_user_metrics(
     return out
 
 
-def grid_search(spec: ModelSpec, split: Split, catalogue: Catalogue, seed: int) -> TuneResult:
+def grid_search(
+    spec: ModelSpec, split: Split, catalogue: Catalogue, seed: int, progress: bool = False
+) -> TuneResult:
     """Fit every grid combination on ``split.train``; keep the best validation NDCG@10."""
     keys = list(spec.grid)
     combos = [dict(zip(keys, v, strict=True)) for v in itertools.product(*spec.grid.values())]
     trials: list[dict[str, Any]] = []
-    for params in tqdm(combos, desc=f"{spec.name} grid", disable=len(combos) < 2, leave=False):
+    for params in tqdm(combos, desc=f"{spec.name} grid", disable=not progress, leave=False):
         start = time.perf_counter()
         model = spec.build(params, seed).fit(split.train, catalogue)
         ndcg = validate(model, split)
@@ -186,7 +186,10 @@ def run_model(
 ) -> ModelResult:
     """Tune on validation, refit on train_valid, evaluate on test."""
     start = time.perf_counter()
-    tuned = spec.tune(split, catalogue, seed) if spec.tune else grid_search(spec, split, catalogue, seed)
+    if spec.tune is not None:
+        tuned = spec.tune(split, catalogue, seed)
+    else:
+        tuned = grid_search(spec, split, catalogue, seed, progress)
     tune_seconds = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -309,7 +312,9 @@ TABLE_COLUMNS = (
 
 
 def format_hparams(hparams: Mapping[str, Any]) -> str:
-    return ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in hparams.items())
+    return ",".join(
+        f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in hparams.items()
+    )
 
 
 def format_table(report: Report) -> str:
@@ -353,8 +358,13 @@ def report_json(report: Report) -> dict[str, Any]:
                 "test": r.means,
                 "ndcg@10_diff_vs_reference": None
                 if r.ci is None
-                else {"mean": r.ci.mean, "low": r.ci.low, "high": r.ci.high, "level": r.ci.level,
-                      "resamples": r.ci.resamples},
+                else {
+                    "mean": r.ci.mean,
+                    "low": r.ci.low,
+                    "high": r.ci.high,
+                    "level": r.ci.level,
+                    "resamples": r.ci.resamples,
+                },
                 "seconds": {"tune": r.tune_seconds, "fit": r.fit_seconds, "eval": r.eval_seconds},
                 "trials": r.trials,
             }

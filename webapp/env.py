@@ -30,15 +30,22 @@ def load_dotenv(path: Path) -> None:
 
 
 def env_str(name: str, default: str | None = None) -> str:
-    value = os.environ.get(name, default)
+    """A string; an empty value counts as unset (``.env.example`` lists blanks for defaults)."""
+    value = os.environ.get(name) or default
     if value is None:
         raise ImproperlyConfigured(f"environment variable {name} is required")
     return value
 
 
+def env_path(name: str, default: str, base: Path) -> Path:
+    """A filesystem path; relative values are taken relative to ``base`` (the project root)."""
+    path = Path(env_str(name, default)).expanduser()
+    return (path if path.is_absolute() else base / path).resolve()
+
+
 def env_bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name)
-    if raw is None:
+    if not raw:
         return default
     if raw.strip().lower() in _TRUE:
         return True
@@ -49,7 +56,7 @@ def env_bool(name: str, default: bool) -> bool:
 
 def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     raw = os.environ.get(name)
-    if raw is None:
+    if not raw:
         return default
     try:
         value = int(raw)
@@ -62,4 +69,4 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
 
 def env_list(name: str, default: str) -> list[str]:
     """Comma-separated list; blanks dropped."""
-    return [part.strip() for part in os.environ.get(name, default).split(",") if part.strip()]
+    return [part.strip() for part in env_str(name, default).split(",") if part.strip()]

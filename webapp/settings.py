@@ -7,18 +7,20 @@ DATABASE_URL at PostgreSQL and CELERY_BROKER_URL at Redis or RabbitMQ.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from webapp.env import env_bool, env_int, env_list, env_str, load_dotenv
+from webapp.env import env_bool, env_int, env_list, env_path, env_str, load_dotenv
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-load_dotenv(BASE_DIR / ".env")
+# ENV_FILE="" disables the .env file (the settings tests need a clean environment).
+load_dotenv(Path(os.environ.get("ENV_FILE", str(BASE_DIR / ".env"))))
 
 # Local state (SQLite file, broker folders, model caches, artifacts). Git-ignored.
-VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var"))).resolve()
+VAR_DIR = env_path("VAR_DIR", "var", BASE_DIR)
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env_bool("DEBUG", True)
@@ -82,6 +84,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "webapp.context_processors.site",
             ],
+            # {% partialdef %} everywhere without {% load %}; Django 6 has it built in.
+            "builtins": ["template_partials.templatetags.partials"],
         },
     },
 ]
@@ -122,7 +126,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STATIC_ROOT = env_path("STATIC_ROOT", "staticfiles", BASE_DIR)
 
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
@@ -136,18 +140,21 @@ CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", f"file://{VAR_DIR / 'celery-results'}")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (_broker_dir / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 if CELERY_RESULT_BACKEND.startswith("file://"):
     Path(CELERY_RESULT_BACKEND.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
-CELERY_TASK_EAGER_PROPAGATES = True
+# Eager mode (tests, or a set-up with no worker) records failures on the JobRun like a worker
+# does, instead of raising into the caller: Celery skips on_failure when it propagates.
+CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_SERIALIZER = "json"  # tasks take ids and JSON, never model instances
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -160,8 +167,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Each is a packaged alias ("packaged:<name>"), a local folder, or a Hugging Face hub id.
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "packaged:all-minilm-l6-v2")
 LLM_MODEL = env_str("LLM_MODEL", "packaged:smollm2-135m-instruct")
-MODEL_CACHE_DIR = Path(env_str("MODEL_CACHE_DIR", str(VAR_DIR / "models"))).resolve()
-ARTIFACT_DIR = Path(env_str("ARTIFACT_DIR", str(VAR_DIR / "artifacts"))).resolve()
+MODEL_CACHE_DIR = env_path("MODEL_CACHE_DIR", str(VAR_DIR / "models"), BASE_DIR)
+ARTIFACT_DIR = env_path("ARTIFACT_DIR", str(VAR_DIR / "artifacts"), BASE_DIR)
 
 # --- Logging --------------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()

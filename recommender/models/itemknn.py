@@ -2,7 +2,7 @@
 
 A user's score for item j is the sum of j's similarities to the items in the user's history,
 counting only pairs where j is among the k nearest neighbours of the history item (Deshpande &
-Karypis 2004). The similarity comes from ``implicit.nearest_neighbours.CosineRecommender``; we
+Karypis 2004). The top-k search is implicit's ``all_pairs_knn`` (via ``ItemItemRecommender``); we
 keep only its sparse matrix, so a saved model does not depend on implicit's pickling.
 """
 
@@ -14,7 +14,7 @@ from typing import Any, Self
 
 import numpy as np
 import scipy.sparse as sp
-from implicit.nearest_neighbours import CosineRecommender
+from implicit.nearest_neighbours import ItemItemRecommender
 
 from recommender.base import Ranker
 from recommender.data import Catalogue, Interactions
@@ -42,11 +42,15 @@ class ItemKNN(Ranker):
 
     def fit(self, interactions: Interactions, catalogue: Catalogue) -> Self:
         self._remember(interactions)
-        self.history = interactions.to_csr(binary=True).astype(np.float32)
+        self.history = interactions.to_csr(binary=True).astype(np.float32)  # (n_users, n_items)
+        # cosine = dot product of L2-normalised item columns; normalising here (as implicit's
+        # CosineRecommender does, but keeping CSR) avoids its COO-to-CSR conversion warning
+        norms = np.sqrt(np.asarray(self.history.power(2).sum(axis=0)).ravel())  # (n_items,)
+        unit = self.history @ sp.diags(1.0 / np.maximum(norms, 1e-12)).astype(np.float32)
         # implicit counts an item as its own nearest neighbour (similarity 1); ask for one more
         # and drop the diagonal so k real neighbours remain.
-        knn = CosineRecommender(K=self.config.k + 1, num_threads=self.config.num_threads)
-        knn.fit(self.history, show_progress=False)
+        knn = ItemItemRecommender(K=self.config.k + 1, num_threads=self.config.num_threads)
+        knn.fit(sp.csr_matrix(unit, dtype=np.float64), show_progress=False)  # needs doubles
         sim = sp.csr_matrix(knn.similarity, dtype=np.float32)  # row i: neighbours of item i
         sim.setdiag(0.0)
         sim.eliminate_zeros()
@@ -70,7 +74,7 @@ def model_spec() -> ModelSpec:
     return ModelSpec(
         "itemknn",
         build,
-        grid={"k": [10, 20, 50, 100, 200, 400]},
+        grid={"k": [5, 10, 20, 50, 100, 200, 400]},
         baseline=True,
         summary="cosine item-item, top-k neighbours per item",
     )

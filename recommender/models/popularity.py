@@ -57,4 +57,3 @@ def model_spec() -> ModelSpec:
         baseline=True,
         summary="items by number of training users (no personalisation)",
     )
-

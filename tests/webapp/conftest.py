@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection
+
+from webapp.catalogue.models import Genre, Item
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def make_item(db: None) -> Any:
+    def make(
+        title: str = "Toy Story",
+        year: int | None = 1995,
+        genres: tuple[str, ...] = ("Comedy",),
+        **kw: Any,
+    ) -> Item:
+        kw.setdefault("source", "test")
+        kw.setdefault("external_id", f"{title}-{year}")
+        item = Item.objects.create(title=title, year=year, **kw)
+        item.genres.set([Genre.objects.get_or_create(name=g)[0] for g in genres])
+        return item
+
+    return make
+
+
+@pytest.fixture
+def alice(db: None) -> Any:
+    return get_user_model().objects.create_user("alice", password="correct horse battery")
+
+
+@pytest.fixture
+def staff(db: None) -> Any:
+    return get_user_model().objects.create_user(
+        "sam", password="staff pass 123", is_staff=True, is_superuser=True
+    )
+
+
+def _database_url_for_worker() -> str:
+    """Point the worker at the database the tests are using right now (the test database)."""
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    user = s.get("USER") or ""
+    host = s.get("HOST") or "127.0.0.1"
+    port = s.get("PORT") or 5432
+    return f"postgres://{user}@{host}:{port}/{s['NAME']}"
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db: None) -> Iterator[subprocess.Popen[str]]:
+    """A real ``celery worker`` process on the configured broker, sharing the test database.
+
+    The test process stops running tasks eagerly so that messages really travel through the
+    broker; the worker picks them up and writes to the same (committed) test database.
+    """
+    from webapp.celery import app
+
+    app.conf.task_always_eager = False
+    app.control.purge()  # leftovers of an earlier, interrupted run
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url_for_worker(),
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+    }
+    log = Path(settings.VAR_DIR) / "test-worker.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "webapp", "worker", "--pool=solo",
+             "--loglevel=INFO", "-I", "tests.webapp.worker_tasks", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while "ready." not in log.read_text():
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"celery worker did not start:\n{log.read_text()[-3000:]}")
+                time.sleep(0.2)
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            app.conf.task_always_eager = settings.CELERY_TASK_ALWAYS_EAGER
+
+
+def wait_for(predicate: Any, timeout: float = 60.0, interval: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from webapp.catalogue.models import CatalogueStats, Interaction, Item
+from webapp.jobs.models import JobRun
+
+pytestmark = pytest.mark.django_db
+
+
+def test_anonymous_visitors_cannot_reach_the_admin(client: Client) -> None:
+    response = client.get(reverse("admin:catalogue_item_changelist"))
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_a_non_staff_user_cannot_reach_the_admin(
+    client: Client, alice: Any, make_item: Any
+) -> None:
+    item = make_item()
+    client.force_login(alice)
+    for url in (
+        reverse("admin:index"),
+        reverse("admin:catalogue_item_changelist"),
+        reverse("admin:catalogue_item_change", args=[item.pk]),
+    ):
+        response = client.get(url)
+        assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    response = client.post(reverse("admin:catalogue_item_recompute_stats"))
+    assert response.status_code == 302 and not JobRun.objects.exists()
+
+
+def test_staff_can_search_and_filter_items(client: Client, staff: Any, make_item: Any) -> None:
+    make_item(title="Alien", genres=("Horror",), description="curated text")
+    make_item(title="Toy Story", genres=("Animation",), generated_description="machine text")
+    client.force_login(staff)
+    url = reverse("admin:catalogue_item_changelist")
+    assert "Alien" in client.get(url, {"q": "alien"}).content.decode()
+    generated = client.get(url, {"description": "generated"}).content.decode()
+    assert "Toy Story" in generated and "Alien</a>" not in generated
+    by_genre = client.get(
+        url, {"genres__id__exact": Item.objects.get(title="Alien").genres.get().pk}
+    )
+    assert "Alien" in by_genre.content.decode() and "Toy Story" not in by_genre.content.decode()
+    assert client.get(url, {"decade": "1990"}).status_code == 200
+
+
+def test_bulk_retire_and_restore_keep_history(
+    client: Client, staff: Any, alice: Any, make_item: Any
+) -> None:
+    item = make_item()
+    Interaction.objects.create(user=alice, item=item, kind="like", created_at="2024-01-01T00:00Z")
+    client.force_login(staff)
+    url = reverse("admin:catalogue_item_changelist")
+    client.post(url, {"action": "retire", "_selected_action": [item.pk]})
+    item.refresh_from_db()
+    assert not item.is_active and item.interactions.count() == 1
+    client.post(url, {"action": "restore", "_selected_action": [item.pk]})
+    item.refresh_from_db()
+    assert item.is_active
+
+
+def test_recompute_button_runs_the_statistics_job(
+    client: Client, staff: Any, alice: Any, make_item: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    item = make_item()
+    Interaction.objects.create(
+        user=alice, item=item, kind="rating", value=4, created_at="2024-01-01T00:00Z"
+    )
+    client.force_login(staff)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("admin:catalogue_item_recompute_stats"))
+    job = JobRun.objects.get()
+    assert job.state == JobRun.State.SUCCEEDED and job.requested_by == staff
+    item.refresh_from_db()
+    assert (item.interaction_count, item.mean_rating) == (1, 4.0)
+    page = client.get(reverse("admin:catalogue_item_changelist")).content.decode()
+    assert "1 interactions" in page or "1 interaction" in page
+    assert CatalogueStats.objects.get().n_interactions == 1
+
+
+def test_interactions_and_users_are_browsable(
+    client: Client, staff: Any, alice: Any, make_item: Any
+) -> None:
+    Interaction.objects.create(
+        user=alice, item=make_item(), kind="like", created_at="2024-01-01T00:00Z"
+    )
+    client.force_login(staff)
+    assert "alice" in client.get(reverse("admin:catalogue_interaction_changelist")).content.decode()
+    assert client.get(reverse("admin:auth_user_change", args=[alice.pk])).status_code == 200
+    assert client.get(reverse("admin:jobs_jobrun_changelist")).status_code == 200

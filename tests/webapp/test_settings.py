@@ -1,0 +1,93 @@
+"""Settings refuse unsafe or malformed configuration at start-up, naming the variable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SETUP = "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)"
+
+
+def start(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {
+        k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY", "DATABASE_URL")
+    }
+    clean.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "webapp.settings",
+            "VAR_DIR": str(tmp_path),
+            "ENV_FILE": "",
+            **env,
+        }
+    )
+    return subprocess.run(
+        [sys.executable, "-c", SETUP], cwd=tmp_path, env={**clean, "PYTHONPATH": str(ROOT)},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_it_refuses_production_without_a_secret_key(tmp_path: Path) -> None:
+    result = start(tmp_path, DEBUG="false")
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set and DEBUG is off" in result.stderr
+
+
+def test_it_refuses_a_short_production_secret_key(tmp_path: Path) -> None:
+    result = start(tmp_path, DEBUG="0", SECRET_KEY="short")
+    assert result.returncode != 0
+    assert "at least 32 characters" in result.stderr
+
+
+def test_it_rejects_a_malformed_boolean(tmp_path: Path) -> None:
+    result = start(tmp_path, DEBUG="maybe")
+    assert result.returncode != 0
+    assert "DEBUG='maybe' is not a boolean" in result.stderr
+
+
+def test_it_rejects_an_unknown_database_scheme(tmp_path: Path) -> None:
+    result = start(tmp_path, DATABASE_URL="oracle2://nowhere/db")
+    assert result.returncode != 0
+    assert "DATABASE_URL" in result.stderr
+
+
+def test_it_starts_in_production_with_a_strong_key(tmp_path: Path) -> None:
+    result = start(tmp_path, DEBUG="false", SECRET_KEY="x" * 50, ALLOWED_HOSTS="example.org")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+
+
+def test_the_embedded_default_needs_no_server(tmp_path: Path) -> None:
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL)"
+    )
+    clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env={**clean, "VAR_DIR": str(tmp_path), "ENV_FILE": "", "PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "webapp.settings"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["django.db.backends.sqlite3", "filesystem://"]
+
+
+def test_a_copied_env_example_starts_with_the_defaults(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text((ROOT / ".env.example").read_text())
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL, s.DEBUG)"
+    )
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "VAR_DIR", "DEBUG")
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env={**clean, "ENV_FILE": str(env_file), "PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "webapp.settings"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["django.db.backends.sqlite3", "filesystem://", "True"]
