@@ -20,6 +20,7 @@ run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py import_movielens --variant 100k --if-empty
 	$(BIN)/python manage.py create_demo_users
+	$(BIN)/python manage.py train_recommender --background --if-missing
 	./scripts/run.sh
 
 ## test: the whole suite (unit, integration with packaged data/models, a real worker)

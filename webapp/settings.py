@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "webapp.accounts",
     "webapp.catalogue",
     "webapp.jobs",
+    "webapp.recommendations",
 ]
 
 MIDDLEWARE = [

@@ -8,5 +8,6 @@ admin.site.index_title = "Catalogue curation and background jobs"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("webapp.accounts.urls")),
+    path("", include("webapp.recommendations.urls")),
     path("", include("webapp.catalogue.urls")),
 ]

@@ -3,7 +3,6 @@ from django.urls import path
 from webapp.catalogue import views
 
 urlpatterns = [
-    path("", views.home, name="home"),
     path("items/", views.item_list, name="item_list"),
     path("items/<int:pk>/", views.item_detail, name="item_detail"),
     path("items/<int:pk>/like/", views.item_like, name="item_like"),

@@ -14,11 +14,6 @@ from webapp.catalogue.models import Interaction, Item
 PAGE_SIZE = 24
 
 
-def home(request: HttpRequest) -> HttpResponse:
-    # Recommendations become the home page once the ranking layer lands; until then, browse.
-    return redirect("item_list")
-
-
 @require_GET
 def item_list(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:100]

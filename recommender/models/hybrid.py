@@ -1,0 +1,313 @@
+"""Hybrid: a weighted sum of per-user normalised scores from several rankers.
+
+Each component has a *role* (the word an explanation cites) and a registered model:
+
+    collaborative -> ease      (who-liked-this-also-liked, from co-occurrence)
+    sequential    -> sasrec    (what tends to come next after the user's recent items)
+    text          -> dense     (what the item's text says, near the user's taste in text)
+
+Raw scores live on different scales (EASE regression outputs, SASRec logits, cosines), so
+each component's scores for a user are z-scored over the items that user has not seen, then
+mixed with non-negative weights that sum to one. :meth:`Hybrid.score_components` returns the
+weighted parts, which sum to :meth:`Hybrid.score`, so an explanation can say how much of an
+item's score came from each source.
+
+Tuning (:meth:`Hybrid.tune`) uses validation only: every component is tuned with its own
+registry recipe (fit on ``split.train``, chosen on the validation items), then the weights are
+searched on a simplex grid for the best validation NDCG@10. The refit on ``train_valid`` uses
+those component hyperparameters and weights as they are.
+
+Extension point: a new signal (e.g. the user's natural-language "profile" vector) is one more
+entry in ``HybridConfig.components``: (role, registered model name). Nothing else changes;
+``score_components`` then reports it under its role.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import itertools
+import json
+import tempfile
+import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+
+from recommender.base import Ranker
+from recommender.data import Catalogue, Interactions
+from recommender.registry import ModelSpec, TuneResult
+from recommender.split import Split
+
+Builder = Callable[[Mapping[str, Any], int], Ranker]  # (hparams, seed) -> unfitted ranker
+
+DEFAULT_COMPONENTS: tuple[tuple[str, str], ...] = (
+    ("collaborative", "ease"),
+    ("sequential", "sasrec"),
+    ("text", "dense"),
+)
+
+
+@dataclass(frozen=True)
+class HybridConfig:
+    # (role, registry model name); roles are what score_components reports
+    components: tuple[tuple[str, str], ...] = DEFAULT_COMPONENTS
+    # role -> hyperparameters of that component (filled in by tune(); {} = model defaults)
+    hparams: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # role -> weight, non-negative, summing to 1 (filled in by tune(); {} = equal weights)
+    weights: dict[str, float] = field(default_factory=dict)
+    normalisation: str = "zscore"  # "zscore" or "rank" (percentile rank among unseen items)
+    weight_step: float = 0.05  # simplex grid resolution of the weight search
+    seed: int = 0
+
+    def roles(self) -> list[str]:
+        return [role for role, _ in self.components]
+
+    def weight(self, role: str) -> float:
+        return self.weights.get(role, 1.0 / len(self.components))
+
+
+def normalise(scores: np.ndarray, seen: np.ndarray, how: str) -> np.ndarray:
+    """Per-row normalisation over unseen items. scores, seen: (b, n_items) -> (b, n_items).
+
+    Statistics skip seen items: those are masked at ranking time anyway, and a model that
+    scores the user's own history very high (EASE does) would otherwise squash the rest.
+    """
+    x = np.asarray(scores, dtype=np.float64)
+    if how == "zscore":
+        free = ~seen
+        count = np.maximum(free.sum(1, keepdims=True), 1)  # (b, 1)
+        mean = np.where(free, x, 0.0).sum(1, keepdims=True) / count
+        var = np.where(free, (x - mean) ** 2, 0.0).sum(1, keepdims=True) / count
+        std = np.sqrt(var)
+        # a constant row (no signal, e.g. a user without history) contributes nothing
+        return np.where(std > 0, (x - mean) / np.where(std > 0, std, 1.0), 0.0)
+    if how == "rank":
+        masked = np.where(seen, -np.inf, x)
+        ranks = masked.argsort(1).argsort(1).astype(np.float64)  # 0 = worst
+        free = (~seen).sum(1, keepdims=True)
+        # percentile among unseen items; seen ones sit below 0 and are masked later
+        return (ranks - (x.shape[1] - free)) / np.maximum(free - 1, 1)
+    raise ValueError(f"unknown normalisation {how!r}; use 'zscore' or 'rank'")
+
+
+def simplex(n: int, step: float) -> list[tuple[float, ...]]:
+    """Every weight vector of n non-negative multiples of ``step`` that sum to 1."""
+    units = round(1 / step)
+    out = []
+    for cut in itertools.combinations(range(units + n - 1), n - 1):  # stars and bars
+        parts = np.diff([-1, *cut, units + n - 1]) - 1
+        out.append(tuple(float(p) / units for p in parts))
+    return out
+
+
+def _ndcg10(scores: np.ndarray, targets: np.ndarray) -> float:
+    """Mean NDCG@10 of one target per row; scores (b, n) with seen items at -inf."""
+    rows = np.arange(len(targets))
+    target = scores[rows, targets][:, None]
+    item = np.arange(scores.shape[1])[None, :]
+    # ties broken by item index, like Ranker.recommend and the evaluation harness
+    rank = ((scores > target) | ((scores == target) & (item < targets[:, None]))).sum(1)
+    return float(np.where(rank < 10, 1.0 / np.log2(rank + 2.0), 0.0).mean())
+
+
+def registry_builder(name: str) -> Builder:
+    from recommender import registry
+
+    return registry.get(name).build
+
+
+class Hybrid(Ranker):
+    name = "hybrid"
+
+    def __init__(
+        self, config: HybridConfig | None = None, builders: Mapping[str, Builder] | None = None
+    ) -> None:
+        """``builders`` (role -> builder) overrides the registry, e.g. a tiny text encoder."""
+        super().__init__()
+        self.config = config or HybridConfig()
+        self.builders = dict(builders or {})
+        self.models: dict[str, Ranker] = {}
+        self._seen_mask: np.ndarray | None = None
+
+    def _build(self, role: str, model_name: str) -> Ranker:
+        build = self.builders.get(role) or registry_builder(model_name)
+        return build(self.config.hparams.get(role, {}), self.config.seed)
+
+    # ---------------------------------------------------------------------- fitting
+    def fit(self, interactions: Interactions, catalogue: Catalogue) -> Self:
+        self._remember(interactions)
+        self.models = {}
+        for role, model_name in self.config.components:
+            self.models[role] = self._build(role, model_name).fit(interactions, catalogue)
+        return self
+
+    @classmethod
+    def tune(
+        cls,
+        split: Split,
+        catalogue: Catalogue,
+        config: HybridConfig | None = None,
+        builders: Mapping[str, Builder] | None = None,
+        tuners: Mapping[str, Callable[[Split, Catalogue, int], TuneResult]] | None = None,
+    ) -> tuple[HybridConfig, TuneResult]:
+        """Component hyperparameters, then weights, all chosen on validation.
+
+        ``tuners`` (role -> tune function) overrides each component's registry recipe.
+        Returns the tuned config and a :class:`TuneResult` whose trials are the weight grid.
+        """
+        from recommender import registry
+        from recommender.evaluation import grid_search, score_users
+
+        config = config or HybridConfig()
+        hparams: dict[str, dict[str, Any]] = {}
+        for role, model_name in config.components:
+            if tuners and role in tuners:
+                result = tuners[role](split, catalogue, config.seed)
+            else:
+                spec = registry.get(model_name)
+                if builders and role in builders:
+                    spec = ModelSpec(spec.name, builders[role], spec.grid, spec.tune)
+                result = (spec.tune or (lambda s, c, seed: grid_search(spec, s, c, seed)))(
+                    split, catalogue, config.seed
+                )
+            hparams[role] = dict(result.hparams)
+        config = HybridConfig(**{**asdict(config), "hparams": hparams, "weights": {}})
+        # components fitted on train only; scores for the validation users
+        model = cls(config, builders).fit(split.train, catalogue)
+        users = split.users
+        seen = model._seen_rows(users)  # (U, n) train history
+        parts = [
+            normalise(score_users(model.models[role], users), seen, config.normalisation)
+            for role in config.roles()
+        ]  # each (U, n)
+        trials = []
+        for weights in simplex(len(parts), config.weight_step):
+            mix = sum(w * p for w, p in zip(weights, parts, strict=True))
+            mix = np.where(seen, -np.inf, mix)
+            ndcg = _ndcg10(mix, split.valid_items)
+            trials.append({**dict(zip(config.roles(), weights, strict=True)), "valid_ndcg": ndcg})
+        best = max(trials, key=lambda t: t["valid_ndcg"])  # first of equals: grid order
+        chosen = HybridConfig(**{**asdict(config), "weights": {r: best[r] for r in config.roles()}})
+        result = TuneResult(flat_hparams(chosen), float(best["valid_ndcg"]), trials)
+        return chosen, result
+
+    # ---------------------------------------------------------------------- scoring
+    def _seen_rows(self, users: np.ndarray) -> np.ndarray:
+        """(len(users), n_items) bool: the fitted history of each user."""
+        out = np.zeros((len(users), self.n_items), dtype=bool)
+        for row, u in enumerate(users):
+            out[row, self.seen(int(u))] = True
+        return out
+
+    def components_users(self, users: np.ndarray) -> dict[str, np.ndarray]:
+        """role -> (len(users), n_items) float64 weighted, normalised component scores."""
+        from recommender.evaluation import score_users
+
+        users = np.asarray(users, dtype=np.int64)
+        seen = self._seen_rows(users)
+        return {
+            role: self.config.weight(role)
+            * normalise(score_users(self.models[role], users), seen, self.config.normalisation)
+            for role in self.config.roles()
+        }
+
+    def score_users(self, users: np.ndarray) -> np.ndarray:
+        """(len(users), n_items) float32: the evaluation harness's batch hook."""
+        parts = self.components_users(users)
+        return np.sum(list(parts.values()), axis=0).astype(np.float32)
+
+    def score(self, user: int, item_ids: np.ndarray) -> np.ndarray:
+        return self.score_users(np.array([user]))[0, np.asarray(item_ids, dtype=np.int64)]
+
+    def score_components(self, user: int, item_ids: np.ndarray) -> dict[str, np.ndarray]:
+        """role -> (len(item_ids),) float32 weighted parts; they sum to :meth:`score`."""
+        item_ids = np.asarray(item_ids, dtype=np.int64)
+        parts = self.components_users(np.array([user]))
+        return {role: p[0, item_ids].astype(np.float32) for role, p in parts.items()}
+
+    # ------------------------------------------------------------------- persistence
+    def save(self, path: Path) -> None:
+        """One zip: config.json, plus each component saved by its own ``save``."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        manifest = {
+            "format": "hybrid/1",
+            "config": asdict(self.config),
+            "classes": {r: f"{type(m).__module__}:{type(m).__qualname__}" for r, m in self.models.items()},
+        }
+        with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("config.json", json.dumps(manifest))
+            for role, model in self.models.items():
+                model.save(Path(tmp) / role)
+                archive.write(Path(tmp) / role, f"components/{role}")
+            seen = np.concatenate(self._seen) if self._seen else np.zeros(0, np.int64)
+            buffer = io.BytesIO()
+            np.savez(buffer, seen_items=seen, seen_lengths=[len(h) for h in self._seen], n=[self.n_users, self.n_items])
+            archive.writestr("seen.npz", buffer.getvalue())
+
+    @classmethod
+    def load(cls, path: Path) -> Self:
+        with zipfile.ZipFile(Path(path)) as archive, tempfile.TemporaryDirectory() as tmp:
+            manifest = json.loads(archive.read("config.json"))
+            if manifest.get("format") != "hybrid/1":
+                raise TypeError(f"{path} is not a saved Hybrid model")
+            raw = manifest["config"]
+            raw["components"] = tuple(tuple(c) for c in raw["components"])
+            model = cls(HybridConfig(**raw))
+            for role, target in manifest["classes"].items():
+                module_name, class_name = target.split(":")
+                if not module_name.startswith("recommender."):  # never import arbitrary code
+                    raise TypeError(f"refusing to load component class {target}")
+                component_cls = getattr(importlib.import_module(module_name), class_name)
+                archive.extract(f"components/{role}", tmp)
+                model.models[role] = component_cls.load(Path(tmp) / "components" / role)
+            with np.load(io.BytesIO(archive.read("seen.npz"))) as z:
+                model.n_users, model.n_items = (int(x) for x in z["n"])
+                bounds = np.r_[0, np.cumsum(z["seen_lengths"])].astype(np.int64)
+                flat = z["seen_items"].astype(np.int64)
+        model._seen = [flat[bounds[u] : bounds[u + 1]] for u in range(model.n_users)]
+        return model
+
+
+def flat_hparams(config: HybridConfig) -> dict[str, Any]:
+    """``w_<role>`` weights and ``<role>.<name>`` component hparams: one flat, readable dict."""
+    out: dict[str, Any] = {f"w_{role}": round(config.weight(role), 4) for role in config.roles()}
+    for role, hp in config.hparams.items():
+        out.update({f"{role}.{k}": v for k, v in hp.items()})
+    if config.normalisation != "zscore":
+        out["normalisation"] = config.normalisation
+    return out
+
+
+def config_from_flat(hparams: Mapping[str, Any], seed: int) -> HybridConfig:
+    weights = {k[2:]: float(v) for k, v in hparams.items() if k.startswith("w_")}
+    nested: dict[str, dict[str, Any]] = {}
+    for key, value in hparams.items():
+        if "." in key:
+            role, name = key.split(".", 1)
+            nested.setdefault(role, {})[name] = value
+    return HybridConfig(
+        hparams=nested,
+        weights=weights,
+        normalisation=str(hparams.get("normalisation", "zscore")),
+        seed=seed,
+    )
+
+
+def model_spec() -> ModelSpec:
+    def build(hparams: Mapping[str, Any], seed: int) -> Ranker:
+        return Hybrid(config_from_flat(hparams, seed))
+
+    def tune(split: Split, catalogue: Catalogue, seed: int) -> TuneResult:
+        return Hybrid.tune(split, catalogue, HybridConfig(seed=seed))[1]
+
+    return ModelSpec(
+        "hybrid",
+        build,
+        tune=tune,
+        summary="z-scored EASE + SASRec + dense text, weights chosen on validation NDCG@10",
+    )

@@ -1,0 +1,328 @@
+"""LLM reranking of a retriever's top-K candidates, LlamaRec-style.
+
+The prompt (through the tokenizer's chat template) lists the user's recent history (titles,
+most recent last) and K candidates labelled with single-token letters ``A``..``T``. One forward
+pass reads the logits of those K letter tokens at the answer position (the first token of the
+assistant turn): that vector *is* the score. No text is generated, so the output is always a
+permutation of the candidates and can never name an item outside the catalogue.
+
+Position bias: small LLMs favour whatever sits in slot ``A`` (MODELS.md: SmolLM2 zero-shot picks
+A). :func:`position_bias` measures it; LLMRank's remedy is to score several candidate orders and
+average each candidate's log-probability over them (``RerankConfig.permutations``). The orders
+are cyclic shifts spaced K/P apart, so every candidate visits evenly spread slots; they run as
+one batch.
+
+The final score may blend in the retriever's score (``RerankConfig.blend``, chosen on
+validation with :func:`choose_blend`): both are z-scored within the K candidates first, because
+letter logits and retriever scores live on unrelated scales.
+
+Shapes: B = prompts in a batch (permutations), T = tokens, K = candidates, V = vocabulary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Self
+
+import numpy as np
+import torch
+
+from recommender.base import Ranker
+from recommender.data import Catalogue, Interactions
+from recommender.llm import LLMHandle
+
+LABELS: tuple[str, ...] = tuple("ABCDEFGHIJKLMNOPQRST")  # K <= 20; each one token in SmolLM2
+
+SYSTEM_PROMPT = (
+    "You are a movie recommender. You see the movies a user watched, oldest first, and a "
+    "lettered list of candidate movies. Answer with the letter of the candidate the user is "
+    "most likely to watch next, and nothing else."
+)
+
+
+@dataclass(frozen=True)
+class RerankConfig:
+    k: int = 20  # candidates taken from the retriever and reranked (at most len(LABELS))
+    history: int = 10  # most recent history titles shown; older ones only cost tokens
+    title_chars: int = 48  # long titles are cut: the head identifies a film, the tail costs time
+    # Candidate orders averaged (LLMRank de-biasing). 1 = retriever order only (fastest).
+    permutations: int = 1
+    # Weight of the retriever's (z-scored) score in the final score; 0 = LLM only, 1 = retriever
+    # only. Choose it on validation (choose_blend), never on test.
+    blend: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.k <= len(LABELS):
+            raise ValueError(f"k must be in 1..{len(LABELS)}")
+        if not 1 <= self.permutations <= self.k:
+            raise ValueError("permutations must be in 1..k")
+        if not 0.0 <= self.blend <= 1.0:
+            raise ValueError("blend must be in [0, 1]")
+
+
+def item_title(catalogue: Catalogue, index: int, max_chars: int = 48) -> str:
+    """``Title (year)``, the title cut at ``max_chars``: what the prompt shows for an item."""
+    title = catalogue.titles[index]
+    if len(title) > max_chars:
+        title = title[: max_chars - 1].rstrip() + "…"
+    year = int(catalogue.years[index])
+    return f"{title} ({year})" if year > 0 else title
+
+
+def label_token_ids(tokenizer: Any, k: int) -> list[int]:
+    """Token id of each of the first ``k`` labels as the model would answer it.
+
+    The answer is the first token of the assistant turn, which starts a line, so the bare letter
+    is tried first and a space-prefixed one second. Raises if a label needs two tokens: the
+    score would then no longer be one logit.
+    """
+    ids = []
+    for label in LABELS[:k]:
+        for form in (label, " " + label):
+            tokens = tokenizer.encode(form, add_special_tokens=False)
+            if len(tokens) == 1:
+                ids.append(tokens[0])
+                break
+        else:
+            raise ValueError(f"label {label!r} is not a single token in this tokenizer")
+    if len(set(ids)) != len(ids):
+        raise ValueError("labels map to repeated token ids")
+    return ids
+
+
+def build_prompt(tokenizer: Any, history: Sequence[str], candidates: Sequence[str]) -> list[int]:
+    """Token ids of the chat prompt; the model's next token is the answer letter."""
+    watched = "\n".join(f"- {t}" for t in history) or "- (nothing yet)"
+    listed = "\n".join(f"{LABELS[j]}. {t}" for j, t in enumerate(candidates))
+    messages = [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {
+            "role": "user",
+            "content": f"Watched:\n{watched}\n\nCandidates:\n{listed}\n\n"
+            "Which candidate will the user watch next? Answer with one letter.",
+        },
+    ]
+    out = tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True)
+    if isinstance(out, dict) or hasattr(out, "input_ids"):  # BatchEncoding in newer versions
+        out = out["input_ids"]
+    return list(out)
+
+
+def pad_left(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask), both (B, T), padded on the left so position -1 is real."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, width - len(r) :] = torch.tensor(r, dtype=torch.long)
+        mask[i, width - len(r) :] = 1
+    return ids, mask
+
+
+def label_logits(
+    model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, label_ids: Sequence[int]
+) -> torch.Tensor:
+    """(B, K) logits of the label tokens at the last position. Differentiable (fine-tuning).
+
+    Position ids come from the mask, so a left-padded row is computed exactly as unpadded;
+    ``logits_to_keep=1`` skips the (T, V) vocabulary projection for every other position.
+    """
+    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)  # (B, T)
+    out = model(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        position_ids=position_ids,
+        logits_to_keep=1,
+        use_cache=False,
+    )
+    return out.logits[:, -1, list(label_ids)].float()  # (B, V) -> (B, K)
+
+
+def permutations(k: int, n: int) -> np.ndarray:
+    """(n, k) candidate orders: cyclic shifts spaced k/n apart; row 0 is the identity."""
+    shifts = [round(p * k / n) for p in range(n)]
+    return np.stack([np.roll(np.arange(k), -s) for s in shifts])
+
+
+def zscore(x: np.ndarray) -> np.ndarray:
+    """Standardise the last axis; a constant row becomes zeros."""
+    x = np.asarray(x, dtype=np.float64)
+    std = x.std(axis=-1, keepdims=True)
+    return np.where(std > 0, (x - x.mean(axis=-1, keepdims=True)) / np.where(std > 0, std, 1), 0)
+
+
+@dataclass(frozen=True)
+class RerankResult:
+    order: np.ndarray  # (K,) positions into the candidate list, best first: a permutation
+    scores: np.ndarray  # (K,) final score per candidate, in the candidates' original order
+    llm_scores: np.ndarray  # (K,) mean log-probability over permutations, original order
+
+
+@torch.inference_mode()
+def llm_scores(
+    llm: LLMHandle,
+    history: Sequence[str],
+    candidates: Sequence[str],
+    n_permutations: int = 1,
+) -> np.ndarray:
+    """(K,) mean log-softmax over the K labels per candidate, averaged over candidate orders.
+
+    Log-softmax rather than raw logits so each order's scores are on one scale before averaging.
+    """
+    k = len(candidates)
+    if not 1 <= k <= len(LABELS):
+        raise ValueError(f"between 1 and {len(LABELS)} candidates, got {k}")
+    label_ids = label_token_ids(llm.tokenizer, k)
+    orders = permutations(k, n_permutations)  # (P, K): slot j shows candidate orders[p, j]
+    prompts = [build_prompt(llm.tokenizer, history, [candidates[c] for c in o]) for o in orders]
+    ids, mask = pad_left(prompts, llm.tokenizer.pad_token_id)  # (P, T)
+    logp = torch.log_softmax(label_logits(llm.model, ids, mask, label_ids), dim=-1)  # (P, K)
+    by_candidate = np.zeros((len(orders), k))
+    for p, o in enumerate(orders):
+        by_candidate[p, o] = logp[p].numpy()  # slot j's score belongs to candidate o[j]
+    return by_candidate.mean(axis=0)
+
+
+def combine(llm: np.ndarray, retriever: np.ndarray | None, blend: float) -> np.ndarray:
+    """Final scores: (1 - blend) * z(llm) + blend * z(retriever), along the last axis."""
+    if retriever is None or blend == 0.0:
+        return zscore(llm)
+    return (1.0 - blend) * zscore(llm) + blend * zscore(retriever)
+
+
+def rerank(
+    llm: LLMHandle,
+    history: Sequence[str],
+    candidates: Sequence[str],
+    config: RerankConfig | None = None,
+    retriever_scores: np.ndarray | None = None,
+) -> RerankResult:
+    """Rerank ``candidates`` (titles, retriever order) for a user with ``history`` (titles).
+
+    The web app's entry point: it passes titles, gets back positions into its own list.
+    """
+    config = config or RerankConfig()
+    history = list(history)[-config.history :] if config.history else []
+    raw = llm_scores(llm, history, candidates, config.permutations)
+    scores = combine(raw, retriever_scores, config.blend)
+    order = np.lexsort((np.arange(len(scores)), -scores))  # ties keep retriever order
+    return RerankResult(order.astype(np.int64), scores, raw)
+
+
+def choose_blend(
+    llm: np.ndarray, retriever: np.ndarray, target_pos: np.ndarray, grid: Sequence[float] = ()
+) -> tuple[float, list[dict[str, float]]]:
+    """Blend weight maximising mean NDCG@10 over validation users.
+
+    llm, retriever: (U, K) scores of each user's candidates; target_pos: (U,) the held-out item's
+    position among them, or -1 when the retriever missed it (those users count as 0 whatever the
+    weight, which keeps the mean comparable with full-ranking metrics).
+    """
+    grid = tuple(grid) or tuple(np.round(np.linspace(0, 1, 21), 2))
+    trials = []
+    for w in grid:
+        final = combine(llm, retriever, float(w))  # (U, K)
+        trials.append({"blend": float(w), "valid_ndcg": float(ndcg_in_candidates(final, target_pos).mean())})
+    best = max(trials, key=lambda t: t["valid_ndcg"])  # first of equals: smaller LLM share
+    return best["blend"], trials
+
+
+def ndcg_in_candidates(scores: np.ndarray, target_pos: np.ndarray, k: int = 10) -> np.ndarray:
+    """(U,) NDCG@k of the target when the list is the candidates sorted by ``scores`` (U, K)."""
+    return _metric_in_candidates(scores, target_pos, k, ndcg=True)
+
+
+def rank_in_candidates(scores: np.ndarray, target_pos: np.ndarray) -> np.ndarray:
+    """(U,) 0-based rank of the target among its candidates (ties: earlier position first);
+    -1 where the target is not a candidate."""
+    scores = np.asarray(scores, dtype=np.float64)
+    rows = np.arange(len(scores))
+    safe = np.maximum(target_pos, 0)
+    t = scores[rows, safe][:, None]  # (U, 1)
+    pos = np.arange(scores.shape[1])[None, :]
+    ahead = (scores > t) | ((scores == t) & (pos < safe[:, None]))
+    return np.where(target_pos >= 0, ahead.sum(1), -1)
+
+
+def _metric_in_candidates(scores: np.ndarray, target_pos: np.ndarray, k: int, ndcg: bool) -> np.ndarray:
+    rank = rank_in_candidates(scores, target_pos)
+    hit = (rank >= 0) & (rank < k)
+    if ndcg:
+        return np.where(hit, 1.0 / np.log2(np.maximum(rank, 0) + 2.0), 0.0)
+    return hit.astype(np.float64)
+
+
+def position_bias(llm: LLMHandle, prompts: Sequence[tuple[Sequence[str], Sequence[str]]], seed: int = 0) -> dict[str, float]:
+    """How often the top-scored slot is slot A when each candidate list is shuffled.
+
+    An unbiased model picks slot A about 1/K of the time; SmolLM2 zero-shot far more often.
+    ``prompts``: (history titles, candidate titles) pairs. Returns the rate and 1/K.
+    """
+    rng = np.random.default_rng(seed)
+    first = 0
+    label_ids: list[int] | None = None
+    k = 0
+    with torch.inference_mode():
+        for history, candidates in prompts:
+            k = len(candidates)
+            label_ids = label_ids or label_token_ids(llm.tokenizer, k)
+            shuffled = [candidates[i] for i in rng.permutation(k)]
+            ids, mask = pad_left([build_prompt(llm.tokenizer, history, shuffled)], llm.tokenizer.pad_token_id)
+            first += int(label_logits(llm.model, ids, mask, label_ids)[0].argmax() == 0)
+    return {"top_is_slot_A": first / max(len(prompts), 1), "uniform": 1.0 / max(k, 1)}
+
+
+class RerankedRanker(Ranker):
+    """A retriever's top-K reranked by the LLM; every other item keeps the retriever's order.
+
+    ``score`` puts the K reranked items above all others (offset by the retriever's range), so
+    :meth:`Ranker.recommend` and the evaluation harness see the pipeline as one ranker.
+    """
+
+    name = "llm-rerank"
+
+    def __init__(self, retriever: Ranker, llm: LLMHandle, config: RerankConfig | None = None) -> None:
+        super().__init__()
+        self.retriever = retriever
+        self.llm = llm
+        self.config = config or RerankConfig()
+        self.catalogue: Catalogue | None = None
+        self._histories: list[np.ndarray] = []
+
+    def fit(self, interactions: Interactions, catalogue: Catalogue) -> Self:
+        """Fits the retriever; remembers ordered histories for the prompts."""
+        self._remember(interactions)
+        self.retriever.fit(interactions, catalogue)
+        self.catalogue = catalogue
+        self._histories = interactions.histories()
+        return self
+
+    def candidates(self, user: int) -> tuple[np.ndarray, np.ndarray]:
+        """(top-K item indices, their retriever scores), retriever order, seen items excluded."""
+        return self.retriever.recommend(user, self.config.k)
+
+    def history_titles(self, user: int) -> list[str]:
+        assert self.catalogue is not None, "fit() first"
+        recent = self._histories[user][-self.config.history :] if self.config.history else []
+        return [item_title(self.catalogue, int(i), self.config.title_chars) for i in recent]
+
+    def rerank_user(self, user: int) -> tuple[np.ndarray, np.ndarray]:
+        """(item indices best first, final scores in that order) for the user's top-K."""
+        assert self.catalogue is not None, "fit() first"
+        items, retr = self.candidates(user)
+        if len(items) == 0:
+            return items, retr
+        titles = [item_title(self.catalogue, int(i), self.config.title_chars) for i in items]
+        result = rerank(self.llm, self.history_titles(user), titles, self.config, retr)
+        return items[result.order], result.scores[result.order].astype(np.float32)
+
+    def score(self, user: int, item_ids: np.ndarray) -> np.ndarray:
+        item_ids = np.asarray(item_ids, dtype=np.int64)
+        base = self.retriever.score(user, np.arange(self.n_items)).astype(np.float64)
+        base = np.nan_to_num(base, nan=-1e9, posinf=1e9, neginf=-1e9)
+        top, _ = self.rerank_user(user)
+        out = base.copy()
+        lift = base.max() - base.min() + 1.0  # reranked items land above every other item
+        out[top] = base.max() + lift * (len(top) - np.arange(len(top)))
+        return out[item_ids].astype(np.float32)

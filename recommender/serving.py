@@ -1,0 +1,123 @@
+"""Fit a model for serving and precompute per-user lists with their score components.
+
+The evaluation harness answers "how good is it"; this module answers "what do we show".
+Hyperparameters are still chosen on the validation split (the registry recipe), then the
+model is refit on every interaction, because in production the newest interaction is the
+most valuable one. The web app stores what :func:`top_n` returns; nothing here runs in a
+request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from recommender import registry
+from recommender.base import Ranker
+from recommender.data import Dataset
+from recommender.evaluation import grid_search, score_users
+from recommender.split import leave_last_out
+
+Progress = Callable[[float, str], None]
+
+
+def _quiet(fraction: float, message: str) -> None:
+    return None
+
+
+@dataclass
+class TrainedModel:
+    name: str
+    model: Ranker
+    hparams: dict[str, Any]
+    valid_ndcg: float
+    split_hash: str
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def train_for_serving(
+    name: str,
+    dataset: Dataset,
+    seed: int = 0,
+    progress: Progress = _quiet,
+    hparams: dict[str, Any] | None = None,
+) -> TrainedModel:
+    """Tune ``name`` on the leave-last-out validation split, then refit on all interactions.
+
+    Pass ``hparams`` to skip the search (e.g. to retrain with last time's choice).
+    """
+    spec = registry.get(name)
+    seconds: dict[str, float] = {}
+    split = leave_last_out(dataset.interactions)
+    valid_ndcg = float("nan")
+    if hparams is None:
+        progress(0.05, f"tuning {name} on the validation split")
+        start = time.perf_counter()
+        if spec.tune is not None:
+            result = spec.tune(split, dataset.catalogue, seed)
+        else:
+            result = grid_search(spec, split, dataset.catalogue, seed)
+        hparams, valid_ndcg = dict(result.hparams), result.valid_ndcg
+        seconds["tune"] = time.perf_counter() - start
+    progress(0.7, f"fitting {name} on all {len(dataset.interactions):,} interactions")
+    start = time.perf_counter()
+    model = spec.build(hparams, seed).fit(dataset.interactions, dataset.catalogue)
+    seconds["fit"] = time.perf_counter() - start
+    return TrainedModel(name, model, hparams, valid_ndcg, split.hash, seconds)
+
+
+@dataclass(frozen=True)
+class UserList:
+    """One user's top-n: item indices best first, total scores, and the parts that sum to them."""
+
+    user: int
+    items: np.ndarray  # (n,) item indices
+    scores: np.ndarray  # (n,) float32
+    components: dict[str, np.ndarray]  # role -> (n,) float32; sums to ``scores``
+
+
+def component_scores(model: Ranker, users: np.ndarray) -> dict[str, np.ndarray]:
+    """role -> (len(users), n_items) scores. A model without parts has one: its own name."""
+    parts = getattr(model, "components_users", None)
+    if callable(parts):
+        return {role: np.asarray(s, dtype=np.float64) for role, s in parts(users).items()}
+    return {model.name: score_users(model, users).astype(np.float64)}
+
+
+def top_n(
+    model: Ranker,
+    users: np.ndarray,
+    n: int,
+    excluded_items: np.ndarray | None = None,
+    batch: int = 256,
+) -> Iterator[UserList]:
+    """Each user's best ``n`` unseen, non-excluded items with score components.
+
+    ``excluded_items``: (n_items,) bool mask, e.g. retired items.
+    """
+    users = np.asarray(users, dtype=np.int64)
+    for start in range(0, len(users), batch):
+        chunk = users[start : start + batch]
+        parts = component_scores(model, chunk)  # role -> (b, n_items)
+        total = np.sum(list(parts.values()), axis=0)  # (b, n_items)
+        total[~np.isfinite(total)] = -np.inf
+        if excluded_items is not None:
+            total[:, excluded_items] = -np.inf
+        for row, user in enumerate(chunk):
+            total[row, model.seen(int(user))] = -np.inf
+        k = min(n, total.shape[1])
+        head = np.argpartition(-total, k - 1, axis=1)[:, :k]  # (b, k) unordered
+        for row, user in enumerate(chunk):
+            cand = head[row]
+            cand = cand[np.isfinite(total[row, cand])]
+            cand = cand[np.lexsort((cand, -total[row, cand]))]  # best first, ties by index
+            yield UserList(
+                user=int(user),
+                items=cand,
+                scores=total[row, cand].astype(np.float32),
+                components={role: p[row, cand].astype(np.float32) for role, p in parts.items()},
+            )

@@ -1,0 +1,88 @@
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from recommender.base import Ranker
+from recommender.data import Interactions
+from recommender.models.dense import DenseConfig, DenseText, model_spec
+from recommender.encoders import TextEncoder
+from tests.recommender.contract import RankerContract, checkerboard
+from tests.recommender.test_encoders import tiny_encoder
+
+
+@cache
+def encoder() -> TextEncoder:
+    return tiny_encoder()  # one tiny BERT per test process, no disk cache
+
+
+def embed(texts: list[str]) -> np.ndarray:
+    return encoder().encode(texts)
+
+
+class TestDenseText(RankerContract):
+    def make_model(self) -> Ranker:
+        return DenseText(DenseConfig(recency_half_life=0.0), embed=embed)
+
+
+def test_a_user_is_the_normalised_mean_of_their_item_vectors() -> None:
+    data = checkerboard()
+    model = DenseText(DenseConfig(recency_half_life=0.0), embed=embed).fit(
+        data.interactions, data.catalogue
+    )
+    items = model.seen(0)
+    expected = model.item_vectors[items].mean(0)
+    np.testing.assert_allclose(model.user_vector(0), expected / np.linalg.norm(expected), atol=1e-6)
+    np.testing.assert_allclose(model.score(0, items[:3]), model.item_vectors[items[:3]] @ model.user_vector(0), atol=1e-6)
+
+
+def test_recency_weighting_leans_towards_the_latest_items() -> None:
+    vectors = np.eye(3, dtype=np.float32)
+    texts = ["old", "older", "newest"]
+
+    def fake_embed(batch: list[str]) -> np.ndarray:
+        return np.stack([vectors[texts.index(t)] for t in batch])
+
+    from recommender.data import Catalogue, IdMap
+
+    catalogue = Catalogue(IdMap.from_iterable("abc"), tuple(texts), np.full(3, -1), ((),) * 3)
+    log = Interactions(1, 3, np.zeros(3, np.int64), np.array([1, 0, 2]), np.ones(3, np.float32), np.array([1, 2, 3]))
+    flat = DenseText(DenseConfig(recency_half_life=0.0), embed=fake_embed).fit(log, catalogue)
+    recent = DenseText(DenseConfig(recency_half_life=1.0), embed=fake_embed).fit(log, catalogue)
+    np.testing.assert_allclose(flat.user_vector(0), np.ones(3) / np.sqrt(3), atol=1e-6)
+    u = recent.user_vector(0)
+    assert u[2] > u[0] > u[1]  # newest (item 2), then item 0, then the oldest (item 1)
+
+
+def test_a_user_text_vector_steers_the_scores() -> None:
+    data = checkerboard()
+    model = DenseText(DenseConfig(recency_half_life=0.0, text_weight=5.0), embed=embed).fit(
+        data.interactions, data.catalogue
+    )
+    user = 0  # a group-0 (comedy) user
+    other_block = data.block(1 - data.group[user])
+    before = model.score(user, other_block).mean()
+    model.set_user_text_vectors({user: embed(["a dark frightening horror film"])[0]})
+    after = model.score(user, other_block).mean()
+    assert after > before
+    model.set_user_text_vectors({})
+    np.testing.assert_allclose(model.score(user, other_block).mean(), before, rtol=1e-6)
+
+
+def test_a_loaded_model_needs_no_encoder(tmp_path: Path) -> None:
+    data = checkerboard()
+    model = DenseText(DenseConfig(), embed=embed).fit(data.interactions, data.catalogue)
+    model.set_user_text_vectors({3: embed(["comedy"])[0]})
+    model.save(tmp_path / "dense.npz")
+    loaded = DenseText.load(tmp_path / "dense.npz")
+    assert loaded._embed is None  # scoring uses the stored vectors only
+    items = np.arange(data.interactions.n_items)
+    np.testing.assert_array_equal(loaded.score(3, items), model.score(3, items))
+
+
+def test_the_spec_builds_from_grid_hparams() -> None:
+    spec = model_spec()
+    model = spec.build({"recency_half_life": 5.0, "rating_power": 1.0}, 0)
+    assert isinstance(model, DenseText)
+    assert model.config.recency_half_life == 5.0
+    assert all(k in DenseConfig.__dataclass_fields__ for k in spec.grid)

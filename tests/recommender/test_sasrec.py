@@ -1,0 +1,83 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from recommender.base import Ranker
+from recommender.models import sasrec
+from recommender.models.sasrec import SASRec, SASRecConfig, model_spec
+from recommender.split import leave_last_out
+from tests.recommender.contract import RankerContract, checkerboard
+
+TINY = SASRecConfig(
+    max_len=12, dim=16, n_layers=1, n_heads=2, dropout=0.1, lr=1e-2, batch_size=8, epochs=25,
+    patience=3, seed=0,
+)  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def no_fit_memo() -> None:
+    # each test trains for real; the memo is tested on its own below
+    sasrec._FIT_MEMO.clear()
+
+
+class TestSASRec(RankerContract):
+    def make_model(self) -> Ranker:
+        return SASRec(TINY)
+
+
+def test_attention_is_causal_and_ignores_padding() -> None:
+    torch.manual_seed(0)
+    net = sasrec._SASRecNet(20, TINY).eval()
+    seq = torch.tensor([[0, 0, 3, 4, 5, 6]])
+    h = net.hidden(seq)
+    changed_future = net.hidden(torch.tensor([[0, 0, 3, 4, 5, 9]]))
+    torch.testing.assert_close(h[:, :5], changed_future[:, :5])  # no peeking ahead
+    longer_padding = net.hidden(torch.tensor([[0, 0, 0, 0, 3, 4, 5, 6]]))
+    torch.testing.assert_close(h[:, -1], longer_padding[:, -1])  # trimming padding is exact
+
+
+def test_tune_early_stops_and_a_plain_refit_reproduces_the_best_epoch() -> None:
+    data = checkerboard()
+    split = leave_last_out(data.interactions)
+    tuned = SASRec.tune_model(split, data.catalogue, TINY)
+    assert 1 <= tuned.best_epoch_ <= len(tuned.history_) <= TINY.epochs
+    assert tuned.config.epochs == tuned.best_epoch_
+    assert all("ndcg" in row for row in tuned.history_)
+    sasrec._FIT_MEMO.clear()  # a genuinely new training run, not a memo hit
+    plain = SASRec(tuned.config).fit(split.train, data.catalogue)
+    np.testing.assert_array_equal(plain.user_vectors(), tuned.user_vectors())
+
+
+def test_the_fit_memo_returns_the_same_model_without_training() -> None:
+    data = checkerboard()
+    first = SASRec(TINY).fit(data.interactions, data.catalogue)
+    second = SASRec(TINY).fit(data.interactions, data.catalogue)
+    assert second.net is not first.net
+    np.testing.assert_array_equal(second.user_vectors(), first.user_vectors())
+
+
+def test_the_spec_tunes_on_validation_and_builds_the_chosen_recipe(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sasrec, "SASRecConfig", lambda **kw: SASRecConfig(**{**TINY.__dict__, **kw}))
+    data = checkerboard()
+    split = leave_last_out(data.interactions)
+    spec = model_spec()
+    result = spec.tune(split, data.catalogue, 0)  # type: ignore[misc]
+    assert result.hparams["epochs"] >= 1
+    assert 0.0 <= result.valid_ndcg <= 1.0
+    model = spec.build(result.hparams, 0)
+    assert isinstance(model, SASRec) and model.config.epochs == result.hparams["epochs"]
+
+
+def test_a_saved_file_holds_no_pickled_classes(tmp_path: Path) -> None:
+    data = checkerboard()
+    model = SASRec(TINY).fit(data.interactions, data.catalogue)
+    model.save(tmp_path / "m.pt")
+    torch.load(tmp_path / "m.pt", weights_only=True)  # refuses arbitrary pickles
+    loaded = SASRec.load(tmp_path / "m.pt")
+    assert loaded.config == model.config
+    for u in range(data.interactions.n_users):
+        np.testing.assert_array_equal(loaded.seen(u), model.seen(u))

@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.urls import reverse
+
+from webapp.catalogue.models import Interaction, Item
+from webapp.jobs.models import JobRun
+from webapp.jobs.services import job_enqueue
+from webapp.recommendations import selectors, services, tasks
+from webapp.recommendations.models import ModelVersion, RecommendationList
+
+pytestmark = pytest.mark.django_db
+User = get_user_model()
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def two_tastes(make_item: Any) -> dict[str, Any]:
+    """Two groups of users, each rating most items of its own block (a checkerboard)."""
+    comedies = [make_item(title=f"Comedy {i}", genres=("Comedy",)) for i in range(8)]
+    horrors = [make_item(title=f"Horror {i}", genres=("Horror",)) for i in range(8)]
+    rows = []
+    users = {"comedy": [], "horror": []}
+    for group, block in (("comedy", comedies), ("horror", horrors)):
+        for u in range(10):
+            user = User.objects.create_user(f"{group}{u}")
+            users[group].append(user)
+            # each user skips a different item of their block, so there is something to find
+            for k, item in enumerate(block):
+                if k != u % len(block):
+                    rows.append(
+                        Interaction(
+                            user=user,
+                            item=item,
+                            kind="rating",
+                            value=4,
+                            created_at=T0 + timedelta(minutes=k),
+                        )
+                    )
+    Interaction.objects.bulk_create(rows)
+    return {"comedies": comedies, "horrors": horrors, "users": users}
+
+
+def test_the_dataset_counts_ratings_and_likes_but_not_dislikes(alice: Any, make_item: Any) -> None:
+    a, b, c = make_item(title="A"), make_item(title="B"), make_item(title="C")
+    Interaction.objects.create(user=alice, item=a, kind="rating", value=2, created_at=T0)
+    Interaction.objects.create(
+        user=alice, item=b, kind="like", created_at=T0 + timedelta(seconds=1)
+    )
+    Interaction.objects.create(
+        user=alice, item=c, kind="dislike", created_at=T0 + timedelta(seconds=2)
+    )
+    data = selectors.dataset_from_db()
+    assert data.users.ids == (alice.pk,)
+    assert len(data.catalogue) == 3  # every item is in the catalogue
+    items = [data.catalogue.ids.external(i) for i in data.interactions.items]
+    assert items == [a.pk, b.pk]
+    assert data.interactions.values.tolist() == [2.0, 5.0]
+
+
+def test_training_registers_a_version_and_lists_recommend_the_users_own_block(
+    two_tastes: dict[str, Any],
+) -> None:
+    mv = services.model_train(name="ease")
+    assert mv.is_active and mv.n_users == 20 and mv.n_items == 16 and mv.split_hash
+    assert mv.valid_ndcg is not None and mv.valid_ndcg > 0.5
+    written = services.recommendations_refresh(model_version=mv)
+    assert written == 20
+
+    user = two_tastes["users"]["comedy"][3]
+    stored = RecommendationList.objects.get(user=user)
+    seen = set(Interaction.objects.filter(user=user).values_list("item_id", flat=True))
+    pks = [e["item"] for e in stored.entries]
+    assert not seen & set(pks), "a list never repeats what the user already rated"
+    assert pks[0] == two_tastes["comedies"][3].pk, "the one comedy they skipped comes first"
+    for entry in stored.entries:
+        assert entry["score"] == pytest.approx(sum(entry["components"].values()), abs=1e-4)
+
+
+def test_retired_items_are_left_out_of_refreshed_lists(two_tastes: dict[str, Any]) -> None:
+    mv = services.model_train(name="ease")
+    target = two_tastes["comedies"][3]
+    Item.objects.filter(pk=target.pk).update(is_active=False)
+    services.recommendations_refresh(model_version=mv)
+    pks = {
+        e["item"]
+        for e in RecommendationList.objects.get(user=two_tastes["users"]["comedy"][3]).entries
+    }
+    assert target.pk not in pks
+
+
+def test_the_home_page_shows_my_list(client: Client, two_tastes: dict[str, Any]) -> None:
+    mv = services.model_train(name="ease")
+    services.recommendations_refresh(model_version=mv)
+    client.force_login(two_tastes["users"]["horror"][2])
+    page = client.get(reverse("home")).content.decode()
+    assert "Recommended for you" in page
+    first_card = page.split('<ol class="recs">')[1].split("</li>")[0]
+    assert "Horror 2" in first_card  # the one horror film this user has not rated
+
+
+def test_a_new_user_is_told_how_to_get_recommendations(client: Client, alice: Any) -> None:
+    client.force_login(alice)
+    page = client.get(reverse("home")).content.decode()
+    assert "No recommendations for you yet" in page
+
+
+def test_while_training_the_home_page_polls_its_progress(client: Client, alice: Any) -> None:
+    JobRun.objects.create(
+        task_name=tasks.model_train.name, state="running", progress=0.4, message="tuning ease"
+    )
+    client.force_login(alice)
+    fragment = client.get(reverse("home"), HTTP_HX_REQUEST="true").content.decode()
+    assert (
+        'hx-trigger="every 3s"' in fragment
+        and "tuning ease" in fragment
+        and "<html" not in fragment
+    )
+
+
+def test_the_training_task_records_its_result(
+    two_tastes: dict[str, Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        job = job_enqueue(task=tasks.model_train, arguments={"name": "ease"})
+    job.refresh_from_db()
+    assert job.state == JobRun.State.SUCCEEDED, job.error
+    assert job.result["lists"] == 20
+    assert ModelVersion.objects.get(version=job.result["model_version"]).is_active
+
+
+def test_staff_can_start_training_from_the_admin(
+    client: Client, staff: Any, two_tastes: dict[str, Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    client.force_login(staff)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("admin:recommendations_modelversion_train"), {"name": "pop"})
+    assert response.status_code == 302
+    assert ModelVersion.objects.get().name == "pop"
+    assert client.get(reverse("admin:recommendations_modelversion_changelist")).status_code == 200
+
+
+def test_training_with_no_data_fails_clearly() -> None:
+    with pytest.raises(ValueError, match="no interactions"):
+        services.model_train(name="pop")

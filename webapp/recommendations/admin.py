@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import path, reverse
+from django.views.decorators.http import require_POST
+
+from webapp.jobs.services import job_enqueue
+from webapp.recommendations import tasks
+from webapp.recommendations.models import ModelVersion, RecommendationList
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    list_display = (
+        "version",
+        "name",
+        "is_active",
+        "valid_ndcg",
+        "n_users",
+        "n_items",
+        "n_interactions",
+        "created_at",
+    )
+    list_filter = ("name", "is_active")
+    readonly_fields = [f.name for f in ModelVersion._meta.fields if f.name != "is_active"]
+    actions = ("activate",)
+    change_list_template = "admin/recommendations/modelversion/change_list.html"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Serve from this version (and refresh every list)")
+    def activate(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        if queryset.count() != 1:
+            self.message_user(request, "Choose exactly one version.", messages.ERROR)
+            return
+        mv = queryset.get()
+        ModelVersion.objects.exclude(pk=mv.pk).update(is_active=False)
+        ModelVersion.objects.filter(pk=mv.pk).update(is_active=True)
+        job = job_enqueue(
+            task=tasks.recommendations_refresh,
+            arguments={"version": mv.version},
+            requested_by=request.user,
+        )
+        self.message_user(
+            request,
+            f"Serving {mv.version}; lists are refreshing (job #{job.pk}).",
+            messages.SUCCESS,
+        )
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view(require_POST(self.train_view))
+        return [
+            path("train/", view, name="recommendations_modelversion_train"),
+            *super().get_urls(),
+        ]
+
+    def train_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_change_permission(request):
+            return HttpResponseRedirect(reverse("admin:index"))
+        name = request.POST.get("name", "hybrid")
+        job = job_enqueue(
+            task=tasks.model_train, arguments={"name": name}, requested_by=request.user
+        )
+        self.message_user(
+            request, f"Training {name} in the background (job #{job.pk}).", messages.INFO
+        )
+        return HttpResponseRedirect(reverse("admin:recommendations_modelversion_changelist"))
+
+
+@admin.register(RecommendationList)
+class RecommendationListAdmin(admin.ModelAdmin):
+    list_display = ("user", "model_version", "computed_at", "length")
+    search_fields = ("user__username",)
+    list_select_related = ("user", "model_version")
+    readonly_fields = ("user", "model_version", "entries", "computed_at")
+    show_full_result_count = False
+
+    @admin.display(description="items")
+    def length(self, obj: RecommendationList) -> int:
+        return len(obj.entries)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class ModelVersion(models.Model):
+    """A fitted model artifact with the data and choices that produced it."""
+
+    name = models.CharField(max_length=64, help_text="Registry name, e.g. hybrid, ease.")
+    version = models.CharField(max_length=64, unique=True)
+    path = models.CharField(max_length=500, help_text="Artifact file under ARTIFACT_DIR.")
+    hparams = models.JSONField(default=dict)
+    valid_ndcg = models.FloatField(null=True, blank=True, help_text="NDCG@10 on validation.")
+    split_hash = models.CharField(max_length=32, blank=True)
+    n_users = models.PositiveIntegerField(default=0)
+    n_items = models.PositiveIntegerField(default=0)
+    n_interactions = models.PositiveIntegerField(default=0)
+    seconds = models.JSONField(default=dict, help_text="Time per stage.")
+    is_active = models.BooleanField(default=False, help_text="The version lists are served from.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version}"
+
+
+class RecommendationList(models.Model):
+    """A user's precomputed top-N, read by pages with one query: no model runs in a request.
+
+    ``entries`` is a list of {"item": pk, "score": float, "components": {role: float}}, best
+    first; the components are what the ranker reported, so explanations cite real causes.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="recommendation_list"
+    )
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="lists")
+    entries = models.JSONField(default=list)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"recommendations for {self.user} ({self.model_version})"

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+from django.db import OperationalError
+
+from webapp.jobs.services import job_progress
+from webapp.jobs.tasks import JobTask
+from webapp.recommendations import selectors, services
+from webapp.recommendations.models import ModelVersion
+
+
+@shared_task(
+    base=JobTask, bind=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3
+)
+def model_train(
+    self: JobTask, job_id: int | None = None, name: str = "hybrid", seed: int = 0
+) -> dict[str, Any]:
+    """Train ``name``, activate it, and refresh every user's list from it."""
+
+    def training(fraction: float, message: str) -> None:
+        job_progress(job_id=job_id, fraction=0.8 * fraction, message=message)
+
+    def refreshing(fraction: float, message: str) -> None:
+        job_progress(
+            job_id=job_id, fraction=0.8 + 0.2 * fraction, message=f"refreshing lists: {message}"
+        )
+
+    mv = services.model_train(name=name, seed=seed, progress=training)
+    written = services.recommendations_refresh(model_version=mv, progress=refreshing)
+    return {"model_version": mv.version, "valid_ndcg": mv.valid_ndcg, "lists": written}
+
+
+@shared_task(
+    base=JobTask, bind=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3
+)
+def recommendations_refresh(
+    self: JobTask, job_id: int | None = None, user_ids: list[int] | None = None, version: str = ""
+) -> dict[str, Any]:
+    """Recompute lists from the active model (or ``version``) for some or all users."""
+    mv = ModelVersion.objects.get(version=version) if version else selectors.active_model_version()
+    if mv is None:
+        return {"lists": 0, "reason": "no trained model yet"}
+
+    def report(fraction: float, message: str) -> None:
+        job_progress(job_id=job_id, fraction=fraction, message=message)
+
+    return {
+        "lists": services.recommendations_refresh(
+            model_version=mv, user_ids=user_ids, progress=report
+        )
+    }
