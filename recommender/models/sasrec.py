@@ -447,19 +447,25 @@ class SASRec(Ranker):
         return model
 
 
+# What the registry builds and tunes from; tests swap in a tiny config.
+DEFAULTS = SASRecConfig()
+
+
 def config_from(hparams: Mapping[str, Any], seed: int) -> SASRecConfig:
-    """A config from registry hparams; the run's seed wins unless hparams name one."""
-    known = {f.name for f in fields(SASRecConfig)}
-    unknown = set(hparams) - known
+    """A config from registry hparams over :data:`DEFAULTS`; hparams may override the seed."""
+    unknown = set(hparams) - {f.name for f in fields(SASRecConfig)}
     if unknown:
         raise ValueError(f"unknown SASRec hparams: {sorted(unknown)}")
-    return SASRecConfig(**{"seed": seed, **hparams})
+    return replace(DEFAULTS, **{"seed": seed, **hparams})
 
 
 def changed_hparams(config: SASRecConfig) -> dict[str, Any]:
-    """Fields that differ from the defaults, plus ``epochs`` (what the registry records)."""
-    default = SASRecConfig(seed=config.seed)
-    out = {k: v for k, v in asdict(config).items() if v != getattr(default, k) and k != "seed"}
+    """``epochs`` plus the fields that differ from :data:`DEFAULTS` (what reports record)."""
+    out = {
+        k: v
+        for k, v in asdict(config).items()
+        if k not in ("seed", "epochs") and v != getattr(DEFAULTS, k)
+    }
     return {"epochs": config.epochs, **out}
 
 
@@ -470,7 +476,7 @@ def model_spec() -> ModelSpec:
     def tune(split: Split, catalogue: Catalogue, seed: int) -> TuneResult:
         from recommender.evaluation import validate  # the harness's exact tie-breaking
 
-        model = SASRec.tune_model(split, catalogue, SASRecConfig(seed=seed))
+        model = SASRec.tune_model(split, catalogue, replace(DEFAULTS, seed=seed))
         return TuneResult(changed_hparams(model.config), validate(model, split), list(model.history_))
 
     return ModelSpec(

@@ -60,13 +60,13 @@ def test_a_user_text_vector_steers_the_scores() -> None:
         data.interactions, data.catalogue
     )
     user = 0  # a group-0 (comedy) user
-    other_block = data.block(1 - data.group[user])
-    before = model.score(user, other_block).mean()
-    model.set_user_text_vectors({user: embed(["a dark frightening horror film"])[0]})
-    after = model.score(user, other_block).mean()
+    target = data.block(1 - data.group[user])[0]  # a horror film
+    before = model.score(user, np.array([target]))[0]
+    model.set_user_text_vectors({user: embed([data.catalogue.text(int(target))])[0]})
+    after = model.score(user, np.array([target]))[0]
     assert after > before
     model.set_user_text_vectors({})
-    np.testing.assert_allclose(model.score(user, other_block).mean(), before, rtol=1e-6)
+    np.testing.assert_allclose(model.score(user, np.array([target]))[0], before, rtol=1e-6)
 
 
 def test_a_loaded_model_needs_no_encoder(tmp_path: Path) -> None:

@@ -29,6 +29,9 @@ class Item(models.Model):
     generated_description = models.TextField(
         blank=True, help_text="Written by the LLM; shown only where no curated text exists."
     )
+    generated_keywords = models.JSONField(
+        default=list, blank=True, help_text="Keywords written by the LLM with the description."
+    )
     generated_by = models.CharField(
         max_length=200, blank=True, help_text="Model and version that wrote the generated text."
     )

@@ -27,6 +27,26 @@ class ModelVersion(models.Model):
         return f"{self.name} {self.version}"
 
 
+class Adapter(models.Model):
+    """A LoRA adapter for the LLM reranker; serving uses the best validated one."""
+
+    version = models.CharField(max_length=64, unique=True)
+    base_model = models.CharField(max_length=300, help_text="LLM id and content hash.")
+    path = models.CharField(max_length=500, help_text="Adapter folder under ARTIFACT_DIR.")
+    split_hash = models.CharField(max_length=32, blank=True)
+    config = models.JSONField(default=dict, help_text="The fine-tuning config saved with it.")
+    valid_ndcg = models.FloatField(null=True, blank=True, help_text="Reranked NDCG@10, validation.")
+    steps = models.PositiveIntegerField(default=0)
+    seconds = models.FloatField(default=0.0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-valid_ndcg", "-created_at"]
+
+    def __str__(self) -> str:
+        return f"adapter {self.version} (valid NDCG@10 {self.valid_ndcg})"
+
+
 class RecommendationList(models.Model):
     """A user's precomputed top-N, read by pages with one query: no model runs in a request.
 
@@ -40,6 +60,10 @@ class RecommendationList(models.Model):
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="lists")
     entries = models.JSONField(default=list)
     computed_at = models.DateTimeField(auto_now=True)
+    # The LLM reranker's order of the head of ``entries`` (item pks), written in the background.
+    reranked = models.JSONField(null=True, blank=True)
+    reranked_by = models.CharField(max_length=200, blank=True)
+    reranked_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"recommendations for {self.user} ({self.model_version})"
