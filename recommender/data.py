@@ -161,8 +161,8 @@ def build_dataset(
     name: str,
     user_ids: Sequence[Hashable],
     catalogue: Catalogue,
-    interaction_users: Sequence[Hashable],
-    interaction_items: Sequence[Hashable],
+    interaction_users: Iterable[Hashable],
+    interaction_items: Iterable[Hashable],
     values: np.ndarray,
     timestamps: np.ndarray,
 ) -> Dataset:

@@ -155,7 +155,9 @@ class EmbeddingCache:
 
     def count(self, model: str) -> int:
         with self._connect() as db:
-            return int(db.execute("SELECT COUNT(*) FROM embeddings WHERE model = ?", [model]).fetchone()[0])
+            return int(
+                db.execute("SELECT COUNT(*) FROM embeddings WHERE model = ?", [model]).fetchone()[0]
+            )
 
 
 def text_sha(text: str) -> str:

@@ -34,18 +34,15 @@ from recommender.llm import LLMHandle
 
 LABELS: tuple[str, ...] = tuple("ABCDEFGHIJKLMNOPQRST")  # K <= 20; each one token in SmolLM2
 
-SYSTEM_PROMPT = (
-    "You are a movie recommender. You see the movies a user watched, oldest first, and a "
-    "lettered list of candidate movies. Answer with the letter of the candidate the user is "
-    "most likely to watch next, and nothing else."
-)
+# Short on purpose: every prompt token costs CPU time in every forward pass.
+SYSTEM_PROMPT = "You are a movie recommender. Answer with one letter."
 
 
 @dataclass(frozen=True)
 class RerankConfig:
     k: int = 20  # candidates taken from the retriever and reranked (at most len(LABELS))
-    history: int = 10  # most recent history titles shown; older ones only cost tokens
-    title_chars: int = 48  # long titles are cut: the head identifies a film, the tail costs time
+    history: int = 8  # most recent history titles shown; older ones only cost tokens
+    title_chars: int = 40  # long titles are cut: the head identifies a film, the tail costs time
     # Candidate orders averaged (LLMRank de-biasing). 1 = retriever order only (fastest).
     permutations: int = 1
     # Weight of the retriever's (z-scored) score in the final score; 0 = LLM only, 1 = retriever
@@ -99,8 +96,8 @@ def build_prompt(tokenizer: Any, history: Sequence[str], candidates: Sequence[st
         {"role": "system", "content": SYSTEM_PROMPT},
         {
             "role": "user",
-            "content": f"Watched:\n{watched}\n\nCandidates:\n{listed}\n\n"
-            "Which candidate will the user watch next? Answer with one letter.",
+            "content": f"Watched, oldest first:\n{watched}\n\nCandidates:\n{listed}\n\n"
+            "Which candidate will the user watch next?",
         },
     ]
     out = tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True)

@@ -105,7 +105,9 @@ class DenseText(Ranker):
         Replaces any earlier ones; an empty mapping removes them. Vectors must come from the
         same encoder as the items.
         """
-        self.user_text_vectors = {int(u): _normalise(np.asarray(v, np.float32)) for u, v in vectors.items()}
+        self.user_text_vectors = {
+            int(u): _normalise(np.asarray(v, np.float32)) for u, v in vectors.items()
+        }
         self._refresh_users()
 
     def _refresh_users(self) -> None:
@@ -123,9 +125,9 @@ class DenseText(Ranker):
         return extra if extra is not None else np.zeros(self.item_vectors.shape[1], np.float32)
 
     def score(self, user: int, item_ids: np.ndarray) -> np.ndarray:
-        return (self.item_vectors[np.asarray(item_ids, dtype=np.int64)] @ self.user_vector(user)).astype(
-            np.float32
-        )
+        return (
+            self.item_vectors[np.asarray(item_ids, dtype=np.int64)] @ self.user_vector(user)
+        ).astype(np.float32)
 
     def score_users(self, users: np.ndarray) -> np.ndarray:
         """(len(users), n_items) float32 cosines: the evaluation harness's batch hook."""
@@ -161,7 +163,9 @@ class DenseText(Ranker):
             model.n_users, model.n_items = (int(x) for x in z["shape"])
             model.item_vectors = z["item_vectors"]
             model.history_vectors = z["history_vectors"]
-            model.user_text_vectors = dict(zip(z["text_users"].tolist(), z["text_vectors"], strict=True))
+            model.user_text_vectors = dict(
+                zip(z["text_users"].tolist(), z["text_vectors"], strict=True)
+            )
             bounds = np.r_[0, np.cumsum(z["seen_lengths"])]
             flat = z["seen_items"]
             model._seen = [flat[bounds[u] : bounds[u + 1]] for u in range(model.n_users)]

@@ -237,7 +237,9 @@ class Hybrid(Ranker):
         manifest = {
             "format": "hybrid/1",
             "config": asdict(self.config),
-            "classes": {r: f"{type(m).__module__}:{type(m).__qualname__}" for r, m in self.models.items()},
+            "classes": {
+                r: f"{type(m).__module__}:{type(m).__qualname__}" for r, m in self.models.items()
+            },
         }
         with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(path, "w") as archive:
             archive.writestr("config.json", json.dumps(manifest))
@@ -246,7 +248,12 @@ class Hybrid(Ranker):
                 archive.write(Path(tmp) / role, f"components/{role}")
             seen = np.concatenate(self._seen) if self._seen else np.zeros(0, np.int64)
             buffer = io.BytesIO()
-            np.savez(buffer, seen_items=seen, seen_lengths=[len(h) for h in self._seen], n=[self.n_users, self.n_items])
+            np.savez(
+                buffer,
+                seen_items=seen,
+                seen_lengths=[len(h) for h in self._seen],
+                n=[self.n_users, self.n_items],
+            )
             archive.writestr("seen.npz", buffer.getvalue())
 
     @classmethod

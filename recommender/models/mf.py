@@ -119,7 +119,9 @@ class _ImplicitMF(Ranker):
         items = np.asarray(item_ids, dtype=np.int64)
         if user >= len(self.user_factors):
             return np.zeros(len(items), dtype=np.float32)
-        return self.item_factors[items] @ self.user_factors[user]
+        # multiply-and-sum, not a BLAS matvec: for one user BLAS gains nothing, and waking its
+        # thread pool on 2 cores put 10 ms spikes into recommend() (p95 12 ms vs 0.5 ms)
+        return (self.item_factors[items] * self.user_factors[user]).sum(axis=1, dtype=np.float32)
 
 
 class ALS(_ImplicitMF):

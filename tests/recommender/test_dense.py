@@ -33,7 +33,9 @@ def test_a_user_is_the_normalised_mean_of_their_item_vectors() -> None:
     items = model.seen(0)
     expected = model.item_vectors[items].mean(0)
     np.testing.assert_allclose(model.user_vector(0), expected / np.linalg.norm(expected), atol=1e-6)
-    np.testing.assert_allclose(model.score(0, items[:3]), model.item_vectors[items[:3]] @ model.user_vector(0), atol=1e-6)
+    np.testing.assert_allclose(
+        model.score(0, items[:3]), model.item_vectors[items[:3]] @ model.user_vector(0), atol=1e-6
+    )
 
 
 def test_recency_weighting_leans_towards_the_latest_items() -> None:
@@ -46,7 +48,14 @@ def test_recency_weighting_leans_towards_the_latest_items() -> None:
     from recommender.data import Catalogue, IdMap
 
     catalogue = Catalogue(IdMap.from_iterable("abc"), tuple(texts), np.full(3, -1), ((),) * 3)
-    log = Interactions(1, 3, np.zeros(3, np.int64), np.array([1, 0, 2]), np.ones(3, np.float32), np.array([1, 2, 3]))
+    log = Interactions(
+        1,
+        3,
+        np.zeros(3, np.int64),
+        np.array([1, 0, 2]),
+        np.ones(3, np.float32),
+        np.array([1, 2, 3]),
+    )
     flat = DenseText(DenseConfig(recency_half_life=0.0), embed=fake_embed).fit(log, catalogue)
     recent = DenseText(DenseConfig(recency_half_life=1.0), embed=fake_embed).fit(log, catalogue)
     np.testing.assert_allclose(flat.user_vector(0), np.ones(3) / np.sqrt(3), atol=1e-6)

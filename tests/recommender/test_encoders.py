@@ -24,7 +24,9 @@ def tiny_encoder(cache_dir: Path | None = None, use_cache: bool = False) -> Text
     backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     backend.normalizer = normalizers.Lowercase()
     backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]")
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]"
+    )
     torch.manual_seed(0)
     config = BertConfig(
         vocab_size=len(vocab),
@@ -100,7 +102,9 @@ def test_importing_the_module_loads_no_model() -> None:
 
 
 @pytest.mark.integration
-def test_the_packaged_minilm_puts_a_childrens_query_nearest_the_animated_film(tmp_path: Path) -> None:
+def test_the_packaged_minilm_puts_a_childrens_query_nearest_the_animated_film(
+    tmp_path: Path,
+) -> None:
     encoder = TextEncoder(cache_dir=tmp_path)
     query, toy_story, horror = encoder.encode(
         [

@@ -12,8 +12,17 @@ from recommender.split import leave_last_out
 from tests.recommender.contract import Checkerboard, RankerContract, checkerboard
 
 TINY = SASRecConfig(
-    max_len=12, dim=16, n_layers=1, n_heads=2, dropout=0.1, lr=1e-2, batch_size=8, epochs=25,
-    patience=3, seed=0, threads=1, bf16=False,
+    max_len=12,
+    dim=16,
+    n_layers=1,
+    n_heads=2,
+    dropout=0.1,
+    lr=1e-2,
+    batch_size=8,
+    epochs=25,
+    patience=3,
+    seed=0,
+    threads=1,
 )  # fmt: skip  (1 thread: tiny tensors run slower on 2 threads, especially on a busy host)
 
 

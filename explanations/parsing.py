@@ -1,0 +1,403 @@
+"""Rule-based reading of short preference texts: clauses, polarity, genres, years.
+
+Used by cold-start profiles ("slow-burn thrillers, nothing with musicals"), list critiques
+("less violent, more comedies", "nothing before 1980"), the chat service, and to split an
+LLM's one-sentence profile into statements. Rules rather than a model because these texts
+are short, the vocabulary is small, and the user must be able to predict what a sentence does.
+
+A text is cut into clauses at commas, semicolons, "and", "but", "or". Each clause gets:
+
+- a polarity: "avoids" after a negation cue ("no", "not", "nothing with", "avoid", "hate",
+  "less", "fewer", "without", ...), else "likes". A clause with no cue inherits the previous
+  clause's polarity after "and" or a comma ("no horror or gore"), and takes the opposite one
+  after "but" ("no horror but thrillers").
+- a strength: "hard" for absolute cues (no, nothing, never, without, none, only), "soft" for
+  everything else ("less", "hate", "love", "more"). Hard genre and year clauses become filters
+  in critiques; soft ones become weighted statements.
+- genres: words matched against the catalogue's genre vocabulary, with the synonyms in
+  :data:`GENRE_SYNONYMS`. "violent" maps to Action, Crime and War: the MovieLens genres whose
+  films are violent as a rule. Thriller is left out on purpose (many thrillers are not violent),
+  and so is Horror ("scary" covers it). A synonym only maps to genres the vocabulary has.
+- years: "before 1980", "after 1990", "since 1995", "newer than 1990", "older than 1970",
+  "between 1980 and 1990", "the 90s" / "1990s". Under a negation the bound flips: "nothing
+  before 1980" means from 1980 on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+Strength = Literal["hard", "soft"]
+
+# phrase (lower case) -> MovieLens genres. Multi-word phrases are matched before single words.
+GENRE_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "action": ("Action",),
+    "action films": ("Action",),
+    "adventure": ("Adventure",),
+    "adventures": ("Adventure",),
+    "animation": ("Animation",),
+    "animated": ("Animation",),
+    "cartoon": ("Animation",),
+    "cartoons": ("Animation",),
+    "anime": ("Animation",),
+    "children's": ("Children's",),
+    "children": ("Children's",),
+    "kids": ("Children's",),
+    "family": ("Children's",),
+    "comedy": ("Comedy",),
+    "comedies": ("Comedy",),
+    "funny": ("Comedy",),
+    "humour": ("Comedy",),
+    "humor": ("Comedy",),
+    "crime": ("Crime",),
+    "gangster": ("Crime",),
+    "heist": ("Crime",),
+    "documentary": ("Documentary",),
+    "documentaries": ("Documentary",),
+    "drama": ("Drama",),
+    "dramas": ("Drama",),
+    "fantasy": ("Fantasy",),
+    "film-noir": ("Film-Noir",),
+    "film noir": ("Film-Noir",),
+    "noir": ("Film-Noir",),
+    "horror": ("Horror",),
+    "scary": ("Horror",),
+    "frightening": ("Horror",),
+    "creepy": ("Horror",),
+    "slasher": ("Horror",),
+    "slashers": ("Horror",),
+    "musical": ("Musical",),
+    "musicals": ("Musical",),
+    "mystery": ("Mystery",),
+    "mysteries": ("Mystery",),
+    "whodunit": ("Mystery",),
+    "whodunits": ("Mystery",),
+    "romance": ("Romance",),
+    "romantic": ("Romance",),
+    "romances": ("Romance",),
+    "love stories": ("Romance",),
+    "sci-fi": ("Sci-Fi",),
+    "scifi": ("Sci-Fi",),
+    "science fiction": ("Sci-Fi",),
+    "science-fiction": ("Sci-Fi",),
+    "thriller": ("Thriller",),
+    "thrillers": ("Thriller",),
+    "suspense": ("Thriller",),
+    "war": ("War",),
+    "war films": ("War",),
+    "western": ("Western",),
+    "westerns": ("Western",),
+    "cowboy": ("Western",),
+    "violent": ("Action", "Crime", "War"),
+    "violence": ("Action", "Crime", "War"),
+    "gory": ("Horror",),
+    "gore": ("Horror",),
+}
+
+# genre -> the phrase a statement uses for it (embedded by MiniLM, shown to the user)
+GENRE_PHRASE: dict[str, str] = {
+    "Action": "action films",
+    "Adventure": "adventure films",
+    "Animation": "animated films",
+    "Children's": "children's and family films",
+    "Comedy": "comedies",
+    "Crime": "crime films",
+    "Documentary": "documentaries",
+    "Drama": "dramas",
+    "Fantasy": "fantasy films",
+    "Film-Noir": "film noir",
+    "Horror": "horror films",
+    "Musical": "musicals",
+    "Mystery": "mysteries",
+    "Romance": "romantic films",
+    "Sci-Fi": "science fiction",
+    "Thriller": "thrillers",
+    "War": "war films",
+    "Western": "westerns",
+}
+
+# Longest cues first, so "nothing with" wins over "nothing" and "don't like" over "like".
+_HARD_NEG = (
+    "i don't want any", "i do not want any", "nothing with", "nothing that is", "nothing too",
+    "nothing", "no more", "none of", "not any", "never", "without", "no", "anything but",
+    "don't show me", "do not show me", "don't want", "do not want", "not",
+)  # fmt: skip
+_SOFT_NEG = (
+    "can't stand", "cannot stand", "can not stand", "don't like", "do not like", "doesn't like",
+    "does not like", "don't enjoy", "not into", "isn't into", "not a fan of", "stay away from",
+    "steer clear of", "avoids", "avoid", "avoiding", "hates", "hate", "dislikes", "dislike",
+    "less", "fewer", "fewer of", "less of", "skip", "skips", "tired of", "bored by", "sick of",
+)  # fmt: skip
+_HARD_POS = ("only", "just")
+_SOFT_POS = (
+    "is drawn to", "drawn to", "has a soft spot for", "a soft spot for", "a fan of", "fan of",
+    "is into", "into", "loves", "love", "likes", "like", "enjoys", "enjoy", "prefers", "prefer",
+    "adores", "adore", "more of", "more", "favours", "favors", "want", "wants", "give me",
+    "show me", "mostly", "especially", "really likes", "gravitates towards", "gravitates toward",
+    "appreciates", "appreciate", "is fond of", "fond of",
+)  # fmt: skip
+_LEAD = re.compile(
+    r"^(?:(?:the user|this user|user|they|he|she|i'm|i am|i|also|really|and|but|or|"
+    r"please|just|generally|usually|tends to|seems to|definitely|absolutely)\s+)+",
+    re.IGNORECASE,
+)
+_FILLER = re.compile(
+    r"^(?:(?:a|an|the|any|anything|something|some|with|films with|movies with|films|movies|of|"
+    r"that are|that is|which are|too|so|very|kind of|sort of)\s+)+",
+    re.IGNORECASE,
+)
+_TRAIL = re.compile(r"\s+(?:please|thanks|thank you|pls|ok|okay|either|too)$", re.IGNORECASE)
+_SPLIT = re.compile(
+    r"\s*(?:[,;.!?]|\s(?:and|but|or|though|although|yet|except|whereas|while)\s|&)\s*",
+    re.IGNORECASE,
+)
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "of",
+        "in",
+        "on",
+        "at",
+        "to",
+        "from",
+        "for",
+        "with",
+        "by",
+        "about",
+        "that",
+        "this",
+        "those",
+        "these",
+        "it",
+        "its",
+        "is",
+        "are",
+        "be",
+        "some",
+        "any",
+        "more",
+        "less",
+        "very",
+        "so",
+        "too",
+        "really",
+        "just",
+        "also",
+    ]
+)
+_BETWEEN = re.compile(r"between\s+(\d{4})\s+and\s+(\d{4})", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Clause:
+    text: str  # the clause as written
+    topic: str  # the clause without its cue words: what a statement embeds
+    polarity: Literal["likes", "avoids"]
+    strength: Strength
+    explicit: bool  # had its own polarity cue (else inherited)
+    genres: tuple[str, ...] = ()
+    year_min: int | None = None
+    year_max: int | None = None
+    rest: str = ""  # the topic minus genre and year words: non-empty = free-text meaning
+
+    @property
+    def has_years(self) -> bool:
+        return self.year_min is not None or self.year_max is not None
+
+
+def _cue(text: str, cues: Sequence[str]) -> str | None:
+    low = text.lower()
+    for cue in sorted(cues, key=len, reverse=True):
+        if low == cue or low.startswith(cue + " "):
+            return cue
+    return None
+
+
+def genres_in(text: str, vocabulary: Sequence[str]) -> tuple[tuple[str, ...], str]:
+    """(genres mentioned, the text with those words removed). Only genres in ``vocabulary``."""
+    vocab = set(vocabulary)
+    low = " " + text.lower() + " "
+    found: list[str] = []
+    for phrase in sorted(GENRE_SYNONYMS, key=len, reverse=True):
+        pattern = r"(?<![\w-])" + re.escape(phrase) + r"(?![\w-])"
+        if re.search(pattern, low):
+            genres = [g for g in GENRE_SYNONYMS[phrase] if g in vocab]
+            if genres:
+                found.extend(genres)
+                low = re.sub(pattern, " ", low)
+    for g in vocabulary:  # the vocabulary's own spelling, e.g. a custom catalogue genre
+        pattern = r"(?<![\w-])" + re.escape(g.lower()) + r"s?(?![\w-])"
+        if re.search(pattern, low):
+            found.append(g)
+            low = re.sub(pattern, " ", low)
+    return tuple(dict.fromkeys(found)), " ".join(low.split())
+
+
+def _decade(word: str) -> tuple[int, int] | None:
+    m = re.fullmatch(r"(?:the\s+)?(?:(19|20)?(\d)0)'?s", word.strip().lower())
+    if not m:
+        return None
+    century = m.group(1) or ("20" if m.group(2) in "012" else "19")
+    start = int(century + m.group(2) + "0")
+    return start, start + 9
+
+
+def years_in(text: str, negated: bool) -> tuple[int | None, int | None, str]:
+    """(year_min, year_max, text without the year phrase). Bounds are inclusive."""
+    low = text.lower()
+    m = _BETWEEN.search(low)
+    if m:
+        a, b = sorted((int(m.group(1)), int(m.group(2))))
+        return a, b, (low[: m.start()] + low[m.end() :]).strip()
+    m = re.search(
+        r"(before|older than|earlier than|pre-?|prior to|until|up to|after|newer than|later than|"
+        r"since|from|post-?)\s*(\d{4})(?:\s+on(?:wards?)?)?",
+        low,
+    )
+    if m:
+        word, year = m.group(1).strip().rstrip("-"), int(m.group(2))
+        before = word in {
+            "before",
+            "older than",
+            "earlier than",
+            "pre",
+            "prior to",
+            "until",
+            "up to",
+        }
+        rest = (low[: m.start()] + low[m.end() :]).strip()
+        inclusive = word in {"since", "from", "until", "up to"}
+        if before:
+            bound = year if inclusive else year - 1
+            # "nothing before 1980" keeps 1980 on; "before 1980" keeps up to 1979
+            return (year, None, rest) if negated else (None, bound, rest)
+        bound = year if inclusive else year + 1
+        return (None, year, rest) if negated else (bound, None, rest)
+    m = re.search(r"(?:(?:from|in|of)\s+)?((?:the\s+)?(?:19|20)?\d0'?s)\b", low)
+    if m and not negated:
+        decade = _decade(m.group(1))
+        if decade:
+            return decade[0], decade[1], (low[: m.start()] + low[m.end() :]).strip()
+    return None, None, text
+
+
+def _clean(topic: str) -> str:
+    topic = _FILLER.sub("", topic.strip())
+    topic = _TRAIL.sub("", topic)
+    return topic.strip(" .,:;!?-\"'")
+
+
+def split_clauses(text: str, vocabulary: Sequence[str] = ()) -> list[Clause]:
+    """Clauses of ``text`` with polarity, strength, genres and years (see module doc)."""
+    protected = _BETWEEN.sub(lambda m: f"between {m.group(1)} to {m.group(2)}", text)
+    parts: list[tuple[str, str]] = []  # (joiner before the clause, clause)
+    pos, joiner = 0, ","
+    for m in _SPLIT.finditer(protected):
+        parts.append((joiner, protected[pos : m.start()]))
+        joiner, pos = m.group(0).strip().lower() or ",", m.end()
+    parts.append((joiner, protected[pos:]))
+
+    clauses: list[Clause] = []
+    previous: tuple[str, Strength] | None = None
+    for joiner, raw in parts:
+        raw = raw.strip()
+        body = _LEAD.sub("", raw).strip()
+        body = re.sub(r"between (\d{4}) to (\d{4})", r"between \1 and \2", body)
+        if not body:
+            continue
+        polarity: Literal["likes", "avoids"] = "likes"
+        strength: Strength = "soft"
+        explicit = True
+        if cue := _cue(body, _HARD_NEG):
+            polarity, strength = "avoids", "hard"
+        elif cue := _cue(body, _SOFT_NEG):
+            polarity, strength = "avoids", "soft"
+        elif cue := _cue(body, _HARD_POS):
+            polarity, strength = "likes", "hard"
+        elif cue := _cue(body, _SOFT_POS):
+            polarity, strength = "likes", "soft"
+        else:
+            cue, explicit = None, False
+            if previous is not None and joiner in {"but", "though", "although", "yet", "except",
+                                                   "whereas", "while"}:  # fmt: skip
+                polarity = "likes" if previous[0] == "avoids" else "avoids"
+                strength = "soft"
+            elif previous is not None:
+                polarity, strength = previous
+        topic = body[len(cue) :] if cue else body
+        # a second cue after the first ("really don't like", "love more") is folded in
+        for cues, pol in ((_SOFT_NEG, "avoids"), (_HARD_NEG, "avoids"), (_SOFT_POS, None)):
+            if (again := _cue(topic.strip(), cues)) and len(again) > 1:
+                topic = topic.strip()[len(again) :]
+                if pol == "avoids":
+                    polarity = "avoids"
+        topic = _clean(topic)
+        y_min, y_max, without_years = years_in(topic, negated=polarity == "avoids")
+        genres, rest = genres_in(without_years, vocabulary) if vocabulary else ((), without_years)
+        rest = _clean(re.sub(r"\b(?:films?|movies?|ones|stuff|kind|genre|please)\b", " ", rest))
+        if all(w in _STOP for w in rest.lower().split()):
+            rest = ""
+        if not topic and not genres and y_min is None and y_max is None:
+            continue
+        clauses.append(
+            Clause(raw, topic or body, polarity, strength, explicit, genres, y_min, y_max, rest)
+        )
+        # a year-only clause is not the head of a list: "nothing after 2000, and funny" must
+        # not hand its negation to "funny"
+        year_only = (y_min is not None or y_max is not None) and not genres and not rest
+        previous = None if year_only else (polarity, strength)
+    return clauses
+
+
+@dataclass
+class ParsedPreferences:
+    """What a preference text asks for, before it is written into a profile."""
+
+    statements: list[tuple[str, Literal["likes", "avoids"]]] = field(default_factory=list)
+    include_genres: list[str] = field(default_factory=list)
+    exclude_genres: list[str] = field(default_factory=list)
+    year_min: int | None = None
+    year_max: int | None = None
+
+
+def parse_preferences(
+    text: str, vocabulary: Sequence[str], hard_genre_filters: bool = True
+) -> ParsedPreferences:
+    """Clauses -> statements and filters.
+
+    - year phrases -> year bounds (always a filter: a year is a fact, not a taste);
+    - with ``hard_genre_filters``: "no/nothing/never X" on a recognised genre -> exclude filter,
+      "only X" -> include filter; "less/more/love/hate X" -> a statement about X;
+    - whatever a clause says beyond genres and years -> a free-text statement.
+    """
+    out = ParsedPreferences()
+    for c in split_clauses(text, vocabulary):
+        if c.year_min is not None:
+            out.year_min = c.year_min
+        if c.year_max is not None:
+            out.year_max = c.year_max
+        if c.genres and hard_genre_filters and c.strength == "hard":
+            target = out.exclude_genres if c.polarity == "avoids" else out.include_genres
+            target.extend(g for g in c.genres if g not in target)
+            if c.rest:
+                out.statements.append((c.rest, c.polarity))
+            continue
+        if c.genres and not c.rest:
+            topic = " and ".join(GENRE_PHRASE.get(g, g) for g in c.genres)
+            if c.topic and not c.has_years:
+                topic = c.topic  # keep the user's wording ("slow-burn thrillers")
+            out.statements.append((topic, c.polarity))
+        elif c.rest or (c.topic and not c.has_years):
+            text_ = c.topic
+            if c.has_years:
+                text_ = c.rest
+            if text_:
+                out.statements.append((text_, c.polarity))
+    return out

@@ -1,0 +1,128 @@
+"""The LLM reranker: permutations out, exact scoring under padding, blending, the pipeline ranker."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from recommender.base import Ranker
+from recommender.data import Catalogue, Interactions
+from recommender.rerank import (
+    LABELS,
+    RerankConfig,
+    RerankedRanker,
+    build_prompt,
+    choose_blend,
+    label_logits,
+    label_token_ids,
+    ndcg_in_candidates,
+    pad_left,
+    permutations,
+    position_bias,
+    rank_in_candidates,
+    rerank,
+)
+from tests.recommender.tiny_llm import tiny_catalogue, tiny_interactions, tiny_llm, tiny_titles
+
+
+def test_each_label_is_one_distinct_token() -> None:
+    ids = label_token_ids(tiny_llm().tokenizer, 20)
+    assert len(ids) == len(set(ids)) == 20
+
+
+def test_it_refuses_labels_that_are_not_single_tokens() -> None:
+    class Splitting:
+        def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+            return [1, 2]
+
+    with pytest.raises(ValueError, match="single token"):
+        label_token_ids(Splitting(), 3)
+
+
+@pytest.mark.parametrize("n_permutations", [1, 3])
+def test_the_reranker_returns_a_permutation_of_its_candidates(n_permutations: int) -> None:
+    candidates = tiny_titles()[:20]
+    result = rerank(tiny_llm(), tiny_titles()[20:25], candidates, RerankConfig(permutations=n_permutations))
+    assert sorted(result.order.tolist()) == list(range(20))
+    assert result.scores.shape == result.llm_scores.shape == (20,)
+
+
+def test_every_permutation_is_a_permutation_and_slots_spread() -> None:
+    orders = permutations(20, 4)
+    assert orders.shape == (4, 20)
+    assert all(sorted(o.tolist()) == list(range(20)) for o in orders)
+    assert (orders[0] == np.arange(20)).all()  # the retriever's order is always scored
+    slots = np.argsort(orders, axis=1)  # (P, K) slot of each candidate per order
+    assert all(len(set(slots[:, c])) == 4 for c in range(20))  # never the same slot twice
+
+
+def test_left_padding_does_not_change_a_prompts_scores() -> None:
+    llm = tiny_llm()
+    label_ids = label_token_ids(llm.tokenizer, 5)
+    short = build_prompt(llm.tokenizer, [], tiny_titles()[:5])
+    long = build_prompt(llm.tokenizer, tiny_titles()[5:12], tiny_titles()[:5])
+    ids, mask = pad_left([short, long], llm.tokenizer.pad_token_id)
+    with torch.no_grad():
+        batched = label_logits(llm.model, ids, mask, label_ids)  # (2, 5)
+        alone_ids, alone_mask = pad_left([short], llm.tokenizer.pad_token_id)
+        alone = label_logits(llm.model, alone_ids, alone_mask, label_ids)
+    torch.testing.assert_close(batched[0], alone[0], rtol=1e-4, atol=1e-5)
+
+
+def test_blend_weight_follows_the_signal_on_validation() -> None:
+    rng = np.random.default_rng(0)
+    target = rng.integers(0, 20, size=200)
+    retriever = rng.normal(size=(200, 20))
+    retriever[np.arange(200), target] += 5  # the retriever knows the answer
+    noise = rng.normal(size=(200, 20))  # the LLM does not
+    weight, trials = choose_blend(noise, retriever, target)
+    assert weight == 1.0 and len(trials) == 21
+    weight, _ = choose_blend(retriever, noise, target)
+    assert weight == 0.0
+
+
+def test_a_missed_target_scores_zero_in_candidate_metrics() -> None:
+    scores = np.array([[3.0, 2.0, 1.0], [1.0, 2.0, 3.0]])
+    assert rank_in_candidates(scores, np.array([0, -1])).tolist() == [0, -1]
+    assert ndcg_in_candidates(scores, np.array([0, -1])).tolist() == [1.0, 0.0]
+
+
+def test_position_bias_is_a_rate() -> None:
+    out = position_bias(tiny_llm(), [([], tiny_titles()[:20])] * 3)
+    assert 0.0 <= out["top_is_slot_A"] <= 1.0 and out["uniform"] == pytest.approx(0.05)
+
+
+class _ByIndex(Ranker):
+    """Scores item i as -i: the retriever's list is 0, 1, 2, ... minus the seen items."""
+
+    def fit(self, interactions: Interactions, catalogue: Catalogue) -> _ByIndex:
+        self._remember(interactions)
+        return self
+
+    def score(self, user: int, item_ids: np.ndarray) -> np.ndarray:
+        return -np.asarray(item_ids, dtype=np.float32)
+
+
+def test_the_pipeline_reorders_only_the_retrievers_top_k() -> None:
+    model = RerankedRanker(_ByIndex(), tiny_llm(), RerankConfig(k=8)).fit(tiny_interactions(), tiny_catalogue())
+    retrieved, _ = model.retriever.recommend(0, 8)
+    top, _ = model.recommend(0, 12)
+    assert sorted(top[:8].tolist()) == sorted(retrieved.tolist())
+    assert not set(top.tolist()) & set(model.seen(0).tolist())
+    following, _ = model.retriever.recommend(0, 12)
+    assert top[8:].tolist() == following[8:].tolist()
+
+
+def test_labels_cover_the_default_k() -> None:
+    assert len(LABELS) >= RerankConfig().k
+
+
+@pytest.mark.integration
+def test_the_packaged_model_reranks_into_a_permutation() -> None:
+    from recommender.llm import get_llm
+
+    llm = get_llm()
+    titles = [f"Movie number {i} (1995)" for i in range(20)]
+    result = rerank(llm, ["Toy Story (1995)", "Heat (1995)"], titles, RerankConfig(permutations=2))
+    assert sorted(result.order.tolist()) == list(range(20))
