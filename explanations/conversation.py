@@ -85,6 +85,11 @@ _VAGUE = frozenset(
         "kind",
         "of",
         "best",
+        "surprise",
+        "whatever",
+        "interesting",
+        "what's",
+        "recommended",
     ]
 )
 _COMPARATIVES = {  # "like Alien but funnier": comparative -> preference text

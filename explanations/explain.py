@@ -34,9 +34,12 @@ from typing import Any, Literal
 import numpy as np
 
 from explanations.llm_text import as_generator, model_version
+from explanations.parsing import GENRE_PHRASE, genres_in
 from explanations.profile import Profile
 from explanations.titles import TitleIndex, natural_title, quoted_unknown, redact, ungrounded
 from recommender.data import Catalogue
+
+GENRE_VOCABULARY = tuple(GENRE_PHRASE)  # MovieLens genres: what answer_problems fact-checks
 
 
 @dataclass(frozen=True)
@@ -259,8 +262,8 @@ _EXAMPLE_FACTS = (
     "Profile: <note>likes: light-hearted family films</note>"
 )
 _EXAMPLE_ANSWER = (
-    "Because you watched Toy Story and Aladdin, we think you will enjoy Babe, a light-hearted "
-    "family comedy that fits your taste."
+    "Because you watched Toy Story and Aladdin, we think you will enjoy Babe: it fits your "
+    "taste for gentle family films."
 )
 
 
@@ -285,6 +288,44 @@ def explain_prompt(evidence: Evidence, index: TitleIndex) -> list[dict[str, str]
     ]
 
 
+_PROMPT_ECHO = re.compile(
+    r"you watched:|you liked:|recommended:|profile:|about it:|<note>|</note>|ignore previous",
+    re.IGNORECASE,
+)
+_TITLE_WITH_YEAR = re.compile(
+    r"((?:[A-Z0-9][\w'’:&.!-]*\s+){0,6}[A-Z0-9][\w'’:&.!-]*)\s*\((\d{4})\)"
+)
+
+
+def answer_problems(text: str, evidence: Evidence, index: TitleIndex) -> list[str]:
+    """Checks on an LLM answer beyond :func:`grounding_problems` (which it includes).
+
+    What a 135M model gets wrong, seen on ML-100K: it echoes the prompt's field labels (and
+    with them the user's note), loops on one phrase, writes "Title (year)" for films that are
+    not in the catalogue at all (so the catalogue scan cannot see them), and copies the worked
+    example's genre words onto films of other genres. Each of those is refused.
+    """
+    problems = grounding_problems(text, evidence, index)
+    if _PROMPT_ECHO.search(text):
+        problems.append("echoes the prompt")
+    words = text.lower().split()
+    trigrams = [tuple(words[i : i + 3]) for i in range(len(words) - 2)]
+    if trigrams and len(set(trigrams)) < 0.8 * len(trigrams):
+        problems.append("repeats itself")
+    allowed = evidence.allowed_items
+    for m in _TITLE_WITH_YEAR.finditer(text):
+        named = [x for x in index.mentions(m.group(0)) if set(x.items) & allowed]
+        if not named:
+            problems.append(f"names an unknown film {m.group(0)!r}")
+    facts = set(evidence.genres)
+    facts |= {g for s in evidence.statements for g in genres_in(s.text, GENRE_VOCABULARY)[0]}
+    claimed, _ = genres_in(text, GENRE_VOCABULARY)
+    wrong = [g for g in claimed if g not in facts]
+    if wrong:
+        problems.append(f"claims genres {wrong} the evidence does not have")
+    return problems
+
+
 def _clean_answer(raw: str) -> str:
     text = " ".join(raw.replace("\n", " ").split()).strip()
     sentences = re.split(r"(?<=[.!?])\s+", text)
@@ -305,7 +346,7 @@ def explain(evidence: Evidence, llm: Any, index: TitleIndex, max_chars: int = 32
         except Exception as exc:
             answer, rejected = "", [f"error: {type(exc).__name__}"]
         if answer and len(answer.split()) >= 5 and len(answer) <= max_chars:
-            problems = grounding_problems(answer, evidence, index)
+            problems = answer_problems(answer, evidence, index)
             if not problems:
                 return Explanation(
                     text=answer,

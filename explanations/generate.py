@@ -135,7 +135,7 @@ def repair_evidence(profile: Profile, history_ids: Iterable[Hashable]) -> Profil
 
 
 def fallback_statements(
-    history: Sequence[HistoryItem], max_likes: int = 3, max_avoids: int = 2
+    history: Sequence[Sequence[Any]], max_likes: int = 3, max_avoids: int = 2
 ) -> list[Statement]:
     """Genre statistics: genres over-represented among liked (disliked) items.
 
@@ -145,6 +145,7 @@ def fallback_statements(
     volume alone. Disliked genres need two disliked items and a dislike rate 1.5x the user's
     overall one. Evidence: the best-rated, most recent items of that genre in the pool.
     """
+    history = as_history(history)
     if not history:
         return []
     n_all = Counter(g for h in history for g in h.genres)

@@ -305,7 +305,7 @@ def split_clauses(text: str, vocabulary: Sequence[str] = ()) -> list[Clause]:
     parts.append((joiner, protected[pos:]))
 
     clauses: list[Clause] = []
-    previous: tuple[str, Strength] | None = None
+    previous: tuple[Literal["likes", "avoids"], Strength] | None = None
     for joiner, raw in parts:
         raw = raw.strip()
         body = _LEAD.sub("", raw).strip()

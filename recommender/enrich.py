@@ -72,6 +72,7 @@ def build_messages(item: ItemText) -> list[dict[str, str]]:
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_STOPWORDS = frozenset({"the", "a", "an", "and", "of", "movie", "film"})
 _ECHO = re.compile(r"^(title|year|genres|description|keywords)\s*:", re.IGNORECASE)
 
 
@@ -87,6 +88,9 @@ def clean_description(text: str, item: ItemText | None = None) -> str:
         return ""
     if item is not None and text == EXAMPLE_ANSWER.splitlines()[0].removeprefix("Description: "):
         return ""  # copied the worked example
+    words = text.casefold().split()
+    if len(words) >= 8 and len(set(words)) / len(words) < 0.5:
+        return ""  # a degenerate loop ("a cleric is a cleric is a ..."), not a description
     sentences = _SENTENCE_END.split(text)
     text = " ".join(sentences[:2])
     if len(text) > MAX_DESCRIPTION_CHARS:
@@ -101,7 +105,9 @@ def parse_keywords(text: str) -> tuple[str, ...]:
     out: list[str] = []
     for part in re.split(r"[,;]", text):
         kw = re.sub(r"[^\w\s'-]", "", part).strip().lower()
-        if kw and len(kw.split()) <= 3 and len(kw) <= 30 and kw not in out:
+        if kw in _STOPWORDS or len(kw) < 3:
+            continue
+        if len(kw.split()) <= 3 and len(kw) <= 30 and kw not in out:
             out.append(kw)
     return tuple(out[:MAX_KEYWORDS])
 
@@ -148,7 +154,9 @@ def describe_items(
         batch = items[start : start + batch_size]
         prompts = []
         for item in batch:
-            ids: Any = tok.apply_chat_template(build_messages(item), tokenize=True, add_generation_prompt=True)
+            ids: Any = tok.apply_chat_template(
+                build_messages(item), tokenize=True, add_generation_prompt=True
+            )
             if isinstance(ids, dict) or hasattr(ids, "input_ids"):
                 ids = ids["input_ids"]
             prompts.append(list(ids))

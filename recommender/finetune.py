@@ -71,6 +71,7 @@ class FinetuneConfig:
     min_prefix: int = 3  # shortest history prefix used as a context
     eval_every: int = 50  # steps between validation checks (and checkpoints)
     eval_users: int = 64  # validation users (with their item among the candidates) checked
+    eval_at_start: bool = True  # score the zero-shot model first, so a useless adapter loses
     seed: int = 0
 
     def rerank_config(self) -> RerankConfig:
@@ -161,7 +162,10 @@ def validation_candidates(
         top = np.argpartition(-s, k)[:k]
         cands[row] = top[np.lexsort((top, -s[top]))]
     pos = np.array(
-        [int(np.flatnonzero(c == t)[0]) if t in c else -1 for c, t in zip(cands, split.valid_items, strict=True)]
+        [
+            int(np.flatnonzero(c == t)[0]) if t in c else -1
+            for c, t in zip(cands, split.valid_items, strict=True)
+        ]
     )
     return users, cands, pos
 
@@ -183,7 +187,13 @@ def attach_lora(model: Any, config: FinetuneConfig) -> Any:
     return get_peft_model(model, lora)
 
 
-def batch_loss(model: Any, prompts: Sequence[Sequence[int]], labels: Sequence[int], label_ids: Sequence[int], pad_id: int) -> torch.Tensor:
+def batch_loss(
+    model: Any,
+    prompts: Sequence[Sequence[int]],
+    labels: Sequence[int],
+    label_ids: Sequence[int],
+    pad_id: int,
+) -> torch.Tensor:
     """Cross-entropy over the K label logits (the reranker's scores) of a batch."""
     ids, mask = pad_left(prompts, pad_id)  # (B, T)
     logits = label_logits(model, ids, mask, label_ids)  # (B, K)
@@ -195,7 +205,7 @@ def candidate_scores(
     model: Any,
     tokenizer: Any,
     catalogue: Catalogue,
-    histories: Sequence[Sequence[int]],
+    histories: Sequence[np.ndarray],  # each (n_u,) item indices, oldest first
     candidates: np.ndarray,
     config: RerankConfig,
     batch_size: int = 4,
@@ -208,7 +218,10 @@ def candidate_scores(
         prompts = [
             build_prompt(
                 tokenizer,
-                [item_title(catalogue, int(i), config.title_chars) for i in histories[r][-config.history :]],
+                [
+                    item_title(catalogue, int(i), config.title_chars)
+                    for i in histories[r][-config.history :]
+                ],
                 [item_title(catalogue, int(i), config.title_chars) for i in candidates[r]],
             )
             for r in rows
@@ -220,7 +233,11 @@ def candidate_scores(
 
 
 def _rng_state() -> dict[str, Any]:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
@@ -229,13 +246,28 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
 
 
-def _save_checkpoint(path: Path, model: Any, optimizer: Any, scheduler: Any, step: int, log: list[dict[str, float]], best: dict[str, float]) -> None:
+def _save_checkpoint(
+    path: Path,
+    model: Any,
+    optimizer: Any,
+    scheduler: Any,
+    step: int,
+    log: list[dict[str, float]],
+    best: dict[str, float],
+) -> None:
     """Adapter + optimizer + scheduler + step + RNG, written to a temp folder then renamed."""
     tmp = path.with_name(path.name + ".tmp")
     tmp.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(tmp / "adapter"))
     torch.save(
-        {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step, "rng": _rng_state(), "log": log, "best": best},
+        {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "step": step,
+            "rng": _rng_state(),
+            "log": log,
+            "best": best,
+        },
         tmp / "state.pt",
     )
     if path.exists():
@@ -277,14 +309,18 @@ def finetune(
     examples = training_examples(split, retriever_scores, config, config.steps * config.batch_size)
     users, cands, pos = validation_candidates(split, retriever_scores, config.k)
     hit = np.flatnonzero(pos >= 0)
-    eval_rows = np.random.default_rng(config.seed).choice(hit, size=min(config.eval_users, len(hit)), replace=False)
+    eval_rows = np.random.default_rng(config.seed).choice(
+        hit, size=min(config.eval_users, len(hit)), replace=False
+    )
     eval_rows.sort()
     train_hist = split.train.histories()
     eval_hist = [train_hist[int(users[r])] for r in eval_rows]
 
     checkpoint = out / "checkpoint"
     if (checkpoint / "adapter").exists():
-        model = PeftModel.from_pretrained(base.model, str(checkpoint / "adapter"), is_trainable=True)
+        model = PeftModel.from_pretrained(
+            base.model, str(checkpoint / "adapter"), is_trainable=True
+        )
     else:
         model = attach_lora(base.model, config)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -307,7 +343,9 @@ def finetune(
 
     def evaluate(at: int) -> float:
         model.eval()
-        scores = candidate_scores(model, tokenizer, catalogue, eval_hist, cands[eval_rows], config.rerank_config())
+        scores = candidate_scores(
+            model, tokenizer, catalogue, eval_hist, cands[eval_rows], config.rerank_config()
+        )
         model.train()
         ndcg = float(ndcg_in_candidates(scores, pos[eval_rows]).mean())
         log.append({"step": float(at), "valid_ndcg": ndcg})
@@ -316,7 +354,7 @@ def finetune(
             model.save_pretrained(str(out / "adapter"))
         return ndcg
 
-    if step == 0 and not log:
+    if step == 0 and not log and config.eval_at_start:
         evaluate(0)  # the zero-shot starting point: an adapter that never helps is not kept
     model.train()
     bar = tqdm(total=config.steps, initial=step, desc="lora", disable=not show_progress)
@@ -324,7 +362,9 @@ def finetune(
     while step < config.steps:
         batch = examples[step * config.batch_size : (step + 1) * config.batch_size]
         prompts = encode_examples(tokenizer, catalogue, batch, config.title_chars)
-        loss = batch_loss(model, prompts, [e.label for e in batch], label_ids, tokenizer.pad_token_id)
+        loss = batch_loss(
+            model, prompts, [e.label for e in batch], label_ids, tokenizer.pad_token_id
+        )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -343,7 +383,9 @@ def finetune(
     bar.close()
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux -> MiB
-    result = FinetuneResult(out / "adapter", int(best["step"]), float(best["valid_ndcg"]), log, seconds, peak)
+    result = FinetuneResult(
+        out / "adapter", int(best["step"]), float(best["valid_ndcg"]), log, seconds, peak
+    )
     meta = {
         "config": asdict(config),
         "split_hash": split.hash,
@@ -359,7 +401,9 @@ def finetune(
     }
     (out / "finetune.json").write_text(json.dumps(meta, indent=1))
     if (out / "adapter").exists():
-        (out / "adapter" / "finetune.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "log"}, indent=1))
+        (out / "adapter" / "finetune.json").write_text(
+            json.dumps({k: v for k, v in meta.items() if k != "log"}, indent=1)
+        )
     return result
 
 
@@ -382,15 +426,21 @@ def load_tuned(adapter_dir: Path, llm: str | None = None, merge: bool = True) ->
         model = model.merge_and_unload() if merge else model
         model.eval()
         weights = adapter_dir / "adapter_model.safetensors"
-        stamp = f"{weights.stat().st_size}-{int(weights.stat().st_mtime)}" if weights.exists() else "?"
-        _TUNED[key] = LLMHandle(model, base.tokenizer, f"{spec}+lora:{adapter_dir.name}", f"{base.version}+{stamp}")
+        stamp = (
+            f"{weights.stat().st_size}-{int(weights.stat().st_mtime)}" if weights.exists() else "?"
+        )
+        _TUNED[key] = LLMHandle(
+            model, base.tokenizer, f"{spec}+lora:{adapter_dir.name}", f"{base.version}+{stamp}"
+        )
     return _TUNED[key]
 
 
 # --------------------------------------------------------------------------- retriever
 
 
-def retriever_scores(name: str, split: Split, catalogue: Catalogue, stage: str, cache_dir: Path, seed: int = 0) -> np.ndarray:
+def retriever_scores(
+    name: str, split: Split, catalogue: Catalogue, stage: str, cache_dir: Path, seed: int = 0
+) -> np.ndarray:
     """(n_users, n_items) float32 scores of registry model ``name``, cached by split hash.
 
     stage "valid": tuned on validation, fitted on ``split.train`` (training data, validation);
@@ -407,7 +457,11 @@ def retriever_scores(name: str, split: Split, catalogue: Catalogue, stage: str, 
     if hp_path.exists():
         hparams = json.loads(hp_path.read_text())
     else:
-        result = spec.tune(split, catalogue, seed) if spec.tune else grid_search(spec, split, catalogue, seed)
+        result = (
+            spec.tune(split, catalogue, seed)
+            if spec.tune
+            else grid_search(spec, split, catalogue, seed)
+        )
         hparams = dict(result.hparams)
         hp_path.parent.mkdir(parents=True, exist_ok=True)
         hp_path.write_text(json.dumps(hparams))
@@ -423,28 +477,56 @@ def main(argv: list[str] | None = None) -> int:
     from recommender.data import load_movielens
     from recommender.split import leave_last_out
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dataset", default="ml-100k", choices=["ml-100k", "ml-1m"])
     parser.add_argument("--steps", type=int, default=FinetuneConfig.steps)
     parser.add_argument("--batch-size", type=int, default=FinetuneConfig.batch_size)
     parser.add_argument("--lr", type=float, default=FinetuneConfig.lr)
     parser.add_argument("--eval-every", type=int, default=FinetuneConfig.eval_every)
     parser.add_argument("--eval-users", type=int, default=FinetuneConfig.eval_users)
-    parser.add_argument("--retriever", default=FinetuneConfig.retriever, help="registry model name for candidates")
+    parser.add_argument(
+        "--retriever", default=FinetuneConfig.retriever, help="registry model name for candidates"
+    )
     parser.add_argument("--llm", default=DEFAULT_SPEC)
+    parser.add_argument("--warmup", type=int, default=FinetuneConfig.warmup)
+    parser.add_argument("--no-eval-at-start", action="store_true", help="skip the zero-shot check")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--cache", type=Path, default=Path("var/llm/retriever"), help="retriever score cache")
+    parser.add_argument(
+        "--cache", type=Path, default=Path("var/llm/retriever"), help="retriever score cache"
+    )
     args = parser.parse_args(argv)
     config = FinetuneConfig(
-        llm=args.llm, retriever=args.retriever, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-        eval_every=args.eval_every, eval_users=args.eval_users, seed=args.seed,
+        llm=args.llm,
+        retriever=args.retriever,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        eval_every=args.eval_every,
+        eval_users=args.eval_users,
+        seed=args.seed,
+        warmup=args.warmup,
+        eval_at_start=not args.no_eval_at_start,
     )
     ds = load_movielens(args.dataset.removeprefix("ml-"))  # type: ignore[arg-type]
     split = leave_last_out(ds.interactions)
-    scores = retriever_scores(config.retriever, split, ds.catalogue, "valid", args.cache, config.seed)
+    scores = retriever_scores(
+        config.retriever, split, ds.catalogue, "valid", args.cache, config.seed
+    )
     result = finetune(split, ds.catalogue, scores, args.out, config)
-    print(json.dumps({"adapter": str(result.adapter_dir), "best_step": result.best_step, "valid_ndcg": result.valid_ndcg, "seconds": round(result.seconds, 1), "peak_rss_mb": round(result.peak_rss_mb, 1)}))
+    print(
+        json.dumps(
+            {
+                "adapter": str(result.adapter_dir),
+                "best_step": result.best_step,
+                "valid_ndcg": result.valid_ndcg,
+                "seconds": round(result.seconds, 1),
+                "peak_rss_mb": round(result.peak_rss_mb, 1),
+            }
+        )
+    )
     return 0
 
 

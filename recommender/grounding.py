@@ -24,7 +24,7 @@ import torch
 
 from recommender.data import Catalogue
 from recommender.llm import LLMHandle
-from recommender.rerank import item_title
+from recommender.rerank import item_title, pad_left
 
 GROUNDING_SYSTEM = "You are a movie recommender. Reply with one movie title and its year."
 
@@ -127,7 +127,9 @@ class TitleTrie:
         return min(node.items) if node is not None and node.items else None
 
 
-def prefix_allowed_tokens_fn(trie: TitleTrie, prompt_length: int) -> Callable[[int, torch.Tensor], list[int]]:
+def prefix_allowed_tokens_fn(
+    trie: TitleTrie, prompt_length: int
+) -> Callable[[int, torch.Tensor], list[int]]:
     """The ``model.generate`` hook: tokens after position ``prompt_length`` are the title slot.
 
     With left padding every row of a batch shares ``prompt_length`` (the padded width).
@@ -161,12 +163,11 @@ def generate_titles(
 ) -> list[tuple[list[int], int | None]]:
     """Greedy generation for a batch of prompt token ids.
 
-    Returns per prompt (generated token ids, catalogue item or None). With ``trie`` the item is
-    never None unless the trie is empty; without it (the unconstrained baseline) the text is
-    matched exactly against the trie when given... so pass ``trie=None`` and match yourself.
+    Returns per prompt (generated token ids up to the end marker, catalogue item or None).
+    With ``trie`` the item is None only if ``max_new_tokens`` ran out inside a title; with
+    ``trie=None`` (the unconstrained baseline) it is always None: match the text yourself
+    (:func:`match_title`).
     """
-    from recommender.rerank import pad_left
-
     tok = llm.tokenizer
     ids, mask = pad_left(prompts, tok.pad_token_id)  # (B, T)
     kwargs: dict[str, Any] = {}
@@ -195,12 +196,16 @@ def generate_titles(
     return results
 
 
-def generate_title(llm: LLMHandle, history: Sequence[str], trie: TitleTrie, max_new_tokens: int = 32) -> int | None:
+def generate_title(
+    llm: LLMHandle, history: Sequence[str], trie: TitleTrie, max_new_tokens: int = 32
+) -> int | None:
     """One grounded recommendation: the catalogue index of the title the model writes.
 
     None only if the model ran out of ``max_new_tokens`` inside a title longer than that.
     """
-    return generate_titles(llm, [grounding_prompt(llm.tokenizer, history)], trie, max_new_tokens)[0][1]
+    return generate_titles(llm, [grounding_prompt(llm.tokenizer, history)], trie, max_new_tokens)[
+        0
+    ][1]
 
 
 def match_title(text: str, titles: dict[str, int]) -> int | None:

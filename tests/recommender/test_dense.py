@@ -5,8 +5,8 @@ import numpy as np
 
 from recommender.base import Ranker
 from recommender.data import Interactions
-from recommender.models.dense import DenseConfig, DenseText, model_spec
 from recommender.encoders import TextEncoder
+from recommender.models.dense import DenseConfig, DenseText, model_spec
 from tests.recommender.contract import RankerContract, checkerboard
 from tests.recommender.test_encoders import tiny_encoder
 

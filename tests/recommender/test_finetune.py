@@ -7,12 +7,35 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from recommender.finetune import FinetuneConfig, finetune, load_tuned, training_examples, validation_candidates
+from recommender.finetune import (
+    FinetuneConfig,
+    finetune,
+    load_tuned,
+    training_examples,
+    validation_candidates,
+)
 from recommender.rerank import build_prompt, label_logits, label_token_ids, pad_left
 from recommender.split import leave_last_out
-from tests.recommender.tiny_llm import N_ITEMS, save_tiny_llm, tiny_catalogue, tiny_interactions, tiny_llm, tiny_titles
+from tests.recommender.tiny_llm import (
+    N_ITEMS,
+    save_tiny_llm,
+    tiny_catalogue,
+    tiny_interactions,
+    tiny_llm,
+    tiny_titles,
+)
 
-CONFIG = FinetuneConfig(steps=2, batch_size=2, k=6, hard_negatives=3, history=3, eval_every=1, eval_users=3, warmup=1, lr=1e-2)
+CONFIG = FinetuneConfig(
+    steps=2,
+    batch_size=2,
+    k=6,
+    hard_negatives=3,
+    history=3,
+    eval_every=1,
+    eval_users=3,
+    warmup=1,
+    lr=1e-2,
+)
 
 
 def _split_and_scores() -> tuple:
@@ -29,7 +52,9 @@ def test_examples_come_from_train_and_label_their_target() -> None:
         assert len(set(ex.candidates)) == CONFIG.k
         target = ex.candidates[ex.label]
         user = ex.user
-        assert ex.history == tuple(histories[user][: list(histories[user]).index(target)][-CONFIG.history :])
+        assert ex.history == tuple(
+            histories[user][: list(histories[user]).index(target)][-CONFIG.history :]
+        )
         assert target in histories[user]
         assert (user, target) not in held_out
         others = set(ex.candidates) - {target}
@@ -51,19 +76,31 @@ def _logits(model: torch.nn.Module, tokenizer: object) -> torch.Tensor:
         return label_logits(model, ids, mask, label_token_ids(tokenizer, 6))
 
 
-def test_one_lora_step_moves_the_adapter_and_the_saved_adapter_reloads_exactly(tmp_path: Path) -> None:
+def test_one_lora_step_moves_the_adapter_and_the_saved_adapter_reloads_exactly(
+    tmp_path: Path,
+) -> None:
     from peft import PeftModel
 
     split, scores = _split_and_scores()
     base_dir = save_tiny_llm(tmp_path / "base")
     cfg = FinetuneConfig(**{**CONFIG.__dict__, "steps": 1, "llm": str(base_dir)})
     progress: list[tuple[int, int, float]] = []
-    result = finetune(split, tiny_catalogue(), scores, tmp_path / "run", cfg, progress=lambda *a: progress.append(a), show_progress=False)
+    result = finetune(
+        split,
+        tiny_catalogue(),
+        scores,
+        tmp_path / "run",
+        cfg,
+        progress=lambda *a: progress.append(a),
+        show_progress=False,
+    )
     assert progress and progress[-1][:2] == (1, 1)
     meta = (tmp_path / "run" / "finetune.json").read_text()
     assert split.hash in meta and "valid_ndcg" in meta
 
-    tuned = PeftModel.from_pretrained(tiny_llm().model, str(tmp_path / "run" / "checkpoint" / "adapter"))
+    tuned = PeftModel.from_pretrained(
+        tiny_llm().model, str(tmp_path / "run" / "checkpoint" / "adapter")
+    )
     lora_b = [p for n, p in tuned.named_parameters() if "lora_B" in n]
     assert lora_b and any(p.abs().sum() > 0 for p in lora_b)  # B starts at zero: the step moved it
 
@@ -72,7 +109,9 @@ def test_one_lora_step_moves_the_adapter_and_the_saved_adapter_reloads_exactly(t
     again = PeftModel.from_pretrained(tiny_llm().model, str(result.adapter_dir))
     torch.testing.assert_close(_logits(reloaded, tok), _logits(again, tok))
     merged = load_tuned(result.adapter_dir, llm=str(base_dir))
-    torch.testing.assert_close(_logits(merged.model.float(), tok), _logits(reloaded, tok), rtol=2e-2, atol=2e-2)
+    torch.testing.assert_close(
+        _logits(merged.model.float(), tok), _logits(reloaded, tok), rtol=2e-2, atol=2e-2
+    )
 
 
 def test_a_run_resumes_from_its_checkpoint(tmp_path: Path) -> None:
@@ -83,5 +122,13 @@ def test_a_run_resumes_from_its_checkpoint(tmp_path: Path) -> None:
     finetune(split, tiny_catalogue(), scores, out, cfg, show_progress=False)
     seen: list[int] = []
     cfg2 = FinetuneConfig(**{**CONFIG.__dict__, "llm": str(base_dir), "steps": 2})
-    finetune(split, tiny_catalogue(), scores, out, cfg2, progress=lambda s, t, loss: seen.append(s), show_progress=False)
+    finetune(
+        split,
+        tiny_catalogue(),
+        scores,
+        out,
+        cfg2,
+        progress=lambda s, t, loss: seen.append(s),
+        show_progress=False,
+    )
     assert seen == [2]  # step 1 was not repeated

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from recommender.grounding import TitleTrie, generate_title, generate_titles, grounding_prompt, match_title
+from recommender.grounding import (
+    TitleTrie,
+    generate_title,
+    generate_titles,
+    grounding_prompt,
+    match_title,
+)
 from recommender.rerank import item_title
 from tests.recommender.tiny_llm import tiny_catalogue, tiny_llm
 
@@ -64,7 +70,7 @@ def test_constrained_generation_always_yields_an_active_item() -> None:
 
 def test_free_text_matches_only_exact_titles() -> None:
     titles = {"heat (1995)": 1, "heat": 1}
-    assert match_title(' Heat (1995)\nmore text', titles) == 1
+    assert match_title(" Heat (1995)\nmore text", titles) == 1
     assert match_title("Heat 2", titles) is None and match_title("", titles) is None
 
 

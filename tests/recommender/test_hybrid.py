@@ -1,4 +1,3 @@
-from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any

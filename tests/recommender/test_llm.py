@@ -41,7 +41,10 @@ def test_the_loader_is_cached_per_process(tmp_path: Path) -> None:
 
 
 def test_anything_else_is_a_hub_id(tmp_path: Path) -> None:
-    assert resolve_spec("someone/some-model", tmp_path) == ("someone/some-model", "hub:someone/some-model")
+    assert resolve_spec("someone/some-model", tmp_path) == (
+        "someone/some-model",
+        "hub:someone/some-model",
+    )
 
 
 def test_importing_the_module_loads_no_weights() -> None:

@@ -43,7 +43,9 @@ def test_it_refuses_labels_that_are_not_single_tokens() -> None:
 @pytest.mark.parametrize("n_permutations", [1, 3])
 def test_the_reranker_returns_a_permutation_of_its_candidates(n_permutations: int) -> None:
     candidates = tiny_titles()[:20]
-    result = rerank(tiny_llm(), tiny_titles()[20:25], candidates, RerankConfig(permutations=n_permutations))
+    result = rerank(
+        tiny_llm(), tiny_titles()[20:25], candidates, RerankConfig(permutations=n_permutations)
+    )
     assert sorted(result.order.tolist()) == list(range(20))
     assert result.scores.shape == result.llm_scores.shape == (20,)
 
@@ -105,7 +107,9 @@ class _ByIndex(Ranker):
 
 
 def test_the_pipeline_reorders_only_the_retrievers_top_k() -> None:
-    model = RerankedRanker(_ByIndex(), tiny_llm(), RerankConfig(k=8)).fit(tiny_interactions(), tiny_catalogue())
+    model = RerankedRanker(_ByIndex(), tiny_llm(), RerankConfig(k=8)).fit(
+        tiny_interactions(), tiny_catalogue()
+    )
     retrieved, _ = model.retriever.recommend(0, 8)
     top, _ = model.recommend(0, 12)
     assert sorted(top[:8].tolist()) == sorted(retrieved.tolist())

@@ -22,18 +22,54 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "[UNK]"]
-WORDS = (
-    "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november "
-    "oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu night day "
-    "star wars return king lion blue red green"
-).split()
+WORDS = [
+    "alpha",
+    "bravo",
+    "charlie",
+    "delta",
+    "echo",
+    "foxtrot",
+    "golf",
+    "hotel",
+    "india",
+    "juliet",
+    "kilo",
+    "lima",
+    "mike",
+    "november",
+    "oscar",
+    "papa",
+    "quebec",
+    "romeo",
+    "sierra",
+    "tango",
+    "uniform",
+    "victor",
+    "whiskey",
+    "xray",
+    "yankee",
+    "zulu",
+    "night",
+    "day",
+    "star",
+    "wars",
+    "return",
+    "king",
+    "lion",
+    "blue",
+    "red",
+    "green",
+]
 N_ITEMS = 30
 
 
 def tiny_titles() -> list[str]:
     """30 distinct titles; some share a first word so the trie has real branches."""
     firsts = ["Star", "Night", "Red", "Blue", "King", "Lion"]
-    return [f"{firsts[i % len(firsts)]} {WORDS[i % 26]} {WORDS[(i * 7 + 3) % 26]}".title() for i in range(N_ITEMS)]
+    return [
+        f"{firsts[i % len(firsts)]} {WORDS[i % 26]} {WORDS[(i * 7 + 3) % 26]}".title()
+        for i in range(N_ITEMS)
+    ]
 
 
 def tiny_catalogue() -> Catalogue:
@@ -54,13 +90,24 @@ def tiny_interactions(n_users: int = 12, per_user: int = 9, seed: int = 0) -> In
         items += list(rng.choice(N_ITEMS, size=per_user, replace=False))
     n = len(users)
     return Interactions(
-        n_users, N_ITEMS, np.array(users), np.array(items), np.ones(n, np.float32), np.arange(n, dtype=np.int64)
+        n_users,
+        N_ITEMS,
+        np.array(users),
+        np.array(items),
+        np.ones(n, np.float32),
+        np.arange(n, dtype=np.int64),
     )
 
 
 def _corpus() -> list[str]:
     cat = tiny_catalogue()
-    texts = [rerank.SYSTEM_PROMPT, enrich.SYSTEM_PROMPT, enrich.EXAMPLE_ITEM, enrich.EXAMPLE_ANSWER, grounding.GROUNDING_SYSTEM]
+    texts = [
+        rerank.SYSTEM_PROMPT,
+        enrich.SYSTEM_PROMPT,
+        enrich.EXAMPLE_ITEM,
+        enrich.EXAMPLE_ANSWER,
+        grounding.GROUNDING_SYSTEM,
+    ]
     texts += [rerank.item_title(cat, i, 1000) for i in range(N_ITEMS)]
     texts += [
         "Watched , oldest first : Candidates : Which candidate will the user watch next ?",

@@ -142,6 +142,10 @@ class ItemAdmin(admin.ModelAdmin):
         extra_context["stats_job"] = JobRun.objects.filter(
             task_name=tasks.catalogue_stats_recompute.name
         ).first()
+        extra_context["enrich_job"] = JobRun.objects.filter(
+            task_name=tasks.catalogue_enrich.name
+        ).first()
+        extra_context["to_enrich"] = services.items_to_enrich().count()
         return super().changelist_view(request, extra_context=extra_context)
 
 

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Avg, Count, Q
 from django.utils import timezone
 
 from webapp.catalogue.models import CatalogueStats, Genre, Interaction, Item
+
+if TYPE_CHECKING:
+    from recommender.llm import LLMHandle
 
 Progress = Callable[[float, str], None]
 Kind = Interaction.Kind
@@ -109,3 +113,43 @@ def catalogue_stats_recompute(*, progress: Progress = _no_progress) -> Catalogue
     )
     progress(1.0, "done")
     return stats
+
+
+def items_to_enrich() -> QuerySet[Item]:
+    """Active items with no curated text that the LLM has not tried yet, popular ones first.
+
+    ``generated_by`` is set on every attempt, successful or not, so a failed item is not
+    retried forever (an admin clears the field to ask again).
+    """
+    return Item.objects.filter(is_active=True, description="", generated_by="").order_by(
+        "-interaction_count", "pk"
+    )
+
+
+def catalogue_enrich_batch(*, llm: LLMHandle, limit: int = 16) -> tuple[int, int]:
+    """Describe up to ``limit`` items; returns (described, unusable).
+
+    The write re-checks that no curated description appeared meanwhile: an admin's text is
+    never overwritten, and running the batch twice does nothing the second time.
+    """
+    from recommender.enrich import ItemText, describe_items
+
+    items = list(items_to_enrich().prefetch_related("genres")[:limit])
+    if not items:
+        return 0, 0
+    texts = [ItemText(i.title, i.year, tuple(g.name for g in i.genres.all())) for i in items]
+    tag = f"{llm.model_id}@{llm.version}"
+    described = unusable = 0
+    for item, generated in zip(items, describe_items(llm, texts), strict=True):
+        fields: dict[str, Any] = {"generated_by": tag, "generated_at": timezone.now()}
+        if generated.ok:
+            fields |= {
+                "generated_description": generated.description,
+                "generated_keywords": list(generated.keywords),
+            }
+            described += 1
+        else:
+            fields["generated_by"] = f"{tag} (no usable output)"
+            unusable += 1
+        Item.objects.filter(pk=item.pk, description="", generated_by="").update(**fields)
+    return described, unusable

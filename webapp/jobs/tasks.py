@@ -24,6 +24,9 @@ class JobTask(DjangoTask):
     def on_success(
         self, retval: Any, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
+        # A batch task that re-enqueued itself ("continued") is not finished yet.
+        if isinstance(retval, dict) and retval.get("continued"):
+            return
         services.job_mark_succeeded(job_id=kwargs.get("job_id"), result=retval)
 
     def on_retry(

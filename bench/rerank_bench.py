@@ -1,0 +1,306 @@
+"""Retriever alone vs zero-shot LLM reranker vs LoRA-tuned reranker on ML-100K, our split.
+
+    .venv/bin/python bench/rerank_bench.py --adapter var/llm/lora/adapter --users 500
+
+Protocol: the retriever (a registry model, tuned on validation) is fitted on ``split.train``
+for validation and refitted on ``split.train_valid`` for test. Each user's top-K=20 unseen items
+are reranked; items below K keep the retriever's order. NDCG@10 / Recall@10 are therefore
+exact full-ranking metrics. A user whose held-out item is not in their top-20 scores 0 under
+every reranking of it, so the LLM runs only for users whose item is among the candidates (an
+exact shortcut, not an approximation). The blend weight (LLM vs retriever score) and the number
+of permutations are chosen on validation; test is read once per variant for the table.
+Scores per stage are cached under ``var/llm/bench`` so stages can run separately.
+
+Writes reports/bench/rerank.json and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from recommender.data import Catalogue, load_movielens
+from recommender.finetune import candidate_scores, load_tuned, retriever_scores
+from recommender.llm import get_llm
+from recommender.metrics import paired_bootstrap_ci
+from recommender.rerank import (
+    RerankConfig,
+    choose_blend,
+    combine,
+    item_title,
+    permutations,
+    position_bias,
+    rank_in_candidates,
+    rerank,
+)
+from recommender.split import Split, leave_last_out
+
+K = 20
+
+
+def candidates(
+    scores: np.ndarray, histories: list[np.ndarray], users: np.ndarray, targets: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(U, K) top-K unseen items in retriever order, (U, K) their scores, (U,) target slot or -1."""
+    cands = np.empty((len(users), K), dtype=np.int64)
+    for row, u in enumerate(users):
+        s = scores[u].astype(np.float64, copy=True)
+        s[histories[u]] = -np.inf
+        top = np.argpartition(-s, K)[:K]
+        cands[row] = top[np.lexsort((top, -s[top]))]
+    retr = np.take_along_axis(scores[users], cands, axis=1).astype(np.float64)
+    pos = np.array(
+        [
+            int(np.flatnonzero(c == t)[0]) if t in c else -1
+            for c, t in zip(cands, targets, strict=True)
+        ]
+    )
+    return cands, retr, pos
+
+
+def llm_scores_for(
+    model: Any,
+    tokenizer: Any,
+    catalogue: Catalogue,
+    histories: list[np.ndarray],
+    users: np.ndarray,
+    cands: np.ndarray,
+    rows: np.ndarray,
+    n_perm: int,
+    cfg: RerankConfig,
+) -> np.ndarray:
+    """(U, K) mean label log-prob per candidate over n_perm cyclic orders; rows not in ``rows`` stay 0."""
+    out = np.zeros(cands.shape)
+    hist = [histories[int(users[r])] for r in rows]
+    for order in permutations(K, n_perm):
+        shown = cands[rows][:, order]  # (R, K) slot j shows candidate order[j]
+        s = candidate_scores(model, tokenizer, catalogue, hist, shown, cfg)  # (R, K) by slot
+        back = np.zeros_like(s)
+        back[:, order] = s
+        out[rows] += back / n_perm
+    return out
+
+
+def cached(path: Path, compute: Any) -> np.ndarray:
+    if path.exists():
+        return np.load(path)
+    value = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, value)
+    return value
+
+
+def ndcg_recall(scores: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    rank = rank_in_candidates(scores, pos)
+    hit = (rank >= 0) & (rank < 10)
+    return np.where(hit, 1.0 / np.log2(np.maximum(rank, 0) + 2.0), 0.0), hit.astype(float)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--adapter", type=Path, default=Path("var/llm/lora/adapter"))
+    parser.add_argument("--retriever", default="ease")
+    parser.add_argument(
+        "--users", type=int, default=500, help="fixed random sample of evaluated users (0 = all)"
+    )
+    parser.add_argument(
+        "--permutations",
+        type=int,
+        nargs="+",
+        default=[1, 3],
+        help="candidate orders tried (chosen on validation)",
+    )
+    parser.add_argument("--latency-users", type=int, default=20)
+    parser.add_argument("--latency-permutations", type=int, nargs="+", default=[1, 3])
+    parser.add_argument("--bias-users", type=int, default=40)
+    parser.add_argument("--stages", default="zeroshot,tuned,report")
+    parser.add_argument("--cache", type=Path, default=Path("var/llm/bench"))
+    parser.add_argument("--out", type=Path, default=Path("reports/bench/rerank.json"))
+    parser.add_argument("--threads", type=int, default=0)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    stages = set(args.stages.split(","))
+    started = time.perf_counter()
+
+    ds = load_movielens("100k")
+    cat = ds.catalogue
+    split: Split = leave_last_out(ds.interactions)
+    rs_cache = Path("var/llm/retriever")
+    valid_scores = retriever_scores(args.retriever, split, cat, "valid", rs_cache)
+    test_scores = retriever_scores(args.retriever, split, cat, "test", rs_cache)
+    rows_all = np.arange(len(split.users))
+    if args.users:
+        rows_all = np.sort(
+            np.random.default_rng(0).choice(len(split.users), size=args.users, replace=False)
+        )
+    users = split.users[rows_all]
+    h_train, h_tv = split.train.histories(), split.train_valid.histories()
+    v_cands, v_retr, v_pos = candidates(valid_scores, h_train, users, split.valid_items[rows_all])
+    t_cands, t_retr, t_pos = candidates(test_scores, h_tv, users, split.test_items[rows_all])
+    v_rows, t_rows = np.flatnonzero(v_pos >= 0), np.flatnonzero(t_pos >= 0)
+    print(
+        f"users {len(users)}; target in top-{K}: valid {len(v_rows)}, test {len(t_rows)}",
+        flush=True,
+    )
+    cfg = RerankConfig()
+    tag = f"{args.retriever}-{split.hash}-{args.users}"
+
+    def score(name: str, model: Any, tok: Any, stage: str, n_perm: int) -> np.ndarray:
+        c, r, h = (v_cands, v_rows, h_train) if stage == "valid" else (t_cands, t_rows, h_tv)
+        path = args.cache / f"{tag}-{name}-{stage}-p{n_perm}.npy"
+
+        def run() -> np.ndarray:
+            t0 = time.perf_counter()
+            out = llm_scores_for(model, tok, cat, h, users, c, r, n_perm, cfg)
+            print(
+                f"  {name} {stage} P={n_perm}: {len(r)} users in {time.perf_counter() - t0:.0f}s",
+                flush=True,
+            )
+            return out
+
+        return cached(path, run)
+
+    results: dict[str, Any] = {"stages_seconds": {}}
+    if "zeroshot" in stages:
+        base = get_llm()
+        for stage in ("valid", "test"):
+            score("zeroshot", base.model, base.tokenizer, stage, 1)
+    tuned = None
+    if "tuned" in stages or "report" in stages:
+        tuned = load_tuned(args.adapter)
+        for stage in ("valid", "test"):
+            for p in args.permutations:
+                score("tuned", tuned.model, tuned.tokenizer, stage, p)
+    if "report" not in stages:
+        return 0
+
+    base = get_llm()
+    retr_ndcg, _retr_rec = ndcg_recall(v_retr, v_pos)
+    table: list[dict[str, Any]] = []
+    test_retr_ndcg, test_retr_rec = ndcg_recall(t_retr, t_pos)
+    table.append(
+        {
+            "model": f"retriever ({args.retriever})",
+            "valid_ndcg@10": retr_ndcg.mean(),
+            "ndcg@10": test_retr_ndcg.mean(),
+            "recall@10": test_retr_rec.mean(),
+            "blend": 1.0,
+            "permutations": 0,
+        }
+    )
+    variants = [("zeroshot", 1)] + [("tuned", p) for p in args.permutations]
+    chosen_tuned: dict[str, Any] | None = None
+    for name, p in variants:
+        v = score(name, None, None, "valid", p)
+        t = score(name, None, None, "test", p)
+        for blended in (False, True):
+            if blended:
+                w, _ = choose_blend(v, v_retr, v_pos)
+            else:
+                w = 0.0
+            v_nd, _ = ndcg_recall(combine(v, v_retr, w), v_pos)
+            t_nd, t_rc = ndcg_recall(combine(t, t_retr, w), t_pos)
+            ci = paired_bootstrap_ci(t_nd, test_retr_ndcg, resamples=2000, seed=0)
+            row = {
+                "model": f"{name} LLM" + (" + retriever blend" if blended else ""),
+                "valid_ndcg@10": v_nd.mean(),
+                "ndcg@10": t_nd.mean(),
+                "recall@10": t_rc.mean(),
+                "blend": w,
+                "permutations": p,
+                "ndcg_diff_vs_retriever": {
+                    "mean": ci.mean,
+                    "low": ci.low,
+                    "high": ci.high,
+                    "level": ci.level,
+                },
+            }
+            table.append(row)
+            if (
+                name == "tuned"
+                and blended
+                and (chosen_tuned is None or row["valid_ndcg@10"] > chosen_tuned["valid_ndcg@10"])
+            ):
+                chosen_tuned = row
+    results["table"] = table
+    results["chosen_on_validation"] = chosen_tuned
+
+    # position bias: shuffled candidates, how often slot A is the top-scored slot
+    bias_rows = t_rows[: args.bias_users]
+    prompts = [
+        (
+            [item_title(cat, int(i), cfg.title_chars) for i in h_tv[int(users[r])][-cfg.history :]],
+            [item_title(cat, int(i), cfg.title_chars) for i in t_cands[r]],
+        )
+        for r in bias_rows
+    ]
+    assert tuned is not None
+    results["position_bias"] = {
+        "zeroshot": position_bias(base, prompts),
+        "tuned": position_bias(tuned, prompts),
+        "users": len(bias_rows),
+    }
+
+    # latency: end-to-end rerank() per user (prompt building + forward), tuned merged model
+    latency: dict[str, Any] = {}
+    lat_rows = rows_all[: args.latency_users]
+    for p in sorted({*args.latency_permutations, *args.permutations}):
+        times = []
+        for r in range(len(lat_rows)):
+            hist, cands = prompts[r % len(prompts)]
+            t0 = time.perf_counter()
+            rerank(tuned, hist, cands, RerankConfig(permutations=p))
+            times.append((time.perf_counter() - t0) * 1000)
+        latency[f"P={p}"] = {
+            "p50_ms": float(np.percentile(times, 50)),
+            "p95_ms": float(np.percentile(times, 95)),
+            "n": len(times),
+        }
+    results["latency"] = latency
+    results.update(
+        dataset="ml-100k",
+        split_hash=split.hash,
+        retriever=args.retriever,
+        users=len(users),
+        users_sample_seed=0,
+        users_with_target_in_topk={"valid": len(v_rows), "test": len(t_rows)},
+        k=K,
+        base_model=base.model_id,
+        base_version=base.version,
+        tuned_model=tuned.model_id,
+        tuned_version=tuned.version,
+        dtype=str(base.model.dtype),
+        torch_threads=torch.get_num_threads(),
+        seconds=round(time.perf_counter() - started, 1),
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1, default=float))
+    print(
+        f"\n{'model':44s} {'P':>2s} {'blend':>5s} {'valid':>7s} {'NDCG@10':>8s} {'R@10':>6s}  NDCG diff vs retriever [95% CI]"
+    )
+    for row in table:
+        d = row.get("ndcg_diff_vs_retriever")
+        ci = f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]" if d else ""
+        print(
+            f"{row['model']:44s} {row['permutations']:>2d} {row['blend']:>5.2f} {row['valid_ndcg@10']:>7.4f} {row['ndcg@10']:>8.4f} {row['recall@10']:>6.4f}  {ci}"
+        )
+    print("position bias (top slot = A, shuffled):", results["position_bias"])
+    print("latency per user (ms):", latency)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import numpy as np
+
+from explanations.generate import profile_from_text
+from explanations.profile import Filters, Profile, add_statement, delete_statement, make_statement
+from explanations.scoring import embed_statements, rerank
+from recommender.data import Catalogue
+from tests.explanations.conftest import KeywordEncoder
+
+HORROR = {3, 4, 5}
+
+
+def base(catalogue: Catalogue) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Every item a candidate; horror scores best, so any change is the profile's doing."""
+    candidates = np.arange(len(catalogue))
+    scores = np.linspace(1.0, 0.0, len(catalogue))
+    scores[[3, 4, 5]] += 0.5
+    return candidates, scores, {"collaborative": scores * 0.6, "text": scores * 0.4}
+
+
+def run(catalogue, item_vectors, encode, profile: Profile):  # type: ignore[no-untyped-def]
+    candidates, scores, parts = base(catalogue)
+    vectors = embed_statements(profile.statements, encode)
+    return rerank(candidates, scores, parts, item_vectors, vectors, profile, catalogue)
+
+
+def test_avoiding_horror_pushes_horror_out_of_the_top(catalogue, item_vectors, encode) -> None:  # type: ignore[no-untyped-def]
+    plain = run(catalogue, item_vectors, encode, Profile())
+    assert set(plain.items[:3].tolist()) == HORROR
+    steered = run(catalogue, item_vectors, encode, profile_from_text("avoids horror"))
+    assert not HORROR & set(steered.items[:5].tolist())
+
+
+def test_components_sum_to_the_score_and_statements_to_the_profile_part(
+    catalogue, item_vectors, encode
+) -> None:  # type: ignore[no-untyped-def]
+    profile = profile_from_text("loves animated films, less musicals")
+    out = run(catalogue, item_vectors, encode, profile)
+    total = sum(out.components.values())
+    np.testing.assert_allclose(total, out.scores)
+    np.testing.assert_allclose(out.contributions.sum(1), out.components["profile"])
+    assert out.contribution(int(out.items[0])).keys() == {s.id for s in profile.statements}
+
+
+def test_one_statement_moves_items_but_keeps_the_collaborative_order_elsewhere(
+    catalogue, item_vectors, encode
+) -> None:  # type: ignore[no-untyped-def]
+    candidates, scores, parts = base(catalogue)
+    profile = profile_from_text("loves animated films")
+    out = rerank(
+        candidates,
+        scores,
+        parts,
+        item_vectors,
+        embed_statements(profile.statements, encode),
+        profile,
+        catalogue,
+    )
+    # the profile part is capped relative to the spread of the hybrid score
+    assert np.abs(out.components["profile"]).max() <= 4.0 * scores.std() + 1e-9
+    # items the statement scores alike keep their hybrid order
+    non_animated = [i for i in out.items.tolist() if "Animation" not in catalogue.genres[i]]
+    same = [
+        i
+        for i in non_animated
+        if abs(
+            out.contribution(i)[profile.statements[0].id]
+            - out.contribution(non_animated[0])[profile.statements[0].id]
+        )
+        < 1e-9
+    ]
+    assert same == sorted(same, key=lambda i: -scores[i])
+    ranks = {i: r for r, i in enumerate(out.items.tolist())}
+    assert max(ranks[i] for i in (0, 1, 2)) < 6  # the three animated films moved up
+
+
+def test_applying_then_reverting_a_profile_restores_the_exact_ranking(
+    catalogue, item_vectors, encode
+) -> None:  # type: ignore[no-untyped-def]
+    before = profile_from_text("slow-burn thrillers")
+    first = run(catalogue, item_vectors, encode, before)
+    after = add_statement(before, make_statement("horror films", "avoids"))
+    changed = run(catalogue, item_vectors, encode, after)
+    assert changed.items.tolist() != first.items.tolist()
+    reverted = delete_statement(after, after.statements[-1].id)
+    again = run(catalogue, item_vectors, encode, reverted)
+    assert reverted == before
+    np.testing.assert_array_equal(again.items, first.items)
+    np.testing.assert_array_equal(again.scores, first.scores)
+
+
+def test_filters_remove_items_and_say_why(catalogue, item_vectors, encode) -> None:  # type: ignore[no-untyped-def]
+    profile = Profile(
+        filters=Filters(exclude_genres=("Horror",), year_min=1980, exclude_items=(108,))
+    )
+    out = run(catalogue, item_vectors, encode, profile)
+    kept = out.items.tolist()
+    assert not HORROR & set(kept)
+    assert all(catalogue.years[i] >= 1980 for i in kept)
+    assert 7 not in kept and out.removed[7] == "hidden item"
+    assert out.removed[3].startswith("excluded genre")
+
+
+def test_only_new_statement_texts_are_embedded() -> None:
+    encode = KeywordEncoder()
+    cache: dict[str, np.ndarray] = {}
+    profile = profile_from_text("animated films, nothing with musicals")
+    embed_statements(profile.statements, encode, cache)
+    assert encode.texts_encoded == 2
+    profile = add_statement(profile, make_statement("crime films"))
+    vectors = embed_statements(profile.statements, encode, cache)
+    assert encode.texts_encoded == 3 and vectors.shape[0] == 3

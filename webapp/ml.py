@@ -1,0 +1,24 @@
+"""Settings -> the ML core's lazy, per-process model loaders.
+
+Nothing here loads at import time: workers pay for a model on first use, and web processes
+(which never run inference) never do.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from recommender.encoders import TextEncoder
+from recommender.llm import LLMHandle
+
+
+def llm() -> LLMHandle:
+    from recommender.llm import get_llm
+
+    return get_llm(settings.LLM_MODEL, settings.MODEL_CACHE_DIR)
+
+
+def encoder() -> TextEncoder:
+    from recommender.encoders import get_encoder
+
+    return get_encoder(settings.EMBEDDING_MODEL, settings.MODEL_CACHE_DIR)
