@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "webapp.catalogue",
     "webapp.jobs",
     "webapp.recommendations",
+    "webapp.profiles",
 ]
 
 MIDDLEWARE = [

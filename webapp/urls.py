@@ -9,5 +9,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("webapp.accounts.urls")),
     path("", include("webapp.recommendations.urls")),
+    path("profile/", include("webapp.profiles.urls")),
     path("", include("webapp.catalogue.urls")),
 ]

@@ -1,0 +1,93 @@
+"""Fixtures for the profile tests: a two-taste catalogue with real titles, and tiny real
+models (a 1-layer BERT encoder and a 2-layer Llama) saved as local folders the settings
+point at, so ``ml.encoder()`` / ``ml.llm()`` load them exactly as they would MiniLM/SmolLM2.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from explanations.parsing import GENRE_PHRASE
+from tests.recommender.tiny_llm import save_tiny_llm
+from webapp.catalogue.models import Interaction
+from webapp.recommendations import services as rec_services
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+COMEDIES = ["Airplane!", "Annie Hall", "Toy Story", "Babe", "Grease", "Clueless", "Tootsie",
+            "Groundhog Day"]  # fmt: skip
+HORRORS = ["Alien", "Shining, The", "Scream", "Halloween", "Psycho", "Exorcist, The",
+           "Candyman", "Hellraiser"]  # fmt: skip
+
+
+def save_tiny_encoder(folder: Path) -> Path:
+    """A 1-layer, 16-dim BERT with a word-level tokenizer over our titles and genre words."""
+    import torch
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    text = " ".join([*COMEDIES, *HORRORS, *GENRE_PHRASE, *GENRE_PHRASE.values(), "films genres"])
+    words = sorted(set(re.findall(r"\w+", text.lower())))
+    vocab = {"[PAD]": 0, "[UNK]": 1, **{w: i + 2 for i, w in enumerate(words)}}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    backend.normalizer = normalizers.Lowercase()
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]"
+    )
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=32, max_position_embeddings=128,
+    )  # fmt: skip
+    BertModel(config).eval().save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session", name="tiny_model_folders")
+def tiny_model_folders_fixture(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("tiny-models")
+    return {
+        "encoder": save_tiny_encoder(root / "encoder"),
+        "llm": save_tiny_llm(root / "llm"),
+    }
+
+
+@pytest.fixture(name="tiny_models")
+def tiny_models_fixture(settings: Any, tiny_model_folders: dict[str, Path]) -> dict[str, Path]:
+    settings.EMBEDDING_MODEL = str(tiny_model_folders["encoder"])
+    settings.LLM_MODEL = str(tiny_model_folders["llm"])
+    return tiny_model_folders
+
+
+@pytest.fixture(name="tastes")
+def tastes_fixture(make_item: Any) -> dict[str, Any]:
+    """Ten comedy fans and ten horror fans, each rating 7 of the 8 films of their genre, plus
+    a trained EASE model and stored lists (the known answer: a fan's list leads with the one
+    film of their genre they have not rated)."""
+    users = get_user_model().objects
+    comedies = [
+        make_item(title=t, year=1975 + k, genres=("Comedy",)) for k, t in enumerate(COMEDIES)
+    ]
+    horrors = [make_item(title=t, year=1975 + k, genres=("Horror",)) for k, t in enumerate(HORRORS)]
+    rows, fans = [], {"comedy": [], "horror": []}
+    for group, block in (("comedy", comedies), ("horror", horrors)):
+        for u in range(10):
+            user = users.create_user(f"{group}{u}", password="pw for tests 123")
+            fans[group].append(user)
+            for k, item in enumerate(block):
+                if k != u % len(block):
+                    at = T0 + timedelta(minutes=k)
+                    rows.append(
+                        Interaction(user=user, item=item, kind="rating", value=4, created_at=at)
+                    )
+    Interaction.objects.bulk_create(rows)
+    mv = rec_services.model_train(name="ease")
+    rec_services.recommendations_refresh(model_version=mv)
+    return {"comedies": comedies, "horrors": horrors, "fans": fans, "model_version": mv}

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ProfilesConfig(AppConfig):
+    name = "webapp.profiles"
+    verbose_name = "Taste profiles"

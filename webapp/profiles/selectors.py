@@ -1,0 +1,291 @@
+"""Reads for profiles: the current version, history rows, and the re-ranked list.
+
+Everything on the request path is arithmetic on stored rows and vectors: the catalogue,
+its title index and the aligned item-vector matrix are cached per process and rebuilt only
+when the catalogue's cheap signature changes; statement vectors come from the encoder's
+on-disk cache, so only a newly typed statement is embedded (~10-20 ms with MiniLM).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db.models import Count, Max
+
+from explanations.explain import collect_evidence, explanation_key, template_explanation
+from explanations.profile import Profile, diff
+from explanations.scoring import Reranked, rerank
+from explanations.titles import TitleIndex
+from recommender.data import Catalogue
+from recommender.encoders import text_sha
+from webapp import ml
+from webapp.catalogue.models import Interaction, Item
+from webapp.profiles.models import Explanation, ItemVectors, ProfileVersion
+from webapp.recommendations.models import RecommendationList
+from webapp.recommendations.selectors import POSITIVE, catalogue_from_db
+
+# Interactions -> the ratings generate_profile reads: a like is a top rating, a dislike the
+# bottom one; views say too little about taste to count.
+KIND_RATING = {Interaction.Kind.LIKE: 5.0, Interaction.Kind.DISLIKE: 1.0}
+PROFILE_ONLY = "profile-only"  # the "model version" of lists scored from the profile alone
+
+
+def current_version(*, user: Any) -> ProfileVersion | None:
+    return ProfileVersion.objects.filter(user=user).order_by("-number").first()
+
+
+def current_profile(*, user: Any) -> Profile | None:
+    version = current_version(user=user)
+    return Profile.from_dict(version.profile) if version else None
+
+
+def profile_history(*, user: Any, limit: int = 50) -> list[dict[str, Any]]:
+    """Newest first, each version with its diff against the one before it."""
+    rows = list(ProfileVersion.objects.filter(user=user).order_by("-number")[: limit + 1])
+    out = []
+    for newer, older in zip(rows, [*rows[1:], None], strict=False):
+        if len(out) == limit:
+            break
+        before = Profile.from_dict(older.profile) if older else Profile()
+        out.append({"version": newer, "diff": diff(before, Profile.from_dict(newer.profile))})
+    return out
+
+
+def history_rows(*, user: Any) -> list[tuple[Any, str, int, tuple[str, ...], float | None]]:
+    """(item pk, title, year, genres, rating) oldest first, one row per item (latest wins)."""
+    rows = (
+        Interaction.objects.filter(user=user)
+        .exclude(kind=Interaction.Kind.VIEW)
+        .order_by("created_at", "id")
+        .select_related("item")
+        .prefetch_related("item__genres")
+    )
+    latest: dict[int, tuple[Any, str, int, tuple[str, ...], float | None]] = {}
+    for r in rows:
+        rating = r.value if r.kind == Interaction.Kind.RATING else KIND_RATING[r.kind]
+        genres = tuple(sorted(g.name for g in r.item.genres.all()))
+        latest.pop(r.item_id, None)  # re-insert so the order follows the latest interaction
+        latest[r.item_id] = (r.item_id, r.item.title, r.item.year or -1, genres, rating)
+    return list(latest.values())
+
+
+# -- per-process catalogue state ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CatalogueState:
+    catalogue: Catalogue
+    index: TitleIndex
+    texts: tuple[str, ...]
+    texts_hash: str
+    signature: tuple[Any, ...]
+
+    def position(self, pk: Any) -> int | None:
+        ids = self.catalogue.ids
+        return ids.index(pk) if pk in ids else None
+
+
+def _signature() -> tuple[Any, ...]:
+    """Changes whenever an item or its genres change (two aggregate queries)."""
+    items = Item.objects.aggregate(n=Count("pk"), last=Max("updated_at"), top=Max("pk"))
+    links = Item.genres.through.objects.aggregate(n=Count("pk"), top=Max("pk"))
+    return (items["n"], items["last"], items["top"], links["n"], links["top"])
+
+
+@functools.lru_cache(maxsize=2)
+def _catalogue_state(signature: tuple[Any, ...]) -> CatalogueState:
+    catalogue = catalogue_from_db()
+    texts = tuple(catalogue.texts())
+    digest = hashlib.sha256()
+    for pk, text in zip(catalogue.ids.ids, texts, strict=True):
+        digest.update(f"{pk}\t{text}\n".encode())
+    return CatalogueState(
+        catalogue,
+        TitleIndex(catalogue.titles, catalogue.years.tolist()),
+        texts,
+        digest.hexdigest(),
+        signature,
+    )
+
+
+def catalogue_state() -> CatalogueState:
+    return _catalogue_state(_signature())
+
+
+def encoder_key() -> str:
+    """The configured encoder's cache identity; computing it loads no weights."""
+    return ml.encoder().key
+
+
+def item_vectors_row(*, texts_hash: str | None = None) -> ItemVectors | None:
+    rows = ItemVectors.objects.filter(encoder_key=encoder_key())
+    if texts_hash is not None:
+        rows = rows.filter(texts_hash=texts_hash)
+    return rows.first()
+
+
+@functools.lru_cache(maxsize=4)
+def _load_vectors(path: str) -> tuple[np.ndarray, np.ndarray]:
+    vectors = np.load(path, mmap_mode=None)  # (n, d) float32
+    ids = np.load(path.removesuffix(".npy") + ".ids.npy")  # (n,) int64 item pks
+    return vectors, ids
+
+
+@functools.lru_cache(maxsize=4)
+def _aligned(path: str, signature: tuple[Any, ...]) -> np.ndarray:
+    """The stored vectors re-indexed to the current catalogue; items added since the vectors
+    were computed get a zero row (they match no statement until the worker embeds them)."""
+    vectors, ids = _load_vectors(path)
+    state = _catalogue_state(signature)
+    pks = state.catalogue.ids.ids
+    if len(ids) == len(pks) and np.array_equal(ids, np.asarray(pks)):
+        return vectors
+    where = {int(pk): row for row, pk in enumerate(ids.tolist())}
+    out = np.zeros((len(pks), vectors.shape[1]), dtype=np.float32)
+    for i, pk in enumerate(pks):
+        if (row := where.get(pk)) is not None:
+            out[i] = vectors[row]
+    return out
+
+
+def item_vectors(state: CatalogueState) -> np.ndarray | None:
+    """(n_items, d) vectors aligned with ``state.catalogue``, or None before the first run
+    of the item-vectors task. Possibly a little stale (see ``vectors_stale``)."""
+    row = item_vectors_row()
+    return _aligned(row.path, state.signature) if row else None
+
+
+@functools.cache
+def _web_threads() -> None:
+    # One torch thread per web process: a one-sentence embedding is latency-bound, and many
+    # processes share the cores (the explanations package's measurements).
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def statement_vectors(profile: Profile, *, in_request: bool = True) -> np.ndarray:
+    """(S, d) vectors; cached texts are read from the encoder's disk cache, new ones encoded
+    (in a request that is the one statement just typed)."""
+    encoder = ml.encoder()
+    texts = [s.text for s in profile.statements]
+    if in_request and encoder.cache is not None:
+        found = encoder.cache.get_many(encoder.key, [text_sha(t) for t in texts])
+        if len(found) < len(set(texts)):
+            _web_threads()  # only now is torch needed at all
+    return encoder.encode(texts)
+
+
+# -- the re-ranked list ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """The user's list re-ranked by their profile, with what the page needs for each card."""
+
+    entries: list[dict[str, Any]]
+    profile: Profile | None
+    fingerprint: str
+    model_version: str
+    reranked: Reranked | None
+    vectors_ready: bool
+
+
+def _candidates(
+    user: Any, state: CatalogueState
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], str]:
+    """(indices, base scores, components, model version) from the stored list; a user with
+    no list (cold start) gets every active item they have not rated, scored 0, so the ranking
+    comes from the profile alone."""
+    stored = RecommendationList.objects.filter(user=user).select_related("model_version").first()
+    active = set(Item.objects.filter(is_active=True).values_list("pk", flat=True))
+    if stored is not None:
+        rows = [(state.position(e["item"]), e) for e in stored.entries if e["item"] in active]
+        rows = [(i, e) for i, e in rows if i is not None]
+        roles = sorted({r for _, e in rows for r in e["components"]})
+        return (
+            np.array([i for i, _ in rows], dtype=np.int64),
+            np.array([e["score"] for _, e in rows], dtype=np.float64),
+            {r: np.array([e["components"].get(r, 0.0) for _, e in rows]) for r in roles},
+            stored.model_version.version,
+        )
+    seen = set(Interaction.objects.filter(user=user).values_list("item_id", flat=True))
+    pool = [state.position(pk) for pk in sorted(active - seen)]
+    idx = np.array([i for i in pool if i is not None], dtype=np.int64)
+    return idx, np.zeros(len(idx)), {}, PROFILE_ONLY
+
+
+def history_indices(*, user: Any, state: CatalogueState) -> np.ndarray:
+    """Catalogue indices of the user's positive history (what the collaborative model saw)."""
+    pks = Interaction.objects.filter(POSITIVE, user=user).values_list("item_id", flat=True)
+    return np.array(sorted({i for pk in pks if (i := state.position(pk)) is not None}), np.int64)
+
+
+def explanation_key_for(
+    state: CatalogueState, item: int, fingerprint: str, model_version: str
+) -> str:
+    return explanation_key(
+        text_sha(state.texts[item]), fingerprint, settings.LLM_MODEL, evidence_hash=model_version
+    )
+
+
+def ranking_for(
+    *, user: Any, limit: int = 20, explain: bool = True, in_request: bool = True
+) -> Ranking:
+    """The list the home page shows: stored candidates, re-ranked by the current profile.
+
+    Explanations come from the cache when a row for today's key exists, else from the
+    template (arithmetic on the same evidence); the refresh task replaces them with LLM text.
+    """
+    state = catalogue_state()
+    profile = current_profile(user=user)
+    candidates, base, components, model_version = _candidates(user, state)
+    if profile is None and model_version == PROFILE_ONLY:
+        return Ranking([], None, "", model_version, None, False)
+    vectors = item_vectors(state)
+    ready = vectors is not None
+    scored = profile or Profile()
+    if vectors is None:  # before the worker's first run, only filters can apply
+        scored = Profile(filters=scored.filters)
+        vectors = np.zeros((len(state.catalogue), 1), dtype=np.float32)
+    s_vectors = (
+        statement_vectors(scored, in_request=in_request)
+        if scored.statements
+        else np.zeros((0, vectors.shape[1]), dtype=np.float32)
+    )
+    ranked = rerank(candidates, base, components, vectors, s_vectors, scored, state.catalogue)
+    fingerprint = profile.fingerprint if profile else ""
+    top = ranked.items[:limit].tolist()
+    pks = [state.catalogue.ids.external(i) for i in top]
+    items = Item.objects.filter(pk__in=pks).prefetch_related("genres").in_bulk()
+    keys = {i: explanation_key_for(state, i, fingerprint, model_version) for i in top}
+    cached = {
+        (row.item_id, row.key): row.explanation
+        for row in Explanation.objects.filter(user=user, item_id__in=pks, key__in=keys.values())
+    }
+    history = history_indices(user=user, state=state) if explain else np.zeros(0, np.int64)
+    entries = []
+    for row, (i, pk) in enumerate(zip(top, pks, strict=True)):
+        parts = {r: float(v[row]) for r, v in ranked.components.items()}
+        text = cached.get((pk, keys[i]))
+        if text is None and explain:
+            evidence = collect_evidence(
+                state.catalogue, i, history, parts,
+                item_vectors=vectors if ready else None,
+                profile=scored, statement_contributions=ranked.contribution(i),
+            )  # fmt: skip
+            text = template_explanation(evidence, state.index).to_dict() | {"pending": True}
+        entries.append(
+            {
+                "item": items[pk],
+                "score": float(ranked.scores[row]),
+                "components": parts,
+                "explanation": text,
+            }
+        )
+    return Ranking(entries, profile, fingerprint, model_version, ranked, ready)
