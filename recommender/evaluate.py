@@ -10,9 +10,12 @@ table. Progress goes to stderr, the table to stdout.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from recommender import registry
 from recommender.data import load_movielens
@@ -57,7 +60,41 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "with the best validation NDCG@10",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="MODEL.FIELD=VALUE",
+        help="change a model's default config for this run, e.g. --set sasrec.max_len=50 "
+        "(models with a module-level DEFAULTS config; repeatable; shown in the report)",
+    )
     return parser.parse_args(argv)
+
+
+def apply_overrides(overrides: list[str]) -> dict[str, dict[str, Any]]:
+    """Apply ``MODEL.FIELD=VALUE`` to that model module's ``DEFAULTS`` config dataclass.
+
+    Values are parsed as the field's current type, so a typo fails here, before any work.
+    """
+    applied: dict[str, dict[str, Any]] = {}
+    for text in overrides:
+        target, sep, raw = text.partition("=")
+        name, dot, field_name = target.partition(".")
+        if not (sep and dot):
+            raise ValueError(f"--set {text!r}: expected MODEL.FIELD=VALUE")
+        module = importlib.import_module(registry.module_of(name))
+        defaults = getattr(module, "DEFAULTS", None)
+        if defaults is None or not dataclasses.is_dataclass(defaults):
+            raise ValueError(f"--set {text!r}: model {name!r} has no DEFAULTS config to change")
+        current = getattr(defaults, field_name, dataclasses.MISSING)
+        if current is dataclasses.MISSING:
+            raise ValueError(f"--set {text!r}: {name} has no setting {field_name!r}")
+        kind = type(current)
+        value: Any = raw.lower() in ("1", "true", "yes") if kind is bool else kind(raw)
+        module.DEFAULTS = dataclasses.replace(defaults, **{field_name: value})  # type: ignore[arg-type]
+        applied.setdefault(name, {})[field_name] = value
+    return applied
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,6 +105,13 @@ def main(argv: list[str] | None = None) -> int:
     except registry.ModelUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    try:
+        overrides = apply_overrides(args.overrides)
+    except (ValueError, registry.ModelUnavailable) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if overrides:
+        print(f"config overrides: {overrides}", file=sys.stderr)
     if args.reference and args.reference not in names:
         print(f"error: --reference {args.reference} is not among --models", file=sys.stderr)
         return 2

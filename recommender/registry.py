@@ -71,6 +71,13 @@ _SPECS: dict[str, str] = {
 }
 
 
+def module_of(name: str) -> str:
+    """The module that implements ``name`` (where its config defaults live)."""
+    if name not in _SPECS:
+        raise ModelUnavailable(f"unknown model {name!r}; choose from {', '.join(_SPECS)}")
+    return _SPECS[name].split(":")[0]
+
+
 def names() -> list[str]:
     """Every registered name, available or not."""
     return list(_SPECS)

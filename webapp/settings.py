@@ -107,8 +107,9 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
     }
     _db["CONN_MAX_AGE"] = 0
-    # A file, not :memory:, so a real worker process can see what a test committed.
-    _db["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+    # A file, not :memory:, so a real worker process can see what a test committed; one per
+    # process, so two test runs side by side never share (and corrupt) one file.
+    _db["TEST"] = {"NAME": str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")}
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

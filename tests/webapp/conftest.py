@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from webapp.catalogue.models import Genre, Item
+from webapp.catalogue.models import Genre, Interaction, Item
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -104,3 +105,33 @@ def wait_for(predicate: Any, timeout: float = 60.0, interval: float = 0.2) -> bo
             return True
         time.sleep(interval)
     return False
+
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def two_tastes(make_item: Any) -> dict[str, Any]:
+    """Two groups of users, each rating most items of its own block (a checkerboard)."""
+    comedies = [make_item(title=f"Comedy {i}", genres=("Comedy",)) for i in range(8)]
+    horrors = [make_item(title=f"Horror {i}", genres=("Horror",)) for i in range(8)]
+    rows = []
+    users = {"comedy": [], "horror": []}
+    for group, block in (("comedy", comedies), ("horror", horrors)):
+        for u in range(10):
+            user = get_user_model().objects.create_user(f"{group}{u}")
+            users[group].append(user)
+            # each user skips a different item of their block, so there is something to find
+            for k, item in enumerate(block):
+                if k != u % len(block):
+                    rows.append(
+                        Interaction(
+                            user=user,
+                            item=item,
+                            kind="rating",
+                            value=4,
+                            created_at=T0 + timedelta(minutes=k),
+                        )
+                    )
+    Interaction.objects.bulk_create(rows)
+    return {"comedies": comedies, "horrors": horrors, "users": users}

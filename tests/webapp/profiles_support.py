@@ -79,7 +79,7 @@ def tastes_fixture(make_item: Any) -> dict[str, Any]:
     rows, fans = [], {"comedy": [], "horror": []}
     for group, block in (("comedy", comedies), ("horror", horrors)):
         for u in range(10):
-            user = users.create_user(f"{group}{u}", password="pw for tests 123")
+            user = users.create_user(f"{group}{u}")  # no password: hashing is slow
             fans[group].append(user)
             for k, item in enumerate(block):
                 if k != u % len(block):

@@ -37,8 +37,9 @@ def test_generated_evidence_always_belongs_to_the_users_history(
     # a couple of dislikes among the other genre, so "avoids" statements have a pool too
     for item in tastes["horrors"][:3]:
         Interaction.objects.create(user=fan, item=item, kind="dislike", created_at=timezone.now())
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks() as sent:
         job = job_enqueue(task=tasks.profile_generate, arguments={"user_id": fan.pk})
+    sent[0]()  # the worker runs the task (eagerly); the explanation refresh it sends is not run
     job.refresh_from_db()
     assert job.state == JobRun.State.SUCCEEDED, job.error
     version = ProfileVersion.objects.get(user=fan)
@@ -48,9 +49,23 @@ def test_generated_evidence_always_belongs_to_the_users_history(
     history = set(Interaction.objects.filter(user=fan).values_list("item_id", flat=True))
     for statement in profile.statements:
         assert set(statement.evidence) <= history, statement
-    # the chained refresh embedded the catalogue and explained the top of the list
-    assert ItemVectors.objects.count() == 1
-    assert Explanation.objects.filter(user=fan).count() > 0
+    refresh = JobRun.objects.get(task_name=tasks.explanations_refresh.name)
+    assert refresh.arguments == {"user_id": fan.pk}, "a new version queues its explanations"
+
+
+def test_the_refresh_task_embeds_the_catalogue_and_explains_the_top_of_the_list(
+    tastes: dict[str, Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    fan = tastes["fans"]["horror"][0]
+    with django_capture_on_commit_callbacks(execute=True):
+        job = job_enqueue(
+            task=tasks.explanations_refresh, arguments={"user_id": fan.pk, "limit": 2}
+        )
+    job.refresh_from_db()
+    assert job.state == JobRun.State.SUCCEEDED, job.error
+    assert job.result == {"explanations": 2} and ItemVectors.objects.count() == 1
+    top = selectors.ranking_for(user=fan, limit=2).entries
+    assert all(not e["explanation"].get("pending") for e in top), "served from the cache"
 
 
 def test_pinned_statements_survive_regeneration(tastes: dict[str, Any]) -> None:
@@ -81,9 +96,9 @@ def test_item_vectors_are_an_artifact_keyed_by_encoder_and_texts(tastes: dict[st
     row = services.item_vectors_compute(encoder=ml.encoder())
     assert row.n_items == 16 and row.dim == 16 and row.path.endswith(".npy")
     assert services.item_vectors_compute(encoder=ml.encoder()).pk == row.pk  # idempotent
-    Item.objects.filter(pk=tastes["comedies"][0].pk).update(
-        description="A spoof of disaster films."
-    )
+    spoof = tastes["comedies"][0]
+    spoof.description = "A spoof of disaster films."
+    spoof.save()  # as the admin does
     newer = services.item_vectors_compute(encoder=ml.encoder())
     assert newer.pk != row.pk and newer.texts_hash != row.texts_hash
     state = selectors.catalogue_state()
@@ -120,9 +135,9 @@ def test_explanations_never_cite_a_non_evidence_title(tastes: dict[str, Any]) ->
 
     history = set(Interaction.objects.filter(user=fan).values_list("item_id", flat=True))
     index = selectors.catalogue_state().index
-    for loader in (tiny_llm, lambda: obedient_llm):
+    for loader, limit in ((tiny_llm, 3), (lambda: obedient_llm, 9)):
         Explanation.objects.all().delete()
-        assert services.explanations_refresh(user=fan, llm_loader=loader) > 0
+        assert services.explanations_refresh(user=fan, llm_loader=loader, limit=limit) == limit
         for row in Explanation.objects.filter(user=fan):
             text = row.explanation["text"]
             allowed = {row.item_id, *(h["item_id"] for h in row.evidence["history"])}
@@ -132,6 +147,9 @@ def test_explanations_never_cite_a_non_evidence_title(tastes: dict[str, Any]) ->
             assert set(row.explanation["cited_item_ids"]) <= history
             if row.item_id != psycho.pk:
                 assert "Psycho" not in text, text
+                if loader is not tiny_llm:
+                    assert row.explanation["source"] == "template"
+                    assert any("Psycho" in r for r in row.explanation["rejected"])
 
 
 def test_cached_explanations_go_stale_when_profile_item_text_or_model_change(
@@ -153,10 +171,15 @@ def test_cached_explanations_go_stale_when_profile_item_text_or_model_change(
     assert all(pending().values()), "a new profile version makes every explanation stale"
     assert refresh() == 9 and not any(pending().values())
     target = tastes["horrors"][4]
-    Item.objects.filter(pk=target.pk).update(description="Now with a new description.")
+    target.description = "Now with a new description."
+    target.save()
     stale = pending()
     assert stale[target.pk] and sum(stale.values()) == 1, "only the edited item is stale"
     assert refresh() == 1
+    other = tastes["fans"]["horror"][0]  # new data, so a new model version
+    Interaction.objects.create(
+        user=other, item=tastes["comedies"][1], kind="like", created_at=timezone.now()
+    )
     mv = rec_services.model_train(name="ease")
     rec_services.recommendations_refresh(model_version=mv)
     assert all(pending().values()), "a new model version makes every explanation stale"

@@ -19,33 +19,6 @@ User = get_user_model()
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
-@pytest.fixture
-def two_tastes(make_item: Any) -> dict[str, Any]:
-    """Two groups of users, each rating most items of its own block (a checkerboard)."""
-    comedies = [make_item(title=f"Comedy {i}", genres=("Comedy",)) for i in range(8)]
-    horrors = [make_item(title=f"Horror {i}", genres=("Horror",)) for i in range(8)]
-    rows = []
-    users = {"comedy": [], "horror": []}
-    for group, block in (("comedy", comedies), ("horror", horrors)):
-        for u in range(10):
-            user = User.objects.create_user(f"{group}{u}")
-            users[group].append(user)
-            # each user skips a different item of their block, so there is something to find
-            for k, item in enumerate(block):
-                if k != u % len(block):
-                    rows.append(
-                        Interaction(
-                            user=user,
-                            item=item,
-                            kind="rating",
-                            value=4,
-                            created_at=T0 + timedelta(minutes=k),
-                        )
-                    )
-    Interaction.objects.bulk_create(rows)
-    return {"comedies": comedies, "horrors": horrors, "users": users}
-
-
 def test_the_dataset_counts_ratings_and_likes_but_not_dislikes(alice: Any, make_item: Any) -> None:
     a, b, c = make_item(title="A"), make_item(title="B"), make_item(title="C")
     Interaction.objects.create(user=alice, item=a, kind="rating", value=2, created_at=T0)

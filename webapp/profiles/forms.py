@@ -9,7 +9,10 @@ POLARITY = [("likes", "I like"), ("avoids", "I avoid")]
 
 class StatementAddForm(forms.Form):
     text = forms.CharField(max_length=200, strip=True, label="Statement")
-    polarity = forms.ChoiceField(choices=POLARITY, initial="likes")
+    polarity = forms.ChoiceField(choices=POLARITY, initial="likes", required=False)
+
+    def clean_polarity(self) -> str:
+        return self.cleaned_data.get("polarity") or "likes"
 
 
 class StatementEditForm(forms.Form):

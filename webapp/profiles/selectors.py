@@ -92,9 +92,13 @@ class CatalogueState:
 
 def _signature() -> tuple[Any, ...]:
     """Changes whenever an item or its genres change (two aggregate queries)."""
-    items = Item.objects.aggregate(n=Count("pk"), last=Max("updated_at"), top=Max("pk"))
+    # generated_at too: the enrichment task writes descriptions with .update(), which leaves
+    # updated_at alone
+    items = Item.objects.aggregate(
+        n=Count("pk"), last=Max("updated_at"), gen=Max("generated_at"), top=Max("pk")
+    )
     links = Item.genres.through.objects.aggregate(n=Count("pk"), top=Max("pk"))
-    return (items["n"], items["last"], items["top"], links["n"], links["top"])
+    return (items["n"], items["last"], items["gen"], items["top"], links["n"], links["top"])
 
 
 @functools.lru_cache(maxsize=2)

@@ -43,7 +43,10 @@ def item_vectors_refresh(self: JobTask, job_id: int | None = None) -> dict[str, 
 
 @shared_task(base=JobTask, bind=True, **RETRY)
 def explanations_refresh(
-    self: JobTask, job_id: int | None = None, user_id: int = 0
+    self: JobTask,
+    job_id: int | None = None,
+    user_id: int = 0,
+    limit: int = services.EXPLAIN_TOP_N,
 ) -> dict[str, Any]:
     """Item vectors first (a no-op when current), then the user's top explanations.
 
@@ -56,5 +59,5 @@ def explanations_refresh(
         job_progress(job_id=job_id, fraction=0.05, message="embedding the catalogue")
         services.item_vectors_compute(encoder=ml.encoder())
     job_progress(job_id=job_id, fraction=0.3, message="explaining your top picks")
-    written = services.explanations_refresh(user=user, llm_loader=ml.llm)
+    written = services.explanations_refresh(user=user, llm_loader=ml.llm, limit=limit)
     return {"explanations": written}

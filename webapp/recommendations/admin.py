@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 
 from webapp.jobs.services import job_enqueue
 from webapp.recommendations import tasks
-from webapp.recommendations.models import ModelVersion, RecommendationList
+from webapp.recommendations.models import Adapter, ModelVersion, RecommendationList
 
 
 @admin.register(ModelVersion)
@@ -86,3 +86,35 @@ class RecommendationListAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+@admin.register(Adapter)
+class AdapterAdmin(admin.ModelAdmin):
+    list_display = ("version", "valid_ndcg", "steps", "seconds", "base_model", "created_at")
+    readonly_fields = [f.name for f in Adapter._meta.fields]
+    change_list_template = "admin/recommendations/adapter/change_list.html"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view(require_POST(self.train_view))
+        return [path("train/", view, name="recommendations_adapter_train"), *super().get_urls()]
+
+    def train_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_change_permission(request):
+            return HttpResponseRedirect(reverse("admin:index"))
+        try:
+            steps = min(5000, max(1, int(request.POST.get("steps") or 150)))
+        except ValueError:
+            self.message_user(request, "Steps must be a whole number.", messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:recommendations_adapter_changelist"))
+        job = job_enqueue(
+            task=tasks.adapter_train, arguments={"steps": steps}, requested_by=request.user
+        )
+        self.message_user(
+            request,
+            f"Fine-tuning for {steps} steps in the background (job #{job.pk}).",
+            messages.INFO,
+        )
+        return HttpResponseRedirect(reverse("admin:recommendations_adapter_changelist"))

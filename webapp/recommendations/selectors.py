@@ -7,7 +7,7 @@ from django.db.models import Q
 
 from recommender.data import Catalogue, Dataset, IdMap, build_dataset
 from webapp.catalogue.models import Interaction, Item
-from webapp.recommendations.models import ModelVersion, RecommendationList
+from webapp.recommendations.models import Adapter, ModelVersion, RecommendationList
 
 # What counts as a positive signal for the collaborative models. A dislike is not one, and
 # a view is too weak to count yet.
@@ -51,6 +51,11 @@ def dataset_from_db(name: str = "site") -> Dataset:
     return build_dataset(
         name, user_ids, catalogue, users, items, np.asarray(values), np.asarray(stamps)
     )
+
+
+def best_adapter() -> Adapter | None:
+    """The adapter serving uses: the best validation score among those registered."""
+    return Adapter.objects.exclude(valid_ndcg=None).order_by("-valid_ndcg", "-created_at").first()
 
 
 def active_model_version() -> ModelVersion | None:

@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -16,9 +17,9 @@ from django.utils import timezone
 from recommender import registry
 from recommender.base import Ranker
 from recommender.serving import top_n, train_for_serving
-from webapp.catalogue.models import Item
+from webapp.catalogue.models import Interaction, Item
 from webapp.recommendations import selectors
-from webapp.recommendations.models import ModelVersion, RecommendationList
+from webapp.recommendations.models import Adapter, ModelVersion, RecommendationList
 
 Progress = Callable[[float, str], None]
 LIST_LENGTH = 100  # candidates kept per user: room for profile re-ranking and LLM reranking
@@ -128,3 +129,94 @@ def _store(lists: list[RecommendationList]) -> int:
             update_fields=["model_version", "entries", "computed_at"],
         )
     return len(lists)
+
+
+# --- LLM reranker: LoRA adapters and background reranking -----------------------------------
+
+
+def adapter_train(
+    *,
+    steps: int = 150,
+    retriever: str = "ease",
+    llm_spec: str | None = None,
+    on_step: Callable[[int, int, float], None] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Adapter:
+    """Fine-tune a LoRA adapter on the training split (validation picks the checkpoint) and
+    register it. Resumable: a rerun with the same data continues from the last checkpoint."""
+    from recommender.finetune import FinetuneConfig, finetune, retriever_scores
+    from recommender.split import leave_last_out
+
+    dataset = selectors.dataset_from_db()
+    if len(dataset.interactions) == 0:
+        raise ValueError("there are no interactions to learn from; import data first")
+    split = leave_last_out(dataset.interactions)
+    root = Path(settings.ARTIFACT_DIR) / "adapters"
+    scores = retriever_scores(retriever, split, dataset.catalogue, "valid", root / "retriever")
+    config = FinetuneConfig(
+        llm=llm_spec or settings.LLM_MODEL, retriever=retriever, steps=steps, **(overrides or {})
+    )
+    out = root / f"{retriever}-{split.hash[:8]}-{steps}"  # same data + recipe -> same folder
+    result = finetune(
+        split, dataset.catalogue, scores, out, config, progress=on_step, show_progress=False
+    )
+    meta = json.loads((out / "finetune.json").read_text())
+    adapter, _ = Adapter.objects.update_or_create(
+        version=out.name,
+        defaults={
+            "base_model": f"{meta['base_model']}@{meta['base_version']}",
+            "path": str(result.adapter_dir),
+            "split_hash": split.hash,
+            "config": meta["config"],
+            "valid_ndcg": result.valid_ndcg,
+            "steps": steps,
+            "seconds": result.seconds,
+        },
+    )
+    return adapter
+
+
+def lists_rerank(*, user_ids: list[int] | None = None, progress: Progress = _quiet) -> int:
+    """Reorder the head of stored lists with the LLM (the best validated adapter, else the
+    base model zero-shot) and store that order beside the list. Background work only."""
+    from recommender.finetune import load_tuned
+    from recommender.rerank import RerankConfig, rerank
+    from webapp import ml
+
+    adapter = selectors.best_adapter()
+    handle = load_tuned(Path(adapter.path), adapter.config.get("llm")) if adapter else ml.llm()
+    config = (
+        RerankConfig(**{k: adapter.config[k] for k in ("k", "history", "title_chars")})
+        if adapter
+        else RerankConfig()
+    )
+    lists = RecommendationList.objects.select_related("user")
+    if user_ids is not None:
+        lists = lists.filter(user_id__in=user_ids)
+    titles = dict(Item.objects.values_list("pk", "title"))
+    done = 0
+    total = lists.count()
+    for stored in lists.iterator(chunk_size=100):
+        head = [e for e in stored.entries if e["item"] in titles][: config.k]
+        if len(head) < 2:
+            continue
+        history = list(
+            Interaction.objects.filter(selectors.POSITIVE, user_id=stored.user_id)
+            .order_by("-created_at", "-id")
+            .values_list("item__title", flat=True)[: config.history]
+        )[::-1]  # oldest first, most recent last, as the prompt expects
+        result = rerank(
+            handle,
+            history,
+            [titles[e["item"]] for e in head],
+            config,
+            retriever_scores=np.array([e["score"] for e in head], dtype=np.float32),
+        )
+        RecommendationList.objects.filter(pk=stored.pk).update(
+            reranked=[head[int(i)]["item"] for i in result.order],
+            reranked_by=f"{handle.model_id}@{handle.version}"[:200],
+            reranked_at=timezone.now(),
+        )
+        done += 1
+        progress(done / max(total, 1), f"{done:,} of {total:,} lists reranked")
+    return done

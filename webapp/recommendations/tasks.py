@@ -51,3 +51,37 @@ def recommendations_refresh(
             model_version=mv, user_ids=user_ids, progress=report
         )
     }
+
+
+@shared_task(
+    base=JobTask, bind=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3
+)
+def adapter_train(
+    self: JobTask, job_id: int | None = None, steps: int = 150, retriever: str = "ease"
+) -> dict[str, Any]:
+    """Fine-tune the LLM reranker's LoRA adapter, then rerank every list with the best one."""
+
+    def on_step(step: int, total: int, loss: float) -> None:
+        job_progress(
+            job_id=job_id,
+            fraction=0.9 * step / max(total, 1),
+            message=f"step {step}/{total}, loss {loss:.3f}",
+        )
+
+    adapter = services.adapter_train(steps=steps, retriever=retriever, on_step=on_step)
+    lists_rerank.delay_on_commit()
+    return {"adapter": adapter.version, "valid_ndcg": adapter.valid_ndcg, "steps": adapter.steps}
+
+
+@shared_task(
+    base=JobTask, bind=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3
+)
+def lists_rerank(
+    self: JobTask, job_id: int | None = None, user_ids: list[int] | None = None
+) -> dict[str, Any]:
+    """Store the LLM's order of each list's head (never run inside a request)."""
+
+    def report(fraction: float, message: str) -> None:
+        job_progress(job_id=job_id, fraction=fraction, message=message)
+
+    return {"reranked": services.lists_rerank(user_ids=user_ids, progress=report)}

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client, override_settings
+from django.urls import reverse
+
+from tests.recommender.tiny_llm import save_tiny_llm
+from webapp.jobs.models import JobRun
+from webapp.recommendations import selectors, services
+from webapp.recommendations.models import Adapter, RecommendationList
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def tiny_llm_folder(tmp_path: Path) -> Path:
+    return save_tiny_llm(tmp_path / "tiny-llm")
+
+
+def test_fine_tuning_registers_an_adapter_that_serving_picks(
+    two_tastes: Any, tiny_llm_folder: Path, settings: Any
+) -> None:
+    settings.ARTIFACT_DIR = tiny_llm_folder.parent / "artifacts"
+    steps: list[int] = []
+    adapter = services.adapter_train(
+        steps=2,
+        llm_spec=str(tiny_llm_folder),
+        on_step=lambda s, total, loss: steps.append(s),
+        # the synthetic catalogue has 16 items: 4 candidates per prompt instead of 20
+        overrides={"k": 4, "hard_negatives": 2, "history": 3, "eval_every": 2, "eval_users": 8},
+    )
+    assert steps == [1, 2]
+    assert adapter.valid_ndcg is not None and adapter.split_hash and adapter.steps == 2
+    assert (Path(adapter.path) / "adapter_config.json").exists()
+    assert adapter.config["llm"] == str(tiny_llm_folder)
+    assert selectors.best_adapter() == adapter
+    worse = Adapter.objects.create(
+        version="older", base_model="x", path="/nowhere", valid_ndcg=adapter.valid_ndcg - 0.1
+    )
+    assert selectors.best_adapter() == adapter != worse
+
+
+def test_reranking_stores_a_permutation_of_each_lists_head(
+    two_tastes: Any, tiny_llm_folder: Path
+) -> None:
+    mv = services.model_train(name="ease")
+    services.recommendations_refresh(model_version=mv)
+    with override_settings(LLM_MODEL=str(tiny_llm_folder)):
+        assert services.lists_rerank() == 20
+    for stored in RecommendationList.objects.all():
+        head = [e["item"] for e in stored.entries][:20]
+        assert sorted(stored.reranked) == sorted(head), "the LLM can only reorder real candidates"
+        assert stored.reranked_by.startswith(str(tiny_llm_folder)) and stored.reranked_at
+
+
+def test_staff_start_fine_tuning_from_the_admin_and_bad_input_is_refused(
+    client: Client, staff: Any
+) -> None:
+    client.force_login(staff)
+    response = client.post(reverse("admin:recommendations_adapter_train"), {"steps": "lots"})
+    assert response.status_code == 302 and not JobRun.objects.exists()
+    assert client.get(reverse("admin:recommendations_adapter_changelist")).status_code == 200
