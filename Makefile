@@ -40,9 +40,10 @@ lint: install
 bench: install
 	$(BIN)/python bench/import_bench.py
 
-## eval: the offline evaluation table on ML-100K
+## eval: the offline evaluation table on ML-100K, every model
 eval: install
-	$(BIN)/python -m recommender.evaluate --dataset ml-100k
+	$(BIN)/python -m recommender.evaluate --dataset ml-100k \
+	  --models pop,itemknn,als,bpr,ease,sasrec,dense,hybrid --out reports/full
 
 clean:
 	rm -rf var/test .pytest_cache
