@@ -92,3 +92,18 @@ def test_interactions_and_users_are_browsable(
     assert "alice" in client.get(reverse("admin:catalogue_interaction_changelist")).content.decode()
     assert client.get(reverse("admin:auth_user_change", args=[alice.pk])).status_code == 200
     assert client.get(reverse("admin:jobs_jobrun_changelist")).status_code == 200
+
+
+def test_staff_queue_llm_enrichment_and_a_bad_limit_is_refused(
+    client: Client, staff: Any, make_item: Any
+) -> None:
+    make_item(title="Aliens")
+    client.force_login(staff)
+    page = client.get(reverse("admin:catalogue_item_changelist")).content.decode()
+    assert "1 active item without text" in page
+    response = client.post(reverse("admin:catalogue_item_enrich"), {"limit": "many"})
+    assert response.status_code == 302 and not JobRun.objects.exists()
+    # queued only: the on-commit send never runs inside the test's transaction
+    client.post(reverse("admin:catalogue_item_enrich"), {"limit": "3"})
+    job = JobRun.objects.get()
+    assert job.arguments == {"limit": 3} and job.requested_by == staff

@@ -117,11 +117,31 @@ class ItemAdmin(admin.ModelAdmin):
         self.message_user(request, f"Restored {n} item(s).", messages.SUCCESS)
 
     def get_urls(self) -> list[Any]:
-        view = self.admin_site.admin_view(require_POST(self.recompute_stats_view))
+        stats = self.admin_site.admin_view(require_POST(self.recompute_stats_view))
+        enrich = self.admin_site.admin_view(require_POST(self.enrich_view))
         return [
-            path("recompute-stats/", view, name="catalogue_item_recompute_stats"),
+            path("recompute-stats/", stats, name="catalogue_item_recompute_stats"),
+            path("enrich/", enrich, name="catalogue_item_enrich"),
             *super().get_urls(),
         ]
+
+    def enrich_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_change_permission(request):
+            return HttpResponseRedirect(reverse("admin:index"))
+        try:
+            limit = max(0, int(request.POST.get("limit") or 0))
+        except ValueError:
+            self.message_user(request, "The item limit must be a whole number.", messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:catalogue_item_changelist"))
+        job = job_enqueue(
+            task=tasks.catalogue_enrich, arguments={"limit": limit}, requested_by=request.user
+        )
+        self.message_user(
+            request,
+            f"The LLM is describing items without text in the background (job #{job.pk}).",
+            messages.INFO,
+        )
+        return HttpResponseRedirect(reverse("admin:catalogue_item_changelist"))
 
     def recompute_stats_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_change_permission(request):
