@@ -185,3 +185,25 @@ def test_the_chat_answers_from_the_catalogue_and_can_be_kept(client: Client, fan
     version = selectors.current_version(user=fan)
     assert version is not None and version.reason == "conversation"
     assert version.profile["filters"]["year_min"] == 1980
+
+
+def test_home_cards_carry_an_explanation_and_critique_buttons(client: Client, fan: Any) -> None:
+    page = client.get(reverse("home")).content.decode()
+    first = page.split('<ol class="recs">')[1].split("</li>")[0]
+    assert 'class="small why"' in first and "recommended because" in first
+    assert 'value="not_for_me"' in first and 'name="reason"' in first
+    assert reverse("profile_critique_list") in page and reverse("profile") in page
+
+
+@pytest.mark.integration
+def test_the_packaged_models_write_a_grounded_profile_and_explanations(
+    tastes: dict[str, Any], settings: Any, tiny_model_folders: Any
+) -> None:
+    from webapp import settings as defaults
+
+    settings.EMBEDDING_MODEL, settings.LLM_MODEL = defaults.EMBEDDING_MODEL, defaults.LLM_MODEL
+    fan = tastes["fans"]["comedy"][1]
+    services.item_vectors_compute(encoder=ml.encoder())
+    version = services.profile_generate(user=fan, llm=ml.llm(), encoder=ml.encoder())
+    assert version.profile["statements"]
+    assert services.explanations_refresh(user=fan, llm_loader=ml.llm, limit=2) == 2

@@ -10,21 +10,33 @@ from django.conf import settings
 from django.db import models
 
 
+class Reason:
+    """Why a version was written (plain strings: the values are what templates compare)."""
+
+    GENERATED = "generated"
+    EDIT = "edit"
+    CRITIQUE = "critique"
+    UNDO = "undo"
+    REVERT = "revert"
+    COLD_START = "cold start"
+    CONVERSATION = "conversation"
+    CHOICES = [
+        (GENERATED, "Generated from history"),
+        (EDIT, "Edited"),
+        (CRITIQUE, "Critique"),
+        (UNDO, "Critique undone"),
+        (REVERT, "Reverted"),
+        (COLD_START, "Described by you"),
+        (CONVERSATION, "From a chat"),
+    ]
+
+
 class ProfileVersion(models.Model):
     """One saved state of a user's profile; the current profile is the highest ``number``.
 
     Versions are never edited or deleted, so history, diffs and reverts are plain reads, and
     ``critique`` keeps exactly what one critique added so it can be undone on its own later.
     """
-
-    class Reason(models.TextChoices):
-        GENERATED = "generated", "Generated from history"
-        EDIT = "edit", "Edited"
-        CRITIQUE = "critique", "Critique"
-        UNDO = "undo", "Critique undone"
-        REVERT = "revert", "Reverted"
-        COLD_START = "cold start", "Described by you"
-        CONVERSATION = "conversation", "From a chat"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile_versions"
@@ -40,7 +52,7 @@ class ProfileVersion(models.Model):
         related_name="+",
         help_text="Empty when the system wrote it (generation in the background).",
     )
-    reason = models.CharField(max_length=16, choices=Reason.choices)
+    reason = models.CharField(max_length=16, choices=Reason.CHOICES)
     summary = models.CharField(max_length=300, blank=True, help_text="What changed, in words.")
     critique = models.JSONField(null=True, blank=True, help_text="What this critique added.")
     reverted_from = models.PositiveIntegerField(null=True, blank=True)

@@ -47,7 +47,7 @@ def current_profile(*, user: Any) -> Profile | None:
 def profile_history(*, user: Any, limit: int = 50) -> list[dict[str, Any]]:
     """Newest first, each version with its diff against the one before it."""
     rows = list(ProfileVersion.objects.filter(user=user).order_by("-number")[: limit + 1])
-    out = []
+    out: list[dict[str, Any]] = []
     for newer, older in zip(rows, [*rows[1:], None], strict=False):
         if len(out) == limit:
             break
@@ -149,7 +149,7 @@ def _aligned(path: str, signature: tuple[Any, ...]) -> np.ndarray:
     pks = state.catalogue.ids.ids
     if len(ids) == len(pks) and np.array_equal(ids, np.asarray(pks)):
         return vectors
-    where = {int(pk): row for row, pk in enumerate(ids.tolist())}
+    where: dict[Any, int] = {int(pk): row for row, pk in enumerate(ids.tolist())}
     out = np.zeros((len(pks), vectors.shape[1]), dtype=np.float32)
     for i, pk in enumerate(pks):
         if (row := where.get(pk)) is not None:

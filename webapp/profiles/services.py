@@ -31,11 +31,16 @@ from webapp import ml
 from webapp.catalogue.models import Item
 from webapp.jobs.services import job_enqueue
 from webapp.profiles import selectors
-from webapp.profiles.models import Conversation, Explanation, ItemVectors, ProfileVersion
+from webapp.profiles.models import (
+    Conversation,
+    Explanation,
+    ItemVectors,
+    ProfileVersion,
+    Reason,
+)
 from webapp.recommendations.models import ModelVersion
 
 Progress = Callable[[float, str], None]
-Reason = ProfileVersion.Reason
 EXPLAIN_TOP_N = 10  # explanations the refresh writes per user: the first screen of the list
 
 
