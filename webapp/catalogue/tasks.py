@@ -8,8 +8,9 @@ from django.db import OperationalError
 from webapp import ml
 from webapp.catalogue import services
 from webapp.catalogue.models import Item
-from webapp.jobs.services import job_progress
+from webapp.jobs.services import job_enqueue, job_progress
 from webapp.jobs.tasks import JobTask
+from webapp.profiles.tasks import item_vectors_refresh
 
 
 @shared_task(
@@ -81,6 +82,9 @@ def catalogue_enrich(
         catalogue_enrich.delay_on_commit(
             job_id=job_id, batch=batch, slice_seconds=slice_seconds, limit=limit, done=total_done
         )
+    elif described:
+        # Item texts changed: re-embed them (the encoder's cache recomputes only changed texts).
+        job_enqueue(task=item_vectors_refresh)
     return {
         "continued": more,
         "described": described,

@@ -337,7 +337,9 @@ def _ease_weights(version: str, n_items_pks: tuple[Any, ...]) -> np.ndarray | No
     mv = ModelVersion.objects.filter(version=version).first()
     if mv is None:
         return None
-    model, _, item_ids = rec_services._load(mv.version, mv.path, mv.name)  # worker-side cache
+    model, _, item_ids = rec_services.load_model_version(
+        mv.version, mv.path, mv.name
+    )  # worker-side cache
     ease = getattr(model, "models", {}).get("collaborative", model)
     if not isinstance(ease, EASE):
         return None

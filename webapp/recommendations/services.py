@@ -67,7 +67,7 @@ def _ids_path(mv: ModelVersion) -> Path:
 
 
 @functools.lru_cache(maxsize=2)
-def _load(version: str, path: str, name: str) -> tuple[Ranker, list[int], list[int]]:
+def load_model_version(version: str, path: str, name: str) -> tuple[Ranker, list[int], list[int]]:
     """A worker keeps the last two versions in memory; loading is the slow part of a refresh."""
     model_cls = type(registry.get(name).build({}, 0))  # the class whose ``load`` reads it
     ids = json.loads(Path(path).with_suffix(".ids.json").read_text())
@@ -85,7 +85,7 @@ def recommendations_refresh(
     Returns how many lists were written. Users the model has not seen (new accounts) are
     skipped: cold start is answered from their profile, not from this model.
     """
-    model, known_users, item_ids = _load(
+    model, known_users, item_ids = load_model_version(
         model_version.version, model_version.path, model_version.name
     )
     index_of_user = {pk: i for i, pk in enumerate(known_users)}

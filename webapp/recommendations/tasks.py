@@ -5,8 +5,9 @@ from typing import Any
 from celery import shared_task
 from django.db import OperationalError
 
-from webapp.jobs.services import job_progress
+from webapp.jobs.services import job_enqueue, job_progress
 from webapp.jobs.tasks import JobTask
+from webapp.profiles.tasks import item_vectors_refresh
 from webapp.recommendations import selectors, services
 from webapp.recommendations.models import ModelVersion
 
@@ -29,6 +30,9 @@ def model_train(
 
     mv = services.model_train(name=name, seed=seed, progress=training)
     written = services.recommendations_refresh(model_version=mv, progress=refreshing)
+    # Profile re-ranking and explanations need item vectors; the refresh is a no-op when the
+    # stored ones still match the catalogue's texts.
+    job_enqueue(task=item_vectors_refresh)
     return {"model_version": mv.version, "valid_ndcg": mv.valid_ndcg, "lists": written}
 
 
