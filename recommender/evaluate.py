@@ -92,7 +92,7 @@ def apply_overrides(overrides: list[str]) -> dict[str, dict[str, Any]]:
             raise ValueError(f"--set {text!r}: {name} has no setting {field_name!r}")
         kind = type(current)
         value: Any = raw.lower() in ("1", "true", "yes") if kind is bool else kind(raw)
-        module.DEFAULTS = dataclasses.replace(defaults, **{field_name: value})  # type: ignore[arg-type]
+        setattr(module, "DEFAULTS", dataclasses.replace(defaults, **{field_name: value}))  # type: ignore[type-var]  # noqa: B010
         applied.setdefault(name, {})[field_name] = value
     return applied
 
