@@ -121,3 +121,9 @@ def test_staff_can_start_training_from_the_admin(
 def test_training_with_no_data_fails_clearly() -> None:
     with pytest.raises(ValueError, match="no interactions"):
         services.model_train(name="pop")
+
+
+def test_two_trainings_in_the_same_second_get_distinct_versions(two_tastes: dict[str, Any]) -> None:
+    first, second = services.model_train(name="pop"), services.model_train(name="pop")
+    assert first.version != second.version and first.path != second.path
+    assert ModelVersion.objects.filter(is_active=True).get() == second

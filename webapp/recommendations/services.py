@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,11 @@ def model_train(
     if len(dataset.interactions) == 0:
         raise ValueError("there are no interactions to learn from; import data first")
     trained = train_for_serving(name, dataset, seed=seed, progress=progress)
-    version = f"{name}-{timezone.now():%Y%m%d-%H%M%S}-{trained.split_hash[:8]}"
+    # The random part keeps two trainings in the same second apart: the version names the
+    # artifact file, and workers cache loaded models by it.
+    version = (
+        f"{name}-{timezone.now():%Y%m%d-%H%M%S}-{trained.split_hash[:8]}-{uuid.uuid4().hex[:6]}"
+    )
     path = Path(settings.ARTIFACT_DIR) / "models" / f"{version}.bin"
     trained.model.save(path)
     ids = {"users": list(dataset.users.ids), "items": list(dataset.catalogue.ids.ids)}
