@@ -103,13 +103,15 @@ def collect_evidence(
     k_collaborative: int = 2,
     k_text: int = 1,
     k_statements: int = 2,
+    min_statement_share: float = 0.1,
 ) -> Evidence:
     """Evidence for catalogue item ``item`` recommended to a user with ``history`` (indices).
 
     ``ease_weights``: the fitted EASE ``B`` (n_items, n_items); ``item_vectors``: (n_items, d)
     unit text vectors; ``statement_contributions``: statement id -> part of the score (from
     ``Reranked.contribution(item)``). Only history items with a positive share are cited, and
-    only statements that raised the score.
+    only statements that raised the score by at least ``min_statement_share`` of the score's
+    total magnitude: a statement that nudged a drama by a hair is not why it is recommended.
     """
     history = np.asarray(history, dtype=np.int64)
     index_titles = catalogue.titles
@@ -148,8 +150,14 @@ def collect_evidence(
                 )
     statements: list[StatementEvidence] = []
     if profile is not None and statement_contributions:
+        magnitude = sum(abs(float(v)) for v in components.values())
+        floor = min_statement_share * magnitude
         ranked = sorted(
-            (s for s in profile.statements if statement_contributions.get(s.id, 0.0) > 0),
+            (
+                s
+                for s in profile.statements
+                if statement_contributions.get(s.id, 0.0) > max(floor, 0.0)
+            ),
             key=lambda s: -statement_contributions[s.id],
         )
         statements = [

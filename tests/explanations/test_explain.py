@@ -149,3 +149,17 @@ def test_ungrounded_facts_and_prompt_echoes_are_refused(
     ev = evidence_for(catalogue, item_vectors, encode, 14)
     result = explain(ev, lambda messages: answer, index)
     assert result.source == "template" and result.rejected
+
+
+def test_a_statement_that_barely_moved_the_score_is_not_cited(catalogue: Catalogue) -> None:
+    profile = profile_from_text("loves cartoons")
+    sid = profile.statements[0].id
+    components = {"collaborative": 1.0, "profile": 0.02}
+    weak = collect_evidence(
+        catalogue, 14, HISTORY, components, profile=profile, statement_contributions={sid: 0.02}
+    )
+    strong = collect_evidence(
+        catalogue, 14, HISTORY, components, profile=profile, statement_contributions={sid: 0.5}
+    )
+    assert weak.statements == ()
+    assert [s.id for s in strong.statements] == [sid]
