@@ -41,6 +41,7 @@ from recommender.rerank import (
     position_bias,
     rank_in_candidates,
     rerank,
+    top_k_candidates,
 )
 from recommender.split import Split, leave_last_out
 
@@ -51,19 +52,8 @@ def candidates(
     scores: np.ndarray, histories: list[np.ndarray], users: np.ndarray, targets: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(U, K) top-K unseen items in retriever order, (U, K) their scores, (U,) target slot or -1."""
-    cands = np.empty((len(users), K), dtype=np.int64)
-    for row, u in enumerate(users):
-        s = scores[u].astype(np.float64, copy=True)
-        s[histories[u]] = -np.inf
-        top = np.argpartition(-s, K)[:K]
-        cands[row] = top[np.lexsort((top, -s[top]))]
+    cands, pos = top_k_candidates(scores, histories, users, targets, K)
     retr = np.take_along_axis(scores[users], cands, axis=1).astype(np.float64)
-    pos = np.array(
-        [
-            int(np.flatnonzero(c == t)[0]) if t in c else -1
-            for c, t in zip(cands, targets, strict=True)
-        ]
-    )
     return cands, retr, pos
 
 

@@ -20,10 +20,9 @@ def chat_generate(handle: Any, messages: Messages, max_new_tokens: int = 64) -> 
     import torch  # deferred: importing explanations must not load torch
 
     model, tokenizer = handle.model, handle.tokenizer
-    ids = tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True)
-    if isinstance(ids, dict) or hasattr(ids, "input_ids"):  # BatchEncoding in newer versions
-        ids = ids["input_ids"]
-    input_ids = torch.tensor([list(ids)], dtype=torch.long, device=model.device)
+    from recommender.llm import chat_ids  # deferred with torch: it imports torch
+
+    input_ids = torch.tensor([chat_ids(tokenizer, messages)], dtype=torch.long, device=model.device)
     with torch.inference_mode():
         out = model.generate(
             input_ids=input_ids,

@@ -16,11 +16,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 
-from recommender.llm import LLMHandle
+from recommender.llm import LLMHandle, chat_ids
 from recommender.rerank import pad_left
 
 SYSTEM_PROMPT = (
@@ -152,14 +151,7 @@ def describe_items(
     out: list[Generated] = []
     for start in range(0, len(items), batch_size):
         batch = items[start : start + batch_size]
-        prompts = []
-        for item in batch:
-            ids: Any = tok.apply_chat_template(
-                build_messages(item), tokenize=True, add_generation_prompt=True
-            )
-            if isinstance(ids, dict) or hasattr(ids, "input_ids"):
-                ids = ids["input_ids"]
-            prompts.append(list(ids))
+        prompts = [chat_ids(tok, build_messages(item)) for item in batch]
         input_ids, mask = pad_left(prompts, tok.pad_token_id)  # (B, T)
         generated = llm.model.generate(
             input_ids=input_ids,

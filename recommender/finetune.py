@@ -45,6 +45,7 @@ from recommender.rerank import (
     label_token_ids,
     ndcg_in_candidates,
     pad_left,
+    top_k_candidates,
 )
 from recommender.split import Split
 
@@ -154,20 +155,8 @@ def validation_candidates(
     retriever_scores must come from a retriever fitted on ``split.train``; train items masked.
     """
     histories = split.train.histories()
-    users = split.users
-    cands = np.empty((len(users), k), dtype=np.int64)
-    for row, u in enumerate(users):
-        s = retriever_scores[u].astype(np.float64, copy=True)
-        s[histories[u]] = -np.inf
-        top = np.argpartition(-s, k)[:k]
-        cands[row] = top[np.lexsort((top, -s[top]))]
-    pos = np.array(
-        [
-            int(np.flatnonzero(c == t)[0]) if t in c else -1
-            for c, t in zip(cands, split.valid_items, strict=True)
-        ]
-    )
-    return users, cands, pos
+    cands, pos = top_k_candidates(retriever_scores, histories, split.users, split.valid_items, k)
+    return split.users, cands, pos
 
 
 # --------------------------------------------------------------------------- model

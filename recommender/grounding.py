@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from recommender.data import Catalogue
-from recommender.llm import LLMHandle
+from recommender.llm import LLMHandle, chat_ids
 from recommender.rerank import item_title, pad_left
 
 GROUNDING_SYSTEM = "You are a movie recommender. Reply with one movie title and its year."
@@ -148,10 +148,7 @@ def grounding_prompt(tokenizer: Any, history: Sequence[str]) -> list[int]:
         {"role": "system", "content": GROUNDING_SYSTEM},
         {"role": "user", "content": f"I watched:\n{watched}\nRecommend one more movie."},
     ]
-    out = tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True)
-    if isinstance(out, dict) or hasattr(out, "input_ids"):
-        out = out["input_ids"]
-    return list(out)
+    return chat_ids(tokenizer, messages)
 
 
 @torch.inference_mode()

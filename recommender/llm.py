@@ -235,3 +235,15 @@ def get_llm(
     """
     dtype_name = str(dtype or default_dtype()).removeprefix("torch.")
     return _cached(spec, str(Path(cache_dir or default_cache_dir()).resolve()), dtype_name)
+
+
+def chat_ids(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]:
+    """Token ids of ``messages`` through the tokenizer's chat template, ready to generate.
+
+    Newer transformers return a BatchEncoding from ``apply_chat_template(tokenize=True)``
+    where older ones returned a list; every caller wants the plain list.
+    """
+    out = tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True)
+    if isinstance(out, dict) or hasattr(out, "input_ids"):
+        out = out["input_ids"]
+    return list(out)

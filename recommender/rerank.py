@@ -30,7 +30,7 @@ import torch
 
 from recommender.base import Ranker
 from recommender.data import Catalogue, Interactions
-from recommender.llm import LLMHandle
+from recommender.llm import LLMHandle, chat_ids
 
 LABELS: tuple[str, ...] = tuple("ABCDEFGHIJKLMNOPQRST")  # K <= 20; each one token in SmolLM2
 
@@ -100,10 +100,36 @@ def build_prompt(tokenizer: Any, history: Sequence[str], candidates: Sequence[st
             "Which candidate will the user watch next?",
         },
     ]
-    out = tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True)
-    if isinstance(out, dict) or hasattr(out, "input_ids"):  # BatchEncoding in newer versions
-        out = out["input_ids"]
-    return list(out)
+    return chat_ids(tokenizer, messages)
+
+
+def top_k_candidates(
+    scores: np.ndarray,
+    histories: Sequence[np.ndarray],
+    users: np.ndarray,
+    targets: np.ndarray,
+    k: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each user's top-``k`` unseen items in retriever order, and where their target landed.
+
+    scores: (n_users, n_items) retriever scores; histories: items masked per user.
+    Returns (U, k) candidates (ties by lower item index, as ``Ranker.recommend``) and (U,)
+    the target's slot among them, or -1 when the retriever did not surface it.
+    """
+    cands = np.empty((len(users), k), dtype=np.int64)
+    for row, u in enumerate(users):
+        s = scores[u].astype(np.float64, copy=True)
+        s[histories[u]] = -np.inf
+        top = np.argpartition(-s, k)[:k]
+        cands[row] = top[np.lexsort((top, -s[top]))]
+    pos = np.array(
+        [
+            int(np.flatnonzero(c == t)[0]) if t in c else -1
+            for c, t in zip(cands, targets, strict=True)
+        ],
+        dtype=np.int64,
+    )
+    return cands, pos
 
 
 def pad_left(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -3,11 +3,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
-from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
 from recommender.encoders import EmbeddingCache, TextEncoder, resolve_model, text_sha
+from tests.recommender.tiny_bert import tiny_bert
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub
 
@@ -57,23 +55,7 @@ WORDS = [
 
 def tiny_encoder(cache_dir: Path | None = None, use_cache: bool = False) -> TextEncoder:
     """A 1-layer, 16-dim BERT with a word-level tokenizer, built in code (no weights)."""
-    vocab = {"[PAD]": 0, "[UNK]": 1, **{w: i + 2 for i, w in enumerate(dict.fromkeys(WORDS))}}
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    backend.normalizer = normalizers.Lowercase()
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]"
-    )
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=64,
-    )
-    network = BertModel(config).eval()
+    network, tokenizer = tiny_bert(WORDS, max_positions=64)
     return TextEncoder(
         network=network,
         tokenizer=tokenizer,

@@ -14,6 +14,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from explanations.parsing import GENRE_PHRASE
+from tests.recommender.tiny_bert import tiny_bert
 from tests.recommender.tiny_llm import save_tiny_llm
 from webapp.catalogue.models import Interaction
 from webapp.recommendations import services as rec_services
@@ -27,25 +28,9 @@ HORRORS = ["Alien", "Shining, The", "Scream", "Halloween", "Psycho", "Exorcist, 
 
 def save_tiny_encoder(folder: Path) -> Path:
     """A 1-layer, 16-dim BERT with a word-level tokenizer over our titles and genre words."""
-    import torch
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
-
     text = " ".join([*COMEDIES, *HORRORS, *GENRE_PHRASE, *GENRE_PHRASE.values(), "films genres"])
-    words = sorted(set(re.findall(r"\w+", text.lower())))
-    vocab = {"[PAD]": 0, "[UNK]": 1, **{w: i + 2 for i, w in enumerate(words)}}
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    backend.normalizer = normalizers.Lowercase()
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]"
-    )
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-        intermediate_size=32, max_position_embeddings=128,
-    )  # fmt: skip
-    BertModel(config).eval().save_pretrained(str(folder))
+    network, tokenizer = tiny_bert(sorted(set(re.findall(r"\w+", text.lower()))), max_positions=128)
+    network.save_pretrained(str(folder))
     tokenizer.save_pretrained(str(folder))
     return folder
 

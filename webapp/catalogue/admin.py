@@ -5,14 +5,14 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import path, reverse
+from django.urls import path
 from django.utils.html import format_html_join
 from django.views.decorators.http import require_POST
 
 from webapp.catalogue import services, tasks
 from webapp.catalogue.models import CatalogueStats, Genre, Interaction, Item
+from webapp.jobs.admin import changelist_url, job_button
 from webapp.jobs.models import JobRun
-from webapp.jobs.services import job_enqueue
 
 
 class DescriptionFilter(admin.SimpleListFilter):
@@ -126,33 +126,26 @@ class ItemAdmin(admin.ModelAdmin):
         ]
 
     def enrich_view(self, request: HttpRequest) -> HttpResponse:
-        if not self.has_change_permission(request):
-            return HttpResponseRedirect(reverse("admin:index"))
         try:
             limit = max(0, int(request.POST.get("limit") or 0))
         except ValueError:
             self.message_user(request, "The item limit must be a whole number.", messages.ERROR)
-            return HttpResponseRedirect(reverse("admin:catalogue_item_changelist"))
-        job = job_enqueue(
-            task=tasks.catalogue_enrich, arguments={"limit": limit}, requested_by=request.user
-        )
-        self.message_user(
+            return HttpResponseRedirect(changelist_url(self))
+        return job_button(
+            self,
             request,
-            f"The LLM is describing items without text in the background (job #{job.pk}).",
-            messages.INFO,
+            task=tasks.catalogue_enrich,
+            arguments={"limit": limit},
+            message="The LLM is describing items without text in the background ({job}).",
         )
-        return HttpResponseRedirect(reverse("admin:catalogue_item_changelist"))
 
     def recompute_stats_view(self, request: HttpRequest) -> HttpResponse:
-        if not self.has_change_permission(request):
-            return HttpResponseRedirect(reverse("admin:index"))
-        job = job_enqueue(task=tasks.catalogue_stats_recompute, requested_by=request.user)
-        self.message_user(
+        return job_button(
+            self,
             request,
-            f"Statistics are being recomputed in the background (job #{job.pk}).",
-            messages.INFO,
+            task=tasks.catalogue_stats_recompute,
+            message="Statistics are being recomputed in the background ({job}).",
         )
-        return HttpResponseRedirect(reverse("admin:catalogue_item_changelist"))
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from celery import shared_task
@@ -53,8 +54,6 @@ def catalogue_enrich(
     so a long catalogue never blocks the worker for hours and a restart resumes where the
     database says it stopped (the selection is "not attempted yet"). ``limit`` caps the total.
     """
-    import time
-
     llm = ml.llm()
     started = time.monotonic()
     described = unusable = 0

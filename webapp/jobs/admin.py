@@ -4,11 +4,34 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 
 from webapp.celery import app as celery_app
 from webapp.jobs.models import JobRun
 from webapp.jobs.services import job_enqueue
+
+
+def changelist_url(model_admin: admin.ModelAdmin) -> str:
+    opts = model_admin.model._meta
+    return reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+
+
+def job_button(
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    *,
+    task: Any,
+    message: str,
+    arguments: dict[str, Any] | None = None,
+) -> HttpResponse:
+    """What every "run this in the background" admin button does: check the permission,
+    queue the job, say so (``message`` may use ``{job}``), and go back to the list."""
+    if not model_admin.has_change_permission(request):
+        return HttpResponseRedirect(reverse("admin:index"))
+    job = job_enqueue(task=task, arguments=arguments, requested_by=request.user)
+    model_admin.message_user(request, message.format(job=f"job #{job.pk}"), messages.INFO)
+    return HttpResponseRedirect(changelist_url(model_admin))
 
 
 @admin.register(JobRun)

@@ -5,9 +5,10 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import path, reverse
+from django.urls import path
 from django.views.decorators.http import require_POST
 
+from webapp.jobs.admin import changelist_url, job_button
 from webapp.jobs.services import job_enqueue
 from webapp.recommendations import tasks
 from webapp.recommendations.models import Adapter, ModelVersion, RecommendationList
@@ -60,16 +61,14 @@ class ModelVersionAdmin(admin.ModelAdmin):
         ]
 
     def train_view(self, request: HttpRequest) -> HttpResponse:
-        if not self.has_change_permission(request):
-            return HttpResponseRedirect(reverse("admin:index"))
         name = request.POST.get("name", "hybrid")
-        job = job_enqueue(
-            task=tasks.model_train, arguments={"name": name}, requested_by=request.user
+        return job_button(
+            self,
+            request,
+            task=tasks.model_train,
+            arguments={"name": name},
+            message=f"Training {name} in the background ({{job}}).",
         )
-        self.message_user(
-            request, f"Training {name} in the background (job #{job.pk}).", messages.INFO
-        )
-        return HttpResponseRedirect(reverse("admin:recommendations_modelversion_changelist"))
 
 
 @admin.register(RecommendationList)
@@ -102,19 +101,15 @@ class AdapterAdmin(admin.ModelAdmin):
         return [path("train/", view, name="recommendations_adapter_train"), *super().get_urls()]
 
     def train_view(self, request: HttpRequest) -> HttpResponse:
-        if not self.has_change_permission(request):
-            return HttpResponseRedirect(reverse("admin:index"))
         try:
             steps = min(5000, max(1, int(request.POST.get("steps") or 150)))
         except ValueError:
             self.message_user(request, "Steps must be a whole number.", messages.ERROR)
-            return HttpResponseRedirect(reverse("admin:recommendations_adapter_changelist"))
-        job = job_enqueue(
-            task=tasks.adapter_train, arguments={"steps": steps}, requested_by=request.user
-        )
-        self.message_user(
+            return HttpResponseRedirect(changelist_url(self))
+        return job_button(
+            self,
             request,
-            f"Fine-tuning for {steps} steps in the background (job #{job.pk}).",
-            messages.INFO,
+            task=tasks.adapter_train,
+            arguments={"steps": steps},
+            message=f"Fine-tuning for {steps} steps in the background ({{job}}).",
         )
-        return HttpResponseRedirect(reverse("admin:recommendations_adapter_changelist"))

@@ -7,7 +7,7 @@ from django.db.models import Q
 
 from recommender.data import Catalogue, Dataset, IdMap, build_dataset
 from webapp.catalogue.models import Interaction, Item
-from webapp.recommendations.models import Adapter, ModelVersion, RecommendationList
+from webapp.recommendations.models import Adapter, ModelVersion
 
 # What counts as a positive signal for the collaborative models. A dislike is not one, and
 # a view is too weak to count yet.
@@ -60,20 +60,3 @@ def best_adapter() -> Adapter | None:
 
 def active_model_version() -> ModelVersion | None:
     return ModelVersion.objects.filter(is_active=True).first()
-
-
-def recommendations_for(*, user: object, limit: int = 20) -> list[dict[str, object]]:
-    """The user's stored list joined with the (still active) items, best first."""
-    stored = RecommendationList.objects.filter(user=user).first()
-    if stored is None:
-        return []
-    pks = [e["item"] for e in stored.entries]
-    items = Item.objects.filter(pk__in=pks, is_active=True).prefetch_related("genres").in_bulk()
-    out = []
-    for entry in stored.entries:
-        item = items.get(entry["item"])
-        if item is not None:
-            out.append({"item": item, "score": entry["score"], "components": entry["components"]})
-        if len(out) == limit:
-            break
-    return out
