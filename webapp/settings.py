@@ -53,11 +53,18 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "template_partials",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "webapp.accounts",
     "webapp.catalogue",
     "webapp.jobs",
     "webapp.recommendations",
     "webapp.profiles",
+    "webapp.api",
+    "webapp.dashboard",
+    "webapp.privacy",
 ]
 
 MIDDLEWARE = [
@@ -135,6 +142,9 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
     SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# --- REST API (owned by webapp/api) ---------------------------------------------------------
+# (filled in by the API work)
 
 # --- Celery ---------------------------------------------------------------------------------
 # Default broker: kombu's filesystem transport, which needs no server, so `make run` still runs

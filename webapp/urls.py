@@ -7,6 +7,9 @@ admin.site.index_title = "Catalogue curation and background jobs"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/", include("webapp.api.urls")),
+    path("staff/", include("webapp.dashboard.urls")),
+    path("privacy/", include("webapp.privacy.urls")),
     path("accounts/", include("webapp.accounts.urls")),
     path("", include("webapp.recommendations.urls")),
     path("profile/", include("webapp.profiles.urls")),
