@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-models.txt | sha1sum | cut -c1-12)
 
-.PHONY: install run test test-fast lint bench eval clean
+.PHONY: install run test test-fast lint bench bench-load eval clean
 
 $(STAMP): requirements.txt requirements-models.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ lint: install
 ## bench: import timings (SQLite; PostgreSQL too when BENCH_POSTGRES_URL is set)
 bench: install
 	$(BIN)/python bench/import_bench.py
+
+## bench-load: 20 clients x 60 s on the recommendations page and API: ML-1M in PostgreSQL,
+## a Celery worker on Redis, gunicorn (BENCH_ARGS="--clients 5 --duration 10" to change)
+bench-load: install
+	$(BIN)/python bench/load_bench.py $(BENCH_ARGS)
 
 ## eval: the offline evaluation table on ML-100K, every model
 eval: install

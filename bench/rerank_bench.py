@@ -36,7 +36,6 @@ from recommender.rerank import (
     RerankConfig,
     choose_blend,
     combine,
-    item_title,
     permutations,
     position_bias,
     rank_in_candidates,
@@ -231,8 +230,8 @@ def main() -> int:
     bias_rows = t_rows[: args.bias_users]
     prompts = [
         (
-            [item_title(cat, int(i), cfg.title_chars) for i in h_tv[int(users[r])][-cfg.history :]],
-            [item_title(cat, int(i), cfg.title_chars) for i in t_cands[r]],
+            [cfg.title(cat, int(i)) for i in h_tv[int(users[r])][-cfg.history :]],
+            [cfg.title(cat, int(i)) for i in t_cands[r]],
         )
         for r in bias_rows
     ]

@@ -1,15 +1,29 @@
 """LoRA fine-tuning of the LLM reranker (TALLRec / LlamaRec recipe, sized for 2 CPU cores).
 
-Each training example is built from ``split.train`` only: for a user, a prefix of their
-training history is the context and the next training item is the target, shown among K
-candidates = the retriever's hardest negatives (top-scored unseen items) plus random ones,
-in a random order (which also teaches the model that slot A is not special). The loss is the
-cross-entropy over the K label-token logits at the answer position, exactly the vector
-:func:`recommender.rerank.label_logits` scores with, so training and inference agree.
+Each training example is built from ``split.train`` only. Two recipes (``examples``):
+
+- ``"prefix"`` (default; LlamaRec's): for level m = 1, 2, ... the retriever is refitted on the
+  training split with each user's last m training items removed; the item right after that
+  cut is the target and the refitted retriever's top-K unseen items are the candidates. Only
+  users whose target is among them make an example, so training sees exactly the candidate
+  lists inference sees (hard, retriever-shaped), one level deeper into the past each time.
+- ``"sampled"``: a random prefix of a user's training history, the next item as target,
+  among the (full-train) retriever's hardest negatives plus random items. Cheaper (no
+  refits), but the target is not a real retriever candidate, so it teaches an easier task.
+
+Candidates are shown in a random order (which also teaches the model that slot A is not
+special). The loss is the cross-entropy over the K label-token logits at the answer position,
+exactly the vector :func:`recommender.rerank.label_logits` scores with, so training and
+inference agree.
+
+CPU cost: LoRA sits on the top ``lora_layers`` decoder layers only, so the backward pass stops
+there (the frozen layers below run forward without building a graph).
 
 Model selection: NDCG@10 of the validation item among the retriever's top-K (retriever fitted
-on ``split.train``) on a fixed sample of validation users, every ``eval_every`` steps; the best
-adapter is kept. Test items are never read here.
+on ``split.train``) on a fixed sample of validation users, every ``eval_every`` steps, of the
+score that is served: the LLM's blended with the retriever's, the blend weight chosen on the
+same sample (``rerank.choose_blend``). The best adapter is kept; the zero-shot model is step 0.
+Test items are never read here.
 
 Artifacts in ``out``: ``adapter/`` (peft ``save_pretrained``; best validation step),
 ``finetune.json`` (config, split hash, base model id and version, steps, validation NDCG@10,
@@ -35,12 +49,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from recommender.data import Catalogue
+from recommender.data import Catalogue, Interactions
 from recommender.llm import DEFAULT_SPEC, LLMHandle, load_llm
 from recommender.rerank import (
     RerankConfig,
     build_prompt,
-    item_title,
+    choose_blend,
     label_logits,
     label_token_ids,
     ndcg_in_candidates,
@@ -50,13 +64,15 @@ from recommender.rerank import (
 from recommender.split import Split
 
 Progress = Callable[[int, int, float], None]  # (step done, total steps, running loss)
+# Fits the retriever on the given interactions; returns (n_users, n_items) scores.
+FitScores = Callable[[Interactions], np.ndarray]
 
 
 @dataclass(frozen=True)
 class FinetuneConfig:
     llm: str = DEFAULT_SPEC  # base model setting (see recommender.llm)
     retriever: str = "ease"  # registry name of the model whose top items are the candidates
-    steps: int = 150  # optimiser steps; ~8-12 s each on 2 cores at batch 4 x ~330 tokens
+    steps: int = 150  # optimiser steps; ~2-3 s each on 2 idle cores at batch 4 x ~235 tokens
     batch_size: int = 4  # prompts per step (no accumulation: memory is not the limit, time is)
     lr: float = 5e-4  # AdamW learning rate for the LoRA weights, linear warm-up then decay
     warmup: int = 10  # warm-up steps
@@ -65,10 +81,16 @@ class FinetuneConfig:
     lora_alpha: int = 16
     lora_dropout: float = 0.05
     target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    # LoRA on the top N decoder layers only (0 = all). Backward stops at the lowest adapted
+    # layer: 10 of SmolLM2's 30 layers roughly halves a step's time.
+    lora_layers: int = 10
     k: int = 20  # candidates per prompt, as the reranker at inference
-    history: int = 8  # most recent history titles in the prompt
-    title_chars: int = 40  # titles cut to this many characters
-    hard_negatives: int = 14  # of the k-1 negatives, how many are retriever top items
+    history: int = RerankConfig.history  # most recent history titles in the prompt
+    title_chars: int = RerankConfig.title_chars  # titles cut to this many characters
+    years: bool = RerankConfig.years  # release years in titles
+    examples: str = "prefix"  # "prefix" (retriever refits, LlamaRec) or "sampled" (see above)
+    max_levels: int = 40  # "prefix": deepest cut (retriever refits); examples cycle beyond
+    hard_negatives: int = 14  # "sampled": of the k-1 negatives, how many are retriever top items
     min_prefix: int = 3  # shortest history prefix used as a context
     eval_every: int = 50  # steps between validation checks (and checkpoints)
     eval_users: int = 64  # validation users (with their item among the candidates) checked
@@ -77,7 +99,13 @@ class FinetuneConfig:
 
     def rerank_config(self) -> RerankConfig:
         """The inference config that matches what the adapter was trained on."""
-        return RerankConfig(k=self.k, history=self.history, title_chars=self.title_chars)
+        return RerankConfig(
+            k=self.k, history=self.history, title_chars=self.title_chars, years=self.years
+        )
+
+    def __post_init__(self) -> None:
+        if self.examples not in {"prefix", "sampled"}:
+            raise ValueError(f"examples must be 'prefix' or 'sampled', not {self.examples!r}")
 
 
 @dataclass(frozen=True)
@@ -135,11 +163,70 @@ def training_examples(
     return out
 
 
+def drop_last(interactions: Interactions, m: int) -> tuple[Interactions, np.ndarray]:
+    """Each user's interactions without their last ``m`` (by time), and (n_users,) the item
+    right after the cut (the m-th from the end), -1 for users with fewer than m + 1."""
+    order = interactions.chronological_order()
+    users = interactions.users[order]
+    ends = np.searchsorted(users, np.arange(interactions.n_users), side="right")  # (n_users,)
+    starts = np.searchsorted(users, np.arange(interactions.n_users), side="left")
+    from_end = ends[users] - 1 - np.arange(len(order))  # 0 = user's last row
+    keep = np.empty(len(order), dtype=bool)
+    keep[order] = from_end >= m
+    next_item = np.full(interactions.n_users, -1, dtype=np.int64)
+    has = ends - starts > m
+    next_item[has] = interactions.items[order][ends[has] - m]
+    return interactions.subset(keep), next_item
+
+
+def prefix_examples(
+    split: Split, fit_scores: FitScores, config: FinetuneConfig, n: int
+) -> tuple[list[Example], list[dict[str, int]]]:
+    """Up to ``n`` "prefix" examples (module docstring), and per level how many it made.
+
+    Levels go deeper until ``n`` examples exist or ``config.max_levels`` is reached; fewer
+    than ``n`` are returned then (the caller cycles through them). Deterministic in the seed.
+    """
+    rng = np.random.default_rng(config.seed)
+    out: list[Example] = []
+    levels: list[dict[str, int]] = []
+    for m in range(1, config.max_levels + 1):
+        data, target = drop_last(split.train, m)
+        histories = data.histories()
+        users = np.flatnonzero(
+            (target >= 0) & (np.array([len(h) for h in histories]) >= config.min_prefix)
+        )
+        if len(users) == 0:
+            break
+        scores = fit_scores(data)
+        cands, pos = top_k_candidates(scores, histories, users, target[users], config.k)
+        made = 0
+        for row in np.flatnonzero(pos >= 0):
+            order = rng.permutation(config.k)  # slot j shows retriever candidate order[j]
+            shown = cands[row][order]
+            label = int(np.flatnonzero(order == pos[row])[0])
+            context = histories[int(users[row])][-config.history :]
+            out.append(
+                Example(
+                    int(users[row]),
+                    tuple(int(i) for i in context),
+                    tuple(int(i) for i in shown),
+                    label,
+                )
+            )
+            made += 1
+        levels.append({"level": m, "users": len(users), "examples": made})
+        if len(out) >= n:
+            break
+    rng.shuffle(out)  # type: ignore[arg-type]
+    return out[:n], levels
+
+
 def encode_examples(
-    tokenizer: Any, catalogue: Catalogue, examples: Sequence[Example], title_chars: int
+    tokenizer: Any, catalogue: Catalogue, examples: Sequence[Example], config: RerankConfig
 ) -> list[list[int]]:
     def t(i: int) -> str:
-        return item_title(catalogue, i, title_chars)
+        return config.title(catalogue, i)
 
     return [
         build_prompt(tokenizer, [t(i) for i in ex.history], [t(i) for i in ex.candidates])
@@ -166,11 +253,14 @@ def attach_lora(model: Any, config: FinetuneConfig) -> Any:
     """A peft model with fresh LoRA weights on ``config.target_modules``."""
     from peft import LoraConfig, get_peft_model
 
+    n_layers = int(model.config.num_hidden_layers)
+    top = min(config.lora_layers or n_layers, n_layers)
     lora = LoraConfig(
         r=config.lora_r,
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
         target_modules=list(config.target_modules),
+        layers_to_transform=list(range(n_layers - top, n_layers)),
         task_type="CAUSAL_LM",
     )
     return get_peft_model(model, lora)
@@ -207,11 +297,8 @@ def candidate_scores(
         prompts = [
             build_prompt(
                 tokenizer,
-                [
-                    item_title(catalogue, int(i), config.title_chars)
-                    for i in histories[r][-config.history :]
-                ],
-                [item_title(catalogue, int(i), config.title_chars) for i in candidates[r]],
+                [config.title(catalogue, int(i)) for i in histories[r][-config.history :]],
+                [config.title(catalogue, int(i)) for i in candidates[r]],
             )
             for r in rows
         ]
@@ -275,10 +362,12 @@ def finetune(
     llm: LLMHandle | None = None,
     progress: Progress | None = None,
     show_progress: bool = True,
+    fit_scores: FitScores | None = None,
 ) -> FinetuneResult:
     """Train a LoRA adapter for the reranker; resumes from ``out/checkpoint`` when present.
 
     retriever_scores: (n_users, n_items) from a retriever fitted on ``split.train``.
+    fit_scores: refits that retriever on other interactions; needed by ``examples="prefix"``.
     ``llm``: a base model to train (a private copy: it gets LoRA layers injected); by default
     loaded fresh from ``config.llm``, never the process-wide cached one.
     """
@@ -295,7 +384,18 @@ def finetune(
     tokenizer = base.tokenizer
     label_ids = label_token_ids(tokenizer, config.k)
 
-    examples = training_examples(split, retriever_scores, config, config.steps * config.batch_size)
+    wanted = config.steps * config.batch_size
+    levels: list[dict[str, int]] = []
+    if config.examples == "prefix":
+        if fit_scores is None:
+            raise ValueError('examples="prefix" needs fit_scores (the retriever to refit)')
+        examples, levels = prefix_examples(split, fit_scores, config, wanted)
+        if not examples:
+            raise ValueError("no training user has their next item among the candidates")
+        # Fewer examples than steps need: cycle through them (epochs), same order each time.
+        examples = [examples[i % len(examples)] for i in range(wanted)]
+    else:
+        examples = training_examples(split, retriever_scores, config, wanted)
     users, cands, pos = validation_candidates(split, retriever_scores, config.k)
     hit = np.flatnonzero(pos >= 0)
     eval_rows = np.random.default_rng(config.seed).choice(
@@ -304,6 +404,9 @@ def finetune(
     eval_rows.sort()
     train_hist = split.train.histories()
     eval_hist = [train_hist[int(users[r])] for r in eval_rows]
+    eval_retr = np.take_along_axis(
+        retriever_scores[users[eval_rows]], cands[eval_rows], axis=1
+    ).astype(np.float64)  # (E, K) the retriever's own scores, for the blend
 
     checkpoint = out / "checkpoint"
     if (checkpoint / "adapter").exists():
@@ -322,7 +425,7 @@ def finetune(
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     step, log = 0, []
-    best: dict[str, float] = {"step": -1.0, "valid_ndcg": -1.0}
+    best: dict[str, float] = {"step": -1.0, "valid_ndcg": -1.0, "blend": 1.0}
     if (checkpoint / "state.pt").exists():
         state = torch.load(checkpoint / "state.pt", weights_only=False)
         optimizer.load_state_dict(state["optimizer"])
@@ -336,10 +439,14 @@ def finetune(
             model, tokenizer, catalogue, eval_hist, cands[eval_rows], config.rerank_config()
         )
         model.train()
-        ndcg = float(ndcg_in_candidates(scores, pos[eval_rows]).mean())
-        log.append({"step": float(at), "valid_ndcg": ndcg})
+        alone = float(ndcg_in_candidates(scores, pos[eval_rows]).mean())
+        blend, trials = choose_blend(scores, eval_retr, pos[eval_rows])
+        ndcg = max(t["valid_ndcg"] for t in trials)
+        log.append(
+            {"step": float(at), "valid_ndcg": ndcg, "valid_ndcg_llm_only": alone, "blend": blend}
+        )
         if ndcg > best["valid_ndcg"]:
-            best.update(step=float(at), valid_ndcg=ndcg)
+            best.update(step=float(at), valid_ndcg=ndcg, blend=blend)
             model.save_pretrained(str(out / "adapter"))
         return ndcg
 
@@ -350,7 +457,7 @@ def finetune(
     running = float("nan")
     while step < config.steps:
         batch = examples[step * config.batch_size : (step + 1) * config.batch_size]
-        prompts = encode_examples(tokenizer, catalogue, batch, config.title_chars)
+        prompts = encode_examples(tokenizer, catalogue, batch, config.rerank_config())
         loss = batch_loss(
             model, prompts, [e.label for e in batch], label_ids, tokenizer.pad_token_id
         )
@@ -383,6 +490,12 @@ def finetune(
         "steps": config.steps,
         "best_step": result.best_step,
         "valid_ndcg@10_in_candidates": result.valid_ndcg,
+        "valid_blend": best["blend"],
+        "retriever_valid_ndcg@10_in_candidates": float(
+            ndcg_in_candidates(eval_retr, pos[eval_rows]).mean()
+        ),
+        "training_examples": len(set(examples)),
+        "prefix_levels": levels,
         "valid_users_checked": len(eval_rows),
         "seconds": round(seconds, 1),
         "peak_rss_mb": round(peak, 1),
@@ -435,12 +548,24 @@ def retriever_scores(
     stage "valid": tuned on validation, fitted on ``split.train`` (training data, validation);
     stage "test": same hyperparameters refitted on ``split.train_valid`` (final report only).
     """
-    from recommender import registry
-    from recommender.evaluation import grid_search, score_users
-
     path = Path(cache_dir) / f"{name}-{split.hash}-{stage}.npy"
     if path.exists():
         return np.load(path)
+    fit = retriever_fitter(name, split, catalogue, cache_dir, seed)
+    scores = fit(split.train if stage == "valid" else split.train_valid)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, scores)
+    return scores
+
+
+def retriever_fitter(
+    name: str, split: Split, catalogue: Catalogue, cache_dir: Path, seed: int = 0
+) -> FitScores:
+    """Fits registry model ``name`` (hyperparameters tuned on ``split`` validation once and
+    cached by split hash) on given interactions and returns float32 (n_users, n_items) scores."""
+    from recommender import registry
+    from recommender.evaluation import grid_search, score_users
+
     spec = registry.get(name)
     hp_path = Path(cache_dir) / f"{name}-{split.hash}-hparams.json"
     if hp_path.exists():
@@ -454,12 +579,12 @@ def retriever_scores(
         hparams = dict(result.hparams)
         hp_path.parent.mkdir(parents=True, exist_ok=True)
         hp_path.write_text(json.dumps(hparams))
-    data = split.train if stage == "valid" else split.train_valid
-    model = spec.build(hparams, seed).fit(data, catalogue)
-    scores = score_users(model, np.arange(data.n_users)).astype(np.float32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, scores)
-    return scores
+
+    def fit(data: Interactions) -> np.ndarray:
+        model = spec.build(hparams, seed).fit(data, catalogue)
+        return score_users(model, np.arange(data.n_users)).astype(np.float32)
+
+    return fit
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -480,6 +605,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--llm", default=DEFAULT_SPEC)
     parser.add_argument("--warmup", type=int, default=FinetuneConfig.warmup)
+    parser.add_argument(
+        "--examples", default=FinetuneConfig.examples, choices=["prefix", "sampled"]
+    )
+    parser.add_argument(
+        "--lora-layers",
+        type=int,
+        default=FinetuneConfig.lora_layers,
+        help="adapt the top N layers only (0 = all)",
+    )
     parser.add_argument("--no-eval-at-start", action="store_true", help="skip the zero-shot check")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True)
@@ -498,13 +632,16 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         warmup=args.warmup,
         eval_at_start=not args.no_eval_at_start,
+        examples=args.examples,
+        lora_layers=args.lora_layers,
     )
     ds = load_movielens(args.dataset.removeprefix("ml-"))  # type: ignore[arg-type]
     split = leave_last_out(ds.interactions)
     scores = retriever_scores(
         config.retriever, split, ds.catalogue, "valid", args.cache, config.seed
     )
-    result = finetune(split, ds.catalogue, scores, args.out, config)
+    fit = retriever_fitter(config.retriever, split, ds.catalogue, args.cache, config.seed)
+    result = finetune(split, ds.catalogue, scores, args.out, config, fit_scores=fit)
     print(
         json.dumps(
             {

@@ -70,3 +70,17 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
 def env_list(name: str, default: str) -> list[str]:
     """Comma-separated list; blanks dropped."""
     return [part.strip() for part in env_str(name, default).split(",") if part.strip()]
+
+
+_RATE_PERIODS = ("s", "sec", "second", "m", "min", "minute", "h", "hour", "d", "day")
+
+
+def env_rate(name: str, default: str) -> str:
+    """A request rate such as ``30/min`` (DRF's throttle format: N per s, m, h or d)."""
+    value = env_str(name, default).strip()
+    count, _, period = value.partition("/")
+    if not (count.isdigit() and int(count) > 0 and period.lower() in _RATE_PERIODS):
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a rate; use e.g. 30/min, 1000/hour or 5/s"
+        )
+    return f"{int(count)}/{period.lower()}"

@@ -13,7 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from webapp.env import env_bool, env_int, env_list, env_path, env_str, load_dotenv
+from webapp.env import env_bool, env_int, env_list, env_path, env_rate, env_str, load_dotenv
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # ENV_FILE="" disables the .env file (the settings tests need a clean environment).
@@ -67,7 +67,10 @@ INSTALLED_APPS = [
     "webapp.privacy",
 ]
 
+# Server-Timing: app;dur=<ms> on every response (webapp/timing.py); first, to time the rest.
+SERVER_TIMING = env_bool("SERVER_TIMING", True)
 MIDDLEWARE = [
+    "webapp.timing.ServerTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -144,7 +147,48 @@ if not DEBUG:
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
 # --- REST API (owned by webapp/api) ---------------------------------------------------------
-# (filled in by the API work)
+# Token first: its WWW-Authenticate header makes an anonymous request a 401, not a 403.
+# Throttle rates are per process (the default local-memory cache); run one cache server
+# (CACHES) for exact limits across several web processes.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON only: people read the API at /api/docs/ (Swagger UI), not DRF's browsable pages
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PAGINATION_CLASS": "webapp.api.pagination.PageNumberPagination",
+    "PAGE_SIZE": 20,
+    "DEFAULT_THROTTLE_CLASSES": [
+        "webapp.api.throttles.AnonThrottle",
+        "webapp.api.throttles.UserThrottle",
+        "webapp.api.throttles.ScopedThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_rate("API_ANON_THROTTLE", "60/min"),
+        "user": env_rate("API_USER_THROTTLE", "600/min"),
+        # conversation turns and profile regeneration: model work per request
+        "llm": env_rate("API_LLM_THROTTLE", "30/min"),
+    },
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": f"{SITE_NAME} API",
+    "DESCRIPTION": (
+        "Browse the catalogue, read your re-ranked recommendations with their explanations, "
+        "and steer them: edit your profile, critique, chat. Authenticate with a session "
+        "cookie or `Authorization: Token <key>` (POST /api/v1/auth/token/)."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI and ReDoc from drf-spectacular-sidecar's static files: no CDN, works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
 
 # --- Celery ---------------------------------------------------------------------------------
 # Default broker: kombu's filesystem transport, which needs no server, so `make run` still runs

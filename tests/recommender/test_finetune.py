@@ -9,8 +9,10 @@ import torch
 
 from recommender.finetune import (
     FinetuneConfig,
+    drop_last,
     finetune,
     load_tuned,
+    prefix_examples,
     training_examples,
     validation_candidates,
 )
@@ -35,7 +37,16 @@ CONFIG = FinetuneConfig(
     eval_users=3,
     warmup=1,
     lr=1e-2,
+    examples="sampled",
 )
+
+
+def _popularity_fit(data: object) -> np.ndarray:
+    """A real retriever for the prefix recipe: item popularity in ``data``, for every user."""
+    from recommender import registry
+
+    model = registry.get("pop").build({}, 0).fit(data, tiny_catalogue())  # type: ignore[arg-type]
+    return np.stack([model.score(u, np.arange(N_ITEMS)) for u in range(data.n_users)])  # type: ignore[attr-defined]
 
 
 def _split_and_scores() -> tuple:
@@ -132,3 +143,78 @@ def test_a_run_resumes_from_its_checkpoint(tmp_path: Path) -> None:
         show_progress=False,
     )
     assert seen == [2]  # step 1 was not repeated
+
+
+def test_drop_last_cuts_each_users_last_items_and_names_the_next_one() -> None:
+    split, _ = _split_and_scores()
+    histories = split.train.histories()
+    cut, nxt = drop_last(split.train, 2)
+    for u, (full, kept) in enumerate(zip(histories, cut.histories(), strict=True)):
+        if len(full) > 2:
+            assert list(kept) == list(full[:-2])
+            assert nxt[u] == full[-2]
+        else:
+            assert len(kept) == 0 and nxt[u] == -1
+
+
+def test_prefix_examples_are_real_retriever_candidate_lists_from_train() -> None:
+    split, _ = _split_and_scores()
+    cfg = FinetuneConfig(**{**CONFIG.__dict__, "examples": "prefix", "max_levels": 4})
+    examples, levels = prefix_examples(split, _popularity_fit, cfg, 1000)
+    assert examples and [lv["level"] for lv in levels] == [1, 2, 3, 4]
+    assert sum(lv["examples"] for lv in levels) == len(examples)
+    histories = split.train.histories()
+    held_out = set(zip(split.users.tolist(), split.valid_items.tolist(), strict=True))
+    for ex in examples:
+        target = ex.candidates[ex.label]
+        assert len(set(ex.candidates)) == cfg.k
+        assert target in histories[ex.user] and (ex.user, target) not in held_out
+        # the context is the history right before the target, cut to the configured length
+        before = list(histories[ex.user][: list(histories[ex.user]).index(target)])
+        assert list(ex.history) == before[-cfg.history :]
+        assert not set(ex.candidates) & set(ex.history)
+    # shown in shuffled order: the target is not always in the first slot
+    assert len({ex.label for ex in examples}) > 1
+
+
+def test_lora_on_the_top_layers_only_leaves_the_lower_ones_untouched(tmp_path: Path) -> None:
+    from recommender.finetune import attach_lora
+
+    cfg = FinetuneConfig(**{**CONFIG.__dict__, "lora_layers": 1})
+    model = attach_lora(tiny_llm().model, cfg)
+    adapted = {
+        n.split(".layers.")[1].split(".")[0] for n, _ in model.named_parameters() if "lora_" in n
+    }
+    n_layers = model.config.num_hidden_layers
+    assert adapted == {str(n_layers - 1)}
+
+
+def test_a_prefix_run_trains_and_records_its_levels(tmp_path: Path) -> None:
+    split, scores = _split_and_scores()
+    base_dir = save_tiny_llm(tmp_path / "base")
+    cfg = FinetuneConfig(
+        **{
+            **CONFIG.__dict__,
+            "llm": str(base_dir),
+            "steps": 1,
+            "examples": "prefix",
+            "max_levels": 2,
+        }
+    )
+    finetune(
+        split,
+        tiny_catalogue(),
+        scores,
+        tmp_path / "run",
+        cfg,
+        show_progress=False,
+        fit_scores=_popularity_fit,
+    )
+    import json
+
+    meta = json.loads((tmp_path / "run" / "finetune.json").read_text())
+    assert [lv["level"] for lv in meta["prefix_levels"]] == [
+        1
+    ]  # 2 examples wanted, level 1 had them
+    assert 0.0 <= meta["valid_blend"] <= 1.0
+    assert meta["valid_ndcg@10_in_candidates"] >= meta["retriever_valid_ndcg@10_in_candidates"]

@@ -49,3 +49,28 @@ def item_state_for_user(*, user: Any, item: Item) -> dict[str, Any]:
         "disliked": Interaction.Kind.DISLIKE in kinds,
         "rating": int(rating) if rating is not None else None,
     }
+
+
+def popular_items(*, limit: int = 12) -> QuerySet[Item]:
+    """The best-known active items (most interactions): what a new user can rate at once."""
+    return (
+        Item.objects.filter(is_active=True)
+        .prefetch_related("genres")
+        .order_by("-interaction_count", "title", "id")[:limit]
+    )
+
+
+def item_states_for_user(*, user: Any, items: list[Item]) -> dict[int, dict[str, Any]]:
+    """``item_state_for_user`` for many items in one query: item pk -> liked/disliked/rating."""
+    states: dict[int, dict[str, Any]] = {
+        item.pk: {"liked": False, "disliked": False, "rating": None} for item in items
+    }
+    if not user.is_authenticated or not items:
+        return states
+    rows = Interaction.objects.filter(user=user, item__in=items).exclude(kind=Interaction.Kind.VIEW)
+    for item_id, kind, value in rows.values_list("item_id", "kind", "value"):
+        if kind == Interaction.Kind.RATING:
+            states[item_id]["rating"] = int(value) if value is not None else None
+        else:
+            states[item_id]["liked" if kind == Interaction.Kind.LIKE else "disliked"] = True
+    return states

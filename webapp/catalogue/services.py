@@ -57,6 +57,33 @@ def interaction_rate(*, user: Any, item: Item, value: float) -> Interaction:
     return rating
 
 
+@transaction.atomic
+def interaction_set(
+    *, user: Any, item: Item, kind: str, value: float | None = None
+) -> tuple[Interaction, bool]:
+    """Like, dislike or rate, idempotently (the API's create-or-update): unlike the page's
+    toggle, saying "like" twice keeps the like. Returns (interaction, created)."""
+    if kind == Kind.RATING:
+        if value is None:
+            raise ValidationError("a rating needs a value from 1 to 5")
+        existed = Interaction.objects.filter(user=user, item=item, kind=kind).exists()
+        return interaction_rate(user=user, item=item, value=value), not existed
+    existing = Interaction.objects.filter(user=user, item=item, kind=kind).first()
+    if existing is not None:
+        return existing, False
+    created = interaction_toggle(user=user, item=item, kind=kind)
+    if created is None:  # only when the row appeared between the two queries
+        raise ValidationError(f"the {kind} changed meanwhile; try again")
+    return created, True
+
+
+def interaction_delete(*, user: Any, pk: int) -> None:
+    """Remove one of the user's own interactions; someone else's is "not found"."""
+    deleted, _ = Interaction.objects.filter(user=user, pk=pk).delete()
+    if not deleted:
+        raise Interaction.DoesNotExist(f"no interaction {pk} of yours")
+
+
 def items_set_active(*, item_ids: list[int], active: bool) -> int:
     """Retire or restore items; their interactions are kept either way."""
     return (

@@ -6,10 +6,12 @@ from django.core.paginator import Paginator
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from webapp.catalogue import selectors, services
 from webapp.catalogue.models import Interaction, Item
+from webapp.profiles import selectors as profile_selectors
 
 PAGE_SIZE = 24
 
@@ -30,16 +32,36 @@ def item_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def item_detail(request: HttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(Item.objects.prefetch_related("genres"), pk=pk)
-    state = selectors.item_state_for_user(user=request.user, item=item)
-    return render(request, "catalogue/item_detail.html", {"item": item, "state": state})
+    context = {
+        "item": item,
+        "state": selectors.item_state_for_user(user=request.user, item=item),
+        "similar": profile_selectors.similar_items(item=item),
+        "verdict": profile_selectors.item_verdict(user=request.user, item=item),
+    }
+    return render(request, "catalogue/item_detail.html", context)
 
 
 def _actions(request: HttpRequest, item: Item) -> HttpResponse:
-    """The like / dislike / rate controls, as a fragment for htmx or the page for plain POSTs."""
+    """The like / dislike / rate controls, as a fragment for htmx, or a redirect for plain
+    POSTs: back to the page they came from (``next``, this site only) or to the item.
+
+    ``fragment=card`` answers with the whole item card (chat replies, onboarding), else the
+    item page's #actions block."""
+    back = request.POST.get("next", "")
     if not request.htmx:
+        if back and url_has_allowed_host_and_scheme(
+            back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            return redirect(back)
         return redirect("item_detail", pk=item.pk)
-    state = selectors.item_state_for_user(user=request.user, item=item)
-    return render(request, "catalogue/item_detail.html#actions", {"item": item, "state": state})
+    context = {
+        "item": item,
+        "state": selectors.item_state_for_user(user=request.user, item=item),
+        "next": back,
+    }
+    if request.POST.get("fragment") == "card":
+        return render(request, "catalogue/item_card.html#card", context)
+    return render(request, "catalogue/item_detail.html#actions", context)
 
 
 @login_required

@@ -7,9 +7,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
-from webapp.celery import app as celery_app
 from webapp.jobs.models import JobRun
-from webapp.jobs.services import job_enqueue
+from webapp.jobs.services import job_enqueue, job_run_again
 
 
 def changelist_url(model_admin: admin.ModelAdmin) -> str:
@@ -61,6 +60,5 @@ class JobRunAdmin(admin.ModelAdmin):
     @admin.action(description="Run the selected jobs again")
     def run_again(self, request: HttpRequest, queryset: QuerySet[JobRun]) -> None:
         for job in queryset:
-            task: Any = celery_app.tasks[job.task_name]
-            job_enqueue(task=task, arguments=job.arguments, requested_by=request.user)
+            job_run_again(job=job, requested_by=request.user)
         self.message_user(request, f"Queued {queryset.count()} job(s) again.", messages.SUCCESS)

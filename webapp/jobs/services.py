@@ -34,6 +34,20 @@ def job_enqueue(
     return job
 
 
+def job_run_again(*, job: JobRun, requested_by: AbstractBaseUser | None = None) -> JobRun:
+    """Queue ``job``'s task again with the same arguments, as a new JobRun (the old row keeps
+    its error for the record)."""
+    from webapp.celery import app  # the project's Celery app knows every registered task
+
+    task = app.tasks.get(job.task_name)
+    if task is None:  # a process that has not imported every app's tasks module yet
+        app.loader.import_default_modules()
+        task = app.tasks.get(job.task_name)
+    if task is None:
+        raise ValueError(f"job #{job.pk}: no task named {job.task_name!r} is registered any more")
+    return job_enqueue(task=task, arguments=job.arguments, requested_by=requested_by)
+
+
 def _update(job_id: int | None, **fields: Any) -> None:
     if job_id is not None:
         JobRun.objects.filter(pk=job_id).update(**fields)

@@ -1,9 +1,74 @@
+"""Your data: see it, download it, delete it."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+
+from webapp.privacy.forms import AccountDeleteForm
+from webapp.privacy.services import (
+    personal_data_counts,
+    personal_data_delete,
+    personal_data_export,
+)
+
+DELETED_KEY = "privacy_deleted"  # session key: what the confirmation page reports
 
 
+@never_cache
 @login_required
+@require_GET
 def overview(request: HttpRequest) -> HttpResponse:
-    """What we store about the signed-in user (the privacy work fills this in)."""
-    return render(request, "privacy/overview.html", {})
+    """The page shows the export itself, so what you see is exactly what you download."""
+    data = personal_data_export(user=request.user)
+    context = {"data": data, "counts": personal_data_counts(data)}
+    return render(request, "privacy/overview.html", context)
+
+
+@never_cache
+@login_required
+@require_GET
+def export(request: HttpRequest) -> HttpResponse:
+    data = personal_data_export(user=request.user)
+    body = json.dumps(data, indent=2, ensure_ascii=False, cls=DjangoJSONEncoder)
+    response = HttpResponse(body, content_type="application/json; charset=utf-8")
+    name = f"my-data-{request.user.get_username()}-{timezone.now():%Y%m%d}.json"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def delete(request: HttpRequest) -> HttpResponse:
+    data = request.POST if request.method == "POST" else None  # an empty POST is still one
+    form = AccountDeleteForm(data, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            deleted = personal_data_delete(user=request.user)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            logout(request)  # a fresh session: the old one belonged to the deleted account
+            request.session[DELETED_KEY] = deleted
+            return redirect("privacy:deleted")
+    counts = personal_data_counts(personal_data_export(user=request.user))
+    status = 400 if form.errors else 200
+    return render(request, "privacy/delete.html", {"form": form, "counts": counts}, status=status)
+
+
+@require_GET
+def deleted(request: HttpRequest) -> HttpResponse:
+    rows = request.session.pop(DELETED_KEY, None)
+    if rows is None:
+        return redirect("home")
+    return render(request, "privacy/deleted.html", {"rows": sorted(rows.items())})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,13 +20,13 @@ from django.db.models import Count, Max
 
 from explanations.explain import collect_evidence, explanation_key, template_explanation
 from explanations.profile import Profile, diff
-from explanations.scoring import Reranked, rerank
+from explanations.scoring import Reranked, filter_mask, rerank
 from explanations.titles import TitleIndex
 from recommender.data import Catalogue
 from recommender.encoders import text_sha
 from webapp import ml
 from webapp.catalogue.models import Interaction, Item
-from webapp.profiles.models import Explanation, ItemVectors, ProfileVersion
+from webapp.profiles.models import Conversation, Explanation, ItemVectors, ProfileVersion
 from webapp.recommendations.models import RecommendationList
 from webapp.recommendations.selectors import POSITIVE, catalogue_from_db
 
@@ -44,9 +45,10 @@ def current_profile(*, user: Any) -> Profile | None:
     return Profile.from_dict(version.profile) if version else None
 
 
-def profile_history(*, user: Any, limit: int = 50) -> list[dict[str, Any]]:
+def profile_history(*, user: Any, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
     """Newest first, each version with its diff against the one before it."""
-    rows = list(ProfileVersion.objects.filter(user=user).order_by("-number")[: limit + 1])
+    newest_first = ProfileVersion.objects.filter(user=user).order_by("-number")
+    rows = list(newest_first[offset : offset + limit + 1])
     out: list[dict[str, Any]] = []
     for newer, older in zip(rows, [*rows[1:], None], strict=False):
         if len(out) == limit:
@@ -54,6 +56,18 @@ def profile_history(*, user: Any, limit: int = 50) -> list[dict[str, Any]]:
         before = Profile.from_dict(older.profile) if older else Profile()
         out.append({"version": newer, "diff": diff(before, Profile.from_dict(newer.profile))})
     return out
+
+
+def conversation_turns(*, user: Any) -> tuple[list[dict[str, Any]], bool]:
+    """The chat's turns, each with its items resolved (``objects``; deleted ones dropped) in
+    one query, and whether the chat holds wishes that could be kept in the profile."""
+    chat = Conversation.objects.filter(user=user).first()
+    turns = [dict(t) for t in chat.turns] if chat else []
+    pks = list({pk for t in turns for pk in t["items"]})
+    items = Item.objects.prefetch_related("genres").in_bulk(pks)
+    for t in turns:
+        t["objects"] = [items[pk] for pk in t["items"] if pk in items]
+    return turns, bool(chat and chat.state)
 
 
 def history_rows(*, user: Any) -> list[tuple[Any, str, int, tuple[str, ...], float | None]]:
@@ -239,15 +253,24 @@ def explanation_key_for(
 
 
 def ranking_for(
-    *, user: Any, limit: int = 20, explain: bool = True, in_request: bool = True
+    *,
+    user: Any,
+    limit: int = 20,
+    explain: bool = True,
+    in_request: bool = True,
+    profile: Profile | None = None,
+    positions: Sequence[int] | None = None,
 ) -> Ranking:
     """The list the home page shows: stored candidates, re-ranked by the current profile.
 
     Explanations come from the cache when a row for today's key exists, else from the
     template (arithmetic on the same evidence); the refresh task replaces them with LLM text.
+    ``profile`` ranks with that profile instead of the saved one (the edit preview);
+    ``positions`` builds entries for those places of the ranked list instead of the top
+    ``limit`` (the item page's "why").
     """
     state = catalogue_state()
-    profile = current_profile(user=user)
+    profile = profile if profile is not None else current_profile(user=user)
     candidates, base, components, model_version = _candidates(user, state)
     if profile is None and model_version == PROFILE_ONLY:
         return Ranking([], None, "", model_version, None, False)
@@ -264,32 +287,145 @@ def ranking_for(
     )
     ranked = rerank(candidates, base, components, vectors, s_vectors, scored, state.catalogue)
     fingerprint = profile.fingerprint if profile else ""
-    top = ranked.items[:limit].tolist()
+    rows = list(range(min(limit, len(ranked.items)))) if positions is None else list(positions)
+    top = ranked.items[rows].tolist()
     pks = [state.catalogue.ids.external(i) for i in top]
     items = Item.objects.filter(pk__in=pks).prefetch_related("genres").in_bulk()
     keys = {i: explanation_key_for(state, i, fingerprint, model_version) for i in top}
     cached = {
-        (row.item_id, row.key): row.explanation
+        (row.item_id, row.key): (row.explanation, row.evidence)
         for row in Explanation.objects.filter(user=user, item_id__in=pks, key__in=keys.values())
     }
     history = history_indices(user=user, state=state) if explain else np.zeros(0, np.int64)
     entries = []
-    for row, (i, pk) in enumerate(zip(top, pks, strict=True)):
+    for row, i, pk in zip(rows, top, pks, strict=True):
         parts = {r: float(v[row]) for r, v in ranked.components.items()}
-        text = cached.get((pk, keys[i]))
+        text, evidence = cached.get((pk, keys[i]), (None, None))
         if text is None and explain:
-            evidence = collect_evidence(
+            found = collect_evidence(
                 state.catalogue, i, history, parts,
                 item_vectors=vectors if ready else None,
                 profile=scored, statement_contributions=ranked.contribution(i),
             )  # fmt: skip
-            text = template_explanation(evidence, state.index).to_dict() | {"pending": True}
+            text = template_explanation(found, state.index).to_dict() | {"pending": True}
+            evidence = found.to_dict()
         entries.append(
             {
                 "item": items[pk],
                 "score": float(ranked.scores[row]),
                 "components": parts,
                 "explanation": text,
+                "evidence": evidence,  # what the explanation was written from (the API shows it)
             }
         )
     return Ranking(entries, profile, fingerprint, model_version, ranked, ready)
+
+
+# -- what the pages show around the list ----------------------------------------------------
+
+EXPLANATIONS_TASK = "webapp.profiles.tasks.explanations_refresh"  # its Celery name (no import:
+# the tasks module imports this one)
+
+
+def explanations_job(*, user: Any) -> Any:
+    """The user's latest explanation-refresh JobRun (or None): is text still being written?"""
+    from webapp.jobs.models import JobRun
+
+    return JobRun.objects.filter(task_name=EXPLANATIONS_TASK, arguments__user_id=user.pk).first()
+
+
+def cached_explanation(*, user: Any, item: Item) -> dict[str, Any] | None:
+    """{"explanation", "evidence"} written for ``item`` under the key of *now* (current
+    profile, model and item text), or None while it is still to be written. A few small
+    queries, no ranking: what a polling card asks every few seconds."""
+    state = catalogue_state()
+    i = state.position(item.pk)
+    if i is None:
+        return None
+    profile = current_profile(user=user)
+    stored = RecommendationList.objects.filter(user=user).values_list(
+        "model_version__version", flat=True
+    )
+    model_version = stored.first() or PROFILE_ONLY
+    key = explanation_key_for(state, i, profile.fingerprint if profile else "", model_version)
+    row = Explanation.objects.filter(user=user, item=item, key=key).first()
+    return {"explanation": row.explanation, "evidence": row.evidence} if row else None
+
+
+def item_verdict(*, user: Any, item: Item) -> dict[str, Any]:
+    """Why ``item`` is, or is not, in the user's list, read off the same ranking the home
+    page shows: its place and explanation, the filter that removed it, or that the model
+    does not rank it among the user's candidates at all.
+
+    ``status`` is one of: anonymous, retired, no_list, ranked, filtered, not_candidate; a
+    ranked item also carries the statements that moved it (up or down) and their parts.
+    """
+    if not user.is_authenticated:
+        return {"status": "anonymous"}
+    rated = (
+        Interaction.objects.filter(user=user, item=item)
+        .exclude(kind=Interaction.Kind.VIEW)
+        .exists()
+    )
+    if not item.is_active:
+        return {"status": "retired", "rated": rated}
+    state = catalogue_state()
+    ranking = ranking_for(user=user, limit=0, explain=False)
+    i = state.position(item.pk)
+    if ranking.reranked is None or i is None:
+        return {"status": "no_list", "rated": rated}
+    found = np.flatnonzero(ranking.reranked.items == i)
+    if found.size:
+        place = int(found[0])
+        entry = ranking_for(user=user, positions=[place]).entries[0]
+        parts = ranking.reranked.contribution(i)
+        moved = [
+            {"statement": s, "part": parts[s.id]}
+            for s in (ranking.profile.statements if ranking.profile else ())
+            if abs(parts.get(s.id, 0.0)) > 1e-9
+        ]
+        moved.sort(key=lambda m: -abs(m["part"]))
+        return {
+            "status": "ranked",
+            "rated": rated,
+            "rank": place + 1,
+            "of": len(ranking.reranked.items),
+            "entry": entry,
+            "statements": moved,
+        }
+    reason = ranking.reranked.removed.get(i)
+    if reason is None and ranking.profile is not None:
+        # not a candidate, but say so when a filter would remove it anyway
+        reason = filter_mask(state.catalogue, np.array([i]), ranking.profile.filters)[1].get(i)
+    if reason is not None:
+        return {"status": "filtered", "rated": rated, "reason": reason}
+    return {"status": "not_candidate", "rated": rated, "of": len(ranking.reranked.items)}
+
+
+def similar_items(*, item: Item, limit: int = 6) -> list[Item]:
+    """Active items whose text is closest to ``item``'s (cosine over the stored vectors);
+    before the vectors exist, the items sharing most genres, most rated first."""
+    state = catalogue_state()
+    vectors = item_vectors(state)
+    i = state.position(item.pk)
+    active = set(Item.objects.filter(is_active=True).values_list("pk", flat=True))
+    if vectors is not None and i is not None and np.any(vectors[i]):
+        norms = np.linalg.norm(vectors, axis=1) + 1e-12  # (n,)
+        sims = (vectors @ vectors[i]) / (norms * norms[i])  # (n,)
+        sims[i] = -np.inf
+        pks = []
+        for j in np.argsort(-sims, kind="stable").tolist():
+            pk = state.catalogue.ids.external(j)
+            if pk in active and np.isfinite(sims[j]):
+                pks.append(pk)
+            if len(pks) == limit:
+                break
+        found = Item.objects.filter(pk__in=pks).prefetch_related("genres").in_bulk()
+        return [found[pk] for pk in pks if pk in found]
+    return list(
+        Item.objects.filter(is_active=True, genres__in=item.genres.all())
+        .exclude(pk=item.pk)
+        .annotate(shared=Count("genres"))
+        .order_by("-shared", "-interaction_count", "title", "pk")
+        .prefetch_related("genres")[:limit]
+    )

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from explanations import critique as crit
 from explanations import profile as ops
@@ -29,6 +32,7 @@ from recommender.encoders import TextEncoder, text_sha
 from recommender.models.ease import EASE
 from webapp import ml
 from webapp.catalogue.models import Item
+from webapp.jobs.models import JobRun
 from webapp.jobs.services import job_enqueue
 from webapp.profiles import selectors
 from webapp.profiles.models import (
@@ -84,10 +88,12 @@ def profile_save(
     return version
 
 
-def explanations_enqueue(*, user: Any, by: Any = None) -> None:
+def explanations_enqueue(*, user: Any, by: Any = None) -> JobRun:
     from webapp.profiles import tasks  # tasks import services: import here, not at the top
 
-    job_enqueue(task=tasks.explanations_refresh, arguments={"user_id": user.pk}, requested_by=by)
+    return job_enqueue(
+        task=tasks.explanations_refresh, arguments={"user_id": user.pk}, requested_by=by
+    )
 
 
 def profile_generate(
@@ -134,6 +140,70 @@ def profile_edit(*, user: Any, by: Any, action: str, **arguments: Any) -> Profil
     before = selectors.current_profile(user=user) or Profile()
     after = EDITS[action](before, **arguments)
     return profile_save(user=user, profile=after, reason=Reason.EDIT, by=by, summary=action)
+
+
+def _statement_changed(
+    profile: Profile,
+    sid: str,
+    *,
+    text: str | None = None,
+    polarity: str | None = None,
+    weight: float | None = None,
+    pinned: bool | None = None,
+) -> Profile:
+    """Several changes to one statement through the page's own edit operations, so a new
+    wording still makes it the user's statement (and drops the old evidence)."""
+    current = profile.get(sid)  # KeyError: not in this profile
+    if text is not None and " ".join(text.split()) != current.text:
+        profile = ops.edit_text(profile, sid, text)
+    if polarity is not None and polarity != current.polarity:
+        if polarity not in ops.POLARITIES:
+            raise ValueError(f"polarity must be one of {ops.POLARITIES}, not {polarity!r}")
+        profile = ops.flip_polarity(profile, sid)
+    if weight is not None and weight != current.weight:
+        profile = ops.set_weight(profile, sid, weight)
+    if pinned is not None and pinned != current.pinned:
+        profile = ops.set_pinned(profile, sid, pinned)
+    return profile
+
+
+def statement_update(*, user: Any, by: Any, sid: str, **changes: Any) -> ProfileVersion:
+    """Change text / polarity / weight / pin of one statement at once: one version."""
+    before = selectors.current_profile(user=user) or Profile()
+    after = _statement_changed(before, sid, **changes)
+    named = ", ".join(k for k, v in changes.items() if v is not None)
+    return profile_save(user=user, profile=after, reason=Reason.EDIT, by=by, summary=named)
+
+
+def profile_replace(*, user: Any, by: Any, statements: list[dict[str, Any]]) -> ProfileVersion:
+    """The whole statement list at once, in the given order; filters stay as they are.
+
+    An entry with the ``id`` of a current statement updates that statement (so the diff
+    shows a change and an untouched one keeps its evidence); one without is a new statement
+    of the user's; current statements not named are deleted.
+    """
+    before = selectors.current_profile(user=user) or Profile()
+    edited = before
+    for entry in statements:
+        if entry.get("id"):
+            fields = {k: entry.get(k) for k in ("text", "polarity", "weight", "pinned")}
+            edited = _statement_changed(edited, entry["id"], **fields)
+    after = replace(before, statements=())
+    for entry in statements:
+        statement = (
+            edited.get(entry["id"])
+            if entry.get("id")
+            else ops.make_statement(
+                entry["text"],
+                entry.get("polarity") or "likes",
+                weight=entry.get("weight"),
+                pinned=bool(entry.get("pinned")),
+            )
+        )
+        after = ops.add_statement(after, statement)
+    return profile_save(
+        user=user, profile=after, reason=Reason.EDIT, by=by, summary="replaced the statements"
+    )
 
 
 def profile_revert(*, user: Any, by: Any, number: int) -> ProfileVersion:
@@ -390,3 +460,91 @@ def explanations_refresh(
         )
         written += 1
     return written
+
+
+# -- what the pages start and preview ---------------------------------------------------------
+
+EXPLAIN_RETRY_AFTER = timedelta(minutes=10)  # a finished refresh that left gaps is not rerun
+# on every page view (a failing LLM would otherwise be retried once per visit)
+
+
+@dataclass(frozen=True)
+class Preview:
+    """The top of the list with an edit applied, next to the saved one. ``rows``: the edited
+    top (item, rank, was: rank before or None when new, move: places up); ``dropped``: items
+    the edit pushes out of the top (item, was)."""
+
+    rows: list[dict[str, Any]]
+    dropped: list[dict[str, Any]]
+    changed: bool  # False when the edit leaves the profile as it is
+
+
+def profile_preview(
+    *, user: Any, sid: str | None = None, limit: int = 10, **changes: Any
+) -> Preview:
+    """How the top ``limit`` would look if statement ``sid`` were changed (text, polarity,
+    weight, pinned), or a statement added (no ``sid``: text, polarity), saving nothing.
+
+    The same request-path ranking as the home page (arithmetic, plus embedding the one new
+    wording). Raises ValueError (bad value) or KeyError (no such statement), like an edit.
+    """
+    before = selectors.current_profile(user=user) or Profile()
+    if sid:
+        after = _statement_changed(before, sid, **changes)
+    else:
+        after = EDITS["add"](
+            before, text=changes["text"], polarity=changes.get("polarity") or "likes"
+        )
+    now = selectors.ranking_for(user=user, limit=limit, explain=False)
+    then = selectors.ranking_for(user=user, limit=limit, explain=False, profile=after)
+    was = {e["item"].pk: rank for rank, e in enumerate(now.entries, start=1)}
+    rows = []
+    for rank, entry in enumerate(then.entries, start=1):
+        old = was.get(entry["item"].pk)
+        rows.append(
+            {
+                "item": entry["item"],
+                "rank": rank,
+                "was": old,
+                "move": None if old is None else old - rank,
+            }
+        )
+    kept = {e["item"].pk for e in then.entries}
+    dropped = [
+        {"item": e["item"], "was": was[e["item"].pk]}
+        for e in now.entries
+        if e["item"].pk not in kept
+    ]
+    return Preview(rows, dropped, after.fingerprint != before.fingerprint)
+
+
+def explanations_ensure(*, user: Any, entries: list[dict[str, Any]]) -> JobRun | None:
+    """The refresh writing the first screen's explanations: the run in flight, else a new
+    one when some of them are still templates (a user whose list came from training has
+    none yet); None when nothing is missing or a recent run already tried."""
+    pending = any((e["explanation"] or {}).get("pending") for e in entries[:EXPLAIN_TOP_N])
+    if not pending:
+        return None
+    job = selectors.explanations_job(user=user)
+    if job is not None and not job.is_finished:
+        return job
+    if (
+        job is not None
+        and timezone.now() - (job.finished_at or job.created_at) < EXPLAIN_RETRY_AFTER
+    ):
+        return None
+    return explanations_enqueue(user=user)
+
+
+def profile_generate_enqueue(*, user: Any) -> JobRun:
+    """Write the profile from the user's ratings in the background (the LLM runs on a
+    worker); raises ValueError at once when there is nothing to learn from."""
+    from webapp.profiles import tasks
+
+    if not selectors.history_rows(user=user):
+        raise ValueError("rate or like a few films first; the profile is written from them")
+    return job_enqueue(
+        task=tasks.profile_generate,
+        arguments={"user_id": user.pk, "requested_by_id": user.pk},
+        requested_by=user,
+    )

@@ -6,6 +6,7 @@ urlpatterns = [
     path("", views.profile_page, name="profile"),
     path("start/", views.onboarding, name="profile_start"),
     path("statements/add/", views.statement_add, name="profile_statement_add"),
+    path("statements/preview/", views.statement_preview, name="profile_preview"),
     path("statements/<str:sid>/", views.statement_update, name="profile_statement_update"),
     path("filters/remove/", views.filter_remove, name="profile_filter_remove"),
     path("versions/<int:number>/revert/", views.version_revert, name="profile_revert"),

@@ -7,17 +7,22 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from webapp.catalogue import selectors as catalogue_selectors
 from webapp.catalogue.models import Item
 from webapp.jobs.models import JobRun
-from webapp.jobs.services import job_enqueue
 from webapp.profiles import forms, selectors, services, tasks
-from webapp.profiles.models import Conversation
+from webapp.profiles.models import Conversation, ProfileVersion
+from webapp.recommendations import selectors as rec_selectors
 
 EDIT_ERRORS = (ValueError, KeyError)  # a bad value, or a statement deleted in another tab
+GONE = "That statement is no longer in your profile."
+PREVIEW_LENGTH = 10  # the "top 10" the profile page previews
+ONBOARDING_ITEMS = 12
+FULL = ("save", "preview")  # the actions whose form carries every field of a statement
 
 
 def _filters(profile: Any) -> list[dict[str, Any]]:
@@ -43,21 +48,40 @@ def _filters(profile: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _rows(profile: Any, errors: dict[str, str], typed: dict[str, QueryDict]) -> list[dict]:
+    """One editable row per statement; a row whose edit failed shows what was typed."""
+    statements = profile.statements if profile else ()
+    cited = Item.objects.in_bulk([pk for s in statements for pk in s.evidence])
+    rows = []
+    for s in statements:
+        said = typed.get(s.id)
+        rows.append(
+            {
+                "s": s,
+                "text": said.get("text", s.text) if said else s.text,
+                "polarity": said.get("polarity") or s.polarity if said else s.polarity,
+                "weight": said.get("weight", s.weight) if said else s.weight,
+                # a checkbox sends nothing when unticked: read it only from the full row form
+                "pinned": "pinned" in said if said and said.get("action") in FULL else s.pinned,
+                "error": errors.get(s.id),
+                "evidence": [cited[pk] for pk in s.evidence if pk in cited],
+            }
+        )
+    return rows
+
+
 def _editor(
     request: HttpRequest,
     status: int = 200,
     errors: dict[str, str] | None = None,
-    typed: dict[str, str] | None = None,
+    typed: dict[str, QueryDict] | None = None,
     **extra: Any,
 ) -> HttpResponse:
     """The profile page (or its #editor fragment); ``typed`` keeps what a failed edit said."""
-    user, errors, typed = request.user, errors or {}, typed or {}
-    ranking = selectors.ranking_for(user=user, limit=10)
-    statements = ranking.profile.statements if ranking.profile else ()
+    user, errors = request.user, errors or {}
+    ranking = selectors.ranking_for(user=user, limit=PREVIEW_LENGTH)
     context = {
-        "statements": [
-            {"s": s, "text": typed.get(s.id, s.text), "error": errors.get(s.id)} for s in statements
-        ],
+        "statements": _rows(ranking.profile, errors, typed or {}),
         "errors": errors,
         "version": selectors.current_version(user=user),
         "profile": ranking.profile,
@@ -76,7 +100,26 @@ def _editor(
     return render(request, "profiles/profile.html", context, status=status)
 
 
+def _home_list(request: HttpRequest, status: int = 200, **extra: Any) -> HttpResponse:
+    """The home page's list (its #recs fragment for htmx), after a critique or an undo."""
+    if not request.htmx and not extra.get("critique_form"):
+        return redirect("home")
+    context = rec_selectors.for_you(user=request.user) | extra
+    template = "recommendations/home.html#list" if request.htmx else "recommendations/home.html"
+    return render(request, template, context, status=status)
+
+
+def _home_failed(request: HttpRequest, message: str) -> HttpResponse:
+    """A home-page control that could not be applied: said in the list, or as a message."""
+    if request.htmx:
+        return _home_list(request, list_error=message)
+    messages.error(request, message)
+    return redirect("home")
+
+
 def _done(request: HttpRequest) -> HttpResponse:
+    if request.POST.get("next") == "home":  # the home page's own controls stay on it
+        return _home_list(request)
     return _editor(request) if request.htmx else redirect("profile")
 
 
@@ -91,9 +134,29 @@ def profile_page(request: HttpRequest) -> HttpResponse:
     return _editor(request)
 
 
+def _onboarding(request: HttpRequest, form: forms.ColdStartForm, error: str = "") -> HttpResponse:
+    items = list(catalogue_selectors.popular_items(limit=ONBOARDING_ITEMS))
+    states = catalogue_selectors.item_states_for_user(user=request.user, items=items)
+    context = {
+        "form": form,
+        "cards": [{"item": i, "state": states[i.pk]} for i in items],
+        "ratings_error": error,
+    }
+    status = 422 if form.errors or error else 200
+    return render(request, "profiles/onboarding.html", context, status=status)
+
+
 @login_required
 def onboarding(request: HttpRequest) -> HttpResponse:
-    """Cold start: a new user describes their taste in their own words."""
+    """Cold start: a new user describes their taste in their own words, or rates a few
+    well-known films and has their profile written from those ratings."""
+    if request.method == "POST" and request.POST.get("action") == "ratings":
+        try:
+            services.profile_generate_enqueue(user=request.user)
+        except ValueError as exc:
+            return _onboarding(request, forms.ColdStartForm(), error=str(exc))
+        messages.success(request, "Thanks! Your profile is being written from your ratings.")
+        return redirect("home")
     form = forms.ColdStartForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -103,8 +166,7 @@ def onboarding(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, "Thanks! Your list now follows what you told us.")
             return redirect("home")
-    status = 422 if form.errors else 200
-    return render(request, "profiles/onboarding.html", {"form": form}, status=status)
+    return _onboarding(request, form)
 
 
 @login_required
@@ -121,26 +183,69 @@ def statement_add(request: HttpRequest) -> HttpResponse:
     return _done(request)
 
 
+def _statement_change(action: str, sid: str, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The form's action -> (service, keyword arguments)."""
+    if action == "save":
+        fields = {k: data[k] for k in ("text", "weight", "pinned")}
+        return "update", {"sid": sid, "polarity": data["polarity"] or None, **fields}
+    if action in ("pin", "unpin"):
+        return "edit", {"action": "pin", "sid": sid, "pinned": action == "pin"}
+    if action in ("text", "weight"):
+        return "edit", {"action": action, "sid": sid, action: data[action]}
+    return "edit", {"action": action, "sid": sid}
+
+
 @login_required
 @require_POST
 def statement_update(request: HttpRequest, sid: str) -> HttpResponse:
     form = forms.StatementEditForm(request.POST)
+    typed = {sid: request.POST}
     if not form.is_valid():
         errors = " ".join(e for es in form.errors.values() for e in es)
-        return _failed(request, errors={sid: errors}, typed={sid: request.POST.get("text", "")})
-    data = form.cleaned_data
-    action, arguments = data["action"], {"sid": sid}
-    if action in ("pin", "unpin"):
-        action, arguments["pinned"] = "pin", data["action"] == "pin"
-    elif action in ("text", "weight"):
-        arguments[action] = data[action]
+        return _failed(request, errors={sid: errors}, typed=typed)
+    kind, arguments = _statement_change(form.cleaned_data["action"], sid, form.cleaned_data)
     try:
-        services.profile_edit(user=request.user, by=request.user, action=action, **arguments)
+        if kind == "update":
+            services.statement_update(user=request.user, by=request.user, **arguments)
+        else:
+            services.profile_edit(user=request.user, by=request.user, **arguments)
     except KeyError:
-        return _failed(request, errors={sid: "That statement is no longer in your profile."})
+        return _failed(request, errors={sid: GONE})
     except ValueError as exc:
-        return _failed(request, errors={sid: str(exc)}, typed={sid: request.POST.get("text", "")})
+        return _failed(request, errors={sid: str(exc)}, typed=typed)
     return _done(request)
+
+
+@login_required
+@require_POST
+def statement_preview(request: HttpRequest) -> HttpResponse:
+    """The top 10 as it would be with the statement being edited (or added), saving nothing:
+    the #preview fragment for htmx, the whole page (edits kept) without JavaScript."""
+    form = forms.StatementPreviewForm(request.POST)
+    preview, error = None, ""
+    if not request.POST.get("text", "").strip():
+        pass  # an empty box previews nothing; the saved list stays on show
+    elif form.is_valid():
+        sid = form.cleaned_data["sid"] or None
+        try:
+            preview = services.profile_preview(
+                user=request.user, sid=sid, limit=PREVIEW_LENGTH, **form.changes()
+            )
+        except KeyError:
+            error = GONE
+        except ValueError as exc:
+            error = str(exc)
+    else:
+        error = " ".join(e for es in form.errors.values() for e in es)
+    context = {"preview": preview, "preview_error": error}
+    if request.htmx:
+        if preview is None:
+            context["ranking"] = selectors.ranking_for(
+                user=request.user, limit=PREVIEW_LENGTH, explain=False
+            )
+        return render(request, "profiles/profile.html#preview", context)
+    sid = request.POST.get("sid", "")
+    return _editor(request, typed={sid: request.POST} if sid else {}, **context)
 
 
 @login_required
@@ -172,6 +277,8 @@ def critique_undo(request: HttpRequest, number: int) -> HttpResponse:
     try:
         services.critique_undo(user=request.user, number=number)
     except ValueError as exc:
+        if request.POST.get("next") == "home":
+            return _home_failed(request, str(exc).capitalize() + ".")
         return _failed(request, errors={"history": str(exc)})
     return _done(request)
 
@@ -180,11 +287,13 @@ def critique_undo(request: HttpRequest, number: int) -> HttpResponse:
 @require_POST
 def regenerate(request: HttpRequest) -> HttpResponse:
     """Generation runs on a worker; the page polls the job's fragment until it is done."""
-    job = job_enqueue(
-        task=tasks.profile_generate,
-        arguments={"user_id": request.user.pk, "requested_by_id": request.user.pk},
-        requested_by=request.user,
-    )
+    try:
+        job = services.profile_generate_enqueue(user=request.user)
+    except ValueError as exc:
+        if request.htmx:
+            return render(request, "profiles/profile.html#job", {"job_error": str(exc)})
+        messages.error(request, str(exc).capitalize() + ".")
+        return redirect("profile")
     if request.htmx:
         return render(request, "profiles/profile.html#job", {"job": job})
     return redirect("profile")
@@ -199,50 +308,44 @@ def job_status(request: HttpRequest, job_id: int) -> HttpResponse:
     return render(request, "profiles/profile.html#job", {"job": job})
 
 
-def _home_list(request: HttpRequest) -> HttpResponse:
-    if not request.htmx:
-        return redirect("home")
-    ranking = selectors.ranking_for(user=request.user, limit=20)
-    return render(request, "recommendations/home.html#list", {"recommendations": ranking.entries})
-
-
 @login_required
 @require_POST
 def critique_item(request: HttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(Item, pk=pk)
     form = forms.CritiqueItemForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Pick more, less or not for me.")
-        return redirect("home")
-    services.critique_item_apply(user=request.user, item=item, **form.cleaned_data)
-    return _home_list(request)
+        return _home_failed(request, "Pick more like this, less like this or not for me.")
+    try:
+        version = services.critique_item_apply(user=request.user, item=item, **form.cleaned_data)
+    except ValueError as exc:
+        return _home_failed(request, str(exc).capitalize() + ".")
+    return _home_list(request, critique=version)
 
 
 @login_required
 @require_POST
 def critique_list(request: HttpRequest) -> HttpResponse:
     form = forms.CritiqueListForm(request.POST)
+    version: ProfileVersion | None = None
     if form.is_valid():
         try:
-            services.critique_list_apply(user=request.user, text=form.cleaned_data["text"])
+            version = services.critique_list_apply(
+                user=request.user, text=form.cleaned_data["text"]
+            )
         except ValueError as exc:
             form.add_error("text", str(exc))
     if form.errors:
-        ranking = selectors.ranking_for(user=request.user, limit=20)
-        context = {"recommendations": ranking.entries, "critique_form": form}
-        template = "recommendations/home.html#list" if request.htmx else "recommendations/home.html"
-        return render(request, template, context, status=200 if request.htmx else 422)
-    return _home_list(request)
+        return _home_list(request, status=200 if request.htmx else 422, critique_form=form)
+    return _home_list(request, critique=version)
 
 
 def _chat(request: HttpRequest, form: forms.ChatForm, status: int = 200) -> HttpResponse:
-    chat = Conversation.objects.filter(user=request.user).first()
-    turns = list(chat.turns) if chat else []
-    pks = {pk for t in turns for pk in t["items"]}
-    items = Item.objects.in_bulk(list(pks))
+    turns, has_state = selectors.conversation_turns(user=request.user)
+    items = [item for t in turns for item in t["objects"]]
+    states = catalogue_selectors.item_states_for_user(user=request.user, items=items)
     for t in turns:
-        t["objects"] = [items[pk] for pk in t["items"] if pk in items]
-    context = {"turns": turns, "form": form, "has_state": bool(chat and chat.state)}
+        t["cards"] = [{"item": item, "state": states[item.pk]} for item in t["objects"]]
+    context = {"turns": turns, "form": form, "has_state": has_state}
     template = "profiles/chat.html#thread" if request.htmx else "profiles/chat.html"
     return render(request, template, context, status=status)
 

@@ -18,6 +18,11 @@ class ModelVersion(models.Model):
     n_interactions = models.PositiveIntegerField(default=0)
     seconds = models.JSONField(default=dict, help_text="Time per stage.")
     is_active = models.BooleanField(default=False, help_text="The version lists are served from.")
+    evaluation = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Offline test scores from the last evaluation run (model_version_evaluate).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

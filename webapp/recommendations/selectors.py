@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from django.db.models import Q
 
 from recommender.data import Catalogue, Dataset, IdMap, build_dataset
 from webapp.catalogue.models import Interaction, Item
-from webapp.recommendations.models import Adapter, ModelVersion
+from webapp.recommendations.models import Adapter, ModelVersion, RecommendationList
 
 # What counts as a positive signal for the collaborative models. A dislike is not one, and
 # a view is too weak to count yet.
@@ -60,3 +62,54 @@ def best_adapter() -> Adapter | None:
 
 def active_model_version() -> ModelVersion | None:
     return ModelVersion.objects.filter(is_active=True).first()
+
+
+def list_status(*, user: Any) -> dict[str, Any] | None:
+    """Where the user's stored list stands: which model wrote it and when, and whether the
+    LLM reranker has reordered its head since (or is doing so now). None: no list yet."""
+    from webapp.jobs.models import JobRun
+    from webapp.recommendations import tasks  # tasks import this module
+
+    stored = RecommendationList.objects.filter(user=user).select_related("model_version").first()
+    if stored is None:
+        return None
+    rerank_job = JobRun.objects.filter(task_name=tasks.lists_rerank.name).first()
+    reranked_current = stored.reranked_at is not None and stored.reranked_at >= stored.computed_at
+    return {
+        "computed_at": stored.computed_at,
+        "model": stored.model_version.name,
+        "model_version": stored.model_version.version,
+        "reranked_at": stored.reranked_at if reranked_current else None,
+        # "<model path or id>@<content hash>": the folder or hub name is what a person reads
+        "reranked_by": stored.reranked_by.split("@")[0].rstrip("/").rsplit("/", 1)[-1]
+        if reranked_current
+        else "",
+        "llm_order": (stored.reranked or []) if reranked_current else [],
+        "rerank_job": rerank_job if rerank_job and not rerank_job.is_finished else None,
+    }
+
+
+HOME_LENGTH = 20  # cards on the home page
+
+
+def for_you(*, user: Any, limit: int = HOME_LENGTH) -> dict[str, Any]:
+    """What the home page's list shows: the profile-re-ranked entries (each with the LLM
+    reranker's place, when it has one), where the stored list stands, and whether the
+    explanations of the first screen are still being written."""
+    from webapp.profiles import selectors as profiles  # profiles' selectors import this module
+    from webapp.profiles.services import EXPLAIN_TOP_N
+
+    ranking = profiles.ranking_for(user=user, limit=limit)
+    status = list_status(user=user)
+    llm_place = {pk: n for n, pk in enumerate(status["llm_order"] if status else [], start=1)}
+    for entry in ranking.entries:
+        entry["llm_rank"] = llm_place.get(entry["item"].pk)
+    job = profiles.explanations_job(user=user) if ranking.entries else None
+    return {
+        "explain_top": EXPLAIN_TOP_N,
+        "recommendations": ranking.entries,
+        "ranking": ranking,
+        "status": status,
+        "explain_job": job,
+        "explaining": job is not None and not job.is_finished,
+    }

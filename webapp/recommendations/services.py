@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +151,12 @@ def adapter_train(
 ) -> Adapter:
     """Fine-tune a LoRA adapter on the training split (validation picks the checkpoint) and
     register it. Resumable: a rerun with the same data continues from the last checkpoint."""
-    from recommender.finetune import FinetuneConfig, finetune, retriever_scores
+    from recommender.finetune import (
+        FinetuneConfig,
+        finetune,
+        retriever_fitter,
+        retriever_scores,
+    )
     from recommender.split import leave_last_out
 
     dataset = selectors.dataset_from_db()
@@ -161,9 +168,19 @@ def adapter_train(
     config = FinetuneConfig(
         llm=llm_spec or settings.LLM_MODEL, retriever=retriever, steps=steps, **(overrides or {})
     )
-    out = root / f"{retriever}-{split.hash[:8]}-{steps}"  # same data + recipe -> same folder
+    # Same data + recipe -> same folder (so a rerun resumes); another recipe never does.
+    recipe = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode()).hexdigest()[:6]
+    out = root / f"{retriever}-{split.hash[:8]}-{steps}-{recipe}"
+    fit = retriever_fitter(retriever, split, dataset.catalogue, root / "retriever")
     result = finetune(
-        split, dataset.catalogue, scores, out, config, progress=on_step, show_progress=False
+        split,
+        dataset.catalogue,
+        scores,
+        out,
+        config,
+        progress=on_step,
+        show_progress=False,
+        fit_scores=fit,
     )
     meta = json.loads((out / "finetune.json").read_text())
     adapter, _ = Adapter.objects.update_or_create(
@@ -191,7 +208,13 @@ def lists_rerank(*, user_ids: list[int] | None = None, progress: Progress = _qui
     adapter = selectors.best_adapter()
     handle = load_tuned(Path(adapter.path), adapter.config.get("llm")) if adapter else ml.llm()
     config = (
-        RerankConfig(**{k: adapter.config[k] for k in ("k", "history", "title_chars")})
+        RerankConfig(
+            k=adapter.config["k"],
+            history=adapter.config["history"],
+            title_chars=adapter.config["title_chars"],
+            # Adapters trained before "years" existed saw years in every title.
+            years=adapter.config.get("years", True),
+        )
         if adapter
         else RerankConfig()
     )
@@ -225,3 +248,93 @@ def lists_rerank(*, user_ids: list[int] | None = None, progress: Progress = _qui
         done += 1
         progress(done / max(total, 1), f"{done:,} of {total:,} lists reranked")
     return done
+
+
+# --- offline evaluation of a registered version ---------------------------------------------
+
+EVALUATION_REFERENCE = "pop"  # the cheap baseline every evaluation is compared with
+
+
+def model_version_evaluate(
+    *,
+    model_version: ModelVersion,
+    users_sample: int | None = 200,
+    seed: int = 0,
+    progress: Progress = _quiet,
+) -> dict[str, Any]:
+    """Run the offline protocol (:mod:`recommender.evaluation`) on today's interactions for
+    one registered version and store the test scores on it.
+
+    Cheap by design: the version's own hyperparameters are reused (no search), so the cost is
+    one refit on the leave-last-out ``train_valid`` split plus ranking ``users_sample`` users;
+    popularity is fitted beside it as the reference for the NDCG@10 confidence interval.
+    """
+    import dataclasses
+
+    from recommender.evaluation import TOP_K, evaluate_models, report_json
+    from recommender.registry import TuneResult
+    from recommender.split import leave_last_out
+
+    progress(0.05, "reading interactions")
+    dataset = selectors.dataset_from_db()
+    if len(dataset.interactions) == 0:
+        raise ValueError("there are no interactions to evaluate on; import data first")
+    if len(dataset.catalogue) < TOP_K:
+        raise ValueError(
+            f"the evaluation ranks top-{TOP_K} lists; the catalogue has only "
+            f"{len(dataset.catalogue)} items"
+        )
+    split = leave_last_out(dataset.interactions)
+    hparams = dict(model_version.hparams)
+    valid = model_version.valid_ndcg if model_version.valid_ndcg is not None else float("nan")
+    served = dataclasses.replace(
+        registry.get(model_version.name), tune=lambda *_: TuneResult(hparams, valid)
+    )
+    specs = [served]
+    if model_version.name != EVALUATION_REFERENCE:
+        specs.append(registry.get(EVALUATION_REFERENCE))
+    n_users = min(users_sample or len(split.users), len(split.users))
+    progress(0.15, f"fitting {model_version.name} and ranking every item for {n_users:,} users")
+    report = evaluate_models(
+        "site",
+        split,
+        dataset.catalogue,
+        specs,
+        seed=seed,
+        users_sample=users_sample,
+        reference=EVALUATION_REFERENCE,
+    )
+    full = report_json(report)
+    by_name = {m["name"]: m for m in full["models"]}
+    mine, reference = by_name[model_version.name], by_name[EVALUATION_REFERENCE]
+    evaluation = {
+        "evaluated_at": timezone.now().isoformat(),
+        "split_hash": full["split_hash"],
+        "n_interactions": len(dataset.interactions),
+        "n_users_evaluated": full["n_users_evaluated"],
+        "users_sample": users_sample,
+        "seed": seed,
+        "test": mine["test"],
+        "reference": EVALUATION_REFERENCE,
+        "reference_test": reference["test"],
+        "ndcg@10_diff_vs_reference": mine["ndcg@10_diff_vs_reference"],
+        "seconds": full["seconds"],
+    }
+    evaluation = _plain_json(evaluation)
+    ModelVersion.objects.filter(pk=model_version.pk).update(evaluation=evaluation)
+    model_version.evaluation = evaluation
+    progress(1.0, f"NDCG@10 {evaluation['test']['ndcg@10']:.4f} on {n_users:,} users")
+    return evaluation
+
+
+def _plain_json(value: Any) -> Any:
+    """numpy scalars -> Python numbers and NaN / inf -> None: PostgreSQL's JSON rejects NaN."""
+    if isinstance(value, dict):
+        return {str(k): _plain_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain_json(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value

@@ -89,3 +89,28 @@ def lists_rerank(
         job_progress(job_id=job_id, fraction=fraction, message=message)
 
     return {"reranked": services.lists_rerank(user_ids=user_ids, progress=report)}
+
+
+@shared_task(
+    base=JobTask, bind=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3
+)
+def model_version_evaluate(
+    self: JobTask, job_id: int | None = None, version: str = "", users: int = 200, seed: int = 0
+) -> dict[str, Any]:
+    """Score the served version (or ``version``) with the offline protocol on ``users``
+    sampled users (0 = all) and store the scores on the version."""
+    mv = ModelVersion.objects.get(version=version) if version else selectors.active_model_version()
+    if mv is None:
+        raise ValueError("there is no model version to evaluate; train one first")
+
+    def report(fraction: float, message: str) -> None:
+        job_progress(job_id=job_id, fraction=fraction, message=message)
+
+    scores = services.model_version_evaluate(
+        model_version=mv, users_sample=users or None, seed=seed, progress=report
+    )
+    return {
+        "model_version": mv.version,
+        "ndcg@10": scores["test"]["ndcg@10"],
+        "users": scores["n_users_evaluated"],
+    }

@@ -1,12 +1,31 @@
+"""The home page ("For you") and the fragments its cards poll."""
+
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET
+from typing import Any
 
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET
+from django_htmx.http import HttpResponseClientRefresh, HttpResponseStopPolling
+
+from webapp.catalogue.models import Item
 from webapp.jobs.models import JobRun
-from webapp.profiles.selectors import ranking_for
-from webapp.recommendations import tasks
+from webapp.profiles import selectors as profile_selectors
+from webapp.profiles import services as profile_services
+from webapp.profiles import tasks as profile_tasks
+from webapp.recommendations import selectors, tasks
+
+
+def _waiting_on(user: Any) -> dict[str, JobRun | None]:
+    """The jobs a user without a list waits for: their profile being written, or training."""
+    return {
+        "profile_job": JobRun.objects.filter(
+            task_name=profile_tasks.profile_generate.name, requested_by=user
+        ).first(),
+        "training": JobRun.objects.filter(task_name=tasks.model_train.name).first(),
+    }
 
 
 @require_GET
@@ -14,11 +33,34 @@ def home(request: HttpRequest) -> HttpResponse:
     """Recommendations for a signed-in user; visitors browse the catalogue."""
     if not request.user.is_authenticated:
         return redirect("item_list")
-    # the stored list re-ranked by the user's profile (profile-only for a cold start), each
-    # entry with its cached or template explanation
-    recommendations = ranking_for(user=request.user, limit=20).entries
-    training = JobRun.objects.filter(task_name=tasks.model_train.name).first()
-    context = {"recommendations": recommendations, "training": training}
-    # While the first model trains, the status fragment polls itself until lists exist.
-    template = "recommendations/home.html#status" if request.htmx else "recommendations/home.html"
-    return render(request, template, context)
+    context = selectors.for_you(user=request.user)
+    if request.htmx:
+        # the empty state polls itself; once the list exists the whole page is worth reloading
+        if context["recommendations"]:
+            return HttpResponseClientRefresh()
+        return render(request, "recommendations/home.html#status", _waiting_on(request.user))
+    if context["recommendations"]:
+        job = profile_services.explanations_ensure(
+            user=request.user, entries=context["recommendations"]
+        )
+        context |= {"explain_job": job, "explaining": job is not None and not job.is_finished}
+    else:
+        context |= _waiting_on(request.user)
+    return render(request, "recommendations/home.html", context)
+
+
+@login_required
+@require_GET
+def explanation(request: HttpRequest, pk: int) -> HttpResponse:
+    """A card's explanation while the worker writes it: 204 (keep polling, keep the draft)
+    until the text is there, then the finished block; 286 stops polling when the job ended
+    without writing it (the draft stays)."""
+    item = get_object_or_404(Item, pk=pk)
+    found = profile_selectors.cached_explanation(user=request.user, item=item)
+    if found is None:
+        job = profile_selectors.explanations_job(user=request.user)
+        if job is not None and not job.is_finished:
+            return HttpResponse(status=204)
+        return HttpResponseStopPolling()
+    rec = {"item": item, **found}
+    return render(request, "recommendations/home.html#explanation", {"rec": rec})

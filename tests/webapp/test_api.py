@@ -1,0 +1,592 @@
+"""The REST API through DRF's test client: every endpoint, both kinds of authentication,
+one user never reaching another's data, pagination, throttling, field-named errors, and
+an OpenAPI schema with offline docs. Real services and tiny real models, no mocks."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.staticfiles import finders
+from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
+from django.urls import reverse
+from drf_spectacular.drainage import GENERATOR_STATS
+from rest_framework.test import APIClient
+
+from tests.webapp.profiles_support import (  # noqa: F401 (fixtures)
+    tastes_fixture,
+    tiny_model_folders_fixture,
+    tiny_models_fixture,
+)
+from webapp import ml
+from webapp.catalogue.models import Interaction
+from webapp.env import env_rate
+from webapp.jobs.models import JobRun
+from webapp.profiles import selectors, services
+from webapp.profiles.models import Explanation, ProfileVersion
+
+pytestmark = pytest.mark.django_db
+V1 = "/api/v1"
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttle_counts() -> None:
+    cache.clear()  # throttles count in the cache, which outlives a test's database
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def bob(db: None) -> Any:
+    return get_user_model().objects.create_user("bob", password="another fine password")
+
+
+@pytest.fixture
+def fan(api: APIClient, tastes: dict[str, Any], tiny_models: Any) -> Any:
+    """A comedy fan with a stored list, signed in by session; the catalogue is embedded."""
+    user = tastes["fans"]["comedy"][0]
+    services.item_vectors_compute(encoder=ml.encoder())  # what the worker did earlier
+    api.force_login(user)
+    return user
+
+
+def _as(user: Any) -> APIClient:
+    other = APIClient()
+    other.force_login(user)
+    return other
+
+
+def _titles(response: Any) -> list[str]:
+    return [r["item"]["title"] for r in response.json()["results"]]
+
+
+def _home_order(api: APIClient) -> list[str]:
+    page = api.get(reverse("home")).content.decode()
+    cards = page.split('<ol class="recs">')[1].split("</ol>")[0].split("<strong>")[1:]
+    return [c.split("</strong>")[0] for c in cards]
+
+
+# -- catalogue ------------------------------------------------------------------------------
+
+
+def test_items_are_public_paginated_searchable_and_filterable(
+    api: APIClient, make_item: Any
+) -> None:
+    for k in range(25):
+        make_item(title=f"Space Film {k}", genres=("Sci-Fi",) if k % 2 else ("Drama",))
+    make_item(title="Space Film retired", is_active=False)
+    first = api.get(f"{V1}/items/").json()
+    assert first["count"] == 25 and len(first["results"]) == 20
+    assert first["next"].endswith("/api/v1/items/?page=2") and first["previous"] is None
+    assert set(first["results"][0]) >= {"id", "title", "year", "genres", "description"}
+    assert len(api.get(f"{V1}/items/?page=2").json()["results"]) == 5
+    assert len(api.get(f"{V1}/items/?page_size=7").json()["results"]) == 7
+    make_item(title="Filler", year=2001)  # 26 active items; the page size is capped at 100
+    for k in range(80):
+        make_item(title=f"Filler {k}", year=2000)
+    assert len(api.get(f"{V1}/items/?page_size=1000").json()["results"]) == 100
+    found = api.get(f"{V1}/items/", {"q": "space 1", "genre": "Sci-Fi"}).json()
+    titles = {r["title"] for r in found["results"]}
+    assert titles == {f"Space Film {k}" for k in (1, 11, 13, 15, 17, 19, 21)}
+    missing = api.get(f"{V1}/items/?page=99")
+    assert missing.status_code == 404 and "detail" in missing.json()
+    assert api.get(f"{V1}/items/", {"q": "x" * 101}).json() == {
+        "q": ["Ensure this field has no more than 100 characters."]
+    }
+
+
+def test_an_item_shows_what_i_did_with_it_and_nothing_of_others(
+    api: APIClient, make_item: Any, alice: Any, bob: Any
+) -> None:
+    item = make_item(title="Heat", genres=("Crime", "Thriller"), description="A heist.")
+    api.force_login(bob)
+    api.post(f"{V1}/me/interactions/", {"item": item.pk, "kind": "rating", "value": 2})
+    api.force_login(alice)
+    api.post(f"{V1}/me/interactions/", {"item": item.pk, "kind": "like"})
+    data = api.get(f"{V1}/items/{item.pk}/").json()
+    assert data["genres"] == ["Crime", "Thriller"] and data["description"] == "A heist."
+    assert data["state"] == {"liked": True, "disliked": False, "rating": None}
+    anonymous = APIClient().get(f"{V1}/items/{item.pk}/").json()
+    assert anonymous["state"] == {"liked": False, "disliked": False, "rating": None}
+    assert api.get(f"{V1}/items/999999/").status_code == 404
+    genres = APIClient().get(f"{V1}/genres/").json()
+    assert genres == [{"name": "Crime"}, {"name": "Thriller"}]
+
+
+# -- authentication -------------------------------------------------------------------------
+
+
+def test_a_token_from_username_and_password_authenticates_until_revoked(
+    api: APIClient, alice: Any
+) -> None:
+    wrong = api.post(f"{V1}/auth/token/", {"username": "alice", "password": "nope"})
+    assert wrong.status_code == 400 and "Unable to log in" in wrong.json()["non_field_errors"][0]
+    assert api.post(f"{V1}/auth/token/", {"username": "alice"}).json() == {
+        "password": ["This field is required."]
+    }
+    response = api.post(
+        f"{V1}/auth/token/",
+        {"username": "alice", "password": "correct horse battery"},
+        format="json",
+    )
+    token = response.json()["token"]
+    unauthenticated = api.get(f"{V1}/me/profile/")
+    assert unauthenticated.status_code == 401 and unauthenticated["WWW-Authenticate"] == "Token"
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert api.get(f"{V1}/me/profile/").json()["version"] == 0
+    assert api.post(f"{V1}/me/profile/statements/", {"text": "heists"}).status_code == 201
+    assert api.delete(f"{V1}/auth/token/").status_code == 204
+    revoked = api.get(f"{V1}/me/profile/")
+    assert revoked.status_code == 401 and revoked.json() == {"detail": "Invalid token."}
+
+
+def test_a_session_works_and_its_writes_need_the_csrf_token(alice: Any) -> None:
+    api = APIClient(enforce_csrf_checks=True)
+    assert api.login(username="alice", password="correct horse battery")
+    assert api.get(f"{V1}/me/interactions/").status_code == 200
+    refused = api.post(f"{V1}/me/profile/statements/", {"text": "heists"})
+    assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
+    api.get(reverse("login"))  # any page sets the CSRF cookie
+    token = api.cookies["csrftoken"].value
+    ok = api.post(f"{V1}/me/profile/statements/", {"text": "heists"}, HTTP_X_CSRFTOKEN=token)
+    assert ok.status_code == 201
+
+
+def test_every_personal_endpoint_refuses_anonymous_requests(api: APIClient) -> None:
+    calls = [
+        ("get", "me/recommendations/"), ("get", "me/profile/"), ("put", "me/profile/"),
+        ("post", "me/profile/statements/"), ("patch", "me/profile/statements/s1/"),
+        ("delete", "me/profile/statements/s1/"), ("get", "me/profile/versions/"),
+        ("post", "me/profile/versions/1/revert/"), ("post", "me/profile/regenerate/"),
+        ("get", "me/jobs/1/"), ("get", "me/interactions/"), ("post", "me/interactions/"),
+        ("get", "me/interactions/1/"), ("delete", "me/interactions/1/"),
+        ("post", "me/critiques/items/"), ("post", "me/critiques/list/"),
+        ("post", "me/critiques/1/undo/"), ("get", "me/conversation/"),
+        ("delete", "me/conversation/"), ("post", "me/conversation/messages/"),
+        ("post", "me/conversation/keep/"), ("delete", "auth/token/"),
+    ]  # fmt: skip
+    for method, path in calls:
+        response = getattr(api, method)(f"{V1}/{path}")
+        assert response.status_code == 401, (method, path)
+        assert response.json()["detail"] == "Authentication credentials were not provided."
+
+
+# -- interactions ---------------------------------------------------------------------------
+
+
+def test_interactions_are_created_changed_listed_and_deleted(
+    api: APIClient, make_item: Any, alice: Any
+) -> None:
+    heat, alien = make_item(title="Heat"), make_item(title="Alien")
+    retired = make_item(title="Old", is_active=False)
+    api.force_login(alice)
+    url = f"{V1}/me/interactions/"
+    created = api.post(url, {"item": heat.pk, "kind": "like"})
+    assert created.status_code == 201 and created.json()["item"]["title"] == "Heat"
+    again = api.post(url, {"item": heat.pk, "kind": "like"})  # idempotent, unlike the toggle
+    assert again.status_code == 200 and again.json()["id"] == created.json()["id"]
+    assert api.post(url, {"item": heat.pk, "kind": "dislike"}).status_code == 201
+    assert list(Interaction.objects.filter(user=alice).values_list("kind", flat=True)) == [
+        "dislike"
+    ]
+    assert api.post(url, {"item": alien.pk, "kind": "rating", "value": 4}).status_code == 201
+    changed = api.post(url, {"item": alien.pk, "kind": "rating", "value": 5}, format="json")
+    assert changed.status_code == 200 and changed.json()["value"] == 5.0
+    assert api.post(url, {"item": alien.pk, "kind": "rating"}).json() == {
+        "value": ["A rating needs a value from 1 to 5."]
+    }
+    assert api.post(url, {"item": alien.pk, "kind": "rating", "value": 6}).json() == {
+        "value": ["Ensure this value is less than or equal to 5."]
+    }
+    assert api.post(url, {"item": alien.pk, "kind": "like", "value": 3}).json() == {
+        "value": ["Only a rating takes a value."]
+    }
+    bad = api.post(url, {"item": retired.pk, "kind": "wave"}).json()
+    assert set(bad) == {"item", "kind"} and "does not exist" in bad["item"][0]
+    assert '"wave" is not a valid choice.' in bad["kind"][0]
+    listed = api.get(url).json()
+    assert listed["count"] == 2 and [r["kind"] for r in listed["results"]] == ["rating", "dislike"]
+    assert api.get(url, {"kind": "dislike"}).json()["count"] == 1
+    assert "kind" in api.get(url, {"kind": "nonsense"}).json()
+    pk = listed["results"][0]["id"]
+    assert api.get(f"{url}{pk}/").json()["kind"] == "rating"
+    assert api.delete(f"{url}{pk}/").status_code == 204
+    assert api.get(f"{url}{pk}/").status_code == 404
+    assert api.get(url).json()["count"] == 1
+
+
+# -- recommendations ------------------------------------------------------------------------
+
+
+def test_my_recommendations_are_the_home_pages_list_with_their_explanations(
+    api: APIClient, fan: Any
+) -> None:
+    api.post(f"{V1}/me/profile/statements/", {"text": "scary films", "polarity": "likes"})
+    response = api.get(f"{V1}/me/recommendations/")
+    data = response.json()
+    assert _titles(response) == _home_order(api)  # same list, same order as the page
+    ranking = selectors.ranking_for(user=fan, limit=20, explain=False)
+    assert [r["score"] for r in data["results"]] == [e["score"] for e in ranking.entries]
+    assert [r["rank"] for r in data["results"]] == list(range(1, len(ranking.entries) + 1))
+    assert data["model_version"] == ranking.model_version and data["vectors_ready"] is True
+    assert data["profile_fingerprint"] == selectors.current_version(user=fan).fingerprint  # type: ignore[union-attr]
+    first = data["results"][0]
+    assert first["item"]["title"] == "Airplane!"  # the one comedy this fan has not rated
+    assert first["components"] and set(first["components"]) >= {"profile"}
+    assert "recommended because" in first["explanation"]["text"]
+    assert first["explanation"]["source"] == "template" and first["explanation"]["pending"]
+    evidence = first["evidence"]
+    assert evidence["item_id"] == first["item"]["id"] and evidence["title"]
+    assert evidence["components"] == pytest.approx(first["components"])
+    cited = {s["text"] for r in data["results"] for s in r["evidence"]["statements"]}
+    assert cited == {"scary films"}  # the statement that moved the horror films up
+    assert len(api.get(f"{V1}/me/recommendations/?limit=3").json()["results"]) == 3
+    assert api.get(f"{V1}/me/recommendations/?limit=500").json() == {
+        "limit": ["Ensure this value is less than or equal to 100."]
+    }
+
+
+def test_a_cached_explanation_is_served_with_the_evidence_it_was_written_from(
+    api: APIClient, fan: Any
+) -> None:
+    # what the worker's refresh does (template text here: no LLM is loaded)
+    assert services.explanations_refresh(user=fan, llm_loader=lambda: None, limit=2) == 2
+    results = api.get(f"{V1}/me/recommendations/").json()["results"]
+    stored = Explanation.objects.get(user=fan, item_id=results[0]["item"]["id"])
+    assert results[0]["explanation"]["text"] == stored.explanation["text"]
+    assert results[0]["explanation"]["pending"] is False
+    assert results[0]["evidence"]["components"] == stored.evidence["components"]
+    assert results[0]["evidence"]["item_id"] == results[0]["item"]["id"]
+    assert results[2]["explanation"]["pending"] is True  # only the top two were refreshed
+
+
+# -- profile --------------------------------------------------------------------------------
+
+
+def test_statements_are_added_patched_deleted_and_replaced(api: APIClient, fan: Any) -> None:
+    empty = api.get(f"{V1}/me/profile/").json()
+    assert empty["version"] == 0 and empty["statements"] == []
+    added = api.post(f"{V1}/me/profile/statements/", {"text": "slapstick"})
+    assert added.status_code == 201 and added.json()["version"] == 1
+    sid = added.json()["statements"][0]["id"]
+    patched = api.patch(
+        f"{V1}/me/profile/statements/{sid}/",
+        {"text": "silly slapstick", "polarity": "avoids", "weight": 2.5, "pinned": True},
+        format="json",
+    ).json()
+    s = patched["statements"][0]
+    assert (s["id"], s["text"], s["polarity"], s["weight"], s["pinned"]) == (
+        sid, "silly slapstick", "avoids", 2.5, True,
+    )  # fmt: skip
+    assert patched["version"] == 2  # four changes, one version
+    assert patched["summary"] == "text, polarity, weight, pinned"
+    replaced = api.put(
+        f"{V1}/me/profile/",
+        {"statements": [{"text": "heist films", "weight": 0.5}, {"id": sid, "weight": 1.0}]},
+        format="json",
+    ).json()
+    assert [(x["text"], x["weight"]) for x in replaced["statements"]] == [
+        ("heist films", 0.5),
+        ("silly slapstick", 1.0),
+    ]
+    assert replaced["statements"][1]["pinned"] is True and replaced["version"] == 3
+    assert api.delete(f"{V1}/me/profile/statements/{sid}/").status_code == 204
+    current = api.get(f"{V1}/me/profile/").json()
+    assert [x["text"] for x in current["statements"]] == ["heist films"]
+    assert current["version"] == 4 and current["reason"] == "edit"
+    assert set(current["filters"]) == {
+        "include_genres", "exclude_genres", "year_min", "year_max", "exclude_items",
+    }  # fmt: skip
+    versions = ProfileVersion.objects.filter(user=fan)
+    assert versions.count() == 4 and {v.created_by for v in versions} == {fan}
+
+
+def test_profile_errors_name_the_field_and_change_nothing(api: APIClient, fan: Any) -> None:
+    sid = api.post(f"{V1}/me/profile/statements/", {"text": "slapstick"}).json()["statements"][0][
+        "id"
+    ]
+    url = f"{V1}/me/profile/statements/{sid}/"
+    assert api.patch(url, {"weight": 9}, format="json").json() == {
+        "weight": ["Ensure this value is less than or equal to 3.0."]
+    }
+    assert api.patch(url, {"text": "x" * 250}, format="json").json() == {
+        "text": ["Ensure this field has no more than 200 characters."]
+    }
+    assert api.patch(url, {"polarity": "loves"}, format="json").json() == {
+        "polarity": ['"loves" is not a valid choice.']
+    }
+    assert api.patch(url, {}, format="json").json() == {
+        "non_field_errors": ["Send at least one of text, polarity, weight, pinned."]
+    }
+    assert api.post(f"{V1}/me/profile/statements/", {"text": "  "}).json() == {
+        "text": ["This field may not be blank."]
+    }
+    missing = api.patch(f"{V1}/me/profile/statements/s0000000000/", {"pinned": True}, format="json")
+    assert missing.status_code == 404 and "s0000000000" in missing.json()["detail"]
+    assert api.delete(f"{V1}/me/profile/statements/s0000000000/").status_code == 404
+    put = f"{V1}/me/profile/"
+    assert api.put(put, {"statements": [{"weight": 1}]}, format="json").json() == {
+        "statements": {"0": {"text": ["A new statement needs text."]}}
+    }
+    twice = {"statements": [{"id": sid}, {"id": sid}]}
+    assert api.put(put, twice, format="json").json() == {
+        "statements": ["Each statement id may appear only once."]
+    }
+    unknown = {"statements": [{"id": "s0000000000", "text": "x"}]}
+    assert api.put(put, unknown, format="json").json() == {
+        "statements": ["No statement s0000000000 in your profile."]
+    }
+    assert api.put(put, {}, format="json").json() == {"statements": ["This field is required."]}
+    assert ProfileVersion.objects.filter(user=fan).count() == 1
+
+
+def test_versions_are_listed_with_diffs_page_by_page_and_can_be_reverted(
+    api: APIClient, fan: Any
+) -> None:
+    for text in ("slapstick", "heists", "romance"):
+        api.post(f"{V1}/me/profile/statements/", {"text": text})
+    page = api.get(f"{V1}/me/profile/versions/?page_size=2").json()
+    assert page["count"] == 3 and page["next"] and page["previous"] is None
+    newest = page["results"][0]
+    assert newest["version"]["number"] == 3 and newest["version"]["created_by"] == fan.username
+    assert [s["text"] for s in newest["diff"]["added"]] == ["romance"]
+    oldest = api.get(f"{V1}/me/profile/versions/?page_size=2&page=2").json()["results"]
+    assert [e["version"]["number"] for e in oldest] == [1]
+    assert [s["text"] for s in oldest[0]["diff"]["added"]] == ["slapstick"]  # from nothing
+    reverted = api.post(f"{V1}/me/profile/versions/1/revert/")
+    assert reverted.status_code == 200
+    assert [s["text"] for s in reverted.json()["statements"]] == ["slapstick"]
+    assert reverted.json()["version"] == 4 and reverted.json()["reason"] == "revert"
+    assert api.post(f"{V1}/me/profile/versions/99/revert/").status_code == 404
+
+
+def test_regenerating_queues_a_job_i_can_follow(
+    api: APIClient, fan: Any, bob: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks() as sent:
+        response = api.post(f"{V1}/me/profile/regenerate/")
+    assert response.status_code == 202 and response.json()["state"] == "queued"
+    job = response.json()["id"]
+    assert len(sent) == 1
+    sent[0]()  # the worker runs it (eagerly, with the tiny LLM)
+    done = api.get(f"{V1}/me/jobs/{job}/").json()
+    assert done["state"] == "succeeded" and done["result"]["version"] == 1
+    assert api.get(f"{V1}/me/profile/").json()["reason"] == "generated"
+    assert _as(bob).get(f"{V1}/me/jobs/{job}/").status_code == 404
+
+
+# -- critiques ------------------------------------------------------------------------------
+
+
+def test_item_and_list_critiques_rerank_and_can_be_undone(
+    api: APIClient, fan: Any, tastes: dict[str, Any]
+) -> None:
+    scream = tastes["horrors"][2]
+    assert "Scream" in _titles(api.get(f"{V1}/me/recommendations/"))
+    response = api.post(
+        f"{V1}/me/critiques/items/", {"item": scream.pk, "kind": "not_for_me", "reason": "too gory"}
+    )
+    assert response.status_code == 201
+    critique = response.json()
+    assert critique["reason"] == "critique" and critique["critique"]["filters_added"][
+        "exclude_items"
+    ] == [scream.pk]
+    assert "Scream" not in _titles(api.get(f"{V1}/me/recommendations/"))
+    assert "gory" in [s["text"] for s in api.get(f"{V1}/me/profile/").json()["statements"]]
+    undone = api.post(f"{V1}/me/critiques/{critique['number']}/undo/")
+    assert undone.status_code == 200 and undone.json()["reason"] == "undo"
+    assert "Scream" in _titles(api.get(f"{V1}/me/recommendations/"))
+    twice = api.post(f"{V1}/me/critiques/{critique['number']}/undo/")
+    assert twice.status_code == 409 and "already undone" in twice.json()["detail"]
+    assert api.post(f"{V1}/me/critiques/{undone.json()['number']}/undo/").status_code == 404
+    vague = api.post(f"{V1}/me/critiques/list/", {"text": "more"})
+    assert vague.status_code == 400 and "could not tell what to change" in vague.json()["text"][0]
+    listed = api.post(f"{V1}/me/critiques/list/", {"text": "no horror"})
+    assert listed.status_code == 201
+    titles = _titles(api.get(f"{V1}/me/recommendations/"))
+    assert titles and not {h.title for h in tastes["horrors"]} & set(titles)
+    bad = api.post(f"{V1}/me/critiques/items/", {"item": 999999, "kind": "meh"}).json()
+    assert set(bad) == {"item", "kind"}
+
+
+# -- conversation ---------------------------------------------------------------------------
+
+
+def test_the_chat_waits_for_the_catalogue_vectors(
+    api: APIClient, tastes: dict[str, Any], tiny_models: Any
+) -> None:
+    api.force_login(tastes["fans"]["comedy"][0])
+    response = api.post(f"{V1}/me/conversation/messages/", {"message": "something funny"})
+    assert response.status_code == 503 and "getting ready" in response.json()["detail"]
+
+
+def test_the_chat_answers_with_item_cards_and_can_be_kept_or_reset(
+    api: APIClient, fan: Any
+) -> None:
+    url = f"{V1}/me/conversation/"
+    assert api.get(url).json() == {"turns": [], "has_state": False}
+    assert api.post(f"{url}keep/").status_code == 409  # no chat yet
+    reply = api.post(f"{url}messages/", {"message": "tell me about Alien"})
+    assert reply.status_code == 201
+    last = reply.json()["turns"][-1]
+    assert last["who"] == "bot" and "Alien (1975) is a Horror film" in last["text"]
+    api.post(f"{url}messages/", {"message": "something scary from the 80s"})
+    thread = api.get(url).json()
+    assert len(thread["turns"]) == 4 and thread["has_state"] is True
+    cards = thread["turns"][-1]["items"]
+    assert cards and all(c["year"] >= 1980 and c["genres"] for c in cards)
+    kept = api.post(f"{url}keep/")
+    assert kept.status_code == 200 and kept.json()["reason"] == "conversation"
+    assert selectors.current_profile(user=fan).filters.year_min == 1980  # type: ignore[union-attr]
+    api.post(f"{url}messages/", {"message": "tell me about Alien"})
+    assert api.delete(url).status_code == 204
+    assert api.get(url).json() == {"turns": [], "has_state": False}
+    assert api.post(f"{url}messages/", {"message": ""}).json() == {
+        "message": ["This field may not be blank."]
+    }
+
+
+# -- isolation ------------------------------------------------------------------------------
+
+
+def test_one_user_never_sees_or_changes_anothers_data(
+    api: APIClient, fan: Any, tastes: dict[str, Any]
+) -> None:
+    other = tastes["fans"]["horror"][0]
+    services.profile_edit(user=other, by=other, action="add", text="secret taste")
+    services.critique_item_apply(user=other, item=tastes["comedies"][0], kind="less")
+    services.conversation_respond(user=other, message="tell me about Alien")
+    their_sid = selectors.current_profile(user=other).statements[0].id  # type: ignore[union-attr]
+    their_rating = Interaction.objects.filter(user=other).first()
+    their_job = JobRun.objects.create(task_name="x", requested_by=other)
+    assert "secret taste" not in str(api.get(f"{V1}/me/profile/").json())
+    assert api.get(f"{V1}/me/profile/versions/").json()["count"] == 0
+    assert api.post(f"{V1}/me/profile/versions/1/revert/").status_code == 404
+    assert api.post(f"{V1}/me/critiques/2/undo/").status_code == 404
+    assert (
+        api.patch(
+            f"{V1}/me/profile/statements/{their_sid}/", {"pinned": True}, format="json"
+        ).status_code
+        == 404
+    )
+    assert api.delete(f"{V1}/me/profile/statements/{their_sid}/").status_code == 404
+    assert api.get(f"{V1}/me/interactions/{their_rating.pk}/").status_code == 404  # type: ignore[union-attr]
+    assert api.delete(f"{V1}/me/interactions/{their_rating.pk}/").status_code == 404  # type: ignore[union-attr]
+    assert all(
+        r["id"] != their_rating.pk  # type: ignore[union-attr]
+        for r in api.get(f"{V1}/me/interactions/?page_size=100").json()["results"]
+    )
+    assert api.get(f"{V1}/me/jobs/{their_job.pk}/").status_code == 404
+    assert api.get(f"{V1}/me/conversation/").json()["turns"] == []
+    api.delete(f"{V1}/me/conversation/")
+    assert selectors.conversation_turns(user=other)[0]  # their chat is untouched
+    assert len(selectors.current_profile(user=other).statements) == 2  # type: ignore[union-attr]
+    assert Interaction.objects.filter(pk=their_rating.pk).exists()  # type: ignore[union-attr]
+
+
+# -- throttling -----------------------------------------------------------------------------
+
+
+def _rates(settings: Any, **rates: str) -> None:
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], **rates},
+    }
+
+
+def test_llm_endpoints_have_their_own_tighter_rate(
+    api: APIClient, fan: Any, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    _rates(settings, llm="2/min")
+    for _ in range(2):
+        assert api.post(f"{V1}/me/conversation/messages/", {"message": "hi"}).status_code == 201
+    refused = api.post(f"{V1}/me/conversation/messages/", {"message": "hi"})
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    assert "throttled" in refused.json()["detail"]
+    with django_capture_on_commit_callbacks():
+        assert api.post(f"{V1}/me/profile/regenerate/").status_code == 429  # same scope
+    # reading the chat, or any other endpoint, is not LLM work
+    assert api.get(f"{V1}/me/conversation/").status_code == 200
+    assert api.post(f"{V1}/me/critiques/list/", {"text": "no horror"}).status_code == 201
+
+
+def test_anonymous_and_signed_in_rates_apply_per_client(
+    api: APIClient, settings: Any, alice: Any, bob: Any
+) -> None:
+    _rates(settings, anon="3/min", user="4/min")
+    for _ in range(3):
+        assert api.get(f"{V1}/items/").status_code == 200
+    assert api.get(f"{V1}/items/").status_code == 429
+    wrong = {"username": "alice", "password": "guess"}
+    assert api.post(f"{V1}/auth/token/", wrong).status_code == 429  # guessing counts too
+    signed_in = _as(alice)
+    for _ in range(4):
+        assert signed_in.get(f"{V1}/me/interactions/").status_code == 200
+    assert signed_in.get(f"{V1}/items/").status_code == 429
+    assert _as(bob).get(f"{V1}/items/").status_code == 200  # bob has his own budget
+
+
+def test_a_malformed_rate_stops_start_up_naming_the_variable(monkeypatch: Any) -> None:
+    monkeypatch.setenv("API_LLM_THROTTLE", "30 per minute")
+    with pytest.raises(ImproperlyConfigured, match="API_LLM_THROTTLE='30 per minute'"):
+        env_rate("API_LLM_THROTTLE", "30/min")
+    monkeypatch.setenv("API_LLM_THROTTLE", "5/Hour")
+    assert env_rate("API_LLM_THROTTLE", "30/min") == "5/hour"
+    monkeypatch.delenv("API_LLM_THROTTLE")
+    assert env_rate("API_LLM_THROTTLE", "30/min") == "30/min"
+
+
+# -- schema, docs, errors -------------------------------------------------------------------
+
+
+def test_the_openapi_schema_validates_without_a_single_warning(tmp_path: Path) -> None:
+    GENERATOR_STATS.reset()
+    errors = io.StringIO()
+    out = tmp_path / "schema.yaml"
+    call_command(
+        "spectacular", "--validate", "--fail-on-warn", "--file", str(out), stderr=errors
+    )  # raises on any warning or an invalid schema
+    assert errors.getvalue() == "" and not GENERATOR_STATS
+    schema = out.read_text()
+    for path in ("/api/v1/me/recommendations/", "/api/v1/me/conversation/messages/"):
+        assert f"{path}:" in schema
+
+
+def test_the_schema_is_served(api: APIClient) -> None:
+    response = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    schema = response.json()
+    assert schema["openapi"].startswith("3.") and "/api/v1/items/" in schema["paths"]
+    assert set(schema["components"]["securitySchemes"]) == {"tokenAuth", "cookieAuth"}
+
+
+@pytest.mark.parametrize("page", ["/api/docs/", "/api/redoc/"])
+def test_the_docs_pages_load_only_local_assets(api: APIClient, page: str) -> None:
+    response = api.get(page)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "https://" not in html and "http://" not in html and "cdn" not in html.lower()
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assets += re.findall(r'["\'](/static/[^"\']+)["\']', html)
+    static = {a for a in assets if a.startswith("/static/")}
+    assert static, "the page loads its scripts from our static files"
+    for asset in static:
+        assert finders.find(asset.removeprefix("/static/")), asset
+    assert "/api/schema/" in html
+
+
+def test_unknown_api_paths_answer_json_and_hint_at_a_missing_slash(api: APIClient) -> None:
+    response = api.get(f"{V1}/nothing-here/")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "No API endpoint at /api/v1/nothing-here/."}
+    hint = api.get(f"{V1}/items").json()["detail"]
+    assert hint == "No API endpoint at /api/v1/items. Did you mean /api/v1/items/ ?"

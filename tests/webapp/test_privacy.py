@@ -1,0 +1,220 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db.models import Model
+from django.test import Client
+from django.urls import reverse
+from rest_framework.authtoken.models import Token
+
+from webapp.accounts.models import Demographics
+from webapp.catalogue.models import Interaction, Item
+from webapp.jobs.models import JobRun
+from webapp.privacy.services import personal_data_export
+from webapp.profiles.models import Conversation, Explanation, ProfileVersion
+from webapp.recommendations.models import ModelVersion, RecommendationList
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "correct horse battery"  # the alice fixture's
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+# Every model that holds personal rows, and how to find one user's rows in it.
+PERSONAL: list[tuple[type[Model], str]] = [
+    (Demographics, "user"),
+    (Interaction, "user"),
+    (ProfileVersion, "user"),
+    (Explanation, "user"),
+    (Conversation, "user"),
+    (RecommendationList, "user"),
+    (JobRun, "requested_by"),
+    (Token, "user"),
+]
+
+
+def _fill(user: Any, *, marker: str, item: Item, model_version: ModelVersion) -> None:
+    """One or more rows of every personal kind, each text carrying ``marker``."""
+    Demographics.objects.create(user=user, age=31, occupation=f"{marker} occupation")
+    Interaction.objects.create(user=user, item=item, kind="rating", value=4, created_at=T0)
+    Interaction.objects.create(user=user, item=item, kind="view", created_at=T0)
+    statement = {"id": "s1", "text": f"{marker} westerns", "polarity": "likes", "weight": 1.0}
+    profile = {"format": "profile/1", "statements": [statement], "filters": {}}
+    ProfileVersion.objects.create(
+        user=user, number=1, profile=profile, fingerprint="a" * 16, reason="cold start"
+    )
+    ProfileVersion.objects.create(
+        user=user,
+        number=2,
+        profile=profile,
+        fingerprint="b" * 16,
+        reason="critique",
+        created_by=user,
+        critique={"text": f"less {marker} violence", "added_statements": []},
+    )
+    Explanation.objects.create(
+        user=user, item=item, key="k", explanation={"text": f"because {marker} liked it"}
+    )
+    Conversation.objects.create(user=user, turns=[{"who": "you", "text": f"{marker} says hi"}])
+    RecommendationList.objects.create(
+        user=user,
+        model_version=model_version,
+        entries=[{"item": item.pk, "score": 1.5, "components": {"collaborative": 1.5}}],
+    )
+    JobRun.objects.create(task_name=f"{marker}.started", requested_by=user)
+    JobRun.objects.create(task_name=f"{marker}.for_them", arguments={"user_id": user.pk})
+    Token.objects.create(user=user)
+
+
+@pytest.fixture
+def people(alice: Any, make_item: Any) -> dict[str, Any]:
+    mv = ModelVersion.objects.create(name="ease", version="ease-1", path="/nowhere.bin")
+    bob = get_user_model().objects.create_user("bob", email="bob@example.com", password="bob pw")
+    alice.email = "alice@example.com"
+    alice.save()
+    mine, theirs = make_item(title="Alpha Film"), make_item(title="Zebra Only Film")
+    _fill(alice, marker="alicemark", item=mine, model_version=mv)
+    _fill(bob, marker="zebramark", item=theirs, model_version=mv)
+    # alice (say, as staff) once edited bob's profile: that version is bob's data, not hers
+    ProfileVersion.objects.create(
+        user=bob,
+        number=3,
+        profile={"statements": []},
+        fingerprint="c" * 16,
+        reason="edit",
+        created_by=alice,
+    )
+    return {"alice": alice, "bob": bob, "items": [mine, theirs]}
+
+
+def _counts(user: Any) -> dict[str, int]:
+    return {m.__name__: m.objects.filter(**{field: user}).count() for m, field in PERSONAL}
+
+
+def test_visitors_must_log_in(client: Client) -> None:
+    for name in ("overview", "export", "delete"):
+        response = client.get(reverse(f"privacy:{name}"))
+        assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_the_page_shows_everything_stored_about_me_and_nothing_else(
+    client: Client, people: dict[str, Any]
+) -> None:
+    client.force_login(people["alice"])
+    response = client.get(reverse("privacy:overview"))
+    html = response.content.decode()
+    assert response.status_code == 200 and "no-store" in response["Cache-Control"]
+    for text in (
+        "alice@example.com",
+        "alicemark occupation",
+        "Alpha Film",
+        "alicemark westerns",
+        "less alicemark violence",
+        "alicemark says hi",
+        "because alicemark liked it",
+        "alicemark.started",
+        "alicemark.for_them",
+        "ease-1",
+        "API token",
+    ):
+        assert text in html, text
+    assert "zebra" not in html.lower()
+    assert reverse("privacy:export") in html and reverse("privacy:delete") in html
+
+
+def test_the_export_holds_my_rows_and_nothing_of_anyone_elses(
+    client: Client, people: dict[str, Any]
+) -> None:
+    alice = people["alice"]
+    client.force_login(alice)
+    response = client.get(reverse("privacy:export"))
+    assert response["Content-Type"].startswith("application/json")
+    assert response["Content-Disposition"].startswith('attachment; filename="my-data-alice-')
+    body = response.content.decode()
+    data = json.loads(body)
+    assert data["format"] == "steerable-recommender/personal-data/1"
+    assert (
+        data["account"]["username"] == "alice" and data["account"]["email"] == "alice@example.com"
+    )
+    assert data["demographics"]["occupation"] == "alicemark occupation"
+    assert sorted(i["kind"] for i in data["interactions"]) == ["rating", "view"]
+    assert {i["item"]["title"] for i in data["interactions"]} == {"Alpha Film"}
+    assert [v["number"] for v in data["profile_versions"]] == [2, 1]
+    assert data["profile_versions"][0]["written_by"] == "you"
+    assert [c["text"] for c in data["critiques"]] == ["less alicemark violence"]
+    assert data["conversation"]["turns"] == [{"who": "you", "text": "alicemark says hi"}]
+    assert [e["text"] for e in data["explanations"]] == ["because alicemark liked it"]
+    assert data["recommendations"]["entries"][0]["item"]["title"] == "Alpha Film"
+    assert {j["task"] for j in data["jobs"]} == {"alicemark.started", "alicemark.for_them"}
+    assert data["api_token"]["created"]
+    # nothing of bob's, not even the version alice wrote into his profile; no credentials
+    assert "zebra" not in body.lower() and "bob" not in body.lower()
+    assert Token.objects.get(user=alice).key not in body and alice.password not in body
+
+
+def test_the_export_function_is_plain_json_for_the_api_too(people: dict[str, Any]) -> None:
+    data = personal_data_export(user=people["bob"])
+    assert json.loads(json.dumps(data)) == data  # no datetimes or models left in it
+    assert [v["written_by"] for v in data["profile_versions"]] == ["staff", "you", "the system"]
+
+
+def test_delete_asks_for_the_password_and_says_what_goes(
+    client: Client, people: dict[str, Any]
+) -> None:
+    client.force_login(people["alice"])
+    html = client.get(reverse("privacy:delete")).content.decode()
+    assert 'type="password"' in html and 'name="csrfmiddlewaretoken"' in html
+    assert "2 ratings, likes and views" in html and "2 background jobs" in html
+
+
+def test_a_wrong_password_deletes_nothing_and_keeps_the_form(
+    client: Client, people: dict[str, Any]
+) -> None:
+    alice, bob = people["alice"], people["bob"]
+    before = _counts(alice), _counts(bob)
+    client.force_login(alice)
+    response = client.post(reverse("privacy:delete"), {"password": "not it"})
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "That is not your password. Nothing was deleted." in html
+    assert 'name="password"' in html and "Delete my account and data" in html
+    assert (_counts(alice), _counts(bob)) == before
+    assert get_user_model().objects.filter(pk=alice.pk).exists()
+    assert client.get(reverse("privacy:overview")).status_code == 200  # still logged in
+    missing = client.post(reverse("privacy:delete"), {})
+    assert missing.status_code == 400 and "This field is required." in missing.content.decode()
+
+
+def test_deleting_removes_every_personal_row_logs_out_and_leaves_others_intact(
+    client: Client, people: dict[str, Any]
+) -> None:
+    alice, bob = people["alice"], people["bob"]
+    bobs_before = _counts(bob)
+    assert all(_counts(alice).values()), "the fixture must give alice a row of every kind"
+    client.force_login(alice)
+    response = client.post(reverse("privacy:delete"), {"password": PASSWORD}, follow=True)
+    assert response.redirect_chain == [(reverse("privacy:deleted"), 302)]
+    html = response.content.decode()
+    assert "Your account is deleted" in html
+    assert "2 interactions" in html and "2 profile versions" in html and "1 account" in html
+    assert "2 background jobs" in html
+    assert not get_user_model().objects.filter(pk=alice.pk).exists()
+    assert _counts(alice) == {name: 0 for name in bobs_before}
+    assert not JobRun.objects.filter(arguments__user_id=alice.pk).exists()
+    assert _counts(bob) == bobs_before and Item.objects.count() == 2
+    # the version alice wrote into bob's profile stays his, without her name on it
+    assert ProfileVersion.objects.get(user=bob, number=3).created_by is None
+    assert ModelVersion.objects.filter(version="ease-1").exists()
+    # logged out: the privacy page asks for a login, the confirmation is shown once
+    assert client.get(reverse("privacy:overview")).status_code == 302
+    assert client.get(reverse("privacy:deleted"))["Location"] == reverse("home")
+
+
+def test_the_last_administrator_cannot_delete_their_account(client: Client, staff: Any) -> None:
+    client.force_login(staff)
+    response = client.post(reverse("privacy:delete"), {"password": "staff pass 123"})
+    assert response.status_code == 400
+    assert "You are the only administrator" in response.content.decode()
+    assert get_user_model().objects.filter(pk=staff.pk).exists()

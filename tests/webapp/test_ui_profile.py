@@ -1,0 +1,224 @@
+"""The profile page: statements edited in place, a live preview of the top 10 before saving
+(nothing saved), one-version saves, history with revert, onboarding."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from tests.webapp.profiles_support import (  # noqa: F401 (fixtures)
+    tastes_fixture,
+    tiny_model_folders_fixture,
+    tiny_models_fixture,
+)
+from webapp import ml
+from webapp.catalogue.models import Interaction
+from webapp.jobs.models import JobRun
+from webapp.profiles import selectors, services
+from webapp.profiles.models import ProfileVersion
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("tiny_models")]
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def preview_titles(html: str) -> list[str]:
+    section = html.split('data-testid="preview"')[1].split("</section>")[0]
+    return re.findall(r'<a class="t" href="[^"]+">(.*?)</a>', section)
+
+
+@pytest.fixture
+def fan(client: Client, tastes: dict[str, Any]) -> Any:
+    user = tastes["fans"]["comedy"][0]
+    services.item_vectors_compute(encoder=ml.encoder())
+    services.profile_edit(user=user, by=user, action="add", text="funny films", polarity="likes")
+    client.force_login(user)
+    return user
+
+
+def _sid(user: Any) -> str:
+    return selectors.current_profile(user=user).statements[0].id  # type: ignore[union-attr]
+
+
+def test_the_preview_shows_the_top_10_an_edit_would_give_without_saving_it(
+    client: Client, fan: Any
+) -> None:
+    sid = _sid(fan)
+    before = preview_titles(client.get(reverse("profile")).content.decode())
+    fragment = client.post(
+        reverse("profile_preview"),
+        {"sid": sid, "text": "scary films", "polarity": "likes", "weight": "3", "pinned": "on"},
+        **HTMX,
+    ).content.decode()
+    assert fragment.lstrip().startswith('<section id="preview"') and "<html" not in fragment
+    assert "with this change" in fragment and "Not saved yet" in fragment
+    previewed = preview_titles(fragment)
+    assert previewed != before and ProfileVersion.objects.filter(user=fan).count() == 1
+    assert "▲" in fragment or 'class="move new"' in fragment  # the moves are marked
+    # the known answer: saving that edit gives exactly the previewed list
+    client.post(
+        reverse("profile_statement_update", args=[sid]),
+        {
+            "action": "save",
+            "text": "scary films",
+            "polarity": "likes",
+            "weight": "3",
+            "pinned": "on",
+        },
+    )
+    assert preview_titles(client.get(reverse("profile")).content.decode()) == previewed
+
+
+def test_a_new_statement_can_be_previewed_before_it_is_added(client: Client, fan: Any) -> None:
+    fragment = client.post(
+        reverse("profile_preview"), {"text": "scary films", "polarity": "avoids"}, **HTMX
+    ).content.decode()
+    expected = services.profile_preview(user=fan, text="scary films", polarity="avoids")
+    assert preview_titles(fragment) == [r["item"].title for r in expected.rows]
+    assert ProfileVersion.objects.filter(user=fan).count() == 1
+    # an empty box previews nothing and shows the saved list
+    fragment = client.post(reverse("profile_preview"), {"text": "  "}, **HTMX).content.decode()
+    assert "Your list with this profile" in fragment and 'class="error"' not in fragment
+
+
+def test_a_bad_preview_says_why_and_keeps_the_saved_list(client: Client, fan: Any) -> None:
+    saved = preview_titles(client.get(reverse("profile")).content.decode())
+    fragment = client.post(
+        reverse("profile_preview"), {"sid": _sid(fan), "text": "x" * 250}, **HTMX
+    ).content.decode()
+    assert "at most 200 characters" in fragment and preview_titles(fragment) == saved
+    fragment = client.post(
+        reverse("profile_preview"), {"sid": "s-gone", "text": "comedies"}, **HTMX
+    ).content.decode()
+    assert "no longer in your profile" in fragment
+
+
+def test_without_javascript_the_preview_button_renders_the_page_with_the_edit_kept(
+    client: Client, fan: Any
+) -> None:
+    response = client.post(
+        reverse("profile_preview"),
+        {"sid": _sid(fan), "text": "scary films", "polarity": "avoids", "weight": "2",
+         "action": "preview"},
+    )  # fmt: skip
+    page = response.content.decode()
+    assert response.status_code == 200 and "<html" in page
+    assert 'value="scary films"' in page and "with this change" in page
+    assert '<option value="avoids" selected>' in page.split('data-testid="statement"')[1]
+    assert selectors.current_profile(user=fan).statements[0].text == "funny films"  # type: ignore[union-attr]
+
+
+def test_save_applies_every_field_of_a_row_as_one_version(client: Client, fan: Any) -> None:
+    sid = _sid(fan)
+    fragment = client.post(
+        reverse("profile_statement_update", args=[sid]),
+        {"action": "save", "text": "slapstick comedies", "polarity": "avoids", "weight": "2.5",
+         "pinned": "on"},
+        **HTMX,
+    ).content.decode()  # fmt: skip
+    assert fragment.lstrip().startswith('<div id="editor"')
+    s = selectors.current_profile(user=fan).statements[0]  # type: ignore[union-attr]
+    assert (s.id, s.text, s.polarity, s.weight, s.pinned) == (
+        sid, "slapstick comedies", "avoids", 2.5, True,
+    )  # fmt: skip
+    assert ProfileVersion.objects.filter(user=fan).count() == 2
+    # unticking the box unpins; an unchanged row saves no new version
+    data = {"action": "save", "text": "slapstick comedies", "polarity": "avoids", "weight": "2.5"}
+    client.post(reverse("profile_statement_update", args=[sid]), data)
+    client.post(reverse("profile_statement_update", args=[sid]), data)
+    assert not selectors.current_profile(user=fan).statements[0].pinned  # type: ignore[union-attr]
+    assert ProfileVersion.objects.filter(user=fan).count() == 3
+
+
+def test_a_failed_save_keeps_everything_typed_in_the_row(client: Client, fan: Any) -> None:
+    sid = _sid(fan)
+    response = client.post(
+        reverse("profile_statement_update", args=[sid]),
+        {"action": "save", "text": "gritty westerns", "polarity": "avoids", "weight": "9"},
+    )
+    page = response.content.decode()
+    row = page.split('data-testid="statement"')[1].split("</li>")[0]
+    assert response.status_code == 422 and "less than or equal to 3" in row
+    assert 'value="gritty westerns"' in row and 'value="9"' in row
+    assert '<option value="avoids" selected>' in row and 'aria-invalid="true"' in row
+    assert ProfileVersion.objects.filter(user=fan).count() == 1
+
+
+def test_the_page_carries_the_hooks_a_browser_test_uses(client: Client, fan: Any) -> None:
+    client.post(reverse("profile_statement_add"), {"text": "scary films", "polarity": "avoids"})
+    page = client.get(reverse("profile")).content.decode()
+    for testid in ("statement", "statement-text", "statement-polarity", "statement-weight",
+                   "statement-pin", "statement-save", "statement-delete", "statement-preview",
+                   "add-text", "add-polarity", "add-submit", "preview", "preview-row", "version",
+                   "revert", "regenerate"):  # fmt: skip
+        assert f'data-testid="{testid}"' in page, testid
+    assert page.count('data-testid="statement"') == 2 and page.count('data-testid="version"') == 2
+    assert page.count('data-testid="revert"') == 1  # not on the current version
+    assert 'hx-trigger="input changed delay:400ms"' in page
+    versions = page.split('data-testid="version"')
+    assert re.match(r'\s*data-version="2" class="current">\s*<strong>v2</strong>', versions[1])
+    assert '<div class="added">+ Avoids: scary films</div>' in versions[1]
+
+
+def test_revert_from_the_history_returns_the_editor_with_the_old_statements(
+    client: Client, fan: Any
+) -> None:
+    client.post(reverse("profile_statement_update", args=[_sid(fan)]), {"action": "delete"})
+    fragment = client.post(reverse("profile_revert", args=[1]), **HTMX).content.decode()
+    assert fragment.lstrip().startswith('<div id="editor"')
+    assert 'value="funny films"' in fragment
+    assert selectors.current_version(user=fan).reverted_from == 1  # type: ignore[union-attr]
+
+
+def test_regenerating_without_any_history_says_so_instead_of_queueing(
+    client: Client, tastes: dict[str, Any], django_user_model: Any
+) -> None:
+    newcomer = django_user_model.objects.create_user("newcomer")
+    client.force_login(newcomer)
+    fragment = client.post(reverse("profile_regenerate"), **HTMX).content.decode()
+    assert "rate or like a few films first" in fragment.lower()
+    assert not JobRun.objects.filter(task_name="webapp.profiles.tasks.profile_generate").exists()
+
+
+def test_onboarding_offers_a_sentence_or_ratings_of_well_known_films(
+    client: Client, tastes: dict[str, Any], django_user_model: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:  # fmt: skip
+    newcomer = django_user_model.objects.create_user("newcomer")
+    client.force_login(newcomer)
+    page = client.get(reverse("profile_start")).content.decode()
+    for testid in ("onboarding-form", "onboarding-text", "onboarding-submit", "onboarding-done"):
+        assert f'data-testid="{testid}"' in page
+    assert page.count('data-testid="item-card"') == 12  # the most rated films
+    # nothing rated yet: said next to the button, nothing queued
+    response = client.post(reverse("profile_start"), {"action": "ratings"})
+    assert (
+        response.status_code == 422
+        and "rate or like a few films first" in response.content.decode().lower()
+    )
+    item = tastes["comedies"][0]
+    card = client.post(
+        reverse("item_rate", args=[item.pk]), {"value": "5", "fragment": "card"}, **HTMX
+    ).content.decode()
+    assert card.lstrip().startswith(f'<article class="card item item-card" id="card-{item.pk}"')
+    assert card.count("star on") == 5
+    with django_capture_on_commit_callbacks() as sent:
+        response = client.post(reverse("profile_start"), {"action": "ratings"})
+    assert response.status_code == 302 and response["Location"] == reverse("home")
+    job = JobRun.objects.get(task_name="webapp.profiles.tasks.profile_generate")
+    assert job.requested_by == newcomer and len(sent) == 1
+    assert "Writing your taste profile" in client.get(reverse("home")).content.decode()
+
+
+def test_onboarding_keeps_the_sentence_when_it_cannot_be_read(
+    client: Client, tastes: dict[str, Any], django_user_model: Any
+) -> None:
+    client.force_login(django_user_model.objects.create_user("newcomer"))
+    response = client.post(reverse("profile_start"), {"text": "I like"})
+    page = response.content.decode()
+    assert response.status_code == 422 and "could not find a taste" in page
+    assert "\nI like</textarea>" in page  # what was typed stays
+    assert not Interaction.objects.filter(user__username="newcomer").exists()

@@ -1,0 +1,44 @@
+"""Every API error is JSON in DRF's shapes: ``{"field": ["message"]}`` for bad input,
+``{"detail": "..."}`` otherwise, unknown URLs under /api/v1/ included."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from django.urls import Resolver404, resolve
+from rest_framework import exceptions
+
+
+def field_error(field: str, problem: str | Exception) -> exceptions.ValidationError:
+    """A service's refusal (its ValueError), shown next to the field it is about, as the
+    pages show it next to what the user typed."""
+    return exceptions.ValidationError({field: [str(problem)]})
+
+
+def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Unknown paths under /api/v1/ answer in JSON too, not with the site's HTML 404 page
+    (and, since this catch-all stops APPEND_SLASH's redirect, say when a slash is missing)."""
+    detail = f"No API endpoint at {request.path}."
+    try:
+        if resolve(request.path_info + "/").func is not not_found:
+            detail += f" Did you mean {request.path}/ ?"
+    except Resolver404:
+        pass
+    return JsonResponse({"detail": detail}, status=404)
+
+
+class Conflict(exceptions.APIException):
+    """The request is fine but the current state refuses it (e.g. a critique undone twice)."""
+
+    status_code = 409
+    default_detail = "That conflicts with the current state."
+    default_code = "conflict"
+
+
+class NotReady(exceptions.APIException):
+    """Background work this needs has not finished yet; try again shortly."""
+
+    status_code = 503
+    default_detail = "Not ready yet; try again in a minute."
+    default_code = "not_ready"

@@ -1,0 +1,30 @@
+"""DRF's throttles, reading their rates per request instead of once at import.
+
+DRF binds ``THROTTLE_RATES`` when its module is imported, so a changed ``REST_FRAMEWORK``
+setting (a test's override) would never reach it; reading ``api_settings`` each time does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import throttling
+from rest_framework.settings import api_settings
+
+
+class _LiveRates:
+    @property
+    def THROTTLE_RATES(self) -> dict[str, Any]:  # DRF reads this name
+        return api_settings.DEFAULT_THROTTLE_RATES
+
+
+class AnonThrottle(_LiveRates, throttling.AnonRateThrottle):
+    """Visitors without a session or token, by IP address (``API_ANON_THROTTLE``)."""
+
+
+class UserThrottle(_LiveRates, throttling.UserRateThrottle):
+    """Each signed-in user across all endpoints (``API_USER_THROTTLE``)."""
+
+
+class ScopedThrottle(_LiveRates, throttling.ScopedRateThrottle):
+    """Views that name a ``throttle_scope`` ("llm": ``API_LLM_THROTTLE``), per user."""

@@ -1,0 +1,204 @@
+"""What we store about one person: export it all, or delete it all.
+
+The export is the one place that lists every personal table, so the privacy page, the JSON
+download and the API show the same thing; the delete removes the same rows. A new model
+that keeps personal data belongs in both functions (and in the privacy tests).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from django.apps import apps
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+
+from webapp.accounts.models import Demographics
+from webapp.catalogue.models import Interaction, Item
+from webapp.jobs.models import JobRun
+from webapp.profiles.models import Conversation, Explanation, ProfileVersion
+from webapp.recommendations.models import RecommendationList
+
+EXPORT_FORMAT = "steerable-recommender/personal-data/1"
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _titles(ids: Iterable[int]) -> dict[int, str]:
+    return dict(Item.objects.filter(pk__in=set(ids)).values_list("pk", "title"))
+
+
+def personal_jobs(*, user: Any) -> QuerySet[JobRun]:
+    """Jobs the user started, and background jobs run for them (profile generation,
+    explanations) whose arguments name them."""
+    return JobRun.objects.filter(Q(requested_by=user) | Q(arguments__user_id=user.pk))
+
+
+def personal_data_export(*, user: Any) -> dict[str, Any]:
+    """Everything stored about ``user`` as plain JSON types, newest first within each list.
+
+    Left out on purpose: the password (only a salted hash is stored, and it is useless to
+    its owner) and the API token's key (a credential; its existence is listed).
+    """
+    interactions = list(
+        Interaction.objects.filter(user=user).select_related("item").order_by("-created_at", "-id")
+    )
+    versions = list(ProfileVersion.objects.filter(user=user).order_by("-number"))
+    explanations = list(
+        Explanation.objects.filter(user=user).select_related("item").order_by("-created_at")
+    )
+    demographics = Demographics.objects.filter(user=user).first()
+    conversation = Conversation.objects.filter(user=user).first()
+    stored = RecommendationList.objects.filter(user=user).select_related("model_version").first()
+    token = Token.objects.filter(user=user).first()
+    return {
+        "format": EXPORT_FORMAT,
+        "exported_at": _iso(timezone.now()),
+        "account": {
+            "id": user.pk,
+            "username": user.get_username(),
+            "email": user.email,
+            "first_name": user.first_name,
+            "last_name": user.last_name,
+            "date_joined": _iso(user.date_joined),
+            "last_login": _iso(user.last_login),
+            "is_staff": user.is_staff,
+        },
+        "demographics": None
+        if demographics is None
+        else {
+            "age": demographics.age,
+            "gender": demographics.gender,
+            "occupation": demographics.occupation,
+            "zip_code": demographics.zip_code,
+            "source": demographics.source,
+        },
+        "interactions": [
+            {
+                "item": {"id": i.item_id, "title": i.item.title},
+                "kind": i.kind,
+                "value": i.value,
+                "created_at": _iso(i.created_at),
+            }
+            for i in interactions
+        ],
+        "profile_versions": [
+            {
+                "number": v.number,
+                "reason": v.reason,
+                "summary": v.summary,
+                "written_by": "you"
+                if v.created_by_id == user.pk
+                else ("the system" if v.created_by_id is None else "staff"),
+                "reverted_from": v.reverted_from,
+                "created_at": _iso(v.created_at),
+                "profile": v.profile,
+            }
+            for v in versions
+        ],
+        "critiques": [
+            {
+                "version": v.number,
+                "text": v.critique.get("text", v.summary),
+                "undone": v.critique_undone,
+                "created_at": _iso(v.created_at),
+                "change": v.critique,
+            }
+            for v in versions
+            if v.critique is not None
+        ],
+        "conversation": None
+        if conversation is None
+        else {
+            "turns": conversation.turns,
+            "state": conversation.state,
+            "updated_at": _iso(conversation.updated_at),
+        },
+        "explanations": [
+            {
+                "item": {"id": e.item_id, "title": e.item.title},
+                "text": e.explanation.get("text", ""),
+                "explanation": e.explanation,
+                "evidence": e.evidence,
+                "created_at": _iso(e.created_at),
+            }
+            for e in explanations
+        ],
+        "recommendations": None if stored is None else _recommendations(stored),
+        "jobs": [
+            {
+                "id": j.pk,
+                "task": j.task_name,
+                "arguments": j.arguments,
+                "state": j.state,
+                "message": j.message,
+                "error": j.error,
+                "started_by_you": j.requested_by_id == user.pk,
+                "created_at": _iso(j.created_at),
+                "finished_at": _iso(j.finished_at),
+            }
+            for j in personal_jobs(user=user).order_by("-created_at", "-id")
+        ],
+        "api_token": None if token is None else {"created": _iso(token.created)},
+    }
+
+
+def _recommendations(stored: RecommendationList) -> dict[str, Any]:
+    titles = _titles(e["item"] for e in stored.entries)
+    return {
+        "model_version": stored.model_version.version,
+        "computed_at": _iso(stored.computed_at),
+        "entries": [
+            {
+                "item": {"id": e["item"], "title": titles.get(e["item"], "")},
+                "score": e["score"],
+                "components": e.get("components", {}),
+            }
+            for e in stored.entries
+        ],
+        "reranked": stored.reranked,
+        "reranked_by": stored.reranked_by,
+        "reranked_at": _iso(stored.reranked_at),
+    }
+
+
+def personal_data_counts(export: dict[str, Any]) -> dict[str, int]:
+    """How many rows of each kind an export holds (what the delete page warns about)."""
+    lists = ("interactions", "profile_versions", "critiques", "explanations", "jobs")
+    return {key: len(export[key]) for key in lists}
+
+
+def _only_admin(user: Any) -> bool:
+    others = get_user_model().objects.filter(is_superuser=True, is_active=True)
+    return bool(user.is_superuser) and not others.exclude(pk=user.pk).exists()
+
+
+@transaction.atomic
+def personal_data_delete(*, user: Any) -> dict[str, int]:
+    """Delete the account and every personal row in one transaction; returns rows deleted
+    per kind (verbose model names).
+
+    Most rows go through the foreign keys' CASCADE. Jobs only SET_NULL their requester (staff
+    keep the job history of everyone else), so the user's own jobs are deleted first.
+    Refuses to delete the site's last active superuser: nobody could run the admin after.
+    """
+    if _only_admin(user):
+        raise ValidationError(
+            "You are the only administrator: make someone else a superuser first."
+        )
+    deleted: Counter[str] = Counter()
+    deleted["background jobs"] = personal_jobs(user=user).delete()[0]
+    user_label = user._meta.label
+    for label, n in user.delete()[1].items():
+        name = "account" if label == user_label else apps.get_model(label)._meta.verbose_name_plural
+        deleted[str(name).lower()] += n
+    return {name: n for name, n in deleted.items() if n}
