@@ -231,6 +231,10 @@ def template_explanation(evidence: Evidence, index: TitleIndex) -> Explanation:
         reasons.append(
             (comp.get("text", 0.0), f"its content is close to {_join([h.title for h in text_ev])}")
         )
+    if comp.get("llm", 0.0) > 0:
+        reasons.append(
+            (comp["llm"], "the language-model reranker, reading your recent history, moved it up")
+        )
     for s in evidence.statements:
         topic = redact(index, s.text, allowed, mask="a title")
         phrase = (

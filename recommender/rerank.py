@@ -67,11 +67,14 @@ class RerankConfig:
 
 def item_title(catalogue: Catalogue, index: int, max_chars: int = 48, year: bool = True) -> str:
     """``Title (year)`` (or the bare title), cut at ``max_chars``: how a prompt shows an item."""
-    title = catalogue.titles[index]
+    return prompt_title(catalogue.titles[index], int(catalogue.years[index]), max_chars, year)
+
+
+def prompt_title(title: str, released: int | None, max_chars: int, year: bool) -> str:
+    """:func:`item_title` for callers that hold a title and year rather than a Catalogue."""
     if len(title) > max_chars:
         title = title[: max_chars - 1].rstrip() + "…"
-    released = int(catalogue.years[index])
-    return f"{title} ({released})" if year and released > 0 else title
+    return f"{title} ({released})" if year and released and released > 0 else title
 
 
 def label_token_ids(tokenizer: Any, k: int) -> list[int]:

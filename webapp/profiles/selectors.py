@@ -226,16 +226,38 @@ def _candidates(
         rows = [(state.position(e["item"]), e) for e in stored.entries if e["item"] in active]
         rows = [(i, e) for i, e in rows if i is not None]
         roles = sorted({r for _, e in rows for r in e["components"]})
+        scores = np.array([e["score"] for _, e in rows], dtype=np.float64)
+        components = {r: np.array([e["components"].get(r, 0.0) for _, e in rows]) for r in roles}
+        if stored.reranked and stored.reranked_at and stored.reranked_at >= stored.computed_at:
+            llm = _llm_order(scores, [e["item"] for _, e in rows], stored.reranked)
+            scores = scores + llm
+            components["llm"] = llm
         return (
             np.array([i for i, _ in rows], dtype=np.int64),
-            np.array([e["score"] for _, e in rows], dtype=np.float64),
-            {r: np.array([e["components"].get(r, 0.0) for _, e in rows]) for r in roles},
+            scores,
+            components,
             stored.model_version.version,
         )
     seen = set(Interaction.objects.filter(user=user).values_list("item_id", flat=True))
     pool = [state.position(pk) for pk in sorted(active - seen)]
     idx = np.array([i for i in pool if i is not None], dtype=np.int64)
     return idx, np.zeros(len(idx)), {}, PROFILE_ONLY
+
+
+def _llm_order(scores: np.ndarray, pks: list[int], reranked: list[int]) -> np.ndarray:
+    """(n,) score change that puts the LLM reranker's order on the list's head.
+
+    The head's own scores are handed out again in the LLM's order (the best score to the LLM's
+    first pick, and so on), so the scale the profile re-ranking is calibrated on is unchanged
+    and only the order moves; the change is a visible score component ("llm"), which keeps
+    components summing to the score. Items the reranker did not see keep their score.
+    """
+    where = {pk: j for j, pk in enumerate(pks)}
+    rows = [where[pk] for pk in reranked if pk in where]
+    delta = np.zeros(len(scores))
+    if len(rows) > 1:
+        delta[rows] = np.sort(scores[rows])[::-1] - scores[rows]
+    return delta
 
 
 def history_indices(*, user: Any, state: CatalogueState) -> np.ndarray:

@@ -189,7 +189,7 @@ def adapter_train(
             "base_model": f"{meta['base_model']}@{meta['base_version']}",
             "path": str(result.adapter_dir),
             "split_hash": split.hash,
-            "config": meta["config"],
+            "config": meta["config"] | {"blend": meta.get("valid_blend", 0.0)},
             "valid_ndcg": result.valid_ndcg,
             "steps": steps,
             "seconds": result.seconds,
@@ -202,7 +202,7 @@ def lists_rerank(*, user_ids: list[int] | None = None, progress: Progress = _qui
     """Reorder the head of stored lists with the LLM (the best validated adapter, else the
     base model zero-shot) and store that order beside the list. Background work only."""
     from recommender.finetune import load_tuned
-    from recommender.rerank import RerankConfig, rerank
+    from recommender.rerank import RerankConfig, prompt_title, rerank
     from webapp import ml
 
     adapter = selectors.best_adapter()
@@ -214,6 +214,8 @@ def lists_rerank(*, user_ids: list[int] | None = None, progress: Progress = _qui
             title_chars=adapter.config["title_chars"],
             # Adapters trained before "years" existed saw years in every title.
             years=adapter.config.get("years", True),
+            # The LLM/retriever blend chosen on validation with the adapter (0 = LLM alone).
+            blend=float(adapter.config.get("blend", 0.0)),
         )
         if adapter
         else RerankConfig()
@@ -221,7 +223,10 @@ def lists_rerank(*, user_ids: list[int] | None = None, progress: Progress = _qui
     lists = RecommendationList.objects.select_related("user")
     if user_ids is not None:
         lists = lists.filter(user_id__in=user_ids)
-    titles = dict(Item.objects.values_list("pk", "title"))
+    titles = {
+        pk: prompt_title(title, year, config.title_chars, config.years)
+        for pk, title, year in Item.objects.values_list("pk", "title", "year")
+    }
     done = 0
     total = lists.count()
     for stored in lists.iterator(chunk_size=100):
@@ -231,8 +236,9 @@ def lists_rerank(*, user_ids: list[int] | None = None, progress: Progress = _qui
         history = list(
             Interaction.objects.filter(selectors.POSITIVE, user_id=stored.user_id)
             .order_by("-created_at", "-id")
-            .values_list("item__title", flat=True)[: config.history]
+            .values_list("item_id", flat=True)[: config.history]
         )[::-1]  # oldest first, most recent last, as the prompt expects
+        history = [titles[pk] for pk in history if pk in titles]
         result = rerank(
             handle,
             history,
