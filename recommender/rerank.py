@@ -21,6 +21,8 @@ Shapes: B = prompts in a batch (permutations), T = tokens, K = candidates, V = v
 
 from __future__ import annotations
 
+import copy
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Self
@@ -209,12 +211,62 @@ def llm_scores(
     label_ids = label_token_ids(llm.tokenizer, k)
     orders = permutations(k, n_permutations)  # (P, K): slot j shows candidate orders[p, j]
     prompts = [build_prompt(llm.tokenizer, history, [candidates[c] for c in o]) for o in orders]
-    ids, mask = pad_left(prompts, llm.tokenizer.pad_token_id)  # (P, T)
-    logp = torch.log_softmax(label_logits(llm.model, ids, mask, label_ids), dim=-1)  # (P, K)
+    logits = _label_logits_with_prefix(llm, prompts, label_ids)
+    if logits is None:  # prompts that do not start with the cached prefix, or unequal lengths
+        ids, mask = pad_left(prompts, llm.tokenizer.pad_token_id)  # (P, T)
+        logits = label_logits(llm.model, ids, mask, label_ids)
+    logp = torch.log_softmax(logits, dim=-1)  # (P, K)
     by_candidate = np.zeros((len(orders), k))
     for p, o in enumerate(orders):
         by_candidate[p, o] = logp[p].numpy()  # slot j's score belongs to candidate o[j]
     return by_candidate.mean(axis=0)
+
+
+# model -> (prefix token ids, its KV cache): the system prompt and the "Watched" header are the
+# same in every prompt, so their keys/values are computed once per loaded model, not per user.
+_PREFIX: weakref.WeakKeyDictionary[Any, tuple[list[int], Any]] = weakref.WeakKeyDictionary()
+
+
+def _static_prefix(llm: LLMHandle) -> tuple[list[int], Any]:
+    hit = _PREFIX.get(llm.model)
+    if hit is None:
+        # The longest token prefix two unrelated prompts share is the fixed part.
+        a = build_prompt(llm.tokenizer, ["Alpha"], ["Beta"])
+        b = build_prompt(llm.tokenizer, ["9 Zeta"], ["Omega"])
+        n = next(i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y)
+        out = llm.model(input_ids=torch.tensor([a[:n]]), use_cache=True)
+        hit = (a[:n], out.past_key_values)
+        _PREFIX[llm.model] = hit
+    return hit
+
+
+def _label_logits_with_prefix(
+    llm: LLMHandle, prompts: Sequence[Sequence[int]], label_ids: Sequence[int]
+) -> torch.Tensor | None:
+    """(P, K) label logits reusing the cached fixed prefix; None when it does not apply.
+
+    Same numbers as :func:`label_logits` on the full prompts (tested), ~10% fewer tokens for
+    one permutation. Needs every prompt to start with the prefix and (no padding in the middle
+    of a cached sequence) all prompts to have one length.
+    """
+    prefix, cache = _static_prefix(llm)
+    n = len(prefix)
+    if len({len(p) for p in prompts}) != 1 or any(list(p[:n]) != prefix for p in prompts):
+        return None
+    rest = torch.tensor([list(p[n:]) for p in prompts])  # (P, T - n)
+    past = copy.deepcopy(cache)  # the forward pass appends to it
+    if len(prompts) > 1:
+        past.batch_repeat_interleave(len(prompts))
+    width = n + rest.shape[1]
+    out = llm.model(
+        input_ids=rest,
+        attention_mask=torch.ones((len(prompts), width), dtype=torch.long),
+        position_ids=torch.arange(n, width).expand(len(prompts), -1),
+        past_key_values=past,
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    return out.logits[:, -1, list(label_ids)].float()
 
 
 def combine(llm: np.ndarray, retriever: np.ndarray | None, blend: float) -> np.ndarray:

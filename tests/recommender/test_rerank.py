@@ -130,3 +130,39 @@ def test_the_packaged_model_reranks_into_a_permutation() -> None:
     titles = [f"Movie number {i} (1995)" for i in range(20)]
     result = rerank(llm, ["Toy Story (1995)", "Heat (1995)"], titles, RerankConfig(permutations=2))
     assert sorted(result.order.tolist()) == list(range(20))
+
+
+def _full_prompt_logits(llm: object, history: list[str], candidates: list[str]) -> torch.Tensor:
+    tok = llm.tokenizer  # type: ignore[attr-defined]
+    ids, mask = pad_left([build_prompt(tok, history, candidates)], tok.pad_token_id)
+    with torch.no_grad():
+        return label_logits(llm.model, ids, mask, label_token_ids(tok, len(candidates)))  # type: ignore[attr-defined]
+
+
+def _check_prefix_cache_matches_the_full_prompt(
+    llm: object, titles: list[str], atol: float
+) -> None:
+    from recommender import rerank as module
+
+    history, candidates = titles[:4], titles[4:24]
+    full = torch.log_softmax(_full_prompt_logits(llm, history, candidates), -1)[0].numpy()
+    for _ in range(2):  # the second call reuses the cached prefix: it must not have grown
+        cached = module.llm_scores(llm, history, candidates, 1)  # type: ignore[arg-type]
+        np.testing.assert_allclose(cached, full, rtol=0, atol=atol)
+    assert llm.model in module._PREFIX  # type: ignore[attr-defined]
+    prefix, _ = module._PREFIX[llm.model]  # type: ignore[attr-defined]
+    assert 5 < len(prefix) < len(build_prompt(llm.tokenizer, history, candidates))  # type: ignore[attr-defined]
+
+
+def test_the_cached_prompt_prefix_gives_the_full_prompts_scores() -> None:
+    _check_prefix_cache_matches_the_full_prompt(tiny_llm(), tiny_titles(), atol=1e-4)
+
+
+@pytest.mark.integration
+def test_the_cached_prompt_prefix_gives_the_full_prompts_scores_on_smollm2() -> None:
+    from recommender.llm import get_llm
+
+    titles = [f"{t} {i}" for i, t in enumerate(["Heat", "Toy Story", "Alien", "Fargo"] * 6)]
+    # bf16 logits near 30 are spaced 0.125 apart: the full prompt itself moves by ~0.11 when
+    # it is merely left-padded in a batch, so that is the noise floor to compare with.
+    _check_prefix_cache_matches_the_full_prompt(get_llm(), titles, atol=0.15)
