@@ -25,6 +25,7 @@ run: install
 
 ## test: the whole suite (unit, integration with packaged data/models, a real worker)
 test: install
+	@./scripts/ensure_chromium.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## test-fast: skip tests that need packaged data/models or a worker
