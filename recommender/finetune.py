@@ -11,8 +11,14 @@ Each training example is built from ``split.train`` only. Two recipes (``example
   among the (full-train) retriever's hardest negatives plus random items. Cheaper (no
   refits), but the target is not a real retriever candidate, so it teaches an easier task.
 
-Candidates are shown in a random order (which also teaches the model that slot A is not
-special). The loss is the cross-entropy over the K label-token logits at the answer position,
+Candidate order (``order``): ``"shuffled"`` shows them in a random order, so the model must
+judge titles alone and slot A is not special; ``"retriever"`` keeps the retriever's order, as
+inference shows it, so the model starts from the retriever's ranking (which zero-shot SmolLM2
+already follows through its slot-A habit) and learns when to deviate from it. Measured on
+ML-100K (README): shuffled training stayed at chance level (loss ln 20, in-candidate NDCG
+0.21 vs 0.23 for a random order after 100 steps), so ``"retriever"`` is the default.
+
+The loss is the cross-entropy over the K label-token logits at the answer position,
 exactly the vector :func:`recommender.rerank.label_logits` scores with, so training and
 inference agree.
 
@@ -89,6 +95,7 @@ class FinetuneConfig:
     title_chars: int = RerankConfig.title_chars  # titles cut to this many characters
     years: bool = RerankConfig.years  # release years in titles
     examples: str = "prefix"  # "prefix" (retriever refits, LlamaRec) or "sampled" (see above)
+    order: str = "retriever"  # "prefix" candidates in "retriever" order or "shuffled"
     max_levels: int = 40  # "prefix": deepest cut (retriever refits); examples cycle beyond
     hard_negatives: int = 14  # "sampled": of the k-1 negatives, how many are retriever top items
     min_prefix: int = 3  # shortest history prefix used as a context
@@ -106,6 +113,8 @@ class FinetuneConfig:
     def __post_init__(self) -> None:
         if self.examples not in {"prefix", "sampled"}:
             raise ValueError(f"examples must be 'prefix' or 'sampled', not {self.examples!r}")
+        if self.order not in {"retriever", "shuffled"}:
+            raise ValueError(f"order must be 'retriever' or 'shuffled', not {self.order!r}")
 
 
 @dataclass(frozen=True)
@@ -202,7 +211,8 @@ def prefix_examples(
         cands, pos = top_k_candidates(scores, histories, users, target[users], config.k)
         made = 0
         for row in np.flatnonzero(pos >= 0):
-            order = rng.permutation(config.k)  # slot j shows retriever candidate order[j]
+            # slot j shows retriever candidate order[j]
+            order = rng.permutation(config.k) if config.order == "shuffled" else np.arange(config.k)
             shown = cands[row][order]
             label = int(np.flatnonzero(order == pos[row])[0])
             context = histories[int(users[row])][-config.history :]
@@ -608,6 +618,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--examples", default=FinetuneConfig.examples, choices=["prefix", "sampled"]
     )
+    parser.add_argument("--order", default=FinetuneConfig.order, choices=["retriever", "shuffled"])
     parser.add_argument(
         "--lora-layers",
         type=int,
@@ -633,6 +644,7 @@ def main(argv: list[str] | None = None) -> int:
         warmup=args.warmup,
         eval_at_start=not args.no_eval_at_start,
         examples=args.examples,
+        order=args.order,
         lora_layers=args.lora_layers,
     )
     ds = load_movielens(args.dataset.removeprefix("ml-"))  # type: ignore[arg-type]

@@ -159,7 +159,9 @@ def test_drop_last_cuts_each_users_last_items_and_names_the_next_one() -> None:
 
 def test_prefix_examples_are_real_retriever_candidate_lists_from_train() -> None:
     split, _ = _split_and_scores()
-    cfg = FinetuneConfig(**{**CONFIG.__dict__, "examples": "prefix", "max_levels": 4})
+    cfg = FinetuneConfig(
+        **{**CONFIG.__dict__, "examples": "prefix", "max_levels": 4, "order": "shuffled"}
+    )
     examples, levels = prefix_examples(split, _popularity_fit, cfg, 1000)
     assert examples and [lv["level"] for lv in levels] == [1, 2, 3, 4]
     assert sum(lv["examples"] for lv in levels) == len(examples)
@@ -218,3 +220,16 @@ def test_a_prefix_run_trains_and_records_its_levels(tmp_path: Path) -> None:
     ]  # 2 examples wanted, level 1 had them
     assert 0.0 <= meta["valid_blend"] <= 1.0
     assert meta["valid_ndcg@10_in_candidates"] >= meta["retriever_valid_ndcg@10_in_candidates"]
+
+
+def test_prefix_examples_in_retriever_order_show_the_retrievers_ranking() -> None:
+    split, _ = _split_and_scores()
+    cfg = FinetuneConfig(**{**CONFIG.__dict__, "examples": "prefix", "max_levels": 1})
+    assert cfg.order == "retriever"
+    examples, _ = prefix_examples(split, _popularity_fit, cfg, 1000)
+    cut, _ = drop_last(split.train, 1)  # level 1's retriever was fitted on exactly this
+    pop = _popularity_fit(cut)
+    assert examples
+    for ex in examples:
+        shown = pop[ex.user, list(ex.candidates)]
+        assert (np.diff(shown) <= 0).all()

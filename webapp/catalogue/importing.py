@@ -389,6 +389,7 @@ def catalogue_import(
             )
         }
         to_create, to_update = [], []
+        now = datetime.now(UTC)
         for r in rows:
             fields = {
                 "title": r.title,
@@ -401,12 +402,16 @@ def catalogue_import(
                 item = existing[r.external_id]
                 for name, value in fields.items():
                     setattr(item, name, value)
+                # bulk_update skips auto_now; the catalogue state's signature reads updated_at
+                item.updated_at = now
                 to_update.append(item)
             else:
                 to_create.append(Item(source=source, external_id=r.external_id, **fields))
         Item.objects.bulk_create(to_create, batch_size=BATCH)
         Item.objects.bulk_update(
-            to_update, ["title", "year", "description", "facts", "is_active"], batch_size=BATCH
+            to_update,
+            ["title", "year", "description", "facts", "is_active", "updated_at"],
+            batch_size=BATCH,
         )
         pks = dict(
             Item.objects.filter(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import traceback
+from datetime import timedelta
 from typing import Any
 
 from celery import Task
@@ -46,6 +47,40 @@ def job_run_again(*, job: JobRun, requested_by: AbstractBaseUser | None = None) 
     if task is None:
         raise ValueError(f"job #{job.pk}: no task named {job.task_name!r} is registered any more")
     return job_enqueue(task=task, arguments=job.arguments, requested_by=requested_by)
+
+
+def job_fail_if_stale(*, job: JobRun, after: timedelta) -> bool:
+    """Mark ``job`` failed when it has been queued (or running) for longer than ``after``,
+    and say so in its error; returns whether it did.
+
+    A JobRun is written before its message is sent, so a message lost by the broker (a
+    purge, a restart without persistence) or a worker killed mid-run leaves the row
+    "queued" or "running" for ever, and whoever waits on it waits for ever. Callers that
+    re-enqueue on such a row treat a stale one as gone. One conditional UPDATE: a worker
+    that has just picked the job up (a new state or start time) wins, and nothing changes.
+    """
+    since = job.started_at or job.created_at
+    if job.is_finished or timezone.now() - since <= after:
+        return False
+    waited = "queued" if job.state == JobRun.State.QUEUED else f"{job.state} since it started"
+    minutes = round(after.total_seconds() / 60)
+    message = (
+        f"stale: still {waited} after more than {minutes} min; its task message was "
+        "probably lost or its worker stopped, so it was given up and queued again"
+    )
+    fields = {
+        "state": JobRun.State.FAILED,
+        "message": message[:500],
+        "error": message,
+        "finished_at": timezone.now(),
+    }
+    marked = JobRun.objects.filter(pk=job.pk, state=job.state, started_at=job.started_at).update(
+        **fields
+    )
+    if marked:
+        for name, value in fields.items():
+            setattr(job, name, value)
+    return bool(marked)
 
 
 def _update(job_id: int | None, **fields: Any) -> None:

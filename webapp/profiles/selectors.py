@@ -12,11 +12,13 @@ import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Count, Max
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Count
 
 from explanations.explain import collect_evidence, explanation_key, template_explanation
 from explanations.profile import Profile, diff
@@ -28,7 +30,12 @@ from webapp import ml
 from webapp.catalogue.models import Interaction, Item
 from webapp.profiles.models import Conversation, Explanation, ItemVectors, ProfileVersion
 from webapp.recommendations.models import RecommendationList
-from webapp.recommendations.selectors import POSITIVE, catalogue_from_db
+from webapp.recommendations.selectors import (
+    POSITIVE,
+    POSITIVE_KINDS,
+    catalogue_from_db,
+    stored_list,
+)
 
 # Interactions -> the ratings generate_profile reads: a like is a top rating, a dislike the
 # bottom one; views say too little about taste to count.
@@ -98,6 +105,9 @@ class CatalogueState:
     texts: tuple[str, ...]
     texts_hash: str
     signature: tuple[Any, ...]
+    # pks of the active items: retiring or restoring one moves its updated_at, so this set
+    # is rebuilt exactly when the signature changes (no query per request)
+    active: frozenset[Any] = frozenset()
 
     def position(self, pk: Any) -> int | None:
         ids = self.catalogue.ids
@@ -105,14 +115,22 @@ class CatalogueState:
 
 
 def _signature() -> tuple[Any, ...]:
-    """Changes whenever an item or its genres change (two aggregate queries)."""
+    """Changes whenever an item or its genres change; read on every request, so it is one
+    round trip (both aggregates in one statement; the ORM has no cross join of two)."""
+    q = connection.ops.quote_name
+    items, links = q(Item._meta.db_table), q(Item.genres.through._meta.db_table)
     # generated_at too: the enrichment task writes descriptions with .update(), which leaves
-    # updated_at alone
-    items = Item.objects.aggregate(
-        n=Count("pk"), last=Max("updated_at"), gen=Max("generated_at"), top=Max("pk")
+    # updated_at alone; the active count is a second guard on retire / restore
+    sql = (
+        "SELECT i.n, i.edited, i.generated, i.top, i.active, g.n, g.top FROM"
+        f" (SELECT COUNT(*) AS n, MAX({q('updated_at')}) AS edited,"
+        f" MAX({q('generated_at')}) AS generated, MAX({q('id')}) AS top,"
+        f" SUM(CASE WHEN {q('is_active')} THEN 1 ELSE 0 END) AS active FROM {items}) i,"
+        f" (SELECT COUNT(*) AS n, MAX({q('id')}) AS top FROM {links}) g"
     )
-    links = Item.genres.through.objects.aggregate(n=Count("pk"), top=Max("pk"))
-    return (items["n"], items["last"], items["gen"], items["top"], links["n"], links["top"])
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return tuple(cursor.fetchone())
 
 
 @functools.lru_cache(maxsize=2)
@@ -128,6 +146,7 @@ def _catalogue_state(signature: tuple[Any, ...]) -> CatalogueState:
         texts,
         digest.hexdigest(),
         signature,
+        frozenset(Item.objects.filter(is_active=True).values_list("pk", flat=True)),
     )
 
 
@@ -171,10 +190,14 @@ def _aligned(path: str, signature: tuple[Any, ...]) -> np.ndarray:
     return out
 
 
-def item_vectors(state: CatalogueState) -> np.ndarray | None:
+def item_vectors(
+    state: CatalogueState, row: ItemVectors | Literal["read"] | None = "read"
+) -> np.ndarray | None:
     """(n_items, d) vectors aligned with ``state.catalogue``, or None before the first run
-    of the item-vectors task. Possibly a little stale (see ``vectors_stale``)."""
-    row = item_vectors_row()
+    of the item-vectors task. Possibly a little stale (see ``vectors_stale``). ``row``: the
+    ItemVectors row when the caller has read it already."""
+    if isinstance(row, str):
+        row = item_vectors_row()
     return _aligned(row.path, state.signature) if row else None
 
 
@@ -212,16 +235,65 @@ class Ranking:
     model_version: str
     reranked: Reranked | None
     vectors_ready: bool
+    stored: RecommendationList | None = None  # the precomputed list it was ranked from
 
 
-def _candidates(
-    user: Any, state: CatalogueState
-) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], str]:
+@dataclass(frozen=True)
+class _Inputs:
+    """Everything a user's ranking is computed from, read on every request (a few small
+    queries, no JSON larger than the stored list): equal inputs give an equal ranking, so
+    their digest keys the cached one."""
+
+    state: CatalogueState
+    profile: Profile | None
+    stored: RecommendationList | None
+    vectors: ItemVectors | None
+    seen: frozenset[Any]  # items the user interacted with in any way
+    positive: tuple[Any, ...]  # sorted: the ones the collaborative model counts
+
+    @property
+    def history(self) -> np.ndarray:
+        """Catalogue indices of the positive history, sorted."""
+        positions = (self.state.position(pk) for pk in self.positive)
+        return np.array(sorted(i for i in positions if i is not None), np.int64)
+
+    def digest(self) -> str:
+        stored = self.stored
+        parts = (
+            self.state.signature,
+            self.profile.fingerprint if self.profile is not None else None,
+            None if stored is None else (
+                stored.pk, stored.model_version_id, stored.computed_at, stored.reranked_at,
+                stored.reranked_by,
+            ),
+            None if self.vectors is None else (self.vectors.pk, self.vectors.path),
+            # only a cold start's pool depends on the rest (views included)
+            sorted(self.seen) if stored is None else None,
+            self.positive,
+            encoder_key(),  # the statement vectors and the explanation keys depend on both
+            settings.LLM_MODEL,
+        )  # fmt: skip
+        return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+def _inputs(user: Any, profile: Profile | None = None) -> _Inputs:
+    rows = Interaction.objects.filter(user=user).order_by().values_list("item_id", "kind")
+    interactions = list(rows)
+    return _Inputs(
+        state=catalogue_state(),
+        profile=profile if profile is not None else current_profile(user=user),
+        stored=stored_list(user=user),
+        vectors=item_vectors_row(),
+        seen=frozenset(pk for pk, _ in interactions),
+        positive=tuple(sorted({pk for pk, kind in interactions if kind in POSITIVE_KINDS})),
+    )
+
+
+def _candidates(inputs: _Inputs) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], str]:
     """(indices, base scores, components, model version) from the stored list; a user with
     no list (cold start) gets every active item they have not rated, scored 0, so the ranking
     comes from the profile alone."""
-    stored = RecommendationList.objects.filter(user=user).select_related("model_version").first()
-    active = set(Item.objects.filter(is_active=True).values_list("pk", flat=True))
+    state, stored, active = inputs.state, inputs.stored, inputs.state.active
     if stored is not None:
         rows = [(state.position(e["item"]), e) for e in stored.entries if e["item"] in active]
         rows = [(i, e) for i, e in rows if i is not None]
@@ -238,8 +310,7 @@ def _candidates(
             components,
             stored.model_version.version,
         )
-    seen = set(Interaction.objects.filter(user=user).values_list("item_id", flat=True))
-    pool = [state.position(pk) for pk in sorted(active - seen)]
+    pool = [state.position(pk) for pk in sorted(active - inputs.seen)]
     idx = np.array([i for i in pool if i is not None], dtype=np.int64)
     return idx, np.zeros(len(idx)), {}, PROFILE_ONLY
 
@@ -274,6 +345,93 @@ def explanation_key_for(
     )
 
 
+@dataclass
+class _Ranked:
+    """A computed ranking without its ORM rows: what the cache keeps per user. The cards'
+    template drafts are added as they are needed (cards whose LLM text exists need none)."""
+
+    model_version: str
+    reranked: Reranked | None
+    vectors_ready: bool
+    rows: list[int]  # places in ``reranked`` of the cards, in order
+    indices: list[int]  # their catalogue indices
+    pks: list[Any]
+    keys: list[str]  # the explanation cache key of each card
+    drafts: dict[Any, tuple[dict[str, Any], dict[str, Any]]]  # pk -> (explanation, evidence)
+
+    @property
+    def empty(self) -> bool:
+        return self.reranked is None
+
+
+def _scored_profile(inputs: _Inputs) -> Profile:
+    """The profile the arithmetic uses: before the item vectors exist only filters apply."""
+    scored = inputs.profile or Profile()
+    return scored if inputs.vectors is not None else Profile(filters=scored.filters)
+
+
+def _rank(
+    inputs: _Inputs, limit: int, positions: Sequence[int] | None, in_request: bool
+) -> _Ranked:
+    state, profile = inputs.state, inputs.profile
+    candidates, base, components, model_version = _candidates(inputs)
+    if profile is None and model_version == PROFILE_ONLY:
+        return _Ranked(model_version, None, False, [], [], [], [], {})
+    vectors = item_vectors(state, inputs.vectors)
+    ready = vectors is not None
+    scored = _scored_profile(inputs)
+    if vectors is None:
+        vectors = np.zeros((len(state.catalogue), 1), dtype=np.float32)
+    s_vectors = (
+        statement_vectors(scored, in_request=in_request)
+        if scored.statements
+        else np.zeros((0, vectors.shape[1]), dtype=np.float32)
+    )
+    ranked = rerank(candidates, base, components, vectors, s_vectors, scored, state.catalogue)
+    fingerprint = profile.fingerprint if profile else ""
+    rows = list(range(min(limit, len(ranked.items)))) if positions is None else list(positions)
+    top = ranked.items[rows].tolist()
+    return _Ranked(
+        model_version=model_version,
+        reranked=ranked,
+        vectors_ready=ready,
+        rows=rows,
+        indices=top,
+        pks=[state.catalogue.ids.external(i) for i in top],
+        keys=[explanation_key_for(state, i, fingerprint, model_version) for i in top],
+        drafts={},
+    )
+
+
+def _draft(inputs: _Inputs, ranked: _Ranked, places: list[int]) -> None:
+    """Template explanations (arithmetic on the same evidence the worker's LLM is given) for
+    the cards at ``places`` of ``ranked``, kept in its ``drafts``."""
+    assert ranked.reranked is not None
+    state, reranked = inputs.state, ranked.reranked
+    vectors = item_vectors(state, inputs.vectors)
+    history = inputs.history
+    scored = _scored_profile(inputs)
+    for n in places:
+        i, row = ranked.indices[n], ranked.rows[n]
+        parts = {r: float(v[row]) for r, v in reranked.components.items()}
+        found = collect_evidence(
+            state.catalogue, i, history, parts,
+            item_vectors=vectors, profile=scored, statement_contributions=reranked.contribution(i),
+        )  # fmt: skip
+        text = template_explanation(found, state.index).to_dict() | {"pending": True}
+        ranked.drafts[ranked.pks[n]] = (text, found.to_dict())
+
+
+RANKING_CACHE_SECONDS = 24 * 3600  # entries are replaced when their inputs change, so this
+# only bounds how long an idle user's list occupies the cache
+
+
+def _cache_key(user: Any, limit: int, explain: bool) -> str:
+    # one entry per user and list length (a fixed key, replaced rather than accumulated
+    # when the inputs change), holding the digest of the inputs it was computed from
+    return f"ranking:v1:{user.pk}:{limit}:{int(explain)}"
+
+
 def ranking_for(
     *,
     user: Any,
@@ -290,57 +448,68 @@ def ranking_for(
     ``profile`` ranks with that profile instead of the saved one (the edit preview);
     ``positions`` builds entries for those places of the ranked list instead of the top
     ``limit`` (the item page's "why").
+
+    With the saved profile, the computed ranking (order, scores, components, drafts) is kept
+    in Django's cache under the digest of everything it was computed from: the catalogue
+    signature, the profile fingerprint, the stored list's version, the item vectors, the
+    user's interactions and the model settings. Any change to one of them is a different
+    digest, so a repeat visit skips the arithmetic and never sees a stale list; the item
+    rows and the written explanations are read fresh on every call.
     """
-    state = catalogue_state()
-    profile = profile if profile is not None else current_profile(user=user)
-    candidates, base, components, model_version = _candidates(user, state)
-    if profile is None and model_version == PROFILE_ONLY:
-        return Ranking([], None, "", model_version, None, False)
-    vectors = item_vectors(state)
-    ready = vectors is not None
-    scored = profile or Profile()
-    if vectors is None:  # before the worker's first run, only filters can apply
-        scored = Profile(filters=scored.filters)
-        vectors = np.zeros((len(state.catalogue), 1), dtype=np.float32)
-    s_vectors = (
-        statement_vectors(scored, in_request=in_request)
-        if scored.statements
-        else np.zeros((0, vectors.shape[1]), dtype=np.float32)
-    )
-    ranked = rerank(candidates, base, components, vectors, s_vectors, scored, state.catalogue)
-    fingerprint = profile.fingerprint if profile else ""
-    rows = list(range(min(limit, len(ranked.items)))) if positions is None else list(positions)
-    top = ranked.items[rows].tolist()
-    pks = [state.catalogue.ids.external(i) for i in top]
+    inputs = _inputs(user, profile)
+    cacheable = profile is None and positions is None
+    key, digest = _cache_key(user, limit, explain), inputs.digest() if cacheable else ""
+    found = cache.get(key) if cacheable else None
+    ranked: _Ranked | None = found[1] if found is not None and found[0] == digest else None
+    fresh = ranked is None
+    if ranked is None:
+        ranked = _rank(inputs, limit, positions, in_request)
+    if ranked.empty:
+        if cacheable and fresh:
+            cache.set(key, (digest, ranked), RANKING_CACHE_SECONDS)
+        return Ranking([], None, "", ranked.model_version, None, False, inputs.stored)
+    assert ranked.reranked is not None
+    pks = ranked.pks
     items = Item.objects.filter(pk__in=pks).prefetch_related("genres").in_bulk()
-    keys = {i: explanation_key_for(state, i, fingerprint, model_version) for i in top}
-    cached = {
-        (row.item_id, row.key): (row.explanation, row.evidence)
-        for row in Explanation.objects.filter(user=user, item_id__in=pks, key__in=keys.values())
+    written = {
+        (pk, k): (text, evidence)
+        for pk, k, text, evidence in Explanation.objects.filter(
+            user=user, item_id__in=pks, key__in=ranked.keys
+        ).values_list("item_id", "key", "explanation", "evidence")
     }
-    history = history_indices(user=user, state=state) if explain else np.zeros(0, np.int64)
+    missing = [
+        n
+        for n, (pk, k) in enumerate(zip(pks, ranked.keys, strict=True))
+        if explain and (pk, k) not in written and pk not in ranked.drafts
+    ]
+    if missing:
+        _draft(inputs, ranked, missing)
+    if cacheable and (fresh or missing):
+        cache.set(key, (digest, ranked), RANKING_CACHE_SECONDS)
     entries = []
-    for row, i, pk in zip(rows, top, pks, strict=True):
-        parts = {r: float(v[row]) for r, v in ranked.components.items()}
-        text, evidence = cached.get((pk, keys[i]), (None, None))
-        if text is None and explain:
-            found = collect_evidence(
-                state.catalogue, i, history, parts,
-                item_vectors=vectors if ready else None,
-                profile=scored, statement_contributions=ranked.contribution(i),
-            )  # fmt: skip
-            text = template_explanation(found, state.index).to_dict() | {"pending": True}
-            evidence = found.to_dict()
+    for row, pk, k in zip(ranked.rows, pks, ranked.keys, strict=True):
+        text, evidence = written.get((pk, k)) or (
+            ranked.drafts.get(pk, (None, None)) if explain else (None, None)
+        )
         entries.append(
             {
                 "item": items[pk],
-                "score": float(ranked.scores[row]),
-                "components": parts,
+                "score": float(ranked.reranked.scores[row]),
+                "components": {r: float(v[row]) for r, v in ranked.reranked.components.items()},
                 "explanation": text,
                 "evidence": evidence,  # what the explanation was written from (the API shows it)
             }
         )
-    return Ranking(entries, profile, fingerprint, model_version, ranked, ready)
+    profile = inputs.profile
+    return Ranking(
+        entries,
+        profile,
+        profile.fingerprint if profile else "",
+        ranked.model_version,
+        ranked.reranked,
+        ranked.vectors_ready,
+        inputs.stored,
+    )
 
 
 # -- what the pages show around the list ----------------------------------------------------
@@ -430,7 +599,7 @@ def similar_items(*, item: Item, limit: int = 6) -> list[Item]:
     state = catalogue_state()
     vectors = item_vectors(state)
     i = state.position(item.pk)
-    active = set(Item.objects.filter(is_active=True).values_list("pk", flat=True))
+    active = state.active
     if vectors is not None and i is not None and np.any(vectors[i]):
         norms = np.linalg.norm(vectors, axis=1) + 1e-12  # (n,)
         sims = (vectors @ vectors[i]) / (norms * norms[i])  # (n,)

@@ -33,7 +33,7 @@ from recommender.models.ease import EASE
 from webapp import ml
 from webapp.catalogue.models import Item
 from webapp.jobs.models import JobRun
-from webapp.jobs.services import job_enqueue
+from webapp.jobs.services import job_enqueue, job_fail_if_stale
 from webapp.profiles import selectors
 from webapp.profiles.models import (
     Conversation,
@@ -466,6 +466,8 @@ def explanations_refresh(
 
 EXPLAIN_RETRY_AFTER = timedelta(minutes=10)  # a finished refresh that left gaps is not rerun
 # on every page view (a failing LLM would otherwise be retried once per visit)
+EXPLAIN_STALE_AFTER = timedelta(minutes=15)  # ten LLM explanations take under a minute on
+# two cores; a refresh still queued or running after this lost its message or its worker
 
 
 @dataclass(frozen=True)
@@ -518,15 +520,24 @@ def profile_preview(
     return Preview(rows, dropped, after.fingerprint != before.fingerprint)
 
 
-def explanations_ensure(*, user: Any, entries: list[dict[str, Any]]) -> JobRun | None:
+def explanations_ensure(
+    *, user: Any, entries: list[dict[str, Any]], job: JobRun | None
+) -> JobRun | None:
     """The refresh writing the first screen's explanations: the run in flight, else a new
     one when some of them are still templates (a user whose list came from training has
-    none yet); None when nothing is missing or a recent run already tried."""
+    none yet); None when nothing is missing or a recent run already tried.
+
+    ``job``: the user's latest refresh (``selectors.explanations_job``), which the page has
+    read already. One queued or running for longer than EXPLAIN_STALE_AFTER is marked
+    failed and replaced: its message was lost, and waiting on it would leave the drafts
+    for ever.
+    """
     pending = any((e["explanation"] or {}).get("pending") for e in entries[:EXPLAIN_TOP_N])
     if not pending:
         return None
-    job = selectors.explanations_job(user=user)
     if job is not None and not job.is_finished:
+        if job_fail_if_stale(job=job, after=EXPLAIN_STALE_AFTER):
+            return explanations_enqueue(user=user)
         return job
     if (
         job is not None

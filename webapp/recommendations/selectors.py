@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from django.db.models import Q
@@ -13,7 +13,8 @@ from webapp.recommendations.models import Adapter, ModelVersion, RecommendationL
 
 # What counts as a positive signal for the collaborative models. A dislike is not one, and
 # a view is too weak to count yet.
-POSITIVE = Q(kind=Interaction.Kind.RATING) | Q(kind=Interaction.Kind.LIKE)
+POSITIVE_KINDS = frozenset({Interaction.Kind.RATING, Interaction.Kind.LIKE})
+POSITIVE = Q(kind__in=sorted(POSITIVE_KINDS))
 
 
 def catalogue_from_db() -> Catalogue:
@@ -64,13 +65,24 @@ def active_model_version() -> ModelVersion | None:
     return ModelVersion.objects.filter(is_active=True).first()
 
 
-def list_status(*, user: Any) -> dict[str, Any] | None:
+def stored_list(*, user: Any) -> RecommendationList | None:
+    """The user's precomputed list with its model version (one query)."""
+    return RecommendationList.objects.filter(user=user).select_related("model_version").first()
+
+
+def list_status(
+    *, user: Any, stored: RecommendationList | Literal["read"] | None = "read"
+) -> dict[str, Any] | None:
     """Where the user's stored list stands: which model wrote it and when, and whether the
-    LLM reranker has reordered its head since (or is doing so now). None: no list yet."""
+    LLM reranker has reordered its head since (or is doing so now). None: no list yet.
+
+    ``stored``: the row as the caller already read it (the ranking did), else it is read.
+    """
     from webapp.jobs.models import JobRun
     from webapp.recommendations import tasks  # tasks import this module
 
-    stored = RecommendationList.objects.filter(user=user).select_related("model_version").first()
+    if isinstance(stored, str):
+        stored = stored_list(user=user)
     if stored is None:
         return None
     rerank_job = JobRun.objects.filter(task_name=tasks.lists_rerank.name).first()
@@ -100,7 +112,7 @@ def for_you(*, user: Any, limit: int = HOME_LENGTH) -> dict[str, Any]:
     from webapp.profiles.services import EXPLAIN_TOP_N
 
     ranking = profiles.ranking_for(user=user, limit=limit)
-    status = list_status(user=user)
+    status = list_status(user=user, stored=ranking.stored)
     llm_place = {pk: n for n, pk in enumerate(status["llm_order"] if status else [], start=1)}
     for entry in ranking.entries:
         entry["llm_rank"] = llm_place.get(entry["item"].pk)

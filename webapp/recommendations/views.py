@@ -41,7 +41,7 @@ def home(request: HttpRequest) -> HttpResponse:
         return render(request, "recommendations/home.html#status", _waiting_on(request.user))
     if context["recommendations"]:
         job = profile_services.explanations_ensure(
-            user=request.user, entries=context["recommendations"]
+            user=request.user, entries=context["recommendations"], job=context["explain_job"]
         )
         context |= {"explain_job": job, "explaining": job is not None and not job.is_finished}
     else:
