@@ -590,3 +590,13 @@ def test_unknown_api_paths_answer_json_and_hint_at_a_missing_slash(api: APIClien
     assert response.json() == {"detail": "No API endpoint at /api/v1/nothing-here/."}
     hint = api.get(f"{V1}/items").json()["detail"]
     assert hint == "No API endpoint at /api/v1/items. Did you mean /api/v1/items/ ?"
+
+
+def test_a_text_only_edit_is_summarised_as_a_text_edit(api: APIClient, fan: Any) -> None:
+    sid = api.post(f"{V1}/me/profile/statements/", {"text": "heists"}).json()["statements"][0]["id"]
+    patched = api.patch(
+        f"{V1}/me/profile/statements/{sid}/",
+        {"text": "clever heists", "polarity": "likes", "weight": 1.0, "pinned": False},
+        format="json",
+    ).json()
+    assert patched["summary"] == "text"  # the unchanged fields a form also posts are not named

@@ -171,8 +171,15 @@ def statement_update(*, user: Any, by: Any, sid: str, **changes: Any) -> Profile
     """Change text / polarity / weight / pin of one statement at once: one version."""
     before = selectors.current_profile(user=user) or Profile()
     after = _statement_changed(before, sid, **changes)
-    named = ", ".join(k for k, v in changes.items() if v is not None)
-    return profile_save(user=user, profile=after, reason=Reason.EDIT, by=by, summary=named)
+    # Name only what really changed: a form posts every field, changed or not.
+    try:
+        old, new = before.get(sid), after.get(sid)
+        named = ", ".join(k for k in changes if getattr(old, k) != getattr(new, k))
+    except KeyError:  # the edit replaced the statement under a new id
+        named = ", ".join(k for k, v in changes.items() if v is not None)
+    return profile_save(
+        user=user, profile=after, reason=Reason.EDIT, by=by, summary=named or "no change"
+    )
 
 
 def profile_replace(*, user: Any, by: Any, statements: list[dict[str, Any]]) -> ProfileVersion:
