@@ -82,7 +82,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="keep the Celery worker running during the load (it then writes the LLM "
         "explanations that first visits enqueue, competing with gunicorn for the cores)",
     )
-    p.add_argument("--gunicorn-workers", type=int, default=4)
+    p.add_argument(
+        "--gunicorn-workers",
+        type=int,
+        default=os.cpu_count() or 2,
+        help="sync workers (default: one per core; a request is CPU-bound once its few "
+        "queries are answered, so more workers than cores only lengthen each request)",
+    )
+    p.add_argument(
+        "--cache-url",
+        default="",
+        help="CACHE_URL for gunicorn (default: each worker's own in-memory cache; "
+        "redis://127.0.0.1:6379/13 shares the cached lists between workers)",
+    )
     p.add_argument("--worker-class", default="sync", help="gunicorn worker class")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--var-dir", default=str(ROOT / "var" / "bench"))
@@ -126,6 +138,7 @@ def app_env(args: argparse.Namespace, **extra: str) -> dict[str, str]:
         "SECURE_COOKIES": "false",  # plain HTTP on localhost
         "SERVER_TIMING": "true",
         "LOG_LEVEL": "WARNING",
+        "CACHE_URL": args.cache_url,
         **extra,
     }
     return env
@@ -400,6 +413,10 @@ def main(argv: list[str] | None = None) -> int:
     # go, and so must the JobRuns that wait for them, or the first page visit of a user whose
     # explanation job was purged would wait on it for ever (the page enqueues one per user).
     app.control.purge()
+    if args.cache_url:  # a shared cache starts empty, as each worker's own memory does
+        from django.core.cache import cache
+
+        cache.clear()
     JobRun.objects.exclude(state__in=[JobRun.State.SUCCEEDED, JobRun.State.FAILED]).update(
         state=JobRun.State.FAILED, error="purged by bench/load_bench.py before a new run"
     )

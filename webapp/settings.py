@@ -141,6 +141,23 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env_path("STATIC_ROOT", "staticfiles", BASE_DIR)
 
+# --- Cache ----------------------------------------------------------------------------------
+# Each user's re-ranked list (webapp/profiles/selectors.py) and the API throttle counts. Empty:
+# one in-memory cache per process of CACHE_MAX_ENTRIES entries (a list is ~35 kB; Django's 300
+# would evict the lists of more than ~150 active users in turn). redis://host:6379/2 shares one
+# cache between web processes.
+CACHE_URL = env_str("CACHE_URL", "")
+if CACHE_URL and not CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured(f"CACHE_URL={CACHE_URL!r} must be a redis:// URL (or empty)")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    if CACHE_URL
+    else {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "OPTIONS": {"MAX_ENTRIES": env_int("CACHE_MAX_ENTRIES", 1000, minimum=1)},
+    }
+}
+
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

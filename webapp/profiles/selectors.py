@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -27,7 +27,7 @@ from explanations.titles import TitleIndex
 from recommender.data import Catalogue
 from recommender.encoders import text_sha
 from webapp import ml
-from webapp.catalogue.models import Interaction, Item
+from webapp.catalogue.models import CatalogueStats, Interaction, Item
 from webapp.profiles.models import Conversation, Explanation, ItemVectors, ProfileVersion
 from webapp.recommendations.models import RecommendationList
 from webapp.recommendations.selectors import (
@@ -115,14 +115,19 @@ class CatalogueState:
 
 
 def _signature() -> tuple[Any, ...]:
-    """Changes whenever an item or its genres change; read on every request, so it is one
-    round trip (both aggregates in one statement; the ORM has no cross join of two)."""
+    """Changes whenever an item row or its genres change; read on every request, so it is
+    one round trip (the ORM cannot put two aggregates over different tables in one query).
+
+    generated_at too: the enrichment task writes descriptions with .update(), which leaves
+    updated_at alone; the active count is a second guard on retire / restore; the latest
+    statistics row, because the statistics task bulk-updates the items' counts.
+    """
     q = connection.ops.quote_name
     items, links = q(Item._meta.db_table), q(Item.genres.through._meta.db_table)
-    # generated_at too: the enrichment task writes descriptions with .update(), which leaves
-    # updated_at alone; the active count is a second guard on retire / restore
+    stats = q(CatalogueStats._meta.db_table)
     sql = (
-        "SELECT i.n, i.edited, i.generated, i.top, i.active, g.n, g.top FROM"
+        "SELECT i.n, i.edited, i.generated, i.top, i.active, g.n, g.top,"
+        f" (SELECT MAX({q('id')}) FROM {stats}) FROM"
         f" (SELECT COUNT(*) AS n, MAX({q('updated_at')}) AS edited,"
         f" MAX({q('generated_at')}) AS generated, MAX({q('id')}) AS top,"
         f" SUM(CASE WHEN {q('is_active')} THEN 1 ELSE 0 END) AS active FROM {items}) i,"
@@ -358,6 +363,9 @@ class _Ranked:
     pks: list[Any]
     keys: list[str]  # the explanation cache key of each card
     drafts: dict[Any, tuple[dict[str, Any], dict[str, Any]]]  # pk -> (explanation, evidence)
+    # the cards' rows with their genres: every change to an item row moves the catalogue
+    # signature, which is part of the cache key, so these are as fresh as a query
+    items: dict[Any, Item] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -391,15 +399,17 @@ def _rank(
     fingerprint = profile.fingerprint if profile else ""
     rows = list(range(min(limit, len(ranked.items)))) if positions is None else list(positions)
     top = ranked.items[rows].tolist()
+    pks = [state.catalogue.ids.external(i) for i in top]
     return _Ranked(
         model_version=model_version,
         reranked=ranked,
         vectors_ready=ready,
         rows=rows,
         indices=top,
-        pks=[state.catalogue.ids.external(i) for i in top],
+        pks=pks,
         keys=[explanation_key_for(state, i, fingerprint, model_version) for i in top],
         drafts={},
+        items=Item.objects.filter(pk__in=pks).prefetch_related("genres").in_bulk(),
     )
 
 
@@ -453,8 +463,9 @@ def ranking_for(
     in Django's cache under the digest of everything it was computed from: the catalogue
     signature, the profile fingerprint, the stored list's version, the item vectors, the
     user's interactions and the model settings. Any change to one of them is a different
-    digest, so a repeat visit skips the arithmetic and never sees a stale list; the item
-    rows and the written explanations are read fresh on every call.
+    digest, so a repeat visit skips the arithmetic and the item queries and never sees a
+    stale list; the written explanations are read on every call, so the worker's text
+    replaces a draft at once.
     """
     inputs = _inputs(user, profile)
     cacheable = profile is None and positions is None
@@ -469,9 +480,8 @@ def ranking_for(
             cache.set(key, (digest, ranked), RANKING_CACHE_SECONDS)
         return Ranking([], None, "", ranked.model_version, None, False, inputs.stored)
     assert ranked.reranked is not None
-    pks = ranked.pks
-    items = Item.objects.filter(pk__in=pks).prefetch_related("genres").in_bulk()
-    written = {
+    pks, items = ranked.pks, ranked.items
+    written: dict[tuple[Any, str], tuple[Any, Any]] = {
         (pk, k): (text, evidence)
         for pk, k, text, evidence in Explanation.objects.filter(
             user=user, item_id__in=pks, key__in=ranked.keys
@@ -488,9 +498,10 @@ def ranking_for(
         cache.set(key, (digest, ranked), RANKING_CACHE_SECONDS)
     entries = []
     for row, pk, k in zip(ranked.rows, pks, ranked.keys, strict=True):
-        text, evidence = written.get((pk, k)) or (
-            ranked.drafts.get(pk, (None, None)) if explain else (None, None)
-        )
+        if (pk, k) in written:
+            text, evidence = written[pk, k]
+        else:
+            text, evidence = ranked.drafts[pk] if explain else (None, None)
         entries.append(
             {
                 "item": items[pk],
@@ -570,7 +581,7 @@ def item_verdict(*, user: Any, item: Item) -> dict[str, Any]:
         place = int(found[0])
         entry = ranking_for(user=user, positions=[place]).entries[0]
         parts = ranking.reranked.contribution(i)
-        moved = [
+        moved: list[dict[str, Any]] = [
             {"statement": s, "part": parts[s.id]}
             for s in (ranking.profile.statements if ranking.profile else ())
             if abs(parts.get(s.id, 0.0)) > 1e-9
