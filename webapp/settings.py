@@ -242,6 +242,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "packaged:all-minilm-l6-v2")
 LLM_MODEL = env_str("LLM_MODEL", "packaged:smollm2-135m-instruct")
 MODEL_CACHE_DIR = env_path("MODEL_CACHE_DIR", str(VAR_DIR / "models"), BASE_DIR)
+# Whether the LLM's generated descriptions feed the item embeddings (dense retrieval, profile
+# matching). Off by default: on ML-100K they made dense retrieval worse (NDCG@10 0.102 -> 0.069,
+# bench/enrich_bench.py); they are still shown on the site where no curated text exists.
+EMBED_GENERATED_TEXT = env_bool("EMBED_GENERATED_TEXT", False)
 ARTIFACT_DIR = env_path("ARTIFACT_DIR", str(VAR_DIR / "artifacts"), BASE_DIR)
 
 # --- Logging --------------------------------------------------------------------------------

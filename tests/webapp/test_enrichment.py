@@ -66,3 +66,18 @@ def test_the_packaged_llm_writes_descriptions_and_keywords(make_item: Any, setti
         assert 3 <= len(item.generated_keywords) <= 6
         assert item.generated_by.startswith(settings.LLM_MODEL)
         assert item.description == ""  # generated text lives in its own field
+
+
+@pytest.mark.django_db
+def test_generated_text_feeds_embeddings_only_when_enabled(make_item: Any, settings: Any) -> None:
+    from webapp.recommendations.selectors import catalogue_from_db
+
+    make_item(title="Alien", generated_description="A crew meets a creature.")
+    make_item(title="Heat", description="Curated: a heist in LA.", generated_description="LLM")
+    settings.EMBED_GENERATED_TEXT = False  # the default: measured to hurt dense retrieval
+    assert catalogue_from_db().descriptions == ("", "Curated: a heist in LA.")
+    settings.EMBED_GENERATED_TEXT = True
+    assert catalogue_from_db().descriptions == (
+        "A crew meets a creature.",
+        "Curated: a heist in LA.",
+    )

@@ -4,6 +4,7 @@ import time
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 from django.db import OperationalError
 
 from webapp import ml
@@ -81,7 +82,7 @@ def catalogue_enrich(
         catalogue_enrich.delay_on_commit(
             job_id=job_id, batch=batch, slice_seconds=slice_seconds, limit=limit, done=total_done
         )
-    elif described:
+    elif described and settings.EMBED_GENERATED_TEXT:
         # Item texts changed: re-embed them (the encoder's cache recomputes only changed texts).
         job_enqueue(task=item_vectors_refresh)
     return {

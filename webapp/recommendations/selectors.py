@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
+from django.conf import settings
 from django.db.models import Q
 
 from recommender.data import Catalogue, Dataset, IdMap, build_dataset
@@ -33,7 +34,10 @@ def catalogue_from_db() -> Catalogue:
         titles=tuple(r[1] for r in rows),
         years=np.array([r[2] or -1 for r in rows], dtype=np.int64),
         genres=tuple(tuple(sorted(genres.get(r[0], []))) for r in rows),
-        descriptions=tuple(r[3] or r[4] or "" for r in rows),  # a curated text wins
+        # A curated text wins; the LLM's text only with EMBED_GENERATED_TEXT (see settings).
+        descriptions=tuple(
+            r[3] or (r[4] if settings.EMBED_GENERATED_TEXT else "") or "" for r in rows
+        ),
     )
 
 
