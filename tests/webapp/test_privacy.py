@@ -218,3 +218,11 @@ def test_the_last_administrator_cannot_delete_their_account(client: Client, staf
     assert response.status_code == 400
     assert "You are the only administrator" in response.content.decode()
     assert get_user_model().objects.filter(pk=staff.pk).exists()
+
+
+def test_dates_on_the_privacy_page_are_readable() -> None:
+    from webapp.privacy.templatetags.privacy_dates import isodate
+
+    assert isodate("2026-11-22T06:03:38.748203+00:00") == "22 Nov 2026, 06:03"
+    assert isodate(None) == "–"
+    assert isodate("not a date") == "not a date"
