@@ -17,6 +17,7 @@ Writes reports/bench/rerank.json and prints a table.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -143,8 +144,14 @@ def main() -> int:
         f"users {len(users)}; target in top-{K}: valid {len(v_rows)}, test {len(t_rows)}",
         flush=True,
     )
-    cfg = RerankConfig()
+    # The prompt format the adapter was trained with (the zero-shot model gets the same one).
+    meta_path = args.adapter / "finetune.json"
+    trained = json.loads(meta_path.read_text())["config"] if meta_path.exists() else {}
+    cfg = RerankConfig(
+        **{f: trained[f] for f in ("history", "title_chars", "years") if f in trained}
+    )
     tag = f"{args.retriever}-{split.hash}-{args.users}"
+    tag += f"-h{cfg.history}-c{cfg.title_chars}-y{int(cfg.years)}"
 
     def score(name: str, model: Any, tok: Any, stage: str, n_perm: int) -> np.ndarray:
         c, r, h = (v_cands, v_rows, h_train) if stage == "valid" else (t_cands, t_rows, h_tv)
@@ -250,7 +257,7 @@ def main() -> int:
         for r in range(len(lat_rows)):
             hist, cands = prompts[r % len(prompts)]
             t0 = time.perf_counter()
-            rerank(tuned, hist, cands, RerankConfig(permutations=p))
+            rerank(tuned, hist, cands, dataclasses.replace(cfg, permutations=p))
             times.append((time.perf_counter() - t0) * 1000)
         latency[f"P={p}"] = {
             "p50_ms": float(np.percentile(times, 50)),

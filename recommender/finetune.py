@@ -627,6 +627,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-eval-at-start", action="store_true", help="skip the zero-shot check")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--years", action="store_true", help="show release years in titles (+~6 tokens each)"
+    )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument(
         "--cache", type=Path, default=Path("var/llm/retriever"), help="retriever score cache"
@@ -645,6 +648,7 @@ def main(argv: list[str] | None = None) -> int:
         eval_at_start=not args.no_eval_at_start,
         examples=args.examples,
         order=args.order,
+        years=args.years,
         lora_layers=args.lora_layers,
     )
     ds = load_movielens(args.dataset.removeprefix("ml-"))  # type: ignore[arg-type]
