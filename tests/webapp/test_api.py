@@ -600,3 +600,15 @@ def test_a_text_only_edit_is_summarised_as_a_text_edit(api: APIClient, fan: Any)
         format="json",
     ).json()
     assert patched["summary"] == "text"  # the unchanged fields a form also posts are not named
+
+
+def test_the_export_holds_my_data_and_only_mine(api: APIClient, fan: Any, bob: Any) -> None:
+    api.post(f"{V1}/me/profile/statements/", {"text": "deadpan comedies"})
+    mine = api.get(f"{V1}/me/export/")
+    assert mine.status_code == 200
+    body = mine.json()
+    assert body["account"]["username"] == fan.username
+    assert "deadpan comedies" in str(body)
+    assert "bob" not in str(body["account"]) and "password" not in str(body["account"])
+    api.logout()
+    assert api.get(f"{V1}/me/export/").status_code == 401

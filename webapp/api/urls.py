@@ -42,6 +42,7 @@ v1 = [
     path("me/conversation/", views.ConversationView.as_view(), name="conversation"),
     path("me/conversation/messages/", views.MessageView.as_view(), name="conversation-message"),
     path("me/conversation/keep/", views.ConversationKeepView.as_view(), name="conversation-keep"),
+    path("me/export/", views.ExportView.as_view(), name="export"),
 ]
 
 urlpatterns = [

@@ -436,3 +436,17 @@ class ConversationKeepView(APIView):
         except ValueError as exc:
             raise Conflict(str(exc)) from exc
         return Response(s.VersionSerializer(version).data)
+
+
+# -- my data (privacy) ------------------------------------------------------------------------
+
+
+@extend_schema(tags=["privacy"])
+class ExportView(APIView):
+    """Everything stored about you, as the privacy page's JSON download (one service)."""
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request) -> Response:
+        from webapp.privacy.services import personal_data_export
+
+        return Response(personal_data_export(user=request.user))
