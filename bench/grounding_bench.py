@@ -36,6 +36,10 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=25)
     parser.add_argument("--max-new-tokens", type=int, default=24)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--beams", type=int, default=1, help="beam search width (1 = greedy)")
+    parser.add_argument(
+        "--conditions", default="constrained,unconstrained", help="which to run, comma-separated"
+    )
     parser.add_argument("--out", type=Path, default=Path("reports/bench/grounding.json"))
     args = parser.parse_args()
     if args.threads:
@@ -63,13 +67,18 @@ def main() -> int:
         "n": args.n,
         "trie_items": len(trie),
         "trie_build_seconds": round(trie_seconds, 2),
+        "beams": args.beams,
     }
     for name, constraint in (("constrained", trie), ("unconstrained", None)):
+        if name not in args.conditions.split(","):
+            continue
         valid, distinct, examples = 0, set(), []
         t0 = time.perf_counter()
         for start in range(0, args.n, args.batch):
             batch = prompts[start : start + args.batch]
-            for tokens, item in generate_titles(llm, batch, constraint, args.max_new_tokens):
+            for tokens, item in generate_titles(
+                llm, batch, constraint, args.max_new_tokens, num_beams=args.beams
+            ):
                 if constraint is None:
                     item = match_title(
                         llm.tokenizer.decode(tokens, skip_special_tokens=True), titles

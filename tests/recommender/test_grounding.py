@@ -66,6 +66,8 @@ def test_constrained_generation_always_yields_an_active_item() -> None:
     results = generate_titles(llm, prompts, trie)
     assert all(item is not None and item % 2 == 1 for _, item in results)
     assert generate_title(llm, [], trie) in trie
+    beamed = generate_titles(llm, prompts, trie, num_beams=3)  # beams stay inside the trie too
+    assert all(item is not None and item % 2 == 1 for _, item in beamed)
 
 
 def test_free_text_matches_only_exact_titles() -> None:
