@@ -232,16 +232,25 @@ def prefix_examples(
     return out[:n], levels
 
 
+def item_prompt(
+    tokenizer: Any,
+    catalogue: Catalogue,
+    history: Sequence[int],
+    candidates: Sequence[int],
+    config: RerankConfig,
+) -> list[int]:
+    """The reranker prompt for item indices, titles shown as ``config`` says (history as given)."""
+    return build_prompt(
+        tokenizer,
+        [config.title(catalogue, int(i)) for i in history],
+        [config.title(catalogue, int(i)) for i in candidates],
+    )
+
+
 def encode_examples(
     tokenizer: Any, catalogue: Catalogue, examples: Sequence[Example], config: RerankConfig
 ) -> list[list[int]]:
-    def t(i: int) -> str:
-        return config.title(catalogue, i)
-
-    return [
-        build_prompt(tokenizer, [t(i) for i in ex.history], [t(i) for i in ex.candidates])
-        for ex in examples
-    ]
+    return [item_prompt(tokenizer, catalogue, ex.history, ex.candidates, config) for ex in examples]
 
 
 def validation_candidates(
@@ -305,10 +314,8 @@ def candidate_scores(
     for start in range(0, len(candidates), batch_size):
         rows = range(start, min(start + batch_size, len(candidates)))
         prompts = [
-            build_prompt(
-                tokenizer,
-                [config.title(catalogue, int(i)) for i in histories[r][-config.history :]],
-                [config.title(catalogue, int(i)) for i in candidates[r]],
+            item_prompt(
+                tokenizer, catalogue, histories[r][-config.history :], candidates[r], config
             )
             for r in rows
         ]

@@ -19,6 +19,17 @@ from webapp.catalogue.models import Genre, Interaction, Item
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(autouse=True)
+def empty_cache() -> Iterator[None]:
+    """Django's cache outlives a test's rolled-back rows: cached rankings and API throttle
+    counts from one test must not leak into the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def make_item(db: None) -> Any:
     def make(

@@ -76,3 +76,16 @@ def tastes_fixture(make_item: Any) -> dict[str, Any]:
     mv = rec_services.model_train(name="ease")
     rec_services.recommendations_refresh(model_version=mv)
     return {"comedies": comedies, "horrors": horrors, "fans": fans, "model_version": mv}
+
+
+@pytest.fixture(name="fan")
+def fan_fixture(client: Any, tastes: dict[str, Any]) -> Any:
+    """A comedy fan with a stored list, signed in; the catalogue is embedded (as the worker
+    would have done before the user arrives)."""
+    from webapp import ml
+    from webapp.profiles import services
+
+    user = tastes["fans"]["comedy"][0]
+    services.item_vectors_compute(encoder=ml.encoder())
+    client.force_login(user)
+    return user

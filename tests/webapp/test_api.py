@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.staticfiles import finders
-from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.urls import reverse
@@ -33,11 +32,6 @@ from webapp.profiles.models import Explanation, ProfileVersion
 
 pytestmark = pytest.mark.django_db
 V1 = "/api/v1"
-
-
-@pytest.fixture(autouse=True)
-def fresh_throttle_counts() -> None:
-    cache.clear()  # throttles count in the cache, which outlives a test's database
 
 
 @pytest.fixture

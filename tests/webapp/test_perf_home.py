@@ -4,7 +4,6 @@ explanation job whose message was lost is given up and queued again."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -17,11 +16,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests.webapp.profiles_support import (  # noqa: F401 (fixtures)
+    fan_fixture,
     tastes_fixture,
     tiny_model_folders_fixture,
     tiny_models_fixture,
 )
-from webapp import ml
 from webapp.catalogue import services as catalogue_services
 from webapp.catalogue.models import Item
 from webapp.jobs.models import JobRun
@@ -32,21 +31,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("tiny_models")]
 EXPLAIN = "webapp.profiles.tasks.explanations_refresh"
 HOME_QUERIES = 12  # session, user, catalogue signature, profile, list, item vectors,
 # interactions, explanations, the rerank and explanation jobs; +2 (cards and genres) uncached
-
-
-@pytest.fixture(autouse=True)
-def empty_cache() -> Iterator[None]:
-    cache.clear()  # the cache outlives a test's rolled-back rows
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def fan(client: Client, tastes: dict[str, Any]) -> Any:
-    user = tastes["fans"]["comedy"][0]
-    services.item_vectors_compute(encoder=ml.encoder())
-    client.force_login(user)
-    return user
 
 
 def queries(client: Client, url: str) -> tuple[int, str]:

@@ -9,6 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from tests.webapp.profiles_support import (  # noqa: F401 (fixtures)
+    fan_fixture,
     tastes_fixture,
     tiny_model_folders_fixture,
     tiny_models_fixture,
@@ -30,14 +31,6 @@ def _card_titles(html: str) -> list[str]:
 
 def _home_order(client: Client) -> list[str]:
     return _card_titles(client.get(reverse("home")).content.decode())
-
-
-@pytest.fixture
-def fan(client: Client, tastes: dict[str, Any]) -> Any:
-    user = tastes["fans"]["comedy"][0]
-    services.item_vectors_compute(encoder=ml.encoder())  # what the worker did earlier
-    client.force_login(user)
-    return user
 
 
 def test_a_revert_restores_the_exact_earlier_ranking(client: Client, fan: Any) -> None:

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests.webapp.profiles_support import (  # noqa: F401 (fixtures)
+    fan_fixture,
     tastes_fixture,
     tiny_model_folders_fixture,
     tiny_models_fixture,
@@ -34,14 +35,6 @@ def card_titles(html: str) -> list[str]:
 
 def first_card(html: str) -> str:
     return html.split('data-testid="rec-card"')[1].split('data-testid="rec-card"')[0]
-
-
-@pytest.fixture
-def fan(client: Client, tastes: dict[str, Any]) -> Any:
-    user = tastes["fans"]["comedy"][0]
-    services.item_vectors_compute(encoder=ml.encoder())
-    client.force_login(user)
-    return user
 
 
 def test_a_card_shows_the_item_its_explanation_evidence_and_critique_buttons(

@@ -10,24 +10,16 @@ from django.test import Client
 from django.urls import reverse
 
 from tests.webapp.profiles_support import (  # noqa: F401 (fixtures)
+    fan_fixture,
     tastes_fixture,
     tiny_model_folders_fixture,
     tiny_models_fixture,
 )
-from webapp import ml
 from webapp.catalogue.models import Interaction
 from webapp.profiles import selectors, services
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("tiny_models")]
 HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-@pytest.fixture
-def fan(client: Client, tastes: dict[str, Any]) -> Any:
-    user = tastes["fans"]["comedy"][0]
-    services.item_vectors_compute(encoder=ml.encoder())
-    client.force_login(user)
-    return user
 
 
 def _why(page: str) -> str:
