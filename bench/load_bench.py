@@ -124,7 +124,7 @@ def ensure_database(url: str) -> None:
 
 def app_env(args: argparse.Namespace, **extra: str) -> dict[str, str]:
     """The environment of every process here: production-like settings, our own state."""
-    env = {
+    return {
         **os.environ,
         "ENV_FILE": "",  # a developer's .env must not change what is measured
         "DATABASE_URL": args.database_url,
@@ -141,7 +141,6 @@ def app_env(args: argparse.Namespace, **extra: str) -> dict[str, str]:
         "CACHE_URL": args.cache_url,
         **extra,
     }
-    return env
 
 
 def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -347,6 +346,12 @@ def pct(values: list[float], q: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))], 2)
 
 
+def _latencies(values: list[float]) -> dict[str, float | None]:
+    return {f"p{q}": pct(values, q) for q in (50, 95, 99)} | {
+        "mean": round(statistics.fmean(values), 2) if values else None
+    }
+
+
 def summarize(rec: Recorder, paths: list[str], elapsed: float) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for path in [*paths, "all"]:
@@ -363,10 +368,8 @@ def summarize(rec: Recorder, paths: list[str], elapsed: float) -> dict[str, Any]
             "rps": round(len(rows) / elapsed, 1),
             "errors": sum(errors.values()),
             "error_kinds": errors,
-            "server_ms": {f"p{q}": pct(server, q) for q in (50, 95, 99)}
-            | {"mean": round(statistics.fmean(server), 2) if server else None},
-            "client_ms": {f"p{q}": pct(client_ms, q) for q in (50, 95, 99)}
-            | {"mean": round(statistics.fmean(client_ms), 2) if client_ms else None},
+            "server_ms": _latencies(server),
+            "client_ms": _latencies(client_ms),
             "missing_server_timing": len(ok) - len(server),
         }
     return out

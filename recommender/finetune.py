@@ -235,8 +235,8 @@ def prefix_examples(
 def item_prompt(
     tokenizer: Any,
     catalogue: Catalogue,
-    history: Sequence[int],
-    candidates: Sequence[int],
+    history: Sequence[int] | np.ndarray,
+    candidates: Sequence[int] | np.ndarray,
     config: RerankConfig,
 ) -> list[int]:
     """The reranker prompt for item indices, titles shown as ``config`` says (history as given)."""

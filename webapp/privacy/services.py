@@ -25,6 +25,7 @@ from webapp.catalogue.models import Interaction, Item
 from webapp.jobs.models import JobRun
 from webapp.profiles.models import Conversation, Explanation, ProfileVersion
 from webapp.recommendations.models import RecommendationList
+from webapp.recommendations.selectors import stored_list
 
 EXPORT_FORMAT = "steerable-recommender/personal-data/1"
 
@@ -58,7 +59,7 @@ def personal_data_export(*, user: Any) -> dict[str, Any]:
     )
     demographics = Demographics.objects.filter(user=user).first()
     conversation = Conversation.objects.filter(user=user).first()
-    stored = RecommendationList.objects.filter(user=user).select_related("model_version").first()
+    stored = stored_list(user=user)
     token = Token.objects.filter(user=user).first()
     return {
         "format": EXPORT_FORMAT,

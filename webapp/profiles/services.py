@@ -445,10 +445,10 @@ def explanations_refresh(
     weights, llm, loaded = None, None, False
     written = 0
     for row, entry in enumerate(ranking.entries):
+        if entry["explanation"] is not None:  # explain=False: only a row under today's key
+            continue
         i = int(ranking.reranked.items[row])
         key = selectors.explanation_key_for(state, i, ranking.fingerprint, ranking.model_version)
-        if Explanation.objects.filter(user=user, item=entry["item"], key=key).exists():
-            continue
         if weights is None and ranking.model_version != selectors.PROFILE_ONLY:
             weights = _ease_weights(ranking.model_version, state.catalogue.ids.ids)
         evidence = collect_evidence(

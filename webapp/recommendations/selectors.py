@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -74,19 +74,14 @@ def stored_list(*, user: Any) -> RecommendationList | None:
     return RecommendationList.objects.filter(user=user).select_related("model_version").first()
 
 
-def list_status(
-    *, user: Any, stored: RecommendationList | Literal["read"] | None = "read"
-) -> dict[str, Any] | None:
-    """Where the user's stored list stands: which model wrote it and when, and whether the
-    LLM reranker has reordered its head since (or is doing so now). None: no list yet.
-
-    ``stored``: the row as the caller already read it (the ranking did), else it is read.
+def list_status(*, stored: RecommendationList | None) -> dict[str, Any] | None:
+    """Where a stored list (as the ranking already read it) stands: which model wrote it and
+    when, and whether the LLM reranker has reordered its head since (or is doing so now).
+    None: no list yet.
     """
     from webapp.jobs.models import JobRun
     from webapp.recommendations import tasks  # tasks import this module
 
-    if isinstance(stored, str):
-        stored = stored_list(user=user)
     if stored is None:
         return None
     rerank_job = JobRun.objects.filter(task_name=tasks.lists_rerank.name).first()
@@ -116,7 +111,7 @@ def for_you(*, user: Any, limit: int = HOME_LENGTH) -> dict[str, Any]:
     from webapp.profiles.services import EXPLAIN_TOP_N
 
     ranking = profiles.ranking_for(user=user, limit=limit)
-    status = list_status(user=user, stored=ranking.stored)
+    status = list_status(stored=ranking.stored)
     llm_place = {pk: n for n, pk in enumerate(status["llm_order"] if status else [], start=1)}
     for entry in ranking.entries:
         entry["llm_rank"] = llm_place.get(entry["item"].pk)

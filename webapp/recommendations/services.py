@@ -220,7 +220,7 @@ def lists_rerank(*, user_ids: list[int] | None = None, progress: Progress = _qui
         if adapter
         else RerankConfig()
     )
-    lists = RecommendationList.objects.select_related("user")
+    lists = RecommendationList.objects.all()
     if user_ids is not None:
         lists = lists.filter(user_id__in=user_ids)
     titles = {
