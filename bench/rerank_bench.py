@@ -11,6 +11,10 @@ exact shortcut, not an approximation). The blend weight (LLM vs retriever score)
 of permutations are chosen on validation; test is read once per variant for the table.
 Scores per stage are cached under ``var/llm/bench`` so stages can run separately.
 
+An adapter trained with co-watch hints (``finetune --hints``) is scored with the same hinted
+prompts (the zero-shot model too), and the table gets a row for the co-watch affinity alone,
+with no LLM, so the LLM's own contribution is visible.
+
 Writes reports/bench/rerank.json and prints a table.
 """
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import sys
 import time
@@ -29,6 +34,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from recommender.cowatch import CoWatch
 from recommender.data import Catalogue, load_movielens
 from recommender.finetune import candidate_scores, load_tuned, retriever_scores
 from recommender.llm import get_llm
@@ -67,13 +73,16 @@ def llm_scores_for(
     rows: np.ndarray,
     n_perm: int,
     cfg: RerankConfig,
+    cowatch: np.ndarray | None,
 ) -> np.ndarray:
-    """(U, K) mean label log-prob per candidate over n_perm cyclic orders; rows not in ``rows`` stay 0."""
+    """(U, K) mean label log-prob per candidate over n_perm cyclic orders; rows not in ``rows``
+    stay 0. ``cowatch`` (U, K) moves with its candidate; used when ``cfg.hinted``."""
     out = np.zeros(cands.shape)
     hist = [histories[int(users[r])] for r in rows]
     for order in permutations(K, n_perm):
         shown = cands[rows][:, order]  # (R, K) slot j shows candidate order[j]
-        s = candidate_scores(model, tokenizer, catalogue, hist, shown, cfg)  # (R, K) by slot
+        cw = cowatch[rows][:, order] if cfg.hinted and cowatch is not None else None
+        s = candidate_scores(model, tokenizer, catalogue, hist, shown, cfg, cowatch=cw)
         back = np.zeros_like(s)
         back[:, order] = s
         out[rows] += back / n_perm
@@ -148,18 +157,31 @@ def main() -> int:
     meta_path = args.adapter / "finetune.json"
     trained = json.loads(meta_path.read_text())["config"] if meta_path.exists() else {}
     cfg = RerankConfig(
-        **{f: trained[f] for f in ("history", "title_chars", "years") if f in trained}
+        **{f: trained[f] for f in ("history", "title_chars", "years") if f in trained},
+        hint_edges=tuple(trained.get("hint_edges") or ()),
     )
     tag = f"{args.retriever}-{split.hash}-{args.users}"
     tag += f"-h{cfg.history}-c{cfg.title_chars}-y{int(cfg.years)}"
+    if cfg.hinted:  # the edges are part of the prompt: another set is another cache entry
+        tag += "-cw" + hashlib.sha256(repr(cfg.hint_edges).encode()).hexdigest()[:6]
+    # Co-watch affinity of each candidate with the shown history, from the data each stage's
+    # retriever was fitted on (train for validation, train + validation for test).
+    v_cw = CoWatch.from_interactions(split.train).affinities(
+        [h_train[int(u)][-cfg.history :] for u in users], v_cands
+    )
+    t_cw = CoWatch.from_interactions(split.train_valid).affinities(
+        [h_tv[int(u)][-cfg.history :] for u in users], t_cands
+    )
 
     def score(name: str, model: Any, tok: Any, stage: str, n_perm: int) -> np.ndarray:
-        c, r, h = (v_cands, v_rows, h_train) if stage == "valid" else (t_cands, t_rows, h_tv)
+        c, r, h, cw = (
+            (v_cands, v_rows, h_train, v_cw) if stage == "valid" else (t_cands, t_rows, h_tv, t_cw)
+        )
         path = args.cache / f"{tag}-{name}-{stage}-p{n_perm}.npy"
 
         def run() -> np.ndarray:
             t0 = time.perf_counter()
-            out = llm_scores_for(model, tok, cat, h, users, c, r, n_perm, cfg)
+            out = llm_scores_for(model, tok, cat, h, users, c, r, n_perm, cfg, cw)
             print(
                 f"  {name} {stage} P={n_perm}: {len(r)} users in {time.perf_counter() - t0:.0f}s",
                 flush=True,
@@ -198,9 +220,13 @@ def main() -> int:
     )
     variants = [("zeroshot", 1)] + [("tuned", p) for p in args.permutations]
     chosen_tuned: dict[str, Any] | None = None
-    for name, p in variants:
-        v = score(name, None, None, "valid", p)
-        t = score(name, None, None, "test", p)
+    # With hints, a first row without any LLM: the co-watch affinity alone, blended with the
+    # retriever by the same search, so the LLM's own share of a gain can be read off.
+    for name, p in ([("co-watch", 0)] if cfg.hinted else []) + variants:
+        if name == "co-watch":
+            v, t = v_cw, t_cw
+        else:
+            v, t = score(name, None, None, "valid", p), score(name, None, None, "test", p)
         for blended in (False, True):
             if blended:
                 w, _ = choose_blend(v, v_retr, v_pos)
@@ -209,8 +235,9 @@ def main() -> int:
             v_nd, _ = ndcg_recall(combine(v, v_retr, w), v_pos)
             t_nd, t_rc = ndcg_recall(combine(t, t_retr, w), t_pos)
             ci = paired_bootstrap_ci(t_nd, test_retr_ndcg, resamples=2000, seed=0)
+            label = "co-watch affinity, no LLM" if name == "co-watch" else f"{name} LLM"
             row = {
-                "model": f"{name} LLM" + (" + retriever blend" if blended else ""),
+                "model": label + (" + retriever blend" if blended else ""),
                 "valid_ndcg@10": v_nd.mean(),
                 "ndcg@10": t_nd.mean(),
                 "recall@10": t_rc.mean(),
@@ -242,22 +269,31 @@ def main() -> int:
         )
         for r in bias_rows
     ]
+    digits = [cfg.hint_digits(t_cw[r]) for r in bias_rows] if cfg.hinted else None
     assert tuned is not None
     results["position_bias"] = {
-        "zeroshot": position_bias(base, prompts),
-        "tuned": position_bias(tuned, prompts),
+        "zeroshot": position_bias(base, prompts, hints=digits),
+        "tuned": position_bias(tuned, prompts, hints=digits),
         "users": len(bias_rows),
     }
 
     # latency: end-to-end rerank() per user (prompt building + forward), tuned merged model
     latency: dict[str, Any] = {}
     lat_rows = rows_all[: args.latency_users]
+    serve_cw = CoWatch.from_interactions(split.train_valid) if cfg.hinted else None
     for p in sorted({*args.latency_permutations, *args.permutations}):
         times = []
         for r in range(len(lat_rows)):
             hist, cands = prompts[r % len(prompts)]
+            # The affinity is computed inside the timed span, as serving computes it per user.
+            row = bias_rows[r % len(prompts)]
             t0 = time.perf_counter()
-            rerank(tuned, hist, cands, dataclasses.replace(cfg, permutations=p))
+            cw = (
+                serve_cw.affinity(h_tv[int(users[row])][-cfg.history :], t_cands[row])
+                if serve_cw
+                else None
+            )
+            rerank(tuned, hist, cands, dataclasses.replace(cfg, permutations=p), cowatch=cw)
             times.append((time.perf_counter() - t0) * 1000)
         latency[f"P={p}"] = {
             "p50_ms": float(np.percentile(times, 50)),
@@ -269,6 +305,7 @@ def main() -> int:
         dataset="ml-100k",
         split_hash=split.hash,
         retriever=args.retriever,
+        hint_edges=list(cfg.hint_edges),
         users=len(users),
         users_sample_seed=0,
         users_with_target_in_topk={"valid": len(v_rows), "test": len(t_rows)},
@@ -288,9 +325,9 @@ def main() -> int:
     )
     for row in table:
         d = row.get("ndcg_diff_vs_retriever")
-        ci = f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]" if d else ""
+        ci_text = f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]" if d else ""
         print(
-            f"{row['model']:44s} {row['permutations']:>2d} {row['blend']:>5.2f} {row['valid_ndcg@10']:>7.4f} {row['ndcg@10']:>8.4f} {row['recall@10']:>6.4f}  {ci}"
+            f"{row['model']:44s} {row['permutations']:>2d} {row['blend']:>5.2f} {row['valid_ndcg@10']:>7.4f} {row['ndcg@10']:>8.4f} {row['recall@10']:>6.4f}  {ci_text}"
         )
     print("position bias (top slot = A, shuffled):", results["position_bias"])
     print("latency per user (ms):", latency)

@@ -47,7 +47,7 @@ import random
 import resource
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from recommender.cowatch import CoWatch, decile_edges
 from recommender.data import Catalogue, Interactions
 from recommender.llm import DEFAULT_SPEC, LLMHandle, load_llm
 from recommender.rerank import (
@@ -103,11 +104,22 @@ class FinetuneConfig:
     eval_users: int = 64  # validation users (with their item among the candidates) checked
     eval_at_start: bool = True  # score the zero-shot model first, so a useless adapter loses
     seed: int = 0
+    # Co-watch hints (recommender.cowatch): each candidate's affinity with the shown history as
+    # a digit after its letter. "prefix" examples only: their affinities come from the refitted
+    # data, which holds no interaction at or after the target (no leak of the answer).
+    hints: bool = False
+    # The digits' cut points: deciles of the training examples' affinities, filled in by
+    # finetune() when empty (deterministic, so a resumed run derives the same ones).
+    hint_edges: tuple[float, ...] = ()
 
     def rerank_config(self) -> RerankConfig:
         """The inference config that matches what the adapter was trained on."""
         return RerankConfig(
-            k=self.k, history=self.history, title_chars=self.title_chars, years=self.years
+            k=self.k,
+            history=self.history,
+            title_chars=self.title_chars,
+            years=self.years,
+            hint_edges=tuple(self.hint_edges),
         )
 
     def __post_init__(self) -> None:
@@ -115,6 +127,10 @@ class FinetuneConfig:
             raise ValueError(f"examples must be 'prefix' or 'sampled', not {self.examples!r}")
         if self.order not in {"retriever", "shuffled"}:
             raise ValueError(f"order must be 'retriever' or 'shuffled', not {self.order!r}")
+        if self.hints and self.examples != "prefix":
+            raise ValueError('hints need examples="prefix" (sampled contexts see the target)')
+        if self.hint_edges and not self.hints:
+            raise ValueError("hint_edges without hints")
 
 
 @dataclass(frozen=True)
@@ -123,6 +139,7 @@ class Example:
     history: tuple[int, ...]  # item indices, oldest first (already cut to config.history)
     candidates: tuple[int, ...]  # k item indices in prompt order
     label: int  # slot of the target in ``candidates``
+    cowatch: tuple[float, ...] = ()  # per candidate (prompt order): affinity with ``history``
 
 
 @dataclass
@@ -209,6 +226,7 @@ def prefix_examples(
             break
         scores = fit_scores(data)
         cands, pos = top_k_candidates(scores, histories, users, target[users], config.k)
+        cowatch = CoWatch.from_interactions(data) if config.hints else None
         made = 0
         for row in np.flatnonzero(pos >= 0):
             # slot j shows retriever candidate order[j]
@@ -216,12 +234,14 @@ def prefix_examples(
             shown = cands[row][order]
             label = int(np.flatnonzero(order == pos[row])[0])
             context = histories[int(users[row])][-config.history :]
+            affinity = cowatch.affinity(context, shown) if cowatch else np.zeros(0)
             out.append(
                 Example(
                     int(users[row]),
                     tuple(int(i) for i in context),
                     tuple(int(i) for i in shown),
                     label,
+                    tuple(float(a) for a in affinity),
                 )
             )
             made += 1
@@ -238,19 +258,30 @@ def item_prompt(
     history: Sequence[int] | np.ndarray,
     candidates: Sequence[int] | np.ndarray,
     config: RerankConfig,
+    cowatch: Sequence[float] | np.ndarray | None = None,
 ) -> list[int]:
-    """The reranker prompt for item indices, titles shown as ``config`` says (history as given)."""
+    """The reranker prompt for item indices, titles shown as ``config`` says (history as given);
+    ``cowatch`` (per candidate) is shown as digits when ``config.hinted``."""
+    hints = None
+    if config.hinted:
+        if cowatch is None:
+            raise ValueError("a hinted config needs the candidates' co-watch affinities")
+        hints = config.hint_digits(np.asarray(cowatch, dtype=np.float64))
     return build_prompt(
         tokenizer,
         [config.title(catalogue, int(i)) for i in history],
         [config.title(catalogue, int(i)) for i in candidates],
+        hints,
     )
 
 
 def encode_examples(
     tokenizer: Any, catalogue: Catalogue, examples: Sequence[Example], config: RerankConfig
 ) -> list[list[int]]:
-    return [item_prompt(tokenizer, catalogue, ex.history, ex.candidates, config) for ex in examples]
+    return [
+        item_prompt(tokenizer, catalogue, ex.history, ex.candidates, config, ex.cowatch)
+        for ex in examples
+    ]
 
 
 def validation_candidates(
@@ -307,15 +338,24 @@ def candidate_scores(
     candidates: np.ndarray,
     config: RerankConfig,
     batch_size: int = 4,
+    cowatch: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(U, K) label log-probabilities for each user's candidates in the given order (P = 1)."""
+    """(U, K) label log-probabilities for each user's candidates in the given order (P = 1).
+
+    cowatch: (U, K) affinities aligned with ``candidates``; needed when ``config.hinted``.
+    """
     label_ids = label_token_ids(tokenizer, candidates.shape[1])
     out = np.zeros(candidates.shape)
     for start in range(0, len(candidates), batch_size):
         rows = range(start, min(start + batch_size, len(candidates)))
         prompts = [
             item_prompt(
-                tokenizer, catalogue, histories[r][-config.history :], candidates[r], config
+                tokenizer,
+                catalogue,
+                histories[r][-config.history :],
+                candidates[r],
+                config,
+                None if cowatch is None else cowatch[r],
             )
             for r in rows
         ]
@@ -409,6 +449,10 @@ def finetune(
         examples, levels = prefix_examples(split, fit_scores, config, wanted)
         if not examples:
             raise ValueError("no training user has their next item among the candidates")
+        if config.hints and not config.hint_edges:
+            config = replace(
+                config, hint_edges=decile_edges(np.array([ex.cowatch for ex in examples]))
+            )
         # Fewer examples than steps need: cycle through them (epochs), same order each time.
         examples = [examples[i % len(examples)] for i in range(wanted)]
     else:
@@ -424,6 +468,13 @@ def finetune(
     eval_retr = np.take_along_axis(
         retriever_scores[users[eval_rows]], cands[eval_rows], axis=1
     ).astype(np.float64)  # (E, K) the retriever's own scores, for the blend
+    eval_cowatch = (
+        CoWatch.from_interactions(split.train).affinities(
+            [h[-config.history :] for h in eval_hist], cands[eval_rows]
+        )
+        if config.hints
+        else None
+    )
 
     checkpoint = out / "checkpoint"
     if (checkpoint / "adapter").exists():
@@ -453,7 +504,13 @@ def finetune(
     def evaluate(at: int) -> float:
         model.eval()
         scores = candidate_scores(
-            model, tokenizer, catalogue, eval_hist, cands[eval_rows], config.rerank_config()
+            model,
+            tokenizer,
+            catalogue,
+            eval_hist,
+            cands[eval_rows],
+            config.rerank_config(),
+            cowatch=eval_cowatch,
         )
         model.train()
         alone = float(ndcg_in_candidates(scores, pos[eval_rows]).mean())
@@ -637,6 +694,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--years", action="store_true", help="show release years in titles (+~6 tokens each)"
     )
+    parser.add_argument(
+        "--hints",
+        action="store_true",
+        help="show each candidate's co-watch affinity with the history as a digit (CoLLM-style)",
+    )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument(
         "--cache", type=Path, default=Path("var/llm/retriever"), help="retriever score cache"
@@ -657,6 +719,7 @@ def main(argv: list[str] | None = None) -> int:
         order=args.order,
         years=args.years,
         lora_layers=args.lora_layers,
+        hints=args.hints,
     )
     ds = load_movielens(args.dataset.removeprefix("ml-"))  # type: ignore[arg-type]
     split = leave_last_out(ds.interactions)

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from recommender.base import Ranker
+from recommender.cowatch import CoWatch
 from recommender.data import Catalogue, Interactions
 from recommender.llm import LLMHandle, chat_ids
 
@@ -38,6 +39,12 @@ LABELS: tuple[str, ...] = tuple("ABCDEFGHIJKLMNOPQRST")  # K <= 20; each one tok
 
 # Short on purpose: every prompt token costs CPU time in every forward pass.
 SYSTEM_PROMPT = "You are a movie recommender. Answer with one letter."
+# With co-watch hints (recommender.cowatch) the system prompt says what the digit means. It is
+# part of the cached fixed prefix, so the explanation costs no time per user.
+HINT_NOTE = (
+    " The digit after each candidate's letter (0-9) says how often people who watched the"
+    " listed films also watched that candidate."
+)
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,18 @@ class RerankConfig:
     # Weight of the retriever's (z-scored) score in the final score; 0 = LLM only, 1 = retriever
     # only. Choose it on validation (choose_blend), never on test.
     blend: float = 0.0
+    # Co-watch hints (recommender.cowatch): nine cut points turning each candidate's affinity
+    # with the shown history into a digit 0-9 after its letter. Empty = plain titles. Set by
+    # fine-tuning (deciles of its training affinities) and saved with the adapter.
+    hint_edges: tuple[float, ...] = ()
+
+    @property
+    def hinted(self) -> bool:
+        return bool(self.hint_edges)
+
+    def hint_digits(self, affinity: np.ndarray) -> np.ndarray:
+        """(K,) digits 0-9 for (K,) co-watch affinities (higher = watched together more)."""
+        return np.searchsorted(np.asarray(self.hint_edges), affinity, side="right").clip(0, 9)
 
     def title(self, catalogue: Catalogue, index: int) -> str:
         """How this config shows an item in a prompt."""
@@ -65,6 +84,10 @@ class RerankConfig:
             raise ValueError("permutations must be in 1..k")
         if not 0.0 <= self.blend <= 1.0:
             raise ValueError("blend must be in [0, 1]")
+        if self.hint_edges and (
+            len(self.hint_edges) != 9 or list(self.hint_edges) != sorted(self.hint_edges)
+        ):
+            raise ValueError("hint_edges must be nine ascending cut points (or empty)")
 
 
 def item_title(catalogue: Catalogue, index: int, max_chars: int = 48, year: bool = True) -> str:
@@ -100,19 +123,45 @@ def label_token_ids(tokenizer: Any, k: int) -> list[int]:
     return ids
 
 
-def build_prompt(tokenizer: Any, history: Sequence[str], candidates: Sequence[str]) -> list[int]:
-    """Token ids of the chat prompt; the model's next token is the answer letter."""
+def prompt_messages(
+    history: Sequence[str],
+    candidates: Sequence[str],
+    hints: Sequence[int] | np.ndarray | None = None,
+) -> list[dict[str, str]]:
+    """The reranker's chat messages (see :func:`build_prompt`)."""
     watched = "\n".join(f"- {t}" for t in history) or "- (nothing yet)"
-    listed = "\n".join(f"{LABELS[j]}. {t}" for j, t in enumerate(candidates))
-    messages = [
-        {"role": "system", "content": SYSTEM_PROMPT},
+    if hints is None:
+        listed = "\n".join(f"{LABELS[j]}. {t}" for j, t in enumerate(candidates))
+    else:
+        if len(hints) != len(candidates):
+            raise ValueError(f"{len(hints)} hints for {len(candidates)} candidates")
+        listed = "\n".join(
+            f"{LABELS[j]}{int(d)} {t}"
+            for j, (t, d) in enumerate(zip(candidates, hints, strict=True))
+        )
+    system = SYSTEM_PROMPT + (HINT_NOTE if hints is not None else "")
+    return [
+        {"role": "system", "content": system},
         {
             "role": "user",
             "content": f"Watched, oldest first:\n{watched}\n\nCandidates:\n{listed}\n\n"
             "Which candidate will the user watch next?",
         },
     ]
-    return chat_ids(tokenizer, messages)
+
+
+def build_prompt(
+    tokenizer: Any,
+    history: Sequence[str],
+    candidates: Sequence[str],
+    hints: Sequence[int] | np.ndarray | None = None,
+) -> list[int]:
+    """Token ids of the chat prompt; the model's next token is the answer letter.
+
+    hints: one digit 0-9 per candidate (co-watch), written as ``A7 Title`` where a plain line
+    reads ``A. Title``: the digit takes the full stop's place, so it costs no token.
+    """
+    return chat_ids(tokenizer, prompt_messages(history, candidates, hints))
 
 
 def top_k_candidates(
@@ -200,18 +249,28 @@ def llm_scores(
     history: Sequence[str],
     candidates: Sequence[str],
     n_permutations: int = 1,
+    hints: Sequence[int] | np.ndarray | None = None,
 ) -> np.ndarray:
     """(K,) mean log-softmax over the K labels per candidate, averaged over candidate orders.
 
     Log-softmax rather than raw logits so each order's scores are on one scale before averaging.
+    hints: (K,) co-watch digits in the candidates' order (they move with their candidate).
     """
     k = len(candidates)
     if not 1 <= k <= len(LABELS):
         raise ValueError(f"between 1 and {len(LABELS)} candidates, got {k}")
     label_ids = label_token_ids(llm.tokenizer, k)
     orders = permutations(k, n_permutations)  # (P, K): slot j shows candidate orders[p, j]
-    prompts = [build_prompt(llm.tokenizer, history, [candidates[c] for c in o]) for o in orders]
-    logits = _label_logits_with_prefix(llm, prompts, label_ids)
+    prompts = [
+        build_prompt(
+            llm.tokenizer,
+            history,
+            [candidates[c] for c in o],
+            None if hints is None else [hints[c] for c in o],
+        )
+        for o in orders
+    ]
+    logits = _label_logits_with_prefix(llm, prompts, label_ids, hinted=hints is not None)
     if logits is None:  # prompts that do not start with the cached prefix, or unequal lengths
         ids, mask = pad_left(prompts, llm.tokenizer.pad_token_id)  # (P, T)
         logits = label_logits(llm.model, ids, mask, label_ids)
@@ -222,26 +281,31 @@ def llm_scores(
     return by_candidate.mean(axis=0)
 
 
-# model -> (prefix token ids, its KV cache): the system prompt and the "Watched" header are the
-# same in every prompt, so their keys/values are computed once per loaded model, not per user.
-_PREFIX: weakref.WeakKeyDictionary[Any, tuple[list[int], Any]] = weakref.WeakKeyDictionary()
+# model -> {hinted: (prefix token ids, its KV cache)}: the system prompt and the "Watched" header
+# are the same in every prompt, so their keys/values are computed once per loaded model (and
+# prompt kind: hinted prompts have a longer system prompt), not per user.
+_PREFIX: weakref.WeakKeyDictionary[Any, dict[bool, tuple[list[int], Any]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-def _static_prefix(llm: LLMHandle) -> tuple[list[int], Any]:
-    hit = _PREFIX.get(llm.model)
+def _static_prefix(llm: LLMHandle, hinted: bool = False) -> tuple[list[int], Any]:
+    kinds = _PREFIX.setdefault(llm.model, {})
+    hit = kinds.get(hinted)
     if hit is None:
         # The longest token prefix two unrelated prompts share is the fixed part.
-        a = build_prompt(llm.tokenizer, ["Alpha"], ["Beta"])
-        b = build_prompt(llm.tokenizer, ["9 Zeta"], ["Omega"])
+        hints = [0] if hinted else None
+        a = build_prompt(llm.tokenizer, ["Alpha"], ["Beta"], hints)
+        b = build_prompt(llm.tokenizer, ["9 Zeta"], ["Omega"], hints)
         n = next(i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y)
         out = llm.model(input_ids=torch.tensor([a[:n]]), use_cache=True)
         hit = (a[:n], out.past_key_values)
-        _PREFIX[llm.model] = hit
+        kinds[hinted] = hit
     return hit
 
 
 def _label_logits_with_prefix(
-    llm: LLMHandle, prompts: Sequence[Sequence[int]], label_ids: Sequence[int]
+    llm: LLMHandle, prompts: Sequence[Sequence[int]], label_ids: Sequence[int], hinted: bool = False
 ) -> torch.Tensor | None:
     """(P, K) label logits reusing the cached fixed prefix; None when it does not apply.
 
@@ -249,7 +313,7 @@ def _label_logits_with_prefix(
     one permutation. Needs every prompt to start with the prefix and (no padding in the middle
     of a cached sequence) all prompts to have one length.
     """
-    prefix, cache = _static_prefix(llm)
+    prefix, cache = _static_prefix(llm, hinted)
     n = len(prefix)
     if len({len(p) for p in prompts}) != 1 or any(list(p[:n]) != prefix for p in prompts):
         return None
@@ -282,14 +346,22 @@ def rerank(
     candidates: Sequence[str],
     config: RerankConfig | None = None,
     retriever_scores: np.ndarray | None = None,
+    cowatch: np.ndarray | None = None,
 ) -> RerankResult:
     """Rerank ``candidates`` (titles, retriever order) for a user with ``history`` (titles).
 
     The web app's entry point: it passes titles, gets back positions into its own list.
+    cowatch: (K,) each candidate's affinity with the shown history (:mod:`recommender.cowatch`);
+    required when ``config.hinted`` (the adapter was trained on hinted prompts).
     """
     config = config or RerankConfig()
     history = list(history)[-config.history :] if config.history else []
-    raw = llm_scores(llm, history, candidates, config.permutations)
+    hints = None
+    if config.hinted:
+        if cowatch is None or len(cowatch) != len(candidates):
+            raise ValueError("this reranker reads co-watch hints: pass one affinity per candidate")
+        hints = config.hint_digits(np.asarray(cowatch, dtype=np.float64))
+    raw = llm_scores(llm, history, candidates, config.permutations, hints)
     scores = combine(raw, retriever_scores, config.blend)
     order = np.lexsort((np.arange(len(scores)), -scores))  # ties keep retriever order
     return RerankResult(order.astype(np.int64), scores, raw)
@@ -343,24 +415,31 @@ def _metric_in_candidates(
 
 
 def position_bias(
-    llm: LLMHandle, prompts: Sequence[tuple[Sequence[str], Sequence[str]]], seed: int = 0
+    llm: LLMHandle,
+    prompts: Sequence[tuple[Sequence[str], Sequence[str]]],
+    seed: int = 0,
+    hints: Sequence[np.ndarray] | None = None,
 ) -> dict[str, float]:
     """How often the top-scored slot is slot A when each candidate list is shuffled.
 
     An unbiased model picks slot A about 1/K of the time; SmolLM2 zero-shot far more often.
-    ``prompts``: (history titles, candidate titles) pairs. Returns the rate and 1/K.
+    ``prompts``: (history titles, candidate titles) pairs; ``hints``: per prompt (K,) co-watch
+    digits, shuffled with their candidates. Returns the rate and 1/K.
     """
     rng = np.random.default_rng(seed)
     first = 0
     label_ids: list[int] | None = None
     k = 0
     with torch.inference_mode():
-        for history, candidates in prompts:
+        for n, (history, candidates) in enumerate(prompts):
             k = len(candidates)
             label_ids = label_ids or label_token_ids(llm.tokenizer, k)
-            shuffled = [candidates[i] for i in rng.permutation(k)]
+            order = rng.permutation(k)
+            shuffled = [candidates[i] for i in order]
+            digits = None if hints is None else [hints[n][i] for i in order]
             ids, mask = pad_left(
-                [build_prompt(llm.tokenizer, history, shuffled)], llm.tokenizer.pad_token_id
+                [build_prompt(llm.tokenizer, history, shuffled, digits)],
+                llm.tokenizer.pad_token_id,
             )
             first += int(label_logits(llm.model, ids, mask, label_ids)[0].argmax() == 0)
     return {"top_is_slot_A": first / max(len(prompts), 1), "uniform": 1.0 / max(k, 1)}
@@ -384,6 +463,7 @@ class RerankedRanker(Ranker):
         self.config = config or RerankConfig()
         self.catalogue: Catalogue | None = None
         self._histories: list[np.ndarray] = []
+        self._cowatch: CoWatch | None = None
 
     def fit(self, interactions: Interactions, catalogue: Catalogue) -> Self:
         """Fits the retriever; remembers ordered histories for the prompts."""
@@ -391,17 +471,21 @@ class RerankedRanker(Ranker):
         self.retriever.fit(interactions, catalogue)
         self.catalogue = catalogue
         self._histories = interactions.histories()
+        self._cowatch = CoWatch.from_interactions(interactions) if self.config.hinted else None
         return self
 
     def candidates(self, user: int) -> tuple[np.ndarray, np.ndarray]:
         """(top-K item indices, their retriever scores), retriever order, seen items excluded."""
         return self.retriever.recommend(user, self.config.k)
 
+    def recent(self, user: int) -> np.ndarray:
+        """The history items the prompt shows, oldest first."""
+        history = self._histories[user]
+        return history[-self.config.history :] if self.config.history else history[:0]
+
     def history_titles(self, user: int) -> list[str]:
         assert self.catalogue is not None, "fit() first"
-        history = self._histories[user]
-        recent = history[-self.config.history :] if self.config.history else history[:0]
-        return [self.config.title(self.catalogue, int(i)) for i in recent]
+        return [self.config.title(self.catalogue, int(i)) for i in self.recent(user)]
 
     def rerank_user(self, user: int) -> tuple[np.ndarray, np.ndarray]:
         """(item indices best first, final scores in that order) for the user's top-K."""
@@ -410,7 +494,8 @@ class RerankedRanker(Ranker):
         if len(items) == 0:
             return items, retr
         titles = [self.config.title(self.catalogue, int(i)) for i in items]
-        result = rerank(self.llm, self.history_titles(user), titles, self.config, retr)
+        cowatch = self._cowatch.affinity(self.recent(user), items) if self._cowatch else None
+        result = rerank(self.llm, self.history_titles(user), titles, self.config, retr, cowatch)
         return items[result.order], result.scores[result.order].astype(np.float32)
 
     def score(self, user: int, item_ids: np.ndarray) -> np.ndarray:

@@ -233,3 +233,58 @@ def test_prefix_examples_in_retriever_order_show_the_retrievers_ranking() -> Non
     for ex in examples:
         shown = pop[ex.user, list(ex.candidates)]
         assert (np.diff(shown) <= 0).all()
+
+
+def test_hinted_examples_read_co_watch_from_the_refitted_data_only() -> None:
+    from recommender.cowatch import CoWatch
+
+    split, _ = _split_and_scores()
+    cfg = FinetuneConfig(
+        **{**CONFIG.__dict__, "examples": "prefix", "max_levels": 1, "hints": True}
+    )
+    examples, _ = prefix_examples(split, _popularity_fit, cfg, 1000)
+    cut, _ = drop_last(split.train, 1)  # the target and later rows are not in it: no leak
+    cw = CoWatch.from_interactions(cut)
+    assert examples
+    for ex in examples:
+        np.testing.assert_allclose(
+            ex.cowatch, cw.affinity(np.array(ex.history), np.array(ex.candidates))
+        )
+
+
+def test_hints_need_prefix_examples() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="prefix"):
+        FinetuneConfig(**{**CONFIG.__dict__, "hints": True})  # CONFIG uses "sampled"
+
+
+def test_a_hinted_run_saves_its_digit_cut_points_with_the_adapter(tmp_path: Path) -> None:
+    import json
+
+    split, scores = _split_and_scores()
+    base_dir = save_tiny_llm(tmp_path / "base")
+    cfg = FinetuneConfig(
+        **{
+            **CONFIG.__dict__,
+            "llm": str(base_dir),
+            "steps": 1,
+            "examples": "prefix",
+            "max_levels": 2,
+            "hints": True,
+        }
+    )
+    finetune(
+        split,
+        tiny_catalogue(),
+        scores,
+        tmp_path / "run",
+        cfg,
+        show_progress=False,
+        fit_scores=_popularity_fit,
+    )
+    meta = json.loads((tmp_path / "run" / "adapter" / "finetune.json").read_text())
+    edges = meta["config"]["hint_edges"]
+    assert len(edges) == 9 and edges == sorted(edges)
+    restored = FinetuneConfig(**{**meta["config"], "hint_edges": tuple(edges)})
+    assert restored.rerank_config().hinted

@@ -132,30 +132,36 @@ def test_the_packaged_model_reranks_into_a_permutation() -> None:
     assert sorted(result.order.tolist()) == list(range(20))
 
 
-def _full_prompt_logits(llm: object, history: list[str], candidates: list[str]) -> torch.Tensor:
+def _full_prompt_logits(
+    llm: object, history: list[str], candidates: list[str], hints: list[int] | None = None
+) -> torch.Tensor:
     tok = llm.tokenizer  # type: ignore[attr-defined]
-    ids, mask = pad_left([build_prompt(tok, history, candidates)], tok.pad_token_id)
+    ids, mask = pad_left([build_prompt(tok, history, candidates, hints)], tok.pad_token_id)
     with torch.no_grad():
         return label_logits(llm.model, ids, mask, label_token_ids(tok, len(candidates)))  # type: ignore[attr-defined]
 
 
 def _check_prefix_cache_matches_the_full_prompt(
-    llm: object, titles: list[str], atol: float
+    llm: object, titles: list[str], atol: float, hinted: bool = False
 ) -> None:
     from recommender import rerank as module
 
     history, candidates = titles[:4], titles[4:24]
-    full = torch.log_softmax(_full_prompt_logits(llm, history, candidates), -1)[0].numpy()
+    hints = [j % 10 for j in range(len(candidates))] if hinted else None
+    full = torch.log_softmax(_full_prompt_logits(llm, history, candidates, hints), -1)[0].numpy()
     for _ in range(2):  # the second call reuses the cached prefix: it must not have grown
-        cached = module.llm_scores(llm, history, candidates, 1)  # type: ignore[arg-type]
+        cached = module.llm_scores(llm, history, candidates, 1, hints)  # type: ignore[arg-type]
         np.testing.assert_allclose(cached, full, rtol=0, atol=atol)
     assert llm.model in module._PREFIX  # type: ignore[attr-defined]
-    prefix, _ = module._PREFIX[llm.model]  # type: ignore[attr-defined]
-    assert 5 < len(prefix) < len(build_prompt(llm.tokenizer, history, candidates))  # type: ignore[attr-defined]
+    prefix, _ = module._PREFIX[llm.model][hinted]  # type: ignore[attr-defined]
+    full_ids = build_prompt(llm.tokenizer, history, candidates, hints)  # type: ignore[attr-defined]
+    assert 5 < len(prefix) < len(full_ids)
+    assert full_ids[: len(prefix)] == prefix
 
 
-def test_the_cached_prompt_prefix_gives_the_full_prompts_scores() -> None:
-    _check_prefix_cache_matches_the_full_prompt(tiny_llm(), tiny_titles(), atol=1e-4)
+@pytest.mark.parametrize("hinted", [False, True])
+def test_the_cached_prompt_prefix_gives_the_full_prompts_scores(hinted: bool) -> None:
+    _check_prefix_cache_matches_the_full_prompt(tiny_llm(), tiny_titles(), 1e-4, hinted)
 
 
 @pytest.mark.integration

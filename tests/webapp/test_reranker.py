@@ -63,3 +63,54 @@ def test_staff_start_fine_tuning_from_the_admin_and_bad_input_is_refused(
     response = client.post(reverse("admin:recommendations_adapter_train"), {"steps": "lots"})
     assert response.status_code == 302 and not JobRun.objects.exists()
     assert client.get(reverse("admin:recommendations_adapter_changelist")).status_code == 200
+
+
+def test_an_adapter_trained_on_co_watch_hints_is_served_with_them(
+    two_tastes: Any, tiny_llm_folder: Path, settings: Any
+) -> None:
+    import numpy as np
+
+    from recommender.cowatch import CoWatch
+    from recommender.finetune import load_tuned
+    from recommender.rerank import RerankConfig, prompt_title, rerank
+    from webapp.catalogue.models import Interaction, Item
+
+    settings.ARTIFACT_DIR = tiny_llm_folder.parent / "artifacts"
+    adapter = services.adapter_train(
+        steps=2,
+        llm_spec=str(tiny_llm_folder),
+        overrides={"k": 4, "history": 3, "eval_every": 2, "eval_users": 8, "hints": True},
+    )
+    edges = adapter.config["hint_edges"]
+    assert len(edges) == 9 and edges == sorted(edges), "the digits' cut points ship with it"
+    mv = services.model_train(name="ease")
+    services.recommendations_refresh(model_version=mv)
+    assert services.lists_rerank() == 20
+
+    # The stored order is the one the offline reranker gives with today's co-watch digits.
+    stored = RecommendationList.objects.order_by("user_id").first()
+    assert stored is not None
+    config = RerankConfig(
+        k=4, history=3, title_chars=32, blend=adapter.config["blend"], hint_edges=tuple(edges)
+    )
+    dataset = selectors.dataset_from_db()
+    ids = dataset.catalogue.ids
+    head = [e["item"] for e in stored.entries][:4]
+    recent = list(
+        Interaction.objects.filter(selectors.POSITIVE, user_id=stored.user_id)
+        .order_by("-created_at", "-id")
+        .values_list("item_id", flat=True)[:3]
+    )[::-1]
+    items = {i.pk: i for i in Item.objects.filter(pk__in=head + recent)}
+    title = {pk: prompt_title(i.title, i.year, 32, False) for pk, i in items.items()}
+    affinity = CoWatch.from_interactions(dataset.interactions).affinity(
+        ids.indices(recent), ids.indices(head)
+    )
+    handle = load_tuned(Path(adapter.path), adapter.config["llm"])
+    scores = np.array([e["score"] for e in stored.entries][:4], dtype=np.float32)
+    expected = rerank(
+        handle, [title[pk] for pk in recent], [title[pk] for pk in head], config, scores, affinity
+    )
+    assert stored.reranked == [head[int(i)] for i in expected.order]
+    with pytest.raises(ValueError, match="co-watch"):
+        rerank(handle, [title[pk] for pk in recent], [title[pk] for pk in head], config, scores)

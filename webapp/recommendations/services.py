@@ -201,6 +201,7 @@ def adapter_train(
 def lists_rerank(*, user_ids: list[int] | None = None, progress: Progress = _quiet) -> int:
     """Reorder the head of stored lists with the LLM (the best validated adapter, else the
     base model zero-shot) and store that order beside the list. Background work only."""
+    from recommender.cowatch import CoWatch
     from recommender.finetune import load_tuned
     from recommender.rerank import RerankConfig, prompt_title, rerank
     from webapp import ml
@@ -216,10 +217,17 @@ def lists_rerank(*, user_ids: list[int] | None = None, progress: Progress = _qui
             years=adapter.config.get("years", True),
             # The LLM/retriever blend chosen on validation with the adapter (0 = LLM alone).
             blend=float(adapter.config.get("blend", 0.0)),
+            # An adapter trained on co-watch hints reads them at serving too.
+            hint_edges=tuple(adapter.config.get("hint_edges") or ()),
         )
         if adapter
         else RerankConfig()
     )
+    cowatch, index = None, None
+    if config.hinted:
+        # Today's positive interactions, read once for the whole batch of lists.
+        dataset = selectors.dataset_from_db()
+        cowatch, index = CoWatch.from_interactions(dataset.interactions), dataset.catalogue.ids
     lists = RecommendationList.objects.all()
     if user_ids is not None:
         lists = lists.filter(user_id__in=user_ids)
@@ -233,18 +241,24 @@ def lists_rerank(*, user_ids: list[int] | None = None, progress: Progress = _qui
         head = [e for e in stored.entries if e["item"] in titles][: config.k]
         if len(head) < 2:
             continue
-        history = list(
+        recent = list(
             Interaction.objects.filter(selectors.POSITIVE, user_id=stored.user_id)
             .order_by("-created_at", "-id")
             .values_list("item_id", flat=True)[: config.history]
         )[::-1]  # oldest first, most recent last, as the prompt expects
-        history = [titles[pk] for pk in history if pk in titles]
+        recent = [pk for pk in recent if pk in titles]
+        affinity = None
+        if cowatch is not None and index is not None:
+            affinity = cowatch.affinity(
+                index.indices(recent), index.indices([e["item"] for e in head])
+            )
         result = rerank(
             handle,
-            history,
+            [titles[pk] for pk in recent],
             [titles[e["item"]] for e in head],
             config,
             retriever_scores=np.array([e["score"] for e in head], dtype=np.float32),
+            cowatch=affinity,
         )
         RecommendationList.objects.filter(pk=stored.pk).update(
             reranked=[head[int(i)]["item"] for i in result.order],
