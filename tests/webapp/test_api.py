@@ -378,6 +378,13 @@ def test_regenerating_queues_a_job_i_can_follow(
     assert _as(bob).get(f"{V1}/me/jobs/{job}/").status_code == 404
 
 
+def test_regenerating_without_any_history_is_refused_and_queues_nothing(api: APIClient) -> None:
+    newcomer = get_user_model().objects.create_user("newcomer", password="pw-long-enough-1")
+    response = _as(newcomer).post(f"{V1}/me/profile/regenerate/")
+    assert response.status_code == 409 and "rate or like" in response.json()["detail"]
+    assert not JobRun.objects.filter(requested_by=newcomer).exists()
+
+
 # -- critiques ------------------------------------------------------------------------------
 
 

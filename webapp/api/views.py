@@ -37,10 +37,8 @@ from webapp.catalogue import selectors as catalogue_selectors
 from webapp.catalogue import services as catalogue_services
 from webapp.catalogue.models import Interaction, Item
 from webapp.jobs.models import JobRun
-from webapp.jobs.services import job_enqueue
 from webapp.profiles import selectors as profile_selectors
 from webapp.profiles import services as profile_services
-from webapp.profiles import tasks as profile_tasks
 from webapp.profiles.models import Conversation, ProfileVersion, Reason
 
 LLM = "llm"  # throttle scope of endpoints that make a model work (API_LLM_THROTTLE)
@@ -265,15 +263,15 @@ class VersionRevertView(APIView):
 class RegenerateView(APIView):
     throttle_scope = LLM
 
-    @extend_schema(request=None, responses={202: s.JobSerializer})
+    @extend_schema(request=None, responses={202: s.JobSerializer, 409: OpenApiTypes.OBJECT})
     def post(self, request: Request) -> Response:
         """Rewrite the profile from your history with the LLM, in the background (pinned
-        statements and filters stay). Poll the job until its state is succeeded."""
-        job = job_enqueue(
-            task=profile_tasks.profile_generate,
-            arguments={"user_id": request.user.pk, "requested_by_id": request.user.pk},
-            requested_by=request.user,
-        )
+        statements and filters stay). Poll the job until its state is succeeded. 409 when
+        there is no history to learn from yet (nothing is queued)."""
+        try:  # the page's service: it refuses at once rather than queue a job bound to fail
+            job = profile_services.profile_generate_enqueue(user=request.user)
+        except ValueError as exc:
+            raise Conflict(str(exc)) from exc
         return Response(s.JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
