@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import sys
 import time
@@ -158,12 +157,12 @@ def main() -> int:
     trained = json.loads(meta_path.read_text())["config"] if meta_path.exists() else {}
     cfg = RerankConfig(
         **{f: trained[f] for f in ("history", "title_chars", "years") if f in trained},
-        hint_edges=tuple(trained.get("hint_edges") or ()),
+        cowatch_top=int(trained.get("cowatch_top", 0)),
     )
     tag = f"{args.retriever}-{split.hash}-{args.users}"
     tag += f"-h{cfg.history}-c{cfg.title_chars}-y{int(cfg.years)}"
-    if cfg.hinted:  # the edges are part of the prompt: another set is another cache entry
-        tag += "-cw" + hashlib.sha256(repr(cfg.hint_edges).encode()).hexdigest()[:6]
+    if cfg.hinted:
+        tag += f"-cw{cfg.cowatch_top}"
     # Co-watch affinity of each candidate with the shown history, from the data each stage's
     # retriever was fitted on (train for validation, train + validation for test).
     v_cw = CoWatch.from_interactions(split.train).affinities(
@@ -269,11 +268,11 @@ def main() -> int:
         )
         for r in bias_rows
     ]
-    digits = [cfg.hint_digits(t_cw[r]) for r in bias_rows] if cfg.hinted else None
+    bias_cw = [t_cw[r] for r in bias_rows] if cfg.hinted else None
     assert tuned is not None
     results["position_bias"] = {
-        "zeroshot": position_bias(base, prompts, hints=digits),
-        "tuned": position_bias(tuned, prompts, hints=digits),
+        "zeroshot": position_bias(base, prompts, cowatch=bias_cw, cowatch_top=cfg.cowatch_top),
+        "tuned": position_bias(tuned, prompts, cowatch=bias_cw, cowatch_top=cfg.cowatch_top),
         "users": len(bias_rows),
     }
 
@@ -305,7 +304,7 @@ def main() -> int:
         dataset="ml-100k",
         split_hash=split.hash,
         retriever=args.retriever,
-        hint_edges=list(cfg.hint_edges),
+        cowatch_top=cfg.cowatch_top,
         users=len(users),
         users_sample_seed=0,
         users_with_target_in_topk={"valid": len(v_rows), "test": len(t_rows)},

@@ -5,8 +5,8 @@ same people watch together; the survey seed calls this the weakness of pure text
 "when inter-item dependencies dominate", and lists the remedies: project a CF embedding into
 the token space (CoLLM), or *distil CF into a short text summary*. This module is the second,
 in its shortest form: each candidate gets its mean cosine co-occurrence with the history
-items the prompt shows, which :meth:`recommender.rerank.RerankConfig.hint_digits` turns into
-one digit 0-9 written after the candidate's letter (``A7 Toy Story``: no extra tokens).
+items the prompt shows, and the prompt names the letters of the best few in one line
+(``Often watched together: D F A``, :func:`recommender.rerank.prompt_messages`).
 
 Measured on ML-100K validation (EASE top-20): this affinity alone orders the candidates better
 than EASE does (in-candidate NDCG@10 0.102 vs 0.088) because it looks at the *recent* history
@@ -63,9 +63,3 @@ class CoWatch:
     def affinities(self, histories: Sequence[np.ndarray], candidates: np.ndarray) -> np.ndarray:
         """(U, K) :meth:`affinity` per row; ``histories[r]`` already cut to what is shown."""
         return np.stack([self.affinity(h, c) for h, c in zip(histories, candidates, strict=True)])
-
-
-def decile_edges(values: np.ndarray) -> tuple[float, ...]:
-    """Nine cut points that split ``values`` into ten equal-count digits (0-9)."""
-    qs = np.quantile(np.asarray(values, dtype=np.float64).ravel(), np.linspace(0.1, 0.9, 9))
-    return tuple(float(round(q, 6)) for q in qs)

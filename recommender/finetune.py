@@ -47,7 +47,7 @@ import random
 import resource
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from recommender.cowatch import CoWatch, decile_edges
+from recommender.cowatch import CoWatch
 from recommender.data import Catalogue, Interactions
 from recommender.llm import DEFAULT_SPEC, LLMHandle, load_llm
 from recommender.rerank import (
@@ -104,13 +104,11 @@ class FinetuneConfig:
     eval_users: int = 64  # validation users (with their item among the candidates) checked
     eval_at_start: bool = True  # score the zero-shot model first, so a useless adapter loses
     seed: int = 0
-    # Co-watch hints (recommender.cowatch): each candidate's affinity with the shown history as
-    # a digit after its letter. "prefix" examples only: their affinities come from the refitted
-    # data, which holds no interaction at or after the target (no leak of the answer).
-    hints: bool = False
-    # The digits' cut points: deciles of the training examples' affinities, filled in by
-    # finetune() when empty (deterministic, so a resumed run derives the same ones).
-    hint_edges: tuple[float, ...] = ()
+    # Co-watch hint (recommender.cowatch): name the letters of this many candidates with the
+    # highest affinity to the shown history (0 = none). "prefix" examples only: their
+    # affinities come from the refitted data, which holds no interaction at or after the
+    # target (no leak of the answer).
+    cowatch_top: int = 0
 
     def rerank_config(self) -> RerankConfig:
         """The inference config that matches what the adapter was trained on."""
@@ -119,7 +117,7 @@ class FinetuneConfig:
             history=self.history,
             title_chars=self.title_chars,
             years=self.years,
-            hint_edges=tuple(self.hint_edges),
+            cowatch_top=self.cowatch_top,
         )
 
     def __post_init__(self) -> None:
@@ -127,10 +125,8 @@ class FinetuneConfig:
             raise ValueError(f"examples must be 'prefix' or 'sampled', not {self.examples!r}")
         if self.order not in {"retriever", "shuffled"}:
             raise ValueError(f"order must be 'retriever' or 'shuffled', not {self.order!r}")
-        if self.hints and self.examples != "prefix":
-            raise ValueError('hints need examples="prefix" (sampled contexts see the target)')
-        if self.hint_edges and not self.hints:
-            raise ValueError("hint_edges without hints")
+        if self.cowatch_top and self.examples != "prefix":
+            raise ValueError('co-watch hints need examples="prefix" (sampled ones see the target)')
 
 
 @dataclass(frozen=True)
@@ -226,7 +222,7 @@ def prefix_examples(
             break
         scores = fit_scores(data)
         cands, pos = top_k_candidates(scores, histories, users, target[users], config.k)
-        cowatch = CoWatch.from_interactions(data) if config.hints else None
+        cowatch = CoWatch.from_interactions(data) if config.cowatch_top else None
         made = 0
         for row in np.flatnonzero(pos >= 0):
             # slot j shows retriever candidate order[j]
@@ -261,17 +257,15 @@ def item_prompt(
     cowatch: Sequence[float] | np.ndarray | None = None,
 ) -> list[int]:
     """The reranker prompt for item indices, titles shown as ``config`` says (history as given);
-    ``cowatch`` (per candidate) is shown as digits when ``config.hinted``."""
-    hints = None
-    if config.hinted:
-        if cowatch is None:
-            raise ValueError("a hinted config needs the candidates' co-watch affinities")
-        hints = config.hint_digits(np.asarray(cowatch, dtype=np.float64))
+    ``cowatch`` (per candidate) becomes the hint line when ``config.hinted``."""
+    if config.hinted and cowatch is None:
+        raise ValueError("a hinted config needs the candidates' co-watch affinities")
     return build_prompt(
         tokenizer,
         [config.title(catalogue, int(i)) for i in history],
         [config.title(catalogue, int(i)) for i in candidates],
-        hints,
+        cowatch if config.hinted else None,
+        config.cowatch_top,
     )
 
 
@@ -449,10 +443,6 @@ def finetune(
         examples, levels = prefix_examples(split, fit_scores, config, wanted)
         if not examples:
             raise ValueError("no training user has their next item among the candidates")
-        if config.hints and not config.hint_edges:
-            config = replace(
-                config, hint_edges=decile_edges(np.array([ex.cowatch for ex in examples]))
-            )
         # Fewer examples than steps need: cycle through them (epochs), same order each time.
         examples = [examples[i % len(examples)] for i in range(wanted)]
     else:
@@ -472,7 +462,7 @@ def finetune(
         CoWatch.from_interactions(split.train).affinities(
             [h[-config.history :] for h in eval_hist], cands[eval_rows]
         )
-        if config.hints
+        if config.cowatch_top
         else None
     )
 
@@ -695,9 +685,10 @@ def main(argv: list[str] | None = None) -> int:
         "--years", action="store_true", help="show release years in titles (+~6 tokens each)"
     )
     parser.add_argument(
-        "--hints",
-        action="store_true",
-        help="show each candidate's co-watch affinity with the history as a digit (CoLLM-style)",
+        "--cowatch-top",
+        type=int,
+        default=FinetuneConfig.cowatch_top,
+        help="name the N candidates most watched with the history in the prompt (0 = off)",
     )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument(
@@ -719,7 +710,7 @@ def main(argv: list[str] | None = None) -> int:
         order=args.order,
         years=args.years,
         lora_layers=args.lora_layers,
-        hints=args.hints,
+        cowatch_top=args.cowatch_top,
     )
     ds = load_movielens(args.dataset.removeprefix("ml-"))  # type: ignore[arg-type]
     split = leave_last_out(ds.interactions)

@@ -39,11 +39,11 @@ LABELS: tuple[str, ...] = tuple("ABCDEFGHIJKLMNOPQRST")  # K <= 20; each one tok
 
 # Short on purpose: every prompt token costs CPU time in every forward pass.
 SYSTEM_PROMPT = "You are a movie recommender. Answer with one letter."
-# With co-watch hints (recommender.cowatch) the system prompt says what the digit means. It is
-# part of the cached fixed prefix, so the explanation costs no time per user.
+# With co-watch hints (recommender.cowatch) the system prompt says what the hint line means. It
+# is part of the cached fixed prefix, so the explanation costs no time per user.
 HINT_NOTE = (
-    " The digit after each candidate's letter (0-9) says how often people who watched the"
-    " listed films also watched that candidate."
+    " 'Often watched together' names the candidates that people who watched the same films"
+    " watched most, best first."
 )
 
 
@@ -60,18 +60,14 @@ class RerankConfig:
     # Weight of the retriever's (z-scored) score in the final score; 0 = LLM only, 1 = retriever
     # only. Choose it on validation (choose_blend), never on test.
     blend: float = 0.0
-    # Co-watch hints (recommender.cowatch): nine cut points turning each candidate's affinity
-    # with the shown history into a digit 0-9 after its letter. Empty = plain titles. Set by
-    # fine-tuning (deciles of its training affinities) and saved with the adapter.
-    hint_edges: tuple[float, ...] = ()
+    # Co-watch hint (recommender.cowatch): a line naming the letters of the candidates with the
+    # highest affinity to the shown history, this many (0 = no hint). Saved with an adapter
+    # trained on hinted prompts, which then needs the affinities at serving too.
+    cowatch_top: int = 0
 
     @property
     def hinted(self) -> bool:
-        return bool(self.hint_edges)
-
-    def hint_digits(self, affinity: np.ndarray) -> np.ndarray:
-        """(K,) digits 0-9 for (K,) co-watch affinities (higher = watched together more)."""
-        return np.searchsorted(np.asarray(self.hint_edges), affinity, side="right").clip(0, 9)
+        return self.cowatch_top > 0
 
     def title(self, catalogue: Catalogue, index: int) -> str:
         """How this config shows an item in a prompt."""
@@ -84,10 +80,8 @@ class RerankConfig:
             raise ValueError("permutations must be in 1..k")
         if not 0.0 <= self.blend <= 1.0:
             raise ValueError("blend must be in [0, 1]")
-        if self.hint_edges and (
-            len(self.hint_edges) != 9 or list(self.hint_edges) != sorted(self.hint_edges)
-        ):
-            raise ValueError("hint_edges must be nine ascending cut points (or empty)")
+        if not 0 <= self.cowatch_top <= self.k:
+            raise ValueError("cowatch_top must be in 0..k")
 
 
 def item_title(catalogue: Catalogue, index: int, max_chars: int = 48, year: bool = True) -> str:
@@ -123,28 +117,36 @@ def label_token_ids(tokenizer: Any, k: int) -> list[int]:
     return ids
 
 
+def cowatch_letters(cowatch: Sequence[float] | np.ndarray, top: int) -> list[str]:
+    """Letters of the ``top`` candidates with the highest affinity, best first (ties: earlier
+    slot first); a candidate nobody watched with the history (affinity 0) is never named."""
+    values = np.asarray(cowatch, dtype=np.float64)
+    order = np.lexsort((np.arange(len(values)), -values))[:top]
+    return [LABELS[int(j)] for j in order if values[j] > 0]
+
+
 def prompt_messages(
     history: Sequence[str],
     candidates: Sequence[str],
-    hints: Sequence[int] | np.ndarray | None = None,
+    cowatch: Sequence[float] | np.ndarray | None = None,
+    cowatch_top: int = 3,
 ) -> list[dict[str, str]]:
     """The reranker's chat messages (see :func:`build_prompt`)."""
     watched = "\n".join(f"- {t}" for t in history) or "- (nothing yet)"
-    if hints is None:
-        listed = "\n".join(f"{LABELS[j]}. {t}" for j, t in enumerate(candidates))
-    else:
-        if len(hints) != len(candidates):
-            raise ValueError(f"{len(hints)} hints for {len(candidates)} candidates")
-        listed = "\n".join(
-            f"{LABELS[j]}{int(d)} {t}"
-            for j, (t, d) in enumerate(zip(candidates, hints, strict=True))
+    listed = "\n".join(f"{LABELS[j]}. {t}" for j, t in enumerate(candidates))
+    hint = ""
+    if cowatch is not None:
+        if len(cowatch) != len(candidates):
+            raise ValueError(f"{len(cowatch)} co-watch affinities for {len(candidates)} candidates")
+        hint = "\n\nOften watched together: " + (
+            " ".join(cowatch_letters(cowatch, cowatch_top)) or "-"
         )
-    system = SYSTEM_PROMPT + (HINT_NOTE if hints is not None else "")
+    system = SYSTEM_PROMPT + (HINT_NOTE if cowatch is not None else "")
     return [
         {"role": "system", "content": system},
         {
             "role": "user",
-            "content": f"Watched, oldest first:\n{watched}\n\nCandidates:\n{listed}\n\n"
+            "content": f"Watched, oldest first:\n{watched}\n\nCandidates:\n{listed}{hint}\n\n"
             "Which candidate will the user watch next?",
         },
     ]
@@ -154,14 +156,17 @@ def build_prompt(
     tokenizer: Any,
     history: Sequence[str],
     candidates: Sequence[str],
-    hints: Sequence[int] | np.ndarray | None = None,
+    cowatch: Sequence[float] | np.ndarray | None = None,
+    cowatch_top: int = 3,
 ) -> list[int]:
     """Token ids of the chat prompt; the model's next token is the answer letter.
 
-    hints: one digit 0-9 per candidate (co-watch), written as ``A7 Title`` where a plain line
-    reads ``A. Title``: the digit takes the full stop's place, so it costs no token.
+    cowatch: per candidate, its affinity with the history (:mod:`recommender.cowatch`); with
+    it, a line after the candidates names the ``cowatch_top`` best letters ("Often watched
+    together: D F A"). A pointer the model can copy, where a per-line score would need it to
+    find a maximum (a LoRA on 2 CPU cores did not learn that in 80 steps; this costs ~9 tokens).
     """
-    return chat_ids(tokenizer, prompt_messages(history, candidates, hints))
+    return chat_ids(tokenizer, prompt_messages(history, candidates, cowatch, cowatch_top))
 
 
 def top_k_candidates(
@@ -249,12 +254,13 @@ def llm_scores(
     history: Sequence[str],
     candidates: Sequence[str],
     n_permutations: int = 1,
-    hints: Sequence[int] | np.ndarray | None = None,
+    cowatch: Sequence[float] | np.ndarray | None = None,
+    cowatch_top: int = 3,
 ) -> np.ndarray:
     """(K,) mean log-softmax over the K labels per candidate, averaged over candidate orders.
 
     Log-softmax rather than raw logits so each order's scores are on one scale before averaging.
-    hints: (K,) co-watch digits in the candidates' order (they move with their candidate).
+    cowatch: (K,) affinities in the candidates' order (they move with their candidate).
     """
     k = len(candidates)
     if not 1 <= k <= len(LABELS):
@@ -266,11 +272,12 @@ def llm_scores(
             llm.tokenizer,
             history,
             [candidates[c] for c in o],
-            None if hints is None else [hints[c] for c in o],
+            None if cowatch is None else [cowatch[c] for c in o],
+            cowatch_top,
         )
         for o in orders
     ]
-    logits = _label_logits_with_prefix(llm, prompts, label_ids, hinted=hints is not None)
+    logits = _label_logits_with_prefix(llm, prompts, label_ids, hinted=cowatch is not None)
     if logits is None:  # prompts that do not start with the cached prefix, or unequal lengths
         ids, mask = pad_left(prompts, llm.tokenizer.pad_token_id)  # (P, T)
         logits = label_logits(llm.model, ids, mask, label_ids)
@@ -294,9 +301,9 @@ def _static_prefix(llm: LLMHandle, hinted: bool = False) -> tuple[list[int], Any
     hit = kinds.get(hinted)
     if hit is None:
         # The longest token prefix two unrelated prompts share is the fixed part.
-        hints = [0] if hinted else None
-        a = build_prompt(llm.tokenizer, ["Alpha"], ["Beta"], hints)
-        b = build_prompt(llm.tokenizer, ["9 Zeta"], ["Omega"], hints)
+        cowatch = [1.0] if hinted else None
+        a = build_prompt(llm.tokenizer, ["Alpha"], ["Beta"], cowatch)
+        b = build_prompt(llm.tokenizer, ["9 Zeta"], ["Omega"], cowatch)
         n = next(i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y)
         out = llm.model(input_ids=torch.tensor([a[:n]]), use_cache=True)
         hit = (a[:n], out.past_key_values)
@@ -356,12 +363,16 @@ def rerank(
     """
     config = config or RerankConfig()
     history = list(history)[-config.history :] if config.history else []
-    hints = None
-    if config.hinted:
-        if cowatch is None or len(cowatch) != len(candidates):
-            raise ValueError("this reranker reads co-watch hints: pass one affinity per candidate")
-        hints = config.hint_digits(np.asarray(cowatch, dtype=np.float64))
-    raw = llm_scores(llm, history, candidates, config.permutations, hints)
+    if config.hinted and (cowatch is None or len(cowatch) != len(candidates)):
+        raise ValueError("this reranker reads co-watch hints: pass one affinity per candidate")
+    raw = llm_scores(
+        llm,
+        history,
+        candidates,
+        config.permutations,
+        cowatch if config.hinted else None,
+        config.cowatch_top,
+    )
     scores = combine(raw, retriever_scores, config.blend)
     order = np.lexsort((np.arange(len(scores)), -scores))  # ties keep retriever order
     return RerankResult(order.astype(np.int64), scores, raw)
@@ -418,13 +429,14 @@ def position_bias(
     llm: LLMHandle,
     prompts: Sequence[tuple[Sequence[str], Sequence[str]]],
     seed: int = 0,
-    hints: Sequence[np.ndarray] | None = None,
+    cowatch: Sequence[np.ndarray] | None = None,
+    cowatch_top: int = 3,
 ) -> dict[str, float]:
     """How often the top-scored slot is slot A when each candidate list is shuffled.
 
     An unbiased model picks slot A about 1/K of the time; SmolLM2 zero-shot far more often.
-    ``prompts``: (history titles, candidate titles) pairs; ``hints``: per prompt (K,) co-watch
-    digits, shuffled with their candidates. Returns the rate and 1/K.
+    ``prompts``: (history titles, candidate titles) pairs; ``cowatch``: per prompt (K,)
+    affinities, shuffled with their candidates. Returns the rate and 1/K.
     """
     rng = np.random.default_rng(seed)
     first = 0
@@ -436,9 +448,9 @@ def position_bias(
             label_ids = label_ids or label_token_ids(llm.tokenizer, k)
             order = rng.permutation(k)
             shuffled = [candidates[i] for i in order]
-            digits = None if hints is None else [hints[n][i] for i in order]
+            affinity = None if cowatch is None else [cowatch[n][i] for i in order]
             ids, mask = pad_left(
-                [build_prompt(llm.tokenizer, history, shuffled, digits)],
+                [build_prompt(llm.tokenizer, history, shuffled, affinity, cowatch_top)],
                 llm.tokenizer.pad_token_id,
             )
             first += int(label_logits(llm.model, ids, mask, label_ids)[0].argmax() == 0)

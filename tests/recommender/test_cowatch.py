@@ -5,8 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recommender.cowatch import CoWatch, decile_edges
-from recommender.rerank import HINT_NOTE, RerankConfig, build_prompt, prompt_messages, rerank
+from recommender.cowatch import CoWatch
+from recommender.rerank import (
+    HINT_NOTE,
+    RerankConfig,
+    build_prompt,
+    cowatch_letters,
+    prompt_messages,
+    rerank,
+)
 from tests.recommender.tiny_llm import tiny_llm, tiny_titles
 
 # users x items:   item 0 1 2 3
@@ -40,57 +47,54 @@ def test_affinity_averages_over_the_shown_history_and_is_zero_without_one() -> N
     assert rows.shape == (2, 2)
 
 
-def test_deciles_make_ten_equal_digits() -> None:
-    values = np.arange(1000) / 1000
-    config = RerankConfig(hint_edges=decile_edges(values))
-    digits = config.hint_digits(values)
-    assert np.bincount(digits).tolist() == [100] * 10
-    assert config.hint_digits(np.array([-1.0, 5.0])).tolist() == [0, 9]
+def test_the_hint_names_the_best_candidates_and_never_an_unwatched_one() -> None:
+    assert cowatch_letters([0.1, 0.5, 0.0, 0.5, 0.2], 3) == ["B", "D", "E"]  # ties: earlier first
+    assert cowatch_letters([0.0, 0.3, 0.0], 3) == ["B"]
+    assert cowatch_letters([0.0, 0.0], 3) == []
 
 
-def test_edges_must_be_nine_ascending_cut_points() -> None:
-    with pytest.raises(ValueError, match="nine"):
-        RerankConfig(hint_edges=(0.1, 0.2))
-    with pytest.raises(ValueError, match="nine"):
-        RerankConfig(hint_edges=tuple(np.linspace(1, 0, 9)))
+def test_cowatch_top_is_bounded_by_k() -> None:
+    with pytest.raises(ValueError, match="cowatch_top"):
+        RerankConfig(k=4, cowatch_top=5)
 
 
-def test_a_hinted_prompt_puts_the_digit_in_place_of_the_full_stop() -> None:
-    titles = tiny_titles()[:4]
+def test_a_hinted_prompt_adds_one_line_that_names_letters() -> None:
+    titles = tiny_titles()[:5]
     plain = prompt_messages(titles[:1], titles[1:])
-    hinted = prompt_messages(titles[:1], titles[1:], [7, 0, 9])
-    listed = hinted[1]["content"]
-    assert f"A7 {titles[1]}" in listed and f"C9 {titles[3]}" in listed and "A. " not in listed
+    hinted = prompt_messages(titles[:1], titles[1:], [0.0, 0.4, 0.1, 0.0], cowatch_top=3)
+    assert "Often watched together: B C\n\nWhich candidate" in hinted[1]["content"]
     assert (
-        plain[1]["content"].replace("A. ", "A7 ").replace("B. ", "B0 ").replace("C. ", "C9 ")
-        == listed
+        hinted[1]["content"].replace("\n\nOften watched together: B C", "") == plain[1]["content"]
     )
-    assert "digit" in hinted[0]["content"] and "digit" not in plain[0]["content"]
-    with pytest.raises(ValueError, match="hints"):
-        prompt_messages(titles[:1], titles[1:], [1])
+    assert "Often watched together" in hinted[0]["content"]  # the system prompt says what it is
+    assert "Often" not in plain[0]["content"]
+    nobody = prompt_messages(titles[:1], titles[1:], [0.0] * 4)
+    assert "Often watched together: -" in nobody[1]["content"]
+    with pytest.raises(ValueError, match="co-watch"):
+        prompt_messages(titles[:1], titles[1:], [1.0])
 
 
 @pytest.mark.integration
-def test_hints_cost_no_token_per_candidate_in_smollm2() -> None:
+def test_the_hint_costs_a_few_tokens_and_reaches_smollm2() -> None:
     from recommender.llm import get_llm
 
     tok = get_llm().tokenizer
     titles = [f"Movie number {i}" for i in range(20)]
-    extra = len(build_prompt(tok, titles[:6], titles, [j % 10 for j in range(20)])) - len(
+    affinity = np.linspace(0, 1, 20)
+    extra = len(build_prompt(tok, titles[:6], titles, affinity)) - len(
         build_prompt(tok, titles[:6], titles)
     )
     note = len(tok.encode(HINT_NOTE, add_special_tokens=False))
-    assert extra <= note + 1  # only the (cached) system-prompt note, nothing per line
-    # and the digits reach the model: reversed affinities, other scores
-    config = RerankConfig(hint_edges=decile_edges(np.linspace(0, 1, 50)))
-    up = rerank(get_llm(), titles[:6], titles, config, cowatch=np.linspace(0, 1, 20))
-    down = rerank(get_llm(), titles[:6], titles, config, cowatch=np.linspace(1, 0, 20))
+    assert extra <= note + 10  # the (cached) system-prompt note and one short line
+    config = RerankConfig(cowatch_top=3)
+    up = rerank(get_llm(), titles[:6], titles, config, cowatch=affinity)
+    down = rerank(get_llm(), titles[:6], titles, config, cowatch=affinity[::-1])
     assert not np.allclose(up.llm_scores, down.llm_scores)
 
 
 def test_a_hinted_reranker_needs_the_affinities_and_returns_a_permutation() -> None:
     llm = tiny_llm()
-    config = RerankConfig(k=6, hint_edges=decile_edges(np.linspace(0, 1, 50)))
+    config = RerankConfig(k=6, cowatch_top=3)
     titles = tiny_titles()
     with pytest.raises(ValueError, match="co-watch"):
         rerank(llm, titles[:3], titles[3:9], config)

@@ -240,7 +240,7 @@ def test_hinted_examples_read_co_watch_from_the_refitted_data_only() -> None:
 
     split, _ = _split_and_scores()
     cfg = FinetuneConfig(
-        **{**CONFIG.__dict__, "examples": "prefix", "max_levels": 1, "hints": True}
+        **{**CONFIG.__dict__, "examples": "prefix", "max_levels": 1, "cowatch_top": 3}
     )
     examples, _ = prefix_examples(split, _popularity_fit, cfg, 1000)
     cut, _ = drop_last(split.train, 1)  # the target and later rows are not in it: no leak
@@ -256,10 +256,10 @@ def test_hints_need_prefix_examples() -> None:
     import pytest
 
     with pytest.raises(ValueError, match="prefix"):
-        FinetuneConfig(**{**CONFIG.__dict__, "hints": True})  # CONFIG uses "sampled"
+        FinetuneConfig(**{**CONFIG.__dict__, "cowatch_top": 3})  # CONFIG uses "sampled"
 
 
-def test_a_hinted_run_saves_its_digit_cut_points_with_the_adapter(tmp_path: Path) -> None:
+def test_a_hinted_run_saves_its_prompt_form_with_the_adapter(tmp_path: Path) -> None:
     import json
 
     split, scores = _split_and_scores()
@@ -271,7 +271,7 @@ def test_a_hinted_run_saves_its_digit_cut_points_with_the_adapter(tmp_path: Path
             "steps": 1,
             "examples": "prefix",
             "max_levels": 2,
-            "hints": True,
+            "cowatch_top": 3,
         }
     )
     finetune(
@@ -284,7 +284,5 @@ def test_a_hinted_run_saves_its_digit_cut_points_with_the_adapter(tmp_path: Path
         fit_scores=_popularity_fit,
     )
     meta = json.loads((tmp_path / "run" / "adapter" / "finetune.json").read_text())
-    edges = meta["config"]["hint_edges"]
-    assert len(edges) == 9 and edges == sorted(edges)
-    restored = FinetuneConfig(**{**meta["config"], "hint_edges": tuple(edges)})
-    assert restored.rerank_config().hinted
+    restored = FinetuneConfig(**meta["config"])
+    assert restored.rerank_config().cowatch_top == 3

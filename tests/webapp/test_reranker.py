@@ -79,10 +79,9 @@ def test_an_adapter_trained_on_co_watch_hints_is_served_with_them(
     adapter = services.adapter_train(
         steps=2,
         llm_spec=str(tiny_llm_folder),
-        overrides={"k": 4, "history": 3, "eval_every": 2, "eval_users": 8, "hints": True},
+        overrides={"k": 4, "history": 3, "eval_every": 2, "eval_users": 8, "cowatch_top": 2},
     )
-    edges = adapter.config["hint_edges"]
-    assert len(edges) == 9 and edges == sorted(edges), "the digits' cut points ship with it"
+    assert adapter.config["cowatch_top"] == 2, "the prompt form ships with the adapter"
     mv = services.model_train(name="ease")
     services.recommendations_refresh(model_version=mv)
     assert services.lists_rerank() == 20
@@ -91,7 +90,7 @@ def test_an_adapter_trained_on_co_watch_hints_is_served_with_them(
     stored = RecommendationList.objects.order_by("user_id").first()
     assert stored is not None
     config = RerankConfig(
-        k=4, history=3, title_chars=32, blend=adapter.config["blend"], hint_edges=tuple(edges)
+        k=4, history=3, title_chars=32, blend=adapter.config["blend"], cowatch_top=2
     )
     dataset = selectors.dataset_from_db()
     ids = dataset.catalogue.ids

@@ -218,7 +218,7 @@ def lists_rerank(*, user_ids: list[int] | None = None, progress: Progress = _qui
             # The LLM/retriever blend chosen on validation with the adapter (0 = LLM alone).
             blend=float(adapter.config.get("blend", 0.0)),
             # An adapter trained on co-watch hints reads them at serving too.
-            hint_edges=tuple(adapter.config.get("hint_edges") or ()),
+            cowatch_top=int(adapter.config.get("cowatch_top", 0)),
         )
         if adapter
         else RerankConfig()
