@@ -40,6 +40,24 @@ def test_a_recommended_item_says_where_it_ranks_and_why(client: Client, fan: Any
     assert "Likes: scary films" in why and "Your profile moves it" in why
 
 
+def test_the_item_page_ranks_the_list_once(
+    client: Client, fan: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    third = selectors.ranking_for(user=fan, limit=3).entries[2]["item"]
+    calls: list[int] = []
+    real = selectors.rerank
+
+    def counted(*args: Any, **kwargs: Any) -> Any:  # the real ranking, counted
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(selectors, "rerank", counted)
+    client.force_login(fan)
+    page = client.get(reverse("item_detail", args=[third.pk])).content.decode()
+    assert "<strong>#3</strong>" in _why(page)
+    assert len(calls) <= 1, "the item's place is read off the ranking just made"
+
+
 def test_an_item_a_filter_removes_says_which_filter(
     client: Client, fan: Any, tastes: dict[str, Any]
 ) -> None:

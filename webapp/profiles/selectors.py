@@ -396,6 +396,19 @@ def _rank(
         else np.zeros((0, vectors.shape[1]), dtype=np.float32)
     )
     ranked = rerank(candidates, base, components, vectors, s_vectors, scored, state.catalogue)
+    return _cards(inputs, model_version, ranked, ready, limit, positions)
+
+
+def _cards(
+    inputs: _Inputs,
+    model_version: str,
+    ranked: Reranked,
+    ready: bool,
+    limit: int,
+    positions: Sequence[int] | None,
+) -> _Ranked:
+    """The cards (top ``limit``, or the places ``positions``) of an already ranked list."""
+    state, profile = inputs.state, inputs.profile
     fingerprint = profile.fingerprint if profile else ""
     rows = list(range(min(limit, len(ranked.items)))) if positions is None else list(positions)
     top = ranked.items[rows].tolist()
@@ -473,6 +486,13 @@ def ranking_for(
     found = cache.get(key) if cacheable else None
     ranked: _Ranked | None = found[1] if found is not None and found[0] == digest else None
     fresh = ranked is None
+    if ranked is None and positions is not None and profile is None:
+        # Places of the saved list (the item page, right after ranking it with limit 0):
+        # the cached full ranking has them, so only the cards are built, nothing re-ranked.
+        whole = cache.get(_cache_key(user, 0, False))
+        if whole is not None and whole[0] == inputs.digest() and not whole[1].empty:
+            w = whole[1]
+            ranked = _cards(inputs, w.model_version, w.reranked, w.vectors_ready, 0, positions)
     if ranked is None:
         ranked = _rank(inputs, limit, positions, in_request)
     if ranked.empty:
