@@ -161,6 +161,7 @@ def test_every_personal_endpoint_refuses_anonymous_requests(api: APIClient) -> N
         ("post", "me/profile/statements/"), ("patch", "me/profile/statements/s1/"),
         ("delete", "me/profile/statements/s1/"), ("get", "me/profile/versions/"),
         ("post", "me/profile/versions/1/revert/"), ("post", "me/profile/regenerate/"),
+        ("put", "me/profile/filters/"),
         ("get", "me/jobs/1/"), ("get", "me/interactions/"), ("post", "me/interactions/"),
         ("get", "me/interactions/1/"), ("delete", "me/interactions/1/"),
         ("post", "me/critiques/items/"), ("post", "me/critiques/list/"),
@@ -376,6 +377,46 @@ def test_regenerating_queues_a_job_i_can_follow(
     assert done["state"] == "succeeded" and done["result"]["version"] == 1
     assert api.get(f"{V1}/me/profile/").json()["reason"] == "generated"
     assert _as(bob).get(f"{V1}/me/jobs/{job}/").status_code == 404
+
+
+def test_filters_can_be_set_and_cleared_and_bad_ones_are_named(
+    api: APIClient, fan: Any, tastes: dict[str, Any]
+) -> None:
+    before = _titles(api.get(f"{V1}/me/recommendations/"))
+    assert any(t in before for t in (i.title for i in tastes["horrors"]))
+    unseen = tastes["comedies"][0]  # the one comedy this fan has not rated (1975)
+    response = api.put(f"{V1}/me/profile/filters/", {"exclude_genres": ["Horror"]}, format="json")
+    assert response.status_code == 200
+    assert response.json()["filters"] == {
+        "include_genres": [], "exclude_genres": ["Horror"], "year_min": None,
+        "year_max": None, "exclude_items": [],
+    }  # fmt: skip
+    assert _titles(api.get(f"{V1}/me/recommendations/")) == [unseen.title]
+    # a PUT replaces every filter: Horror is back, the one comedy hidden by id
+    assert api.put(f"{V1}/me/profile/filters/", {"exclude_items": [unseen.pk]}).status_code == 200
+    titles = _titles(api.get(f"{V1}/me/recommendations/"))
+    assert titles and unseen.title not in titles
+    assert api.put(f"{V1}/me/profile/filters/", {"year_min": 1976}).status_code == 200
+    results = api.get(f"{V1}/me/recommendations/").json()["results"]
+    assert results and all(r["item"]["year"] >= 1976 for r in results)
+    version = api.get(f"{V1}/me/profile/").json()["version"]
+
+    bad = api.put(
+        f"{V1}/me/profile/filters/",
+        {"include_genres": ["Horror", "Westerns?"], "year_min": 1990, "year_max": 1980,
+         "exclude_items": [999_999]},
+        format="json",
+    )  # fmt: skip
+    assert bad.status_code == 400
+    assert "Westerns?" in bad.json()["include_genres"][0]
+    assert "999999" in bad.json()["exclude_items"][0]
+    assert api.get(f"{V1}/me/profile/").json()["version"] == version  # nothing saved
+    order = api.put(f"{V1}/me/profile/filters/", {"year_min": 1990, "year_max": 1980})
+    assert order.status_code == 400 and "year_max" in order.json()
+
+    cleared = api.put(f"{V1}/me/profile/filters/", {}, format="json")
+    assert cleared.status_code == 200 and cleared.json()["filters"]["exclude_genres"] == []
+    assert cleared.json()["version"] == version + 1
 
 
 def test_regenerating_without_any_history_is_refused_and_queues_nothing(api: APIClient) -> None:

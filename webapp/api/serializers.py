@@ -205,6 +205,55 @@ class FiltersSerializer(serializers.Serializer):
     exclude_items = serializers.ListField(child=serializers.IntegerField())
 
 
+class FiltersWriteSerializer(serializers.Serializer):
+    """Every filter at once; an omitted one is cleared. Genres and items must exist."""
+
+    include_genres = serializers.ListField(
+        child=serializers.CharField(), default=list, help_text="Keep only items with one of these."
+    )
+    exclude_genres = serializers.ListField(child=serializers.CharField(), default=list)
+    year_min = serializers.IntegerField(allow_null=True, default=None, min_value=1800)
+    year_max = serializers.IntegerField(allow_null=True, default=None, max_value=2200)
+    exclude_items = serializers.ListField(
+        child=serializers.IntegerField(), default=list, help_text="Item ids never to show."
+    )
+
+    def _genres(self, value: list[str]) -> list[str]:
+        from webapp.catalogue.models import Genre
+
+        known = set(Genre.objects.filter(name__in=value).values_list("name", flat=True))
+        unknown = [g for g in value if g not in known]
+        if unknown:
+            raise serializers.ValidationError(f"Unknown genre: {', '.join(unknown)}.")
+        return list(dict.fromkeys(value))
+
+    def validate_include_genres(self, value: list[str]) -> list[str]:
+        return self._genres(value)
+
+    def validate_exclude_genres(self, value: list[str]) -> list[str]:
+        return self._genres(value)
+
+    def validate_exclude_items(self, value: list[int]) -> list[int]:
+        from webapp.catalogue.models import Item
+
+        known = set(Item.objects.filter(pk__in=value).values_list("pk", flat=True))
+        unknown = [str(pk) for pk in value if pk not in known]
+        if unknown:
+            raise serializers.ValidationError(f"No item with id {', '.join(unknown)}.")
+        return list(dict.fromkeys(value))
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        low, high = data.get("year_min"), data.get("year_max")
+        if low is not None and high is not None and low > high:
+            raise serializers.ValidationError({"year_max": ["Must not be before year_min."]})
+        both = set(data.get("include_genres", ())) & set(data.get("exclude_genres", ()))
+        if both:
+            raise serializers.ValidationError(
+                {"exclude_genres": [f"Also in include_genres: {', '.join(sorted(both))}."]}
+            )
+        return data
+
+
 class ProfileSerializer(serializers.Serializer):
     version = serializers.IntegerField(source="number", help_text="0: no profile yet.")
     fingerprint = serializers.CharField()

@@ -16,6 +16,7 @@ v1 = [
     path("genres/", views.GenreListView.as_view(), name="genre-list"),
     path("me/recommendations/", views.RecommendationsView.as_view(), name="recommendations"),
     path("me/profile/", views.ProfileView.as_view(), name="profile"),
+    path("me/profile/filters/", views.FiltersView.as_view(), name="profile-filters"),
     path("me/profile/statements/", views.StatementListView.as_view(), name="statement-list"),
     path(
         "me/profile/statements/<str:sid>/",

@@ -29,7 +29,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from explanations.profile import Profile
+from explanations.profile import Filters, Profile
 from webapp.api import serializers as s
 from webapp.api.errors import Conflict, NotReady, field_error
 from webapp.api.throttles import AnonThrottle, UserThrottle
@@ -179,6 +179,26 @@ class ProfileView(APIView):
             raise field_error("statements", message) from None
         except ValueError as exc:
             raise field_error("statements", exc) from exc
+        return Response(_profile(request.user))
+
+
+@extend_schema(tags=["profile"])
+class FiltersView(APIView):
+    @extend_schema(request=s.FiltersWriteSerializer, responses=s.ProfileSerializer)
+    def put(self, request: Request) -> Response:
+        """Replace every filter at once (one new version; statements stay). Send ``{}`` to
+        clear them all."""
+        body = _body(s.FiltersWriteSerializer, request)
+        filters = Filters(
+            include_genres=tuple(body["include_genres"]),
+            exclude_genres=tuple(body["exclude_genres"]),
+            year_min=body["year_min"],
+            year_max=body["year_max"],
+            exclude_items=tuple(body["exclude_items"]),
+        )
+        profile_services.profile_edit(
+            user=request.user, by=request.user, action="set_filters", filters=filters
+        )
         return Response(_profile(request.user))
 
 

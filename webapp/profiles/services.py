@@ -129,6 +129,7 @@ EDITS: dict[str, Callable[..., Profile]] = {
     "pin": lambda p, sid, pinned: ops.set_pinned(p, sid, pinned),
     "move": lambda p, sid, position: ops.move_statement(p, sid, position),
     "remove_filter": lambda p, name, value=None: ops.remove_filter(p, name, value),
+    "set_filters": lambda p, filters: ops.set_filters(p, filters),
 }
 
 
