@@ -219,6 +219,7 @@ def main() -> int:
     )
     variants = [("zeroshot", 1)] + [("tuned", p) for p in args.permutations]
     chosen_tuned: dict[str, Any] | None = None
+    no_llm_ndcg: np.ndarray | None = None  # per test user, the co-watch blend without an LLM
     # With hints, a first row without any LLM: the co-watch affinity alone, blended with the
     # retriever by the same search, so the LLM's own share of a gain can be read off.
     for name, p in ([("co-watch", 0)] if cfg.hinted else []) + variants:
@@ -249,6 +250,17 @@ def main() -> int:
                     "level": ci.level,
                 },
             }
+            if name == "co-watch" and blended:
+                no_llm_ndcg = t_nd
+            elif no_llm_ndcg is not None:
+                # What the LLM adds over the same hint used without it.
+                vs = paired_bootstrap_ci(t_nd, no_llm_ndcg, resamples=2000, seed=0)
+                row["ndcg_diff_vs_cowatch_blend"] = {
+                    "mean": vs.mean,
+                    "low": vs.low,
+                    "high": vs.high,
+                    "level": vs.level,
+                }
             table.append(row)
             if (
                 name == "tuned"
@@ -325,6 +337,8 @@ def main() -> int:
     for row in table:
         d = row.get("ndcg_diff_vs_retriever")
         ci_text = f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]" if d else ""
+        if e := row.get("ndcg_diff_vs_cowatch_blend"):
+            ci_text += f"  vs co-watch blend {e['mean']:+.4f} [{e['low']:+.4f}, {e['high']:+.4f}]"
         print(
             f"{row['model']:44s} {row['permutations']:>2d} {row['blend']:>5.2f} {row['valid_ndcg@10']:>7.4f} {row['ndcg@10']:>8.4f} {row['recall@10']:>6.4f}  {ci_text}"
         )
