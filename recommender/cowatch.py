@@ -6,7 +6,7 @@ same people watch together; the survey seed calls this the weakness of pure text
 the token space (CoLLM), or *distil CF into a short text summary*. This module is the second,
 in its shortest form: each candidate gets its mean cosine co-occurrence with the history
 items the prompt shows, and the prompt names the letters of the best few in one line
-(``Often watched together: D F A``, :func:`recommender.rerank.prompt_messages`).
+(``Often watched together:\nD,F,A``, :func:`recommender.rerank.prompt_messages`).
 
 Measured on ML-100K validation (EASE top-20): this affinity alone orders the candidates better
 than EASE does (in-candidate NDCG@10 0.102 vs 0.088) because it looks at the *recent* history

@@ -138,8 +138,10 @@ def prompt_messages(
     if cowatch is not None:
         if len(cowatch) != len(candidates):
             raise ValueError(f"{len(cowatch)} co-watch affinities for {len(candidates)} candidates")
-        hint = "\n\nOften watched together: " + (
-            " ".join(cowatch_letters(cowatch, cowatch_top)) or "-"
+        # "\nD,F,A": each letter is then the same bare token as in "\nD. Title" and as the
+        # answer, so the model can copy it exactly (" D" would be another token).
+        hint = "\n\nOften watched together:\n" + (
+            ",".join(cowatch_letters(cowatch, cowatch_top)) or "-"
         )
     system = SYSTEM_PROMPT + (HINT_NOTE if cowatch is not None else "")
     return [
@@ -163,8 +165,8 @@ def build_prompt(
 
     cowatch: per candidate, its affinity with the history (:mod:`recommender.cowatch`); with
     it, a line after the candidates names the ``cowatch_top`` best letters ("Often watched
-    together: D F A"). A pointer the model can copy, where a per-line score would need it to
-    find a maximum (a LoRA on 2 CPU cores did not learn that in 80 steps; this costs ~9 tokens).
+    together:\nD,F,A"). A pointer the model can copy, where a per-line score would need it to
+    find a maximum (a LoRA on 2 CPU cores did not learn that in 80 steps; this costs ~12 tokens).
     """
     return chat_ids(tokenizer, prompt_messages(history, candidates, cowatch, cowatch_top))
 
