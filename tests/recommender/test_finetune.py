@@ -38,6 +38,7 @@ CONFIG = FinetuneConfig(
     warmup=1,
     lr=1e-2,
     examples="sampled",
+    cowatch_top=0,
 )
 
 
