@@ -192,30 +192,23 @@ def test_lora_on_the_top_layers_only_leaves_the_lower_ones_untouched(tmp_path: P
     assert adapted == {str(n_layers - 1)}
 
 
-def test_a_prefix_run_trains_and_records_its_levels(tmp_path: Path) -> None:
-    split, scores = _split_and_scores()
-    base_dir = save_tiny_llm(tmp_path / "base")
-    cfg = FinetuneConfig(
-        **{
-            **CONFIG.__dict__,
-            "llm": str(base_dir),
-            "steps": 1,
-            "examples": "prefix",
-            "max_levels": 2,
-        }
-    )
-    finetune(
-        split,
-        tiny_catalogue(),
-        scores,
-        tmp_path / "run",
-        cfg,
-        show_progress=False,
-        fit_scores=_popularity_fit,
-    )
+def _prefix_run(tmp_path: Path, **overrides: object) -> dict:
+    """A one-step "prefix" run on the tiny model; its finetune.json."""
     import json
 
-    meta = json.loads((tmp_path / "run" / "finetune.json").read_text())
+    split, scores = _split_and_scores()
+    base_dir = save_tiny_llm(tmp_path / "base")
+    changes = {"llm": str(base_dir), "steps": 1, "examples": "prefix", "max_levels": 2}
+    cfg = FinetuneConfig(**{**CONFIG.__dict__, **changes, **overrides})  # type: ignore[arg-type]
+    out = tmp_path / "run"
+    finetune(
+        split, tiny_catalogue(), scores, out, cfg, show_progress=False, fit_scores=_popularity_fit
+    )
+    return json.loads((out / "finetune.json").read_text())
+
+
+def test_a_prefix_run_trains_and_records_its_levels(tmp_path: Path) -> None:
+    meta = _prefix_run(tmp_path)
     assert [lv["level"] for lv in meta["prefix_levels"]] == [
         1
     ]  # 2 examples wanted, level 1 had them
@@ -261,29 +254,9 @@ def test_hints_need_prefix_examples() -> None:
 
 
 def test_a_hinted_run_saves_its_prompt_form_with_the_adapter(tmp_path: Path) -> None:
+    _prefix_run(tmp_path, cowatch_top=3)
     import json
 
-    split, scores = _split_and_scores()
-    base_dir = save_tiny_llm(tmp_path / "base")
-    cfg = FinetuneConfig(
-        **{
-            **CONFIG.__dict__,
-            "llm": str(base_dir),
-            "steps": 1,
-            "examples": "prefix",
-            "max_levels": 2,
-            "cowatch_top": 3,
-        }
-    )
-    finetune(
-        split,
-        tiny_catalogue(),
-        scores,
-        tmp_path / "run",
-        cfg,
-        show_progress=False,
-        fit_scores=_popularity_fit,
-    )
     meta = json.loads((tmp_path / "run" / "adapter" / "finetune.json").read_text())
     restored = FinetuneConfig(**meta["config"])
     assert restored.rerank_config().cowatch_top == 3
