@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import sys
 import time
@@ -44,6 +45,7 @@ from recommender.rerank import (
     combine,
     permutations,
     position_bias,
+    prompt_messages,
     rank_in_candidates,
     rerank,
     top_k_candidates,
@@ -163,6 +165,12 @@ def main() -> int:
     tag += f"-h{cfg.history}-c{cfg.title_chars}-y{int(cfg.years)}"
     if cfg.hinted:
         tag += f"-cw{cfg.cowatch_top}"
+    # The prompt's wording and the adapter's weights are part of what is cached: a changed
+    # template or another adapter must never reuse old scores.
+    sample = prompt_messages(["a"], ["b", "c"], [1.0, 0.0] if cfg.hinted else None)
+    tag += "-" + hashlib.sha256(json.dumps(sample).encode()).hexdigest()[:6]
+    weights = args.adapter / "adapter_model.safetensors"
+    adapter_tag = hashlib.sha256(weights.read_bytes()).hexdigest()[:8] if weights.exists() else "x"
     # Co-watch affinity of each candidate with the shown history, from the data each stage's
     # retriever was fitted on (train for validation, train + validation for test).
     v_cw = CoWatch.from_interactions(split.train).affinities(
@@ -176,7 +184,8 @@ def main() -> int:
         c, r, h, cw = (
             (v_cands, v_rows, h_train, v_cw) if stage == "valid" else (t_cands, t_rows, h_tv, t_cw)
         )
-        path = args.cache / f"{tag}-{name}-{stage}-p{n_perm}.npy"
+        who = f"{name}-{adapter_tag}" if name == "tuned" else name
+        path = args.cache / f"{tag}-{who}-{stage}-p{n_perm}.npy"
 
         def run() -> np.ndarray:
             t0 = time.perf_counter()

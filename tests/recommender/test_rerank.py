@@ -172,3 +172,19 @@ def test_the_cached_prompt_prefix_gives_the_full_prompts_scores_on_smollm2() -> 
     # bf16 logits near 30 are spaced 0.125 apart: the full prompt itself moves by ~0.11 when
     # it is merely left-padded in a batch, so that is the noise floor to compare with.
     _check_prefix_cache_matches_the_full_prompt(get_llm(), titles, atol=0.15)
+
+
+def test_label_logits_equal_the_full_vocabulary_logits_at_the_labels() -> None:
+    llm = tiny_llm()
+    tok = llm.tokenizer
+    prompts = [
+        build_prompt(tok, tiny_titles()[:2], tiny_titles()[2:8]),
+        build_prompt(tok, [], tiny_titles()[:6]),
+    ]
+    ids, mask = pad_left(prompts, tok.pad_token_id)
+    labels = label_token_ids(tok, 6)
+    with torch.no_grad():
+        fast = label_logits(llm.model, ids, mask, labels)
+        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+        full = llm.model(input_ids=ids, attention_mask=mask, position_ids=position_ids).logits
+    torch.testing.assert_close(fast, full[:, -1, labels].float(), rtol=1e-5, atol=1e-5)
