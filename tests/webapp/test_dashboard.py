@@ -112,7 +112,13 @@ def test_the_dashboard_shows_counts_chart_versions_and_adapters(
             "ndcg@10_diff_vs_reference": {"mean": 0.3242, "low": 0.2, "high": 0.41},
         },
     )
-    Adapter.objects.create(version="ease-abc-150", base_model="tiny@1", path="/x", valid_ndcg=0.55)
+    Adapter.objects.create(
+        version="ease-abc-150",
+        base_model="tiny@1",
+        path="/x",
+        valid_ndcg=0.55,
+        config={"cowatch_top": 3, "blend": 0.35},
+    )
     page = staff_client.get(reverse("dashboard:overview"))
     assert page.status_code == 200
     html = page.content.decode()
@@ -125,7 +131,10 @@ def test_the_dashboard_shows_counts_chart_versions_and_adapters(
     assert svg.count("<rect") == 30 and "10 Mar 24: 2" in svg
     assert "dashboard.css" in html and "cdn" not in html.lower()
     assert [s for s in re.findall(r'<script src="([^"]+)"', html)] == ["/static/vendor/htmx.min.js"]
-    for text in ("ease-test-1", "0.4242", "0.3242 [0.2000, 0.4100]", "17 users", "ease-abc-150"):
+    for text in (
+        "ease-test-1", "0.4242", "0.3242 [0.2000, 0.4100]", "17 users", "ease-abc-150",
+        "titles + co-watch hint (top 3); blend 0.35",
+    ):  # fmt: skip
         assert text in html
     for title in ("Catalogue enrichment", "Item embeddings", "Recommender training"):
         assert title in html

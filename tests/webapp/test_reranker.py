@@ -62,7 +62,10 @@ def test_staff_start_fine_tuning_from_the_admin_and_bad_input_is_refused(
     client.force_login(staff)
     response = client.post(reverse("admin:recommendations_adapter_train"), {"steps": "lots"})
     assert response.status_code == 302 and not JobRun.objects.exists()
-    assert client.get(reverse("admin:recommendations_adapter_changelist")).status_code == 200
+    Adapter.objects.create(version="v1", base_model="x", path="/x", config={"cowatch_top": 3})
+    listing = client.get(reverse("admin:recommendations_adapter_changelist"))
+    assert listing.status_code == 200
+    assert "titles + co-watch hint (top 3)" in listing.content.decode()
 
 
 def test_an_adapter_trained_on_co_watch_hints_is_served_with_them(

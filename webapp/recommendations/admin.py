@@ -89,12 +89,26 @@ class RecommendationListAdmin(admin.ModelAdmin):
 
 @admin.register(Adapter)
 class AdapterAdmin(admin.ModelAdmin):
-    list_display = ("version", "valid_ndcg", "steps", "seconds", "base_model", "created_at")
+    list_display = (
+        "version",
+        "valid_ndcg",
+        "prompt",
+        "steps",
+        "seconds",
+        "base_model",
+        "created_at",
+    )
     readonly_fields = [f.name for f in Adapter._meta.fields]
     change_list_template = "admin/recommendations/adapter/change_list.html"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.display(description="prompt")
+    def prompt(self, adapter: Adapter) -> str:
+        """What the reranker is shown: titles, and the co-watch hint if it was trained on it."""
+        top = (adapter.config or {}).get("cowatch_top", 0)
+        return f"titles + co-watch hint (top {top})" if top else "titles only"
 
     def get_urls(self) -> list[Any]:
         view = self.admin_site.admin_view(require_POST(self.train_view))
