@@ -18,6 +18,11 @@ already follows through its slot-A habit) and learns when to deviate from it. Me
 ML-100K (README): shuffled training stayed at chance level (loss ln 20, in-candidate NDCG
 0.21 vs 0.23 for a random order after 100 steps), so ``"retriever"`` is the default.
 
+Co-watch hint (``cowatch_top``, on by default): each prompt also names the candidates most
+often watched with the shown history (:mod:`recommender.cowatch`), computed from the refitted
+data, which ends before the target. Titles-only training did not beat the retriever on test;
+with the hint it does (README).
+
 The loss is the cross-entropy over the K label-token logits at the answer position,
 exactly the vector :func:`recommender.rerank.label_logits` scores with, so training and
 inference agree.

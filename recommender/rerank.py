@@ -16,6 +16,11 @@ The final score may blend in the retriever's score (``RerankConfig.blend``, chos
 validation with :func:`choose_blend`): both are z-scored within the K candidates first, because
 letter logits and retriever scores live on unrelated scales.
 
+Co-watch hint (``RerankConfig.cowatch_top``; :mod:`recommender.cowatch`): a line after the
+candidates names the letters of those most often watched with the shown history. Titles alone
+carry no collaborative signal a 135M model can learn on CPU; with the hint, the tuned reranker
+beats its retriever (README, LLM layer), and an adapter trained on it is always served with it.
+
 Shapes: B = prompts in a batch (permutations), T = tokens, K = candidates, V = vocabulary.
 """
 
