@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-models.txt | sha1sum | cut -c1-12)
 
-.PHONY: install run test test-fast lint bench bench-load eval clean
+.PHONY: install run test test-fast lint bench bench-load bench-rerank eval clean
 
 $(STAMP): requirements.txt requirements-models.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,14 @@ bench: install
 ## a Celery worker on Redis, gunicorn (BENCH_ARGS="--clients 5 --duration 10" to change)
 bench-load: install
 	$(BIN)/python bench/load_bench.py $(BENCH_ARGS)
+
+## bench-rerank: fine-tune the LLM reranker on ML-100K (~30 min, 3 GB RSS), then the retriever /
+## zero-shot / LoRA table with CIs, position bias and latency (reports/bench/rerank.json)
+bench-rerank: install
+	$(BIN)/python -m recommender.finetune --dataset ml-100k --steps 450 --eval-every 75 \
+	  --eval-users 256 --cowatch-top 3 --lr 8e-4 --out var/llm/lora-cw3b
+	$(BIN)/python bench/rerank_bench.py --adapter var/llm/lora-cw3b/adapter --users 0 \
+	  --permutations 1 --latency-permutations 1 3 --latency-users 100
 
 ## eval: the offline evaluation table on ML-100K, every model
 eval: install
