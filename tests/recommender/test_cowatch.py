@@ -1,4 +1,5 @@
-"""Co-watch affinity (the reranker's collaborative hint): exact cosines, digits, prompt form."""
+"""Co-watch affinity (the reranker's collaborative hint): exact cosines, the letters it names,
+the prompt form."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def test_affinity_averages_over_the_shown_history_and_is_zero_without_one() -> N
     )
     assert cw.affinity(np.array([], dtype=np.int64), np.array([2, 3])).tolist() == [0.0, 0.0]
     rows = cw.affinities([np.array([0]), np.array([1])], np.array([[1, 2], [0, 2]]))
-    assert rows.shape == (2, 2)
+    np.testing.assert_allclose(rows, [[2 / np.sqrt(6), 0.5], [2 / np.sqrt(6), 2 / np.sqrt(6)]])
 
 
 def test_the_hint_names_the_best_candidates_and_never_an_unwatched_one() -> None:
