@@ -11,7 +11,7 @@ exact shortcut, not an approximation). The blend weight (LLM vs retriever score)
 of permutations are chosen on validation; test is read once per variant for the table.
 Scores per stage are cached under ``var/llm/bench`` so stages can run separately.
 
-An adapter trained with co-watch hints (``finetune --hints``) is scored with the same hinted
+An adapter trained with co-watch hints (``finetune --cowatch-top N``) is scored with the same hinted
 prompts (the zero-shot model too), and the table gets a row for the co-watch affinity alone,
 with no LLM, so the LLM's own contribution is visible.
 
@@ -157,10 +157,7 @@ def main() -> int:
     # The prompt format the adapter was trained with (the zero-shot model gets the same one).
     meta_path = args.adapter / "finetune.json"
     trained = json.loads(meta_path.read_text())["config"] if meta_path.exists() else {}
-    cfg = RerankConfig(
-        **{f: trained[f] for f in ("history", "title_chars", "years") if f in trained},
-        cowatch_top=int(trained.get("cowatch_top", 0)),
-    )
+    cfg = RerankConfig.served(trained) if trained else RerankConfig()
     tag = f"{args.retriever}-{split.hash}-{args.users}"
     tag += f"-h{cfg.history}-c{cfg.title_chars}-y{int(cfg.years)}"
     if cfg.hinted:
@@ -176,9 +173,8 @@ def main() -> int:
     v_cw = CoWatch.from_interactions(split.train).affinities(
         [h_train[int(u)][-cfg.history :] for u in users], v_cands
     )
-    t_cw = CoWatch.from_interactions(split.train_valid).affinities(
-        [h_tv[int(u)][-cfg.history :] for u in users], t_cands
-    )
+    tv_cowatch = CoWatch.from_interactions(split.train_valid)  # also what latency times
+    t_cw = tv_cowatch.affinities([h_tv[int(u)][-cfg.history :] for u in users], t_cands)
 
     def score(name: str, model: Any, tok: Any, stage: str, n_perm: int) -> np.ndarray:
         c, r, h, cw = (
@@ -300,7 +296,6 @@ def main() -> int:
     # latency: end-to-end rerank() per user (prompt building + forward), tuned merged model
     latency: dict[str, Any] = {}
     lat_rows = rows_all[: args.latency_users]
-    serve_cw = CoWatch.from_interactions(split.train_valid) if cfg.hinted else None
     for p in sorted({*args.latency_permutations, *args.permutations}):
         times = []
         for r in range(len(lat_rows)):
@@ -309,8 +304,8 @@ def main() -> int:
             row = bias_rows[r % len(prompts)]
             t0 = time.perf_counter()
             cw = (
-                serve_cw.affinity(h_tv[int(users[row])][-cfg.history :], t_cands[row])
-                if serve_cw
+                tv_cowatch.affinity(h_tv[int(users[row])][-cfg.history :], t_cands[row])
+                if cfg.hinted
                 else None
             )
             rerank(tuned, hist, cands, dataclasses.replace(cfg, permutations=p), cowatch=cw)

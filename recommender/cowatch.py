@@ -1,4 +1,4 @@
-"""Co-watch affinity: the collaborative signal the reranker's prompt can carry as a digit.
+"""Co-watch affinity: the collaborative signal the reranker's prompt carries as a hint line.
 
 A text-only prompt (TALLRec, LlamaRec) gives the LLM titles and nothing about which films the
 same people watch together; the survey seed calls this the weakness of pure text prompting
@@ -39,7 +39,6 @@ class CoWatch:
         x.data[:] = 1.0  # duplicates were summed: back to binary
         self._x = x.tocsc()  # column slices (one per item) are what every call takes
         self._norm = np.sqrt(np.asarray(self._x.sum(axis=0)).ravel())  # (n_items,)
-        self.n_items = n_items
 
     @classmethod
     def from_interactions(cls, interactions: Interactions) -> CoWatch:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import copy
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -73,6 +73,22 @@ class RerankConfig:
     @property
     def hinted(self) -> bool:
         return self.cowatch_top > 0
+
+    @property
+    def prompt_form(self) -> str:
+        """What the model is shown, in words (the dashboard's and admin's adapter tables)."""
+        return f"titles + co-watch hint (top {self.cowatch_top})" if self.hinted else "titles only"
+
+    @classmethod
+    def served(cls, saved: Mapping[str, Any]) -> RerankConfig:
+        """The config an adapter is served with, from the fine-tuning config saved with it
+        (plus ``blend`` when the caller stored the validation blend beside it). Adapters saved
+        before ``years`` existed saw years in every title; missing fields take the defaults."""
+        fields = ("k", "history", "title_chars", "blend", "cowatch_top")
+        return cls(
+            **{f: saved[f] for f in fields if saved.get(f) is not None},
+            years=bool(saved.get("years", True)),
+        )
 
     def title(self, catalogue: Catalogue, index: int) -> str:
         """How this config shows an item in a prompt."""

@@ -188,14 +188,7 @@ class FiltersView(APIView):
     def put(self, request: Request) -> Response:
         """Replace every filter at once (one new version; statements stay). Send ``{}`` to
         clear them all."""
-        body = _body(s.FiltersWriteSerializer, request)
-        filters = Filters(
-            include_genres=tuple(body["include_genres"]),
-            exclude_genres=tuple(body["exclude_genres"]),
-            year_min=body["year_min"],
-            year_max=body["year_max"],
-            exclude_items=tuple(body["exclude_items"]),
-        )
+        filters = Filters.from_dict(_body(s.FiltersWriteSerializer, request))
         profile_services.profile_edit(
             user=request.user, by=request.user, action="set_filters", filters=filters
         )

@@ -107,8 +107,7 @@ class AdapterAdmin(admin.ModelAdmin):
     @admin.display(description="prompt")
     def prompt(self, adapter: Adapter) -> str:
         """What the reranker is shown: titles, and the co-watch hint if it was trained on it."""
-        top = (adapter.config or {}).get("cowatch_top", 0)
-        return f"titles + co-watch hint (top {top})" if top else "titles only"
+        return adapter.rerank_config.prompt_form
 
     def get_urls(self) -> list[Any]:
         view = self.admin_site.admin_view(require_POST(self.train_view))

@@ -1,7 +1,12 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.db import models
+
+if TYPE_CHECKING:  # recommender.rerank imports torch: never at Django start
+    from recommender.rerank import RerankConfig
 
 
 class ModelVersion(models.Model):
@@ -50,6 +55,13 @@ class Adapter(models.Model):
 
     def __str__(self) -> str:
         return f"adapter {self.version} (valid NDCG@10 {self.valid_ndcg})"
+
+    @property
+    def rerank_config(self) -> RerankConfig:
+        """How serving prompts and scores with it: its training prompt form and its blend."""
+        from recommender.rerank import RerankConfig
+
+        return RerankConfig.served(self.config or {})
 
 
 class RecommendationList(models.Model):

@@ -208,26 +208,13 @@ def lists_rerank(*, user_ids: list[int] | None = None, progress: Progress = _qui
 
     adapter = selectors.best_adapter()
     handle = load_tuned(Path(adapter.path), adapter.config.get("llm")) if adapter else ml.llm()
-    config = (
-        RerankConfig(
-            k=adapter.config["k"],
-            history=adapter.config["history"],
-            title_chars=adapter.config["title_chars"],
-            # Adapters trained before "years" existed saw years in every title.
-            years=adapter.config.get("years", True),
-            # The LLM/retriever blend chosen on validation with the adapter (0 = LLM alone).
-            blend=float(adapter.config.get("blend", 0.0)),
-            # An adapter trained on co-watch hints reads them at serving too.
-            cowatch_top=int(adapter.config.get("cowatch_top", 0)),
-        )
-        if adapter
-        else RerankConfig()
-    )
-    cowatch, index = None, None
+    # The adapter's prompt form, validation blend and co-watch hint (zero-shot: the defaults).
+    config = adapter.rerank_config if adapter else RerankConfig()
+    hint = None
     if config.hinted:
         # Today's positive interactions, read once for the whole batch of lists.
         dataset = selectors.dataset_from_db()
-        cowatch, index = CoWatch.from_interactions(dataset.interactions), dataset.catalogue.ids
+        hint = CoWatch.from_interactions(dataset.interactions), dataset.catalogue.ids
     lists = RecommendationList.objects.all()
     if user_ids is not None:
         lists = lists.filter(user_id__in=user_ids)
@@ -248,10 +235,9 @@ def lists_rerank(*, user_ids: list[int] | None = None, progress: Progress = _qui
         )[::-1]  # oldest first, most recent last, as the prompt expects
         recent = [pk for pk in recent if pk in titles]
         affinity = None
-        if cowatch is not None and index is not None:
-            affinity = cowatch.affinity(
-                index.indices(recent), index.indices([e["item"] for e in head])
-            )
+        if hint is not None:
+            cowatch, ids = hint
+            affinity = cowatch.affinity(ids.indices(recent), ids.indices([e["item"] for e in head]))
         result = rerank(
             handle,
             [titles[pk] for pk in recent],
