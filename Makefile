@@ -36,6 +36,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 ## bench: import timings (SQLite; PostgreSQL too when BENCH_POSTGRES_URL is set)
 bench: install

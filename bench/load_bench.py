@@ -176,10 +176,10 @@ def setup_data(args: argparse.Namespace) -> dict[str, Any]:
     """Migrate and import (once); have the worker train and precompute lists (once)."""
     from django.core.management import call_command
 
+    from webapp.catalogue import tasks as catalogue_tasks
     from webapp.catalogue.models import Interaction
     from webapp.jobs.models import JobRun
     from webapp.jobs.services import job_enqueue
-    from webapp.profiles import tasks as profile_tasks
     from webapp.recommendations import tasks
     from webapp.recommendations.models import ModelVersion, RecommendationList
 
@@ -202,7 +202,7 @@ def setup_data(args: argparse.Namespace) -> dict[str, Any]:
         print(f"  {job.result} in {trained['seconds']} s")
     # the item-vectors job the training queued (profile re-ranking reads them): let it
     # finish before measuring, so the pages take their full path
-    setup_tasks = [tasks.model_train.name, profile_tasks.item_vectors_refresh.name]
+    setup_tasks = [tasks.model_train.name, catalogue_tasks.item_vectors_refresh.name]
     unfinished = JobRun.objects.filter(task_name__in=setup_tasks).exclude(
         state__in=[JobRun.State.SUCCEEDED, JobRun.State.FAILED]
     )

@@ -43,11 +43,11 @@ from recommender.rerank import (
     RerankConfig,
     choose_blend,
     combine,
+    llm_rerank,
     permutations,
     position_bias,
     prompt_messages,
     rank_in_candidates,
-    rerank,
     top_k_candidates,
 )
 from recommender.split import Split, leave_last_out
@@ -293,7 +293,7 @@ def main() -> int:
         "users": len(bias_rows),
     }
 
-    # latency: end-to-end rerank() per user (prompt building + forward), tuned merged model
+    # latency: end-to-end llm_rerank() per user (prompt building + forward), tuned merged model
     latency: dict[str, Any] = {}
     lat_rows = rows_all[: args.latency_users]
     for p in sorted({*args.latency_permutations, *args.permutations}):
@@ -308,7 +308,7 @@ def main() -> int:
                 if cfg.hinted
                 else None
             )
-            rerank(tuned, hist, cands, dataclasses.replace(cfg, permutations=p), cowatch=cw)
+            llm_rerank(tuned, hist, cands, dataclasses.replace(cfg, permutations=p), cowatch=cw)
             times.append((time.perf_counter() - t0) * 1000)
         latency[f"P={p}"] = {
             "p50_ms": float(np.percentile(times, 50)),

@@ -44,7 +44,7 @@ from explanations.conversation import ChatContext, ConversationState, reply_prob
 from explanations.explain import StatementEvidence, collect_evidence, explain, grounding_problems
 from explanations.generate import generate_profile, profile_from_text
 from explanations.profile import Profile, add_statement, make_statement
-from explanations.scoring import embed_statements, rerank
+from explanations.scoring import embed_statements, profile_rerank
 from explanations.titles import TitleIndex
 from recommender import metrics
 from recommender.data import Dataset, Interactions, load_movielens
@@ -179,7 +179,7 @@ def latency_ml1m(encoder: Any, repeats: int) -> dict[str, Any]:
             t0 = time.perf_counter()
             edited = add_statement(profile, make_statement(f"films about topic number {k} {label}"))
             svec = embed_statements(edited.statements, encoder.encode_uncached, dict(cache))
-            rerank(candidates, base, {"collaborative": base}, vectors, svec, edited, cat)
+            profile_rerank(candidates, base, {"collaborative": base}, vectors, svec, edited, cat)
             timings.append((time.perf_counter() - t0) * 1000)
         t = np.array(timings)
         out[label] = {
@@ -193,7 +193,7 @@ def latency_ml1m(encoder: Any, repeats: int) -> dict[str, Any]:
     only: list[float] = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        rerank(
+        profile_rerank(
             np.arange(len(cat)), base_all, {"collaborative": base_all}, vectors, svec, profile, cat
         )
         only.append((time.perf_counter() - t0) * 1000)
@@ -283,7 +283,7 @@ class Stage:
         c = self.cand[row]
         svec = embed_statements(profile.statements, self.embed, self.cache)
         comps = {r: p[row, c] for r, p in self.parts.items()}
-        return rerank(
+        return profile_rerank(
             c, self.total[row, c], comps, self.item_vectors, svec, profile, self.dataset.catalogue
         )
 

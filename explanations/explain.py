@@ -9,7 +9,7 @@ Evidence (:func:`collect_evidence`) is read off the scorer, not reconstructed af
 - text: the dense component scores the cosine of the item with the user's history vector (a
   weighted mean of history item vectors), so the history items whose vectors are closest to
   the item carry the largest share of it.
-- profile: the per-statement contributions returned by :func:`explanations.scoring.rerank`.
+- profile: the per-statement contributions returned by :func:`explanations.scoring.profile_rerank`.
 - item facts: title, year, genres, description.
 
 :func:`explain` turns evidence into one or two sentences. The LLM path (greedy, SmolLM2 by

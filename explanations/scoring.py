@@ -154,7 +154,7 @@ def profile_contributions(
     return parts * scale[:, None]
 
 
-def rerank(
+def profile_rerank(
     candidates: np.ndarray,
     base_scores: np.ndarray,
     base_components: Mapping[str, np.ndarray],

@@ -390,7 +390,7 @@ def combine(llm: np.ndarray, retriever: np.ndarray | None, blend: float) -> np.n
     return (1.0 - blend) * zscore(llm) + blend * zscore(retriever)
 
 
-def rerank(
+def llm_rerank(
     llm: LLMHandle,
     history: Sequence[str],
     candidates: Sequence[str],
@@ -400,7 +400,7 @@ def rerank(
 ) -> RerankResult:
     """Rerank ``candidates`` (titles, retriever order) for a user with ``history`` (titles).
 
-    The web app's entry point: it passes titles, gets back positions into its own list.
+    Callers that hold a catalogue use :func:`rerank_items`, which builds the titles and hints.
     cowatch: (K,) each candidate's affinity with the shown history (:mod:`recommender.cowatch`);
     required when ``config.hinted`` (the adapter was trained on hinted prompts).
     """
@@ -419,6 +419,29 @@ def rerank(
     scores = combine(raw, retriever_scores, config.blend)
     order = np.lexsort((np.arange(len(scores)), -scores))  # ties keep retriever order
     return RerankResult(order.astype(np.int64), scores, raw)
+
+
+def rerank_items(
+    llm: LLMHandle,
+    catalogue: Catalogue,
+    recent: np.ndarray,
+    candidates: np.ndarray,
+    config: RerankConfig,
+    retriever_scores: np.ndarray | None = None,
+    cowatch: CoWatch | None = None,
+) -> RerankResult:
+    """The one LLM rerank of a user's candidates: the evaluation's :class:`RerankedRanker`
+    and the web app's background list rerank both call it, so they prompt identically.
+
+    recent: (H,) history indices the prompt shows, oldest first; candidates: (K,) indices in
+    retriever order; cowatch: the co-watch index, required when ``config.hinted``.
+    """
+    recent = np.asarray(recent, dtype=np.int64)
+    candidates = np.asarray(candidates, dtype=np.int64)
+    titles = [config.title(catalogue, int(i)) for i in candidates]
+    history = [config.title(catalogue, int(i)) for i in recent]
+    affinity = cowatch.affinity(recent, candidates) if cowatch is not None else None
+    return llm_rerank(llm, history, titles, config, retriever_scores, affinity)
 
 
 def choose_blend(
@@ -538,19 +561,15 @@ class RerankedRanker(Ranker):
         history = self._histories[user]
         return history[-self.config.history :] if self.config.history else history[:0]
 
-    def history_titles(self, user: int) -> list[str]:
-        assert self.catalogue is not None, "fit() first"
-        return [self.config.title(self.catalogue, int(i)) for i in self.recent(user)]
-
     def rerank_user(self, user: int) -> tuple[np.ndarray, np.ndarray]:
         """(item indices best first, final scores in that order) for the user's top-K."""
         assert self.catalogue is not None, "fit() first"
         items, retr = self.candidates(user)
         if len(items) == 0:
             return items, retr
-        titles = [self.config.title(self.catalogue, int(i)) for i in items]
-        cowatch = self._cowatch.affinity(self.recent(user), items) if self._cowatch else None
-        result = rerank(self.llm, self.history_titles(user), titles, self.config, retr, cowatch)
+        result = rerank_items(
+            self.llm, self.catalogue, self.recent(user), items, self.config, retr, self._cowatch
+        )
         return items[result.order], result.scores[result.order].astype(np.float32)
 
     def score(self, user: int, item_ids: np.ndarray) -> np.ndarray:

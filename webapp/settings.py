@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     "webapp.jobs",
     "webapp.recommendations",
     "webapp.profiles",
+    "webapp.ranking",
+    "webapp.steering",
     "webapp.api",
     "webapp.dashboard",
     "webapp.privacy",

@@ -11,7 +11,7 @@ urlpatterns = [
     path("staff/", include("webapp.dashboard.urls")),
     path("privacy/", include("webapp.privacy.urls")),
     path("accounts/", include("webapp.accounts.urls")),
-    path("", include("webapp.recommendations.urls")),
-    path("profile/", include("webapp.profiles.urls")),
+    path("", include("webapp.ranking.urls")),
+    path("profile/", include("webapp.steering.urls")),
     path("", include("webapp.catalogue.urls")),
 ]

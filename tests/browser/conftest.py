@@ -95,8 +95,8 @@ def movielens_100k(transactional_db: None) -> dict[str, Any]:
     disk cache under ``var/test/models`` makes later runs take a second or two).
     """
     from webapp import ml
+    from webapp.catalogue import services
     from webapp.catalogue.importing import movielens_import
-    from webapp.profiles import services
 
     report = movielens_import(variant="100k")
     vectors = services.item_vectors_compute(encoder=ml.encoder())

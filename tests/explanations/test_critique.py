@@ -4,7 +4,7 @@ import numpy as np
 
 from explanations.critique import critique_item, critique_list, undo_critique
 from explanations.generate import profile_from_text
-from explanations.scoring import embed_statements, rerank
+from explanations.scoring import embed_statements, profile_rerank
 from recommender.data import Catalogue
 from tests.explanations.conftest import GENRES
 
@@ -13,7 +13,7 @@ def ranked(catalogue, item_vectors, encode, profile) -> list[int]:  # type: igno
     candidates = np.arange(len(catalogue))
     scores = np.linspace(1.0, 0.0, len(catalogue))
     vectors = embed_statements(profile.statements, encode)
-    return rerank(
+    return profile_rerank(
         candidates, scores, {"collaborative": scores}, item_vectors, vectors, profile, catalogue
     ).items.tolist()
 

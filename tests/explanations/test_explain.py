@@ -6,7 +6,7 @@ import pytest
 from explanations.explain import collect_evidence, explain, explanation_key, grounding_problems
 from explanations.generate import profile_from_text
 from explanations.profile import add_statement, make_statement
-from explanations.scoring import embed_statements, rerank
+from explanations.scoring import embed_statements, profile_rerank
 from explanations.titles import TitleIndex
 from recommender.data import Catalogue
 
@@ -29,7 +29,7 @@ def evidence_for(
     profile = add_statement(profile, make_statement(INJECTION))
     candidates = np.setdiff1d(np.arange(len(catalogue)), HISTORY)
     scores = np.linspace(1.0, 0.0, len(candidates))
-    out = rerank(
+    out = profile_rerank(
         candidates,
         scores,
         {"collaborative": scores},

@@ -7,7 +7,7 @@ import pytest
 
 from explanations.explain import StatementEvidence, collect_evidence, explain, grounding_problems
 from explanations.generate import generate_profile, profile_from_text
-from explanations.scoring import embed_statements, rerank
+from explanations.scoring import embed_statements, profile_rerank
 from explanations.titles import TitleIndex
 
 pytestmark = pytest.mark.integration
@@ -35,7 +35,7 @@ def test_minilm_avoids_horror_moves_horror_down_without_erasing_the_base(ml100k)
     for boost in (0.5, 2.0):  # a user who likes horror a bit, and a devoted horror fan
         base = np.log1p(counts) + boost * horror
         candidates = np.argsort(-base, kind="stable")[:100]
-        out = rerank(
+        out = profile_rerank(
             candidates,
             base[candidates],
             {"collaborative": base[candidates]},

@@ -4,7 +4,7 @@ import numpy as np
 
 from explanations.generate import profile_from_text
 from explanations.profile import Filters, Profile, add_statement, delete_statement, make_statement
-from explanations.scoring import embed_statements, rerank
+from explanations.scoring import embed_statements, profile_rerank
 from recommender.data import Catalogue
 from tests.explanations.conftest import KeywordEncoder
 
@@ -22,7 +22,7 @@ def base(catalogue: Catalogue) -> tuple[np.ndarray, np.ndarray, dict[str, np.nda
 def run(catalogue, item_vectors, encode, profile: Profile):  # type: ignore[no-untyped-def]
     candidates, scores, parts = base(catalogue)
     vectors = embed_statements(profile.statements, encode)
-    return rerank(candidates, scores, parts, item_vectors, vectors, profile, catalogue)
+    return profile_rerank(candidates, scores, parts, item_vectors, vectors, profile, catalogue)
 
 
 def test_avoiding_horror_pushes_horror_out_of_the_top(catalogue, item_vectors, encode) -> None:  # type: ignore[no-untyped-def]
@@ -48,7 +48,7 @@ def test_one_statement_moves_items_but_keeps_the_collaborative_order_elsewhere(
 ) -> None:  # type: ignore[no-untyped-def]
     candidates, scores, parts = base(catalogue)
     profile = profile_from_text("loves animated films")
-    out = rerank(
+    out = profile_rerank(
         candidates,
         scores,
         parts,

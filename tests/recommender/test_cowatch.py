@@ -12,8 +12,8 @@ from recommender.rerank import (
     RerankConfig,
     build_prompt,
     cowatch_letters,
+    llm_rerank,
     prompt_messages,
-    rerank,
 )
 from tests.recommender.tiny_llm import tiny_llm, tiny_titles
 
@@ -88,8 +88,8 @@ def test_the_hint_costs_a_few_tokens_and_reaches_smollm2() -> None:
     note = len(tok.encode(HINT_NOTE, add_special_tokens=False))
     assert extra <= note + 13  # the (cached) system-prompt note and one short line
     config = RerankConfig(cowatch_top=3)
-    up = rerank(get_llm(), titles[:6], titles, config, cowatch=affinity)
-    down = rerank(get_llm(), titles[:6], titles, config, cowatch=affinity[::-1])
+    up = llm_rerank(get_llm(), titles[:6], titles, config, cowatch=affinity)
+    down = llm_rerank(get_llm(), titles[:6], titles, config, cowatch=affinity[::-1])
     assert not np.allclose(up.llm_scores, down.llm_scores)
 
 
@@ -98,6 +98,6 @@ def test_a_hinted_reranker_needs_the_affinities_and_returns_a_permutation() -> N
     config = RerankConfig(k=6, cowatch_top=3)
     titles = tiny_titles()
     with pytest.raises(ValueError, match="co-watch"):
-        rerank(llm, titles[:3], titles[3:9], config)
-    result = rerank(llm, titles[:3], titles[3:9], config, cowatch=np.linspace(0, 1, 6))
+        llm_rerank(llm, titles[:3], titles[3:9], config)
+    result = llm_rerank(llm, titles[:3], titles[3:9], config, cowatch=np.linspace(0, 1, 6))
     assert sorted(result.order.tolist()) == list(range(6))

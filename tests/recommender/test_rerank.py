@@ -16,12 +16,12 @@ from recommender.rerank import (
     choose_blend,
     label_logits,
     label_token_ids,
+    llm_rerank,
     ndcg_in_candidates,
     pad_left,
     permutations,
     position_bias,
     rank_in_candidates,
-    rerank,
 )
 from tests.recommender.tiny_llm import tiny_catalogue, tiny_interactions, tiny_llm, tiny_titles
 
@@ -43,7 +43,7 @@ def test_it_refuses_labels_that_are_not_single_tokens() -> None:
 @pytest.mark.parametrize("n_permutations", [1, 3])
 def test_the_reranker_returns_a_permutation_of_its_candidates(n_permutations: int) -> None:
     candidates = tiny_titles()[:20]
-    result = rerank(
+    result = llm_rerank(
         tiny_llm(), tiny_titles()[20:25], candidates, RerankConfig(permutations=n_permutations)
     )
     assert sorted(result.order.tolist()) == list(range(20))
@@ -128,7 +128,9 @@ def test_the_packaged_model_reranks_into_a_permutation() -> None:
 
     llm = get_llm()
     titles = [f"Movie number {i} (1995)" for i in range(20)]
-    result = rerank(llm, ["Toy Story (1995)", "Heat (1995)"], titles, RerankConfig(permutations=2))
+    result = llm_rerank(
+        llm, ["Toy Story (1995)", "Heat (1995)"], titles, RerankConfig(permutations=2)
+    )
     assert sorted(result.order.tolist()) == list(range(20))
 
 

@@ -83,7 +83,7 @@ def fan_fixture(client: Any, tastes: dict[str, Any]) -> Any:
     """A comedy fan with a stored list, signed in; the catalogue is embedded (as the worker
     would have done before the user arrives)."""
     from webapp import ml
-    from webapp.profiles import services
+    from webapp.catalogue import services
 
     user = tastes["fans"]["comedy"][0]
     services.item_vectors_compute(encoder=ml.encoder())

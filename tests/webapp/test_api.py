@@ -24,11 +24,17 @@ from tests.webapp.profiles_support import (  # noqa: F401 (fixtures)
     tiny_models_fixture,
 )
 from webapp import ml
+from webapp.catalogue import services as catalogue_services
 from webapp.catalogue.models import Interaction
 from webapp.env import env_rate
 from webapp.jobs.models import JobRun
 from webapp.profiles import selectors, services
-from webapp.profiles.models import Explanation, ProfileVersion
+from webapp.profiles.models import ProfileVersion
+from webapp.ranking import selectors as ranking_selectors
+from webapp.ranking import services as ranking_services
+from webapp.ranking.models import Explanation
+from webapp.steering import selectors as steering_selectors
+from webapp.steering import services as steering_services
 
 pytestmark = pytest.mark.django_db
 V1 = "/api/v1"
@@ -48,7 +54,7 @@ def bob(db: None) -> Any:
 def fan(api: APIClient, tastes: dict[str, Any], tiny_models: Any) -> Any:
     """A comedy fan with a stored list, signed in by session; the catalogue is embedded."""
     user = tastes["fans"]["comedy"][0]
-    services.item_vectors_compute(encoder=ml.encoder())  # what the worker did earlier
+    catalogue_services.item_vectors_compute(encoder=ml.encoder())  # what the worker did earlier
     api.force_login(user)
     return user
 
@@ -229,7 +235,7 @@ def test_my_recommendations_are_the_home_pages_list_with_their_explanations(
     response = api.get(f"{V1}/me/recommendations/")
     data = response.json()
     assert _titles(response) == _home_order(api)  # same list, same order as the page
-    ranking = selectors.ranking_for(user=fan, limit=20, explain=False)
+    ranking = ranking_selectors.ranking_for(user=fan, limit=20, explain=False)
     assert [r["score"] for r in data["results"]] == [e["score"] for e in ranking.entries]
     assert [r["rank"] for r in data["results"]] == list(range(1, len(ranking.entries) + 1))
     assert data["model_version"] == ranking.model_version and data["vectors_ready"] is True
@@ -254,7 +260,7 @@ def test_a_cached_explanation_is_served_with_the_evidence_it_was_written_from(
     api: APIClient, fan: Any
 ) -> None:
     # what the worker's refresh does (template text here: no LLM is loaded)
-    assert services.explanations_refresh(user=fan, llm_loader=lambda: None, limit=2) == 2
+    assert ranking_services.explanations_refresh(user=fan, llm_loader=lambda: None, limit=2) == 2
     results = api.get(f"{V1}/me/recommendations/").json()["results"]
     stored = Explanation.objects.get(user=fan, item_id=results[0]["item"]["id"])
     assert results[0]["explanation"]["text"] == stored.explanation["text"]
@@ -506,7 +512,7 @@ def test_one_user_never_sees_or_changes_anothers_data(
     other = tastes["fans"]["horror"][0]
     services.profile_edit(user=other, by=other, action="add", text="secret taste")
     services.critique_item_apply(user=other, item=tastes["comedies"][0], kind="less")
-    services.conversation_respond(user=other, message="tell me about Alien")
+    steering_services.conversation_respond(user=other, message="tell me about Alien")
     their_sid = selectors.current_profile(user=other).statements[0].id  # type: ignore[union-attr]
     their_rating = Interaction.objects.filter(user=other).first()
     their_job = JobRun.objects.create(task_name="x", requested_by=other)
@@ -530,7 +536,7 @@ def test_one_user_never_sees_or_changes_anothers_data(
     assert api.get(f"{V1}/me/jobs/{their_job.pk}/").status_code == 404
     assert api.get(f"{V1}/me/conversation/").json()["turns"] == []
     api.delete(f"{V1}/me/conversation/")
-    assert selectors.conversation_turns(user=other)[0]  # their chat is untouched
+    assert steering_selectors.conversation_turns(user=other)[0]  # their chat is untouched
     assert len(selectors.current_profile(user=other).statements) == 2  # type: ignore[union-attr]
     assert Interaction.objects.filter(pk=their_rating.pk).exists()  # type: ignore[union-attr]
 

@@ -17,14 +17,12 @@ from tests.webapp.profiles_support import (  # noqa: F401 (fixtures)
     tiny_models_fixture,
 )
 from tests.webapp.worker_tasks import always_fails
-from webapp.catalogue.models import Interaction, Item
-from webapp.catalogue.tasks import catalogue_enrich
+from webapp.catalogue.models import Interaction, Item, ItemVectors
+from webapp.catalogue.tasks import catalogue_enrich, item_vectors_refresh
 from webapp.dashboard import selectors
 from webapp.dashboard.charts import bar_chart, nice_ceiling
 from webapp.jobs.models import JobRun
 from webapp.jobs.services import job_enqueue, job_mark_succeeded, job_progress
-from webapp.profiles.models import ItemVectors
-from webapp.profiles.tasks import item_vectors_refresh
 from webapp.recommendations import services as rec_services
 from webapp.recommendations import tasks as rec_tasks
 from webapp.recommendations.models import Adapter, ModelVersion

@@ -70,7 +70,7 @@ def test_the_packaged_llm_writes_descriptions_and_keywords(make_item: Any, setti
 
 @pytest.mark.django_db
 def test_generated_text_feeds_embeddings_only_when_enabled(make_item: Any, settings: Any) -> None:
-    from webapp.recommendations.selectors import catalogue_from_db
+    from webapp.catalogue.selectors import catalogue_from_db
 
     make_item(title="Alien", generated_description="A crew meets a creature.")
     make_item(title="Heat", description="Curated: a heist in LA.", generated_description="LLM")

@@ -22,13 +22,16 @@ from tests.webapp.profiles_support import (  # noqa: F401 (fixtures)
     tiny_models_fixture,
 )
 from webapp.catalogue import services as catalogue_services
+from webapp.catalogue import state as catalogue_state
 from webapp.catalogue.models import Item
 from webapp.jobs.models import JobRun
-from webapp.profiles import selectors, services
+from webapp.profiles import services
+from webapp.ranking import selectors as ranking_selectors
+from webapp.ranking import services as ranking_services
 from webapp.recommendations import services as rec_services
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("tiny_models")]
-EXPLAIN = "webapp.profiles.tasks.explanations_refresh"
+EXPLAIN = "webapp.ranking.tasks.explanations_refresh"
 HOME_QUERIES = 12  # session, user, catalogue signature, profile, list, item vectors,
 # interactions, explanations, the rerank and explanation jobs; +2 (cards and genres) uncached
 
@@ -40,7 +43,7 @@ def queries(client: Client, url: str) -> tuple[int, str]:
     return len(captured.captured_queries), response.content.decode()
 
 
-def shown(ranking: selectors.Ranking) -> list[tuple[Any, ...]]:
+def shown(ranking: ranking_selectors.Ranking) -> list[tuple[Any, ...]]:
     """What a card shows, in order: item, title, score parts and explanation."""
     return [
         (
@@ -58,7 +61,7 @@ def shown(ranking: selectors.Ranking) -> list[tuple[Any, ...]]:
 
 def uncached(user: Any) -> list[tuple[Any, ...]]:
     cache.clear()
-    return shown(selectors.ranking_for(user=user))
+    return shown(ranking_selectors.ranking_for(user=user))
 
 
 # -- query count ------------------------------------------------------------------------------
@@ -75,7 +78,7 @@ def test_the_home_page_reads_a_bounded_number_of_queries_whatever_the_number_of_
     # retire most of the candidates: fewer cards, the same queries
     horrors = [i.pk for i in tastes["horrors"]]
     catalogue_services.items_set_active(item_ids=horrors[:6], active=False)
-    selectors.catalogue_state()  # rebuilt once per process per catalogue change (3 queries)
+    catalogue_state.catalogue_state()  # rebuilt once per process per catalogue change (3 queries)
     fewer_cold, fewer = queries(client, reverse("home"))
     fewer_warm, _ = queries(client, reverse("home"))
     assert fewer.count('data-testid="rec-card"') < 9
@@ -101,61 +104,61 @@ def test_the_recommendations_api_reads_the_same_queries_for_3_or_9_entries(
 
 
 def test_a_repeat_visit_reuses_the_ranking_and_reads_no_item_rows(fan: Any) -> None:
-    first = shown(selectors.ranking_for(user=fan))
+    first = shown(ranking_selectors.ranking_for(user=fan))
     with CaptureQueriesContext(connection) as captured:
-        again = selectors.ranking_for(user=fan)
+        again = ranking_selectors.ranking_for(user=fan)
     assert shown(again) == first
     assert not any('"catalogue_item"."title"' in q["sql"] for q in captured.captured_queries)
     assert all(e["item"].genres.all() for e in again.entries)  # prefetched, no query
 
 
 def test_a_profile_edit_shows_at_once(fan: Any) -> None:
-    before = shown(selectors.ranking_for(user=fan))
+    before = shown(ranking_selectors.ranking_for(user=fan))
     services.profile_edit(user=fan, by=fan, action="add", text="scary films", polarity="likes")
-    after = shown(selectors.ranking_for(user=fan))
+    after = shown(ranking_selectors.ranking_for(user=fan))
     assert after != before
     assert after == uncached(fan)
 
 
 def test_a_critique_shows_at_once(fan: Any) -> None:
-    top = selectors.ranking_for(user=fan).entries[0]["item"]
+    top = ranking_selectors.ranking_for(user=fan).entries[0]["item"]
     services.critique_item_apply(user=fan, item=top, kind="not_for_me")
-    after = selectors.ranking_for(user=fan)
+    after = ranking_selectors.ranking_for(user=fan)
     assert top.pk not in [e["item"].pk for e in after.entries]
     assert shown(after) == uncached(fan)
 
 
 def test_a_new_list_shows_at_once(fan: Any, tastes: dict[str, Any]) -> None:
-    before = selectors.ranking_for(user=fan)
+    before = ranking_selectors.ranking_for(user=fan)
     assert before.model_version == tastes["model_version"].version
     catalogue_services.interaction_rate(user=fan, item=tastes["horrors"][0], value=5)
     mv = rec_services.model_train(name="ease")
     rec_services.recommendations_refresh(model_version=mv, user_ids=[fan.pk])
-    after = selectors.ranking_for(user=fan)
+    after = ranking_selectors.ranking_for(user=fan)
     assert after.model_version == mv.version != before.model_version
     assert shown(after) == uncached(fan)
 
 
 def test_the_llm_reranking_of_a_list_shows_at_once(fan: Any) -> None:
-    before = selectors.ranking_for(user=fan)
+    before = ranking_selectors.ranking_for(user=fan)
     assert not any("llm" in e["components"] for e in before.entries)
     assert rec_services.lists_rerank(user_ids=[fan.pk]) == 1
-    after = selectors.ranking_for(user=fan)
+    after = ranking_selectors.ranking_for(user=fan)
     assert any("llm" in e["components"] for e in after.entries)
     assert shown(after) == uncached(fan)
 
 
 def test_a_rating_changes_the_cited_history_at_once(fan: Any, tastes: dict[str, Any]) -> None:
-    selectors.ranking_for(user=fan)
+    ranking_selectors.ranking_for(user=fan)
     catalogue_services.interaction_rate(user=fan, item=tastes["horrors"][1], value=5)
-    assert shown(selectors.ranking_for(user=fan)) == uncached(fan)
+    assert shown(ranking_selectors.ranking_for(user=fan)) == uncached(fan)
 
 
 def test_a_catalogue_edit_shows_at_once(client: Client, fan: Any) -> None:
-    entries = selectors.ranking_for(user=fan).entries
+    entries = ranking_selectors.ranking_for(user=fan).entries
     first, second = entries[0]["item"], entries[1]["item"]
     catalogue_services.items_set_active(item_ids=[first.pk], active=False)
-    after = selectors.ranking_for(user=fan)
+    after = ranking_selectors.ranking_for(user=fan)
     assert first.pk not in [e["item"].pk for e in after.entries]
     # an admin renaming a card's film (a plain save) is shown by the page and the API
     item = Item.objects.get(pk=second.pk)
@@ -164,23 +167,23 @@ def test_a_catalogue_edit_shows_at_once(client: Client, fan: Any) -> None:
     assert after.entries[0]["item"].title != "Renamed Comedy"
     assert "Renamed Comedy" in client.get(reverse("home")).content.decode()
     assert "Renamed Comedy" in client.get(reverse("api:recommendations")).content.decode()
-    assert shown(selectors.ranking_for(user=fan)) == uncached(fan)
+    assert shown(ranking_selectors.ranking_for(user=fan)) == uncached(fan)
 
 
 def test_recomputed_item_statistics_show_at_once(fan: Any) -> None:
-    counts = [e["item"].interaction_count for e in selectors.ranking_for(user=fan).entries]
+    counts = [e["item"].interaction_count for e in ranking_selectors.ranking_for(user=fan).entries]
     assert set(counts) == {0}  # never computed yet
     catalogue_services.catalogue_stats_recompute()
-    after = [e["item"].interaction_count for e in selectors.ranking_for(user=fan).entries]
+    after = [e["item"].interaction_count for e in ranking_selectors.ranking_for(user=fan).entries]
     assert all(n > 0 for n in after)
 
 
 def test_a_newly_written_explanation_shows_at_once(fan: Any) -> None:
-    before = selectors.ranking_for(user=fan)
+    before = ranking_selectors.ranking_for(user=fan)
     assert all(e["explanation"]["pending"] for e in before.entries)
-    written = services.explanations_refresh(user=fan, llm_loader=lambda: None, limit=3)
+    written = ranking_services.explanations_refresh(user=fan, llm_loader=lambda: None, limit=3)
     assert written == 3
-    after = selectors.ranking_for(user=fan)
+    after = ranking_selectors.ranking_for(user=fan)
     assert [bool(e["explanation"].get("pending")) for e in after.entries[:4]] == [
         False,
         False,
@@ -193,11 +196,11 @@ def test_a_newly_written_explanation_shows_at_once(fan: Any) -> None:
 def test_a_preview_with_an_edited_profile_is_never_cached(fan: Any) -> None:
     from explanations.profile import Profile, make_statement
 
-    saved = shown(selectors.ranking_for(user=fan))
+    saved = shown(ranking_selectors.ranking_for(user=fan))
     edited = Profile(statements=(make_statement("scary films", "likes"),))
-    preview = shown(selectors.ranking_for(user=fan, profile=edited))
+    preview = shown(ranking_selectors.ranking_for(user=fan, profile=edited))
     assert preview != saved
-    assert shown(selectors.ranking_for(user=fan)) == saved
+    assert shown(ranking_selectors.ranking_for(user=fan)) == saved
 
 
 # -- a lost explanation job -----------------------------------------------------------------

@@ -15,8 +15,10 @@ from webapp.accounts.models import Demographics
 from webapp.catalogue.models import Interaction, Item
 from webapp.jobs.models import JobRun
 from webapp.privacy.services import personal_data_export
-from webapp.profiles.models import Conversation, Explanation, ProfileVersion
+from webapp.profiles.models import ProfileVersion
+from webapp.ranking.models import Explanation
 from webapp.recommendations.models import ModelVersion, RecommendationList
+from webapp.steering.models import Conversation
 
 pytestmark = pytest.mark.django_db
 

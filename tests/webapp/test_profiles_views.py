@@ -15,9 +15,12 @@ from tests.webapp.profiles_support import (  # noqa: F401 (fixtures)
     tiny_models_fixture,
 )
 from webapp import ml
+from webapp.catalogue import services as catalogue_services
 from webapp.jobs.models import JobRun
 from webapp.profiles import selectors, services
 from webapp.profiles.models import ProfileVersion
+from webapp.ranking import selectors as ranking_selectors
+from webapp.ranking import services as ranking_services
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("tiny_models")]
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -36,14 +39,16 @@ def _home_order(client: Client) -> list[str]:
 def test_a_revert_restores_the_exact_earlier_ranking(client: Client, fan: Any) -> None:
     client.post(reverse("profile_statement_add"), {"text": "scary films", "polarity": "likes"})
     before = _home_order(client)
-    scores_before = [e["score"] for e in selectors.ranking_for(user=fan, explain=False).entries]
+    scores_before = [
+        e["score"] for e in ranking_selectors.ranking_for(user=fan, explain=False).entries
+    ]
     client.post(reverse("profile_critique_list"), {"text": "no horror"})
     client.post(reverse("profile_statement_add"), {"text": "comedies", "polarity": "avoids"})
     assert _home_order(client) != before
     response = client.post(reverse("profile_revert", args=[1]))
     assert response.status_code == 302
     assert _home_order(client) == before
-    scores = [e["score"] for e in selectors.ranking_for(user=fan, explain=False).entries]
+    scores = [e["score"] for e in ranking_selectors.ranking_for(user=fan, explain=False).entries]
     assert scores == scores_before
     latest = selectors.current_version(user=fan)
     assert latest.reason == "revert" and latest.number == 4  # type: ignore[union-attr]
@@ -159,7 +164,7 @@ def test_regenerating_returns_a_polling_progress_fragment(
 def test_a_new_user_describes_their_taste_and_gets_a_list(
     client: Client, tastes: dict[str, Any], django_user_model: Any
 ) -> None:
-    services.item_vectors_compute(encoder=ml.encoder())
+    catalogue_services.item_vectors_compute(encoder=ml.encoder())
     newcomer = django_user_model.objects.create_user("newcomer")
     client.force_login(newcomer)
     assert "describe your taste" in client.get(reverse("home")).content.decode()
@@ -201,7 +206,7 @@ def test_the_packaged_models_write_a_grounded_profile_and_explanations(
 
     settings.EMBEDDING_MODEL, settings.LLM_MODEL = defaults.EMBEDDING_MODEL, defaults.LLM_MODEL
     fan = tastes["fans"]["comedy"][1]
-    services.item_vectors_compute(encoder=ml.encoder())
+    catalogue_services.item_vectors_compute(encoder=ml.encoder())
     version = services.profile_generate(user=fan, llm=ml.llm(), encoder=ml.encoder())
     assert version.profile["statements"]
-    assert services.explanations_refresh(user=fan, llm_loader=ml.llm, limit=2) == 2
+    assert ranking_services.explanations_refresh(user=fan, llm_loader=ml.llm, limit=2) == 2

@@ -8,6 +8,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 
 from tests.recommender.tiny_llm import save_tiny_llm
+from webapp.catalogue import selectors as catalogue_selectors
 from webapp.jobs.models import JobRun
 from webapp.recommendations import selectors, services
 from webapp.recommendations.models import Adapter, RecommendationList
@@ -75,7 +76,7 @@ def test_an_adapter_trained_on_co_watch_hints_is_served_with_them(
 
     from recommender.cowatch import CoWatch
     from recommender.finetune import load_tuned
-    from recommender.rerank import RerankConfig, prompt_title, rerank
+    from recommender.rerank import RerankConfig, llm_rerank, prompt_title
     from webapp.catalogue.models import Interaction, Item
 
     settings.ARTIFACT_DIR = tiny_llm_folder.parent / "artifacts"
@@ -99,7 +100,7 @@ def test_an_adapter_trained_on_co_watch_hints_is_served_with_them(
     ids = dataset.catalogue.ids
     head = [e["item"] for e in stored.entries][:4]
     recent = list(
-        Interaction.objects.filter(selectors.POSITIVE, user_id=stored.user_id)
+        Interaction.objects.filter(catalogue_selectors.POSITIVE, user_id=stored.user_id)
         .order_by("-created_at", "-id")
         .values_list("item_id", flat=True)[:3]
     )[::-1]
@@ -110,9 +111,16 @@ def test_an_adapter_trained_on_co_watch_hints_is_served_with_them(
     )
     handle = load_tuned(Path(adapter.path), adapter.config["llm"])
     scores = np.array([e["score"] for e in stored.entries][:4], dtype=np.float32)
-    expected = rerank(
+    expected = llm_rerank(
         handle, [title[pk] for pk in recent], [title[pk] for pk in head], config, scores, affinity
     )
     assert stored.reranked == [head[int(i)] for i in expected.order]
+    # Each reranked item's LLM part is stored: the head's scores handed out in the LLM's
+    # order, so the parts move items without changing the head's total.
+    assert [p["item"] for p in stored.reranked_parts] == stored.reranked
+    given = {p["item"]: p["llm"] for p in stored.reranked_parts}
+    new_scores = sorted((e["score"] + given[e["item"]] for e in stored.entries[:4]), reverse=True)
+    assert new_scores == pytest.approx(sorted(scores.tolist(), reverse=True), abs=1e-4)
+    assert {p["with"] for p in stored.reranked_parts} <= set(recent) | {None}
     with pytest.raises(ValueError, match="co-watch"):
-        rerank(handle, [title[pk] for pk in recent], [title[pk] for pk in head], config, scores)
+        llm_rerank(handle, [title[pk] for pk in recent], [title[pk] for pk in head], config, scores)

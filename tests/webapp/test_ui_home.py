@@ -18,15 +18,17 @@ from tests.webapp.profiles_support import (  # noqa: F401 (fixtures)
     tiny_models_fixture,
 )
 from webapp import ml
+from webapp.catalogue import services as catalogue_services
 from webapp.jobs.models import JobRun
 from webapp.profiles import selectors, services
-from webapp.profiles.models import Explanation
+from webapp.ranking import selectors as ranking_selectors
+from webapp.ranking.models import Explanation
 from webapp.recommendations import tasks as rec_tasks
 from webapp.recommendations.models import RecommendationList
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("tiny_models")]
 HTMX = {"HTTP_HX_REQUEST": "true"}
-EXPLAIN = "webapp.profiles.tasks.explanations_refresh"
+EXPLAIN = "webapp.ranking.tasks.explanations_refresh"
 
 
 def card_titles(html: str) -> list[str]:
@@ -46,7 +48,7 @@ def test_a_card_shows_the_item_its_explanation_evidence_and_critique_buttons(
     titles = card_titles(page)
     assert len(titles) == len(set(titles)) == 16 - 7  # every film the fan has not rated
     card = first_card(page)
-    entry = selectors.ranking_for(user=fan, limit=1).entries[0]
+    entry = ranking_selectors.ranking_for(user=fan, limit=1).entries[0]
     assert entry["item"].title in card and str(entry["item"].year) in card
     assert all(f'class="tag">{g.name}<' in card for g in entry["item"].genres.all())
     assert 'data-testid="explanation"' in card and entry["explanation"]["text"] in card
@@ -56,7 +58,7 @@ def test_a_card_shows_the_item_its_explanation_evidence_and_critique_buttons(
     # the statement that lifted a horror film is cited, linked to its row on the profile page
     horror = next(
         e
-        for e in selectors.ranking_for(user=fan).entries
+        for e in ranking_selectors.ranking_for(user=fan).entries
         if "Horror" in str([g.name for g in e["item"].genres.all()])
     )
     assert statement.id in [s["id"] for s in horror["evidence"]["statements"]]
@@ -71,10 +73,12 @@ def test_pending_explanations_poll_until_the_worker_has_written_them(
         page = client.get(reverse("home")).content.decode()
     job = JobRun.objects.get(task_name=EXPLAIN, arguments__user_id=fan.pk)
     assert job.state == "queued" and len(sent) == 1  # the list came from training: none yet
-    item = selectors.ranking_for(user=fan, limit=1).entries[0]["item"]
+    item = ranking_selectors.ranking_for(user=fan, limit=1).entries[0]["item"]
     poll = reverse("recommendation_explanation", args=[item.pk])
     assert f'hx-get="{poll}" hx-trigger="every 2s"' in page
-    assert page.count('data-testid="explanation-pending"') == min(9, services.EXPLAIN_TOP_N)
+    assert page.count('data-testid="explanation-pending"') == min(
+        9, ranking_selectors.EXPLAIN_TOP_N
+    )
     assert "Explanations are being written" in page
     assert client.get(poll).status_code == 204  # not yet: keep polling, keep the draft
 
@@ -96,7 +100,7 @@ def test_polling_stops_when_the_job_ended_without_writing(client: Client, fan: A
     JobRun.objects.create(
         task_name=EXPLAIN, arguments={"user_id": fan.pk}, state="failed", finished_at=timezone.now()
     )
-    item = selectors.ranking_for(user=fan, limit=1).entries[0]["item"]
+    item = ranking_selectors.ranking_for(user=fan, limit=1).entries[0]["item"]
     response = client.get(reverse("recommendation_explanation", args=[item.pk]))
     assert response.status_code == 286  # htmx's "stop polling"
     # and a page view does not queue another run straight after a finished one
@@ -147,7 +151,7 @@ def test_a_critique_from_a_card_can_be_undone_on_the_spot(
 
 
 def test_a_critique_that_cannot_be_read_says_so_in_the_list(client: Client, fan: Any) -> None:
-    item = selectors.ranking_for(user=fan, limit=1).entries[0]["item"]
+    item = ranking_selectors.ranking_for(user=fan, limit=1).entries[0]["item"]
     fragment = client.post(
         reverse("profile_critique_item", args=[item.pk]), {"kind": "meh"}, **HTMX
     ).content.decode()
@@ -176,7 +180,7 @@ def test_a_user_whose_profile_is_being_written_sees_its_progress(
     fragment = client.get(reverse("home"), **HTMX).content.decode()
     assert 'hx-trigger="every 3s"' in fragment and "writing your profile" in fragment
     assert 'data-testid="job-progress"' in fragment and "<html" not in fragment
-    services.item_vectors_compute(encoder=ml.encoder())
+    catalogue_services.item_vectors_compute(encoder=ml.encoder())
     services.profile_cold_start(user=newcomer, text="scary films")
     response = client.get(reverse("home"), **HTMX)
     assert response["HX-Refresh"] == "true"  # the list exists: the page reloads itself

@@ -16,7 +16,8 @@ from tests.webapp.profiles_support import (  # noqa: F401 (fixtures)
     tiny_models_fixture,
 )
 from webapp.catalogue.models import Interaction
-from webapp.profiles import selectors, services
+from webapp.profiles import services
+from webapp.ranking import selectors as ranking_selectors
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("tiny_models")]
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -28,12 +29,12 @@ def _why(page: str) -> str:
 
 def test_a_recommended_item_says_where_it_ranks_and_why(client: Client, fan: Any) -> None:
     services.profile_edit(user=fan, by=fan, action="add", text="scary films", polarity="likes")
-    entries = selectors.ranking_for(user=fan, limit=3).entries
+    entries = ranking_selectors.ranking_for(user=fan, limit=3).entries
     third = entries[2]
     why = _why(client.get(reverse("item_detail", args=[third["item"].pk])).content.decode())
     assert "<strong>#3</strong>" in why and 'data-testid="explanation"' in why
     assert third["explanation"]["text"] in why
-    verdict = selectors.item_verdict(user=fan, item=third["item"])
+    verdict = ranking_selectors.item_verdict(user=fan, item=third["item"])
     assert verdict["entry"]["score"] == third["score"]  # the very ranking the home page shows
     # any statement moves every candidate a little, so the one statement is named
     assert [m["statement"].text for m in verdict["statements"]] == ["scary films"]
@@ -43,15 +44,15 @@ def test_a_recommended_item_says_where_it_ranks_and_why(client: Client, fan: Any
 def test_the_item_page_ranks_the_list_once(
     client: Client, fan: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    third = selectors.ranking_for(user=fan, limit=3).entries[2]["item"]
+    third = ranking_selectors.ranking_for(user=fan, limit=3).entries[2]["item"]
     calls: list[int] = []
-    real = selectors.rerank
+    real = ranking_selectors.profile_rerank
 
     def counted(*args: Any, **kwargs: Any) -> Any:  # the real ranking, counted
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(selectors, "rerank", counted)
+    monkeypatch.setattr(ranking_selectors, "profile_rerank", counted)
     client.force_login(fan)
     page = client.get(reverse("item_detail", args=[third.pk])).content.decode()
     assert "<strong>#3</strong>" in _why(page)
@@ -83,7 +84,7 @@ def test_similar_items_are_other_active_items_closest_in_text(
     item, retired = tastes["comedies"][0], tastes["comedies"][1]
     retired.is_active = False
     retired.save()
-    similar = selectors.similar_items(item=item, limit=6)
+    similar = ranking_selectors.similar_items(item=item, limit=6)
     assert len(similar) == 6 and item not in similar and retired not in similar
     page = client.get(reverse("item_detail", args=[item.pk])).content.decode()
     assert page.count('data-testid="similar-item"') == 6
@@ -94,7 +95,7 @@ def test_before_vectors_exist_similar_items_share_genres(
 ) -> None:
     # the known answer without vectors: the other comedies, most rated first
     item = tastes["comedies"][0]
-    similar = selectors.similar_items(item=item, limit=4)
+    similar = ranking_selectors.similar_items(item=item, limit=4)
     assert {g.name for s in similar for g in s.genres.all()} == {"Comedy"}
     assert item not in similar
 

@@ -16,10 +16,12 @@ from tests.webapp.profiles_support import (  # noqa: F401 (fixtures)
     tiny_models_fixture,
 )
 from webapp import ml
+from webapp.catalogue import services as catalogue_services
 from webapp.catalogue.models import Interaction
 from webapp.jobs.models import JobRun
 from webapp.profiles import selectors, services
 from webapp.profiles.models import ProfileVersion
+from webapp.ranking import services as ranking_services
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("tiny_models")]
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -33,7 +35,7 @@ def preview_titles(html: str) -> list[str]:
 @pytest.fixture
 def fan(client: Client, tastes: dict[str, Any]) -> Any:
     user = tastes["fans"]["comedy"][0]
-    services.item_vectors_compute(encoder=ml.encoder())
+    catalogue_services.item_vectors_compute(encoder=ml.encoder())
     services.profile_edit(user=user, by=user, action="add", text="funny films", polarity="likes")
     client.force_login(user)
     return user
@@ -76,7 +78,7 @@ def test_a_new_statement_can_be_previewed_before_it_is_added(client: Client, fan
     fragment = client.post(
         reverse("profile_preview"), {"text": "scary films", "polarity": "avoids"}, **HTMX
     ).content.decode()
-    expected = services.profile_preview(user=fan, text="scary films", polarity="avoids")
+    expected = ranking_services.profile_preview(user=fan, text="scary films", polarity="avoids")
     assert preview_titles(fragment) == [r["item"].title for r in expected.rows]
     assert ProfileVersion.objects.filter(user=fan).count() == 1
     # an empty box previews nothing and shows the saved list

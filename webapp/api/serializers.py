@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from explanations.profile import MAX_WEIGHT, POLARITIES
 from webapp.catalogue import selectors as catalogue_selectors
-from webapp.catalogue.models import Interaction, Item
+from webapp.catalogue.models import Genre, Interaction, Item
 from webapp.jobs.models import JobRun
 from webapp.profiles.models import ProfileVersion
 
@@ -219,8 +219,6 @@ class FiltersWriteSerializer(serializers.Serializer):
     )
 
     def _genres(self, value: list[str]) -> list[str]:
-        from webapp.catalogue.models import Genre
-
         known = set(Genre.objects.filter(name__in=value).values_list("name", flat=True))
         unknown = [g for g in value if g not in known]
         if unknown:
@@ -234,8 +232,6 @@ class FiltersWriteSerializer(serializers.Serializer):
         return self._genres(value)
 
     def validate_exclude_items(self, value: list[int]) -> list[int]:
-        from webapp.catalogue.models import Item
-
         known = set(Item.objects.filter(pk__in=value).values_list("pk", flat=True))
         unknown = [str(pk) for pk in value if pk not in known]
         if unknown:

@@ -37,9 +37,15 @@ from webapp.catalogue import selectors as catalogue_selectors
 from webapp.catalogue import services as catalogue_services
 from webapp.catalogue.models import Interaction, Item
 from webapp.jobs.models import JobRun
+from webapp.privacy.services import personal_data_export
 from webapp.profiles import selectors as profile_selectors
 from webapp.profiles import services as profile_services
-from webapp.profiles.models import Conversation, ProfileVersion, Reason
+from webapp.profiles.models import ProfileVersion, Reason
+from webapp.profiles.tasks import profile_generate_enqueue
+from webapp.ranking import selectors as ranking_selectors
+from webapp.steering import selectors as steering_selectors
+from webapp.steering import services as steering_services
+from webapp.steering.models import Conversation
 
 LLM = "llm"  # throttle scope of endpoints that make a model work (API_LLM_THROTTLE)
 NO_BODY = OpenApiResponse(description="Done; no body.")
@@ -133,7 +139,7 @@ class RecommendationsView(APIView):
     )
     def get(self, request: Request) -> Response:
         limit = _query(s.RecommendationQuerySerializer, request)["limit"]
-        ranking = profile_selectors.ranking_for(user=request.user, limit=limit)
+        ranking = ranking_selectors.ranking_for(user=request.user, limit=limit)
         entries = [{**e, "rank": n} for n, e in enumerate(ranking.entries, start=1)]
         data = {
             "model_version": ranking.model_version,
@@ -282,7 +288,7 @@ class RegenerateView(APIView):
         statements and filters stay). Poll the job until its state is succeeded. 409 when
         there is no history to learn from yet (nothing is queued)."""
         try:  # the page's service: it refuses at once rather than queue a job bound to fail
-            job = profile_services.profile_generate_enqueue(user=request.user)
+            job = profile_generate_enqueue(user=request.user)
         except ValueError as exc:
             raise Conflict(str(exc)) from exc
         return Response(s.JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
@@ -398,7 +404,7 @@ class CritiqueUndoView(APIView):
 
 
 def _conversation(user: Any) -> dict[str, Any]:
-    turns, has_state = profile_selectors.conversation_turns(user=user)
+    turns, has_state = steering_selectors.conversation_turns(user=user)
     return s.ConversationSerializer({"turns": turns, "has_state": has_state}).data
 
 
@@ -412,7 +418,7 @@ class ConversationView(APIView):
     @extend_schema(responses={204: NO_BODY})
     def delete(self, request: Request) -> Response:
         """Start over: forget the turns and the wishes gathered so far."""
-        profile_services.conversation_reset(user=request.user)
+        steering_services.conversation_reset(user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -429,7 +435,7 @@ class MessageView(APIView):
         returned as cards) and is the last turn of the conversation returned."""
         message = _body(s.MessageSerializer, request)["message"]
         try:
-            profile_services.conversation_respond(user=request.user, message=message)
+            steering_services.conversation_respond(user=request.user, message=message)
         except ValueError as exc:  # the catalogue is not embedded yet
             raise NotReady(str(exc)) from exc
         return Response(_conversation(request.user), status=status.HTTP_201_CREATED)
@@ -441,7 +447,7 @@ class ConversationKeepView(APIView):
     def post(self, request: Request) -> Response:
         """Write the wishes from the chat into your profile (a new version)."""
         try:
-            version = profile_services.conversation_promote(user=request.user)
+            version = steering_services.conversation_promote(user=request.user)
         except Conversation.DoesNotExist:
             raise Conflict("There is no chat yet.") from None
         except ValueError as exc:
@@ -458,6 +464,4 @@ class ExportView(APIView):
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request) -> Response:
-        from webapp.privacy.services import personal_data_export
-
         return Response(personal_data_export(user=request.user))

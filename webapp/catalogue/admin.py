@@ -10,7 +10,7 @@ from django.utils.html import format_html_join
 from django.views.decorators.http import require_POST
 
 from webapp.catalogue import services, tasks
-from webapp.catalogue.models import CatalogueStats, Genre, Interaction, Item
+from webapp.catalogue.models import CatalogueStats, Genre, Interaction, Item, ItemVectors
 from webapp.jobs.admin import changelist_url, job_button
 from webapp.jobs.models import JobRun
 
@@ -204,3 +204,8 @@ class CatalogueStatsAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(ItemVectors)
+class ItemVectorsAdmin(admin.ModelAdmin):
+    list_display = ("encoder_key", "texts_hash", "n_items", "dim", "seconds", "created_at")

@@ -120,3 +120,31 @@ class CatalogueStats(models.Model):
 
     def __str__(self) -> str:
         return f"catalogue statistics at {self.computed_at:%Y-%m-%d %H:%M}"
+
+
+class ItemVectors(models.Model):
+    """Catalogue text vectors computed by a worker, stored as an .npy file under ARTIFACT_DIR.
+
+    Keyed by the encoder and a hash of every item's text, so a changed description or a new
+    encoder means a new row (and file) rather than silently mixed vectors.
+    """
+
+    encoder_key = models.CharField(max_length=400)
+    texts_hash = models.CharField(max_length=64)
+    path = models.CharField(max_length=500, help_text="(n_items, d) float32 .npy; ids beside it")
+    n_items = models.PositiveIntegerField()
+    dim = models.PositiveIntegerField()
+    seconds = models.FloatField(default=0.0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "profiles_itemvectors"  # created by the profiles app; moved, not migrated
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["encoder_key", "texts_hash"], name="itemvectors_unique_version"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.n_items} item vectors ({self.encoder_key[:40]}, {self.texts_hash[:8]})"

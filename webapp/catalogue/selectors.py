@@ -4,9 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+from django.conf import settings
 from django.db.models import Prefetch, Q, QuerySet
 
+from recommender.data import Catalogue, IdMap
 from webapp.catalogue.models import Genre, Interaction, Item
+
+# What counts as a positive signal for the collaborative models. A dislike is not one, and
+# a view is too weak to count yet.
+POSITIVE_KINDS = frozenset({Interaction.Kind.RATING, Interaction.Kind.LIKE})
+POSITIVE = Q(kind__in=sorted(POSITIVE_KINDS))
+# Interactions -> the ratings profile generation reads: a like is a top rating, a dislike the
+# bottom one; views say too little about taste to count.
+KIND_RATING = {Interaction.Kind.LIKE: 5.0, Interaction.Kind.DISLIKE: 1.0}
 
 
 def item_list(*, query: str = "", genre: str = "", include_retired: bool = False) -> QuerySet[Item]:
@@ -74,3 +85,51 @@ def item_states_for_user(*, user: Any, items: list[Item]) -> dict[int, dict[str,
         else:
             states[item_id]["liked" if kind == Interaction.Kind.LIKE else "disliked"] = True
     return states
+
+
+def catalogue_from_db() -> Catalogue:
+    """Every item, retired ones included (their history still teaches the models); the item
+    index follows primary-key order, so ids map to the same rows across calls."""
+    rows = list(
+        Item.objects.order_by("pk").values_list(
+            "pk", "title", "year", "description", "generated_description"
+        )
+    )
+    genres: dict[int, list[str]] = {}
+    for item_id, name in Item.genres.through.objects.values_list("item_id", "genre__name"):
+        genres.setdefault(item_id, []).append(name)
+    return Catalogue(
+        ids=IdMap.from_iterable(r[0] for r in rows),
+        titles=tuple(r[1] for r in rows),
+        years=np.array([r[2] or -1 for r in rows], dtype=np.int64),
+        genres=tuple(tuple(sorted(genres.get(r[0], []))) for r in rows),
+        # A curated text wins; the LLM's text only with EMBED_GENERATED_TEXT (see settings).
+        descriptions=tuple(
+            r[3] or (r[4] if settings.EMBED_GENERATED_TEXT else "") or "" for r in rows
+        ),
+    )
+
+
+def history_rows(*, user: Any) -> list[tuple[Any, str, int, tuple[str, ...], float | None]]:
+    """(item pk, title, year, genres, rating) oldest first, one row per item (latest wins)."""
+    rows = (
+        Interaction.objects.filter(user=user)
+        .exclude(kind=Interaction.Kind.VIEW)
+        .order_by("created_at", "id")
+        .select_related("item")
+        .prefetch_related("item__genres")
+    )
+    latest: dict[int, tuple[Any, str, int, tuple[str, ...], float | None]] = {}
+    for r in rows:
+        rating = r.value if r.kind == Interaction.Kind.RATING else KIND_RATING[r.kind]
+        genres = tuple(sorted(g.name for g in r.item.genres.all()))
+        latest.pop(r.item_id, None)  # re-insert so the order follows the latest interaction
+        latest[r.item_id] = (r.item_id, r.item.title, r.item.year or -1, genres, rating)
+    return list(latest.values())
+
+
+def history_indices(*, user: Any, catalogue: Catalogue) -> np.ndarray:
+    """Catalogue indices of the user's positive history (what the collaborative model saw)."""
+    pks = Interaction.objects.filter(POSITIVE, user=user).values_list("item_id", flat=True)
+    where = catalogue.ids
+    return np.array(sorted({where.index(pk) for pk in pks if pk in where}), np.int64)

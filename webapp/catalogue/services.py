@@ -3,26 +3,26 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Avg, Count, Q, QuerySet
 from django.utils import timezone
 
-from webapp.catalogue.models import CatalogueStats, Genre, Interaction, Item
+from recommender.encoders import TextEncoder, text_sha
+from webapp.catalogue.models import CatalogueStats, Genre, Interaction, Item, ItemVectors
+from webapp.catalogue.state import catalogue_state
+from webapp.jobs.services import Progress, quiet
 
 if TYPE_CHECKING:
     from recommender.llm import LLMHandle
 
-Progress = Callable[[float, str], None]
 Kind = Interaction.Kind
-
-
-def _no_progress(fraction: float, message: str) -> None:
-    return None
 
 
 @transaction.atomic
@@ -93,7 +93,7 @@ def items_set_active(*, item_ids: list[int], active: bool) -> int:
     )
 
 
-def catalogue_stats_recompute(*, progress: Progress = _no_progress) -> CatalogueStats:
+def catalogue_stats_recompute(*, progress: Progress = quiet) -> CatalogueStats:
     """Denormalise per-item counts and write a statistics snapshot.
 
     Two aggregate queries and one bulk update, so it scales with the number of items, not
@@ -179,3 +179,34 @@ def catalogue_enrich_batch(*, llm: LLMHandle, limit: int = 16) -> tuple[int, int
             unusable += 1
         Item.objects.filter(pk=item.pk, description="", generated_by="").update(**fields)
     return described, unusable
+
+
+def item_vectors_compute(*, encoder: TextEncoder, progress: Progress = quiet) -> ItemVectors:
+    """Embed every item's text (the encoder's cache skips unchanged texts) and store the
+    matrix as an artifact keyed by (encoder, texts hash). Idempotent."""
+    state = catalogue_state()
+    existing = ItemVectors.objects.filter(
+        encoder_key=encoder.key, texts_hash=state.texts_hash
+    ).first()
+    if existing is not None and Path(existing.path).exists():
+        return existing
+    started = time.perf_counter()
+    progress(0.1, f"embedding {len(state.texts):,} item texts")
+    vectors = encoder.encode(list(state.texts))  # (n_items, d)
+    folder = Path(settings.ARTIFACT_DIR) / "item_vectors"
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"{text_sha(encoder.key)[:12]}-{state.texts_hash[:16]}"
+    path = folder / f"{stem}.npy"
+    np.save(folder / f"{stem}.ids.npy", np.asarray(state.catalogue.ids.ids, dtype=np.int64))
+    np.save(path, vectors.astype(np.float32))
+    row, _ = ItemVectors.objects.update_or_create(
+        encoder_key=encoder.key,
+        texts_hash=state.texts_hash,
+        defaults={
+            "path": str(path),
+            "n_items": len(vectors),
+            "dim": int(vectors.shape[1]),
+            "seconds": round(time.perf_counter() - started, 2),
+        },
+    )
+    return row

@@ -10,9 +10,9 @@ from django.db import OperationalError
 from webapp import ml
 from webapp.catalogue import services
 from webapp.catalogue.models import Item
+from webapp.jobs.models import JobRun
 from webapp.jobs.services import job_enqueue, job_progress
-from webapp.jobs.tasks import JobTask
-from webapp.profiles.tasks import item_vectors_refresh
+from webapp.jobs.tasks import RETRY, JobTask
 
 
 @shared_task(
@@ -84,7 +84,7 @@ def catalogue_enrich(
         )
     elif described and settings.EMBED_GENERATED_TEXT:
         # Item texts changed: re-embed them (the encoder's cache recomputes only changed texts).
-        job_enqueue(task=item_vectors_refresh)
+        item_vectors_enqueue()
     return {
         "continued": more,
         "described": described,
@@ -92,3 +92,18 @@ def catalogue_enrich(
         "total": total_done,
         "with_generated_text": Item.objects.exclude(generated_description="").count(),
     }
+
+
+@shared_task(base=JobTask, bind=True, **RETRY)
+def item_vectors_refresh(self: JobTask, job_id: int | None = None) -> dict[str, Any]:
+    """Embed the catalogue's texts (a no-op when the stored vectors match them)."""
+
+    def report(fraction: float, message: str) -> None:
+        job_progress(job_id=job_id, fraction=fraction, message=message)
+
+    row = services.item_vectors_compute(encoder=ml.encoder(), progress=report)
+    return {"item_vectors": row.pk, "n_items": row.n_items}
+
+
+def item_vectors_enqueue() -> JobRun:
+    return job_enqueue(task=item_vectors_refresh)

@@ -11,7 +11,6 @@ from django.views.decorators.http import require_GET, require_POST
 
 from webapp.catalogue import selectors, services
 from webapp.catalogue.models import Interaction, Item
-from webapp.profiles import selectors as profile_selectors
 
 PAGE_SIZE = 24
 
@@ -27,18 +26,6 @@ def item_list(request: HttpRequest) -> HttpResponse:
     # htmx swaps only the results (search-as-you-type, paging); a plain request gets the page.
     template = "catalogue/item_list.html#results" if request.htmx else "catalogue/item_list.html"
     return render(request, template, context)
-
-
-@require_GET
-def item_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    item = get_object_or_404(Item.objects.prefetch_related("genres"), pk=pk)
-    context = {
-        "item": item,
-        "state": selectors.item_state_for_user(user=request.user, item=item),
-        "similar": profile_selectors.similar_items(item=item),
-        "verdict": profile_selectors.item_verdict(user=request.user, item=item),
-    }
-    return render(request, "catalogue/item_detail.html", context)
 
 
 def _actions(request: HttpRequest, item: Item) -> HttpResponse:

@@ -9,8 +9,7 @@ from celery import Task
 from django import forms
 
 from recommender import registry
-from webapp.catalogue.tasks import catalogue_enrich
-from webapp.profiles.tasks import item_vectors_refresh
+from webapp.catalogue.tasks import catalogue_enrich, item_vectors_refresh
 from webapp.recommendations import tasks as rec_tasks
 from webapp.recommendations.models import ModelVersion
 from webapp.recommendations.selectors import active_model_version

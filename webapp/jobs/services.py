@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import traceback
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -11,7 +12,17 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from webapp.celery import app  # the project's Celery app knows every registered task
 from webapp.jobs.models import JobRun
+
+# How long work reports how far it got: (fraction done in [0, 1], what it is doing). Services
+# take one so they can run from a task (which writes it to the JobRun) or from a command.
+Progress = Callable[[float, str], None]
+
+
+def quiet(fraction: float, message: str) -> None:
+    """A :data:`Progress` that reports nothing (services called outside a job)."""
+    return None
 
 
 def job_enqueue(
@@ -38,8 +49,6 @@ def job_enqueue(
 def job_run_again(*, job: JobRun, requested_by: AbstractBaseUser | None = None) -> JobRun:
     """Queue ``job``'s task again with the same arguments, as a new JobRun (the old row keeps
     its error for the record)."""
-    from webapp.celery import app  # the project's Celery app knows every registered task
-
     task = app.tasks.get(job.task_name)
     if task is None:  # a process that has not imported every app's tasks module yet
         app.loader.import_default_modules()

@@ -5,8 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from celery.contrib.django.task import DjangoTask
+from django.db import OperationalError
 
 from webapp.jobs import services
+
+# The retry policy every job shares: only transient database errors (a lock timeout, a dropped
+# connection) are retried, with backoff, at most three times; anything else fails visibly.
+RETRY: dict[str, Any] = {
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": True,
+    "max_retries": 3,
+}
 
 
 class JobTask(DjangoTask):

@@ -23,9 +23,11 @@ from rest_framework.authtoken.models import Token
 from webapp.accounts.models import Demographics
 from webapp.catalogue.models import Interaction, Item
 from webapp.jobs.models import JobRun
-from webapp.profiles.models import Conversation, Explanation, ProfileVersion
+from webapp.profiles.models import ProfileVersion
+from webapp.ranking.models import Explanation
 from webapp.recommendations.models import RecommendationList
 from webapp.recommendations.selectors import stored_list
+from webapp.steering.models import Conversation
 
 EXPORT_FORMAT = "steerable-recommender/personal-data/1"
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from webapp.profiles.models import Conversation, Explanation, ItemVectors, ProfileVersion
+from webapp.profiles.models import ProfileVersion
 
 
 @admin.register(ProfileVersion)
@@ -19,21 +19,3 @@ class ProfileVersionAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: object, obj: object = None) -> bool:
         return False
-
-
-@admin.register(ItemVectors)
-class ItemVectorsAdmin(admin.ModelAdmin):
-    list_display = ("encoder_key", "texts_hash", "n_items", "dim", "seconds", "created_at")
-
-
-@admin.register(Explanation)
-class ExplanationAdmin(admin.ModelAdmin):
-    list_display = ("user", "item", "key", "created_at")
-    search_fields = ("user__username", "item__title")
-    raw_id_fields = ("user", "item")
-
-
-@admin.register(Conversation)
-class ConversationAdmin(admin.ModelAdmin):
-    list_display = ("user", "updated_at")
-    raw_id_fields = ("user",)

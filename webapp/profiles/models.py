@@ -1,7 +1,8 @@
-"""Scrutable profiles: every version kept, plus the derived rows the request path reads.
+"""Scrutable profiles: every version kept.
 
 Nothing here imports torch or the ML packages: a profile is stored as ``Profile.to_dict()``
-JSON and the item vectors live in an .npy artifact that this table only points at.
+JSON. What is derived from a profile (the ranking, its explanations) lives in
+``webapp.ranking``, which reads this app; this app never reads it.
 """
 
 from __future__ import annotations
@@ -67,72 +68,3 @@ class ProfileVersion(models.Model):
 
     def __str__(self) -> str:
         return f"profile v{self.number} of {self.user} ({self.reason})"
-
-
-class ItemVectors(models.Model):
-    """Catalogue text vectors computed by a worker, stored as an .npy file under ARTIFACT_DIR.
-
-    Keyed by the encoder and a hash of every item's text, so a changed description or a new
-    encoder means a new row (and file) rather than silently mixed vectors.
-    """
-
-    encoder_key = models.CharField(max_length=400)
-    texts_hash = models.CharField(max_length=64)
-    path = models.CharField(max_length=500, help_text="(n_items, d) float32 .npy; ids beside it")
-    n_items = models.PositiveIntegerField()
-    dim = models.PositiveIntegerField()
-    seconds = models.FloatField(default=0.0)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["encoder_key", "texts_hash"], name="itemvectors_unique_version"
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.n_items} item vectors ({self.encoder_key[:40]}, {self.texts_hash[:8]})"
-
-
-class Explanation(models.Model):
-    """A cached explanation of one recommended item for one user.
-
-    ``key`` = ``explanations.explain.explanation_key`` of (item text, profile fingerprint, LLM
-    setting, recommendation model version): pages look rows up by the key of *now*, so a row
-    made for an earlier profile, item text or model is simply not found (stale), and the
-    refresh task writes a new one. A revert makes the old fingerprint current again, and with
-    it the old rows.
-    """
-
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="explanations"
-    )
-    item = models.ForeignKey("catalogue.Item", on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=40)
-    explanation = models.JSONField(help_text="explanations.explain.Explanation.to_dict()")
-    evidence = models.JSONField(default=dict, help_text="The evidence it was written from.")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["user", "item", "key"], name="explanation_unique_key")
-        ]
-
-    def __str__(self) -> str:
-        return f"explanation of {self.item_id} for {self.user}"
-
-
-class Conversation(models.Model):
-    """One chat per user: the belief state (``ConversationState.to_dict()``) and the turns."""
-
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversation"
-    )
-    state = models.JSONField(default=dict)
-    turns = models.JSONField(default=list, help_text='[{"who": "you"|"bot", "text", "items"}]')
-    updated_at = models.DateTimeField(auto_now=True)
-
-    def __str__(self) -> str:
-        return f"chat of {self.user}"

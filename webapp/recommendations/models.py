@@ -79,6 +79,10 @@ class RecommendationList(models.Model):
     computed_at = models.DateTimeField(auto_now=True)
     # The LLM reranker's order of the head of ``entries`` (item pks), written in the background.
     reranked = models.JSONField(null=True, blank=True)
+    # Per reranked item, in that order: {"item", "llm": its part of the score (stored so the
+    # request path reads it rather than rebuilding it), "with": the history item the co-watch
+    # hint paired it with (None without a hint)}: the evidence of the "llm" component.
+    reranked_parts = models.JSONField(default=list, blank=True)
     reranked_by = models.CharField(max_length=200, blank=True)
     reranked_at = models.DateTimeField(null=True, blank=True)
 

@@ -20,20 +20,18 @@ from django.utils import timezone
 from recommender import registry
 from recommender.base import Ranker
 from recommender.serving import top_n, train_for_serving
+from webapp import ml
 from webapp.catalogue.models import Interaction, Item
+from webapp.catalogue.selectors import POSITIVE
+from webapp.jobs.services import Progress, quiet
 from webapp.recommendations import selectors
 from webapp.recommendations.models import Adapter, ModelVersion, RecommendationList
 
-Progress = Callable[[float, str], None]
 LIST_LENGTH = 100  # candidates kept per user: room for profile re-ranking and LLM reranking
 
 
-def _quiet(fraction: float, message: str) -> None:
-    return None
-
-
 def model_train(
-    *, name: str = "hybrid", seed: int = 0, activate: bool = True, progress: Progress = _quiet
+    *, name: str = "hybrid", seed: int = 0, activate: bool = True, progress: Progress = quiet
 ) -> ModelVersion:
     """Tune on validation, refit on everything, save the artifact and register the version."""
     dataset = selectors.dataset_from_db()
@@ -85,7 +83,7 @@ def recommendations_refresh(
     *,
     model_version: ModelVersion,
     user_ids: list[int] | None = None,
-    progress: Progress = _quiet,
+    progress: Progress = quiet,
 ) -> int:
     """Recompute and store top-N lists for ``user_ids`` (default: every user the model knows).
 
@@ -198,56 +196,69 @@ def adapter_train(
     return adapter
 
 
-def lists_rerank(*, user_ids: list[int] | None = None, progress: Progress = _quiet) -> int:
+def llm_parts(scores: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """(K,) the LLM's part of each head item's score, in the head's (stored) order.
+
+    The head's own scores are handed out again in the LLM's order (the best score to the
+    LLM's first pick, and so on), so the scale the profile re-ranking is calibrated on is
+    unchanged and only the order moves; the change is the visible score component "llm",
+    which keeps the components summing to the score.
+    """
+    parts = np.zeros(len(scores))
+    parts[order] = np.sort(scores)[::-1] - scores[order]
+    return parts
+
+
+def lists_rerank(*, user_ids: list[int] | None = None, progress: Progress = quiet) -> int:
     """Reorder the head of stored lists with the LLM (the best validated adapter, else the
-    base model zero-shot) and store that order beside the list. Background work only."""
+    base model zero-shot) and store that order and each item's LLM part beside the list,
+    with the history item the co-watch hint paired it with. Background work only."""
     from recommender.cowatch import CoWatch
     from recommender.finetune import load_tuned
-    from recommender.rerank import RerankConfig, prompt_title, rerank
-    from webapp import ml
+    from recommender.rerank import RerankConfig, rerank_items
 
     adapter = selectors.best_adapter()
     handle = load_tuned(Path(adapter.path), adapter.config.get("llm")) if adapter else ml.llm()
     # The adapter's prompt form, validation blend and co-watch hint (zero-shot: the defaults).
     config = adapter.rerank_config if adapter else RerankConfig()
-    hint = None
-    if config.hinted:
-        # Today's positive interactions, read once for the whole batch of lists.
-        dataset = selectors.dataset_from_db()
-        hint = CoWatch.from_interactions(dataset.interactions), dataset.catalogue.ids
+    # Today's positive interactions, read once for the whole batch of lists.
+    dataset = selectors.dataset_from_db()
+    catalogue, ids = dataset.catalogue, dataset.catalogue.ids
+    cowatch = CoWatch.from_interactions(dataset.interactions) if config.hinted else None
     lists = RecommendationList.objects.all()
     if user_ids is not None:
         lists = lists.filter(user_id__in=user_ids)
-    titles = {
-        pk: prompt_title(title, year, config.title_chars, config.years)
-        for pk, title, year in Item.objects.values_list("pk", "title", "year")
-    }
     done = 0
     total = lists.count()
     for stored in lists.iterator(chunk_size=100):
-        head = [e for e in stored.entries if e["item"] in titles][: config.k]
+        head = [e for e in stored.entries if e["item"] in ids][: config.k]
         if len(head) < 2:
             continue
-        recent = list(
-            Interaction.objects.filter(selectors.POSITIVE, user_id=stored.user_id)
+        recent_pks = list(
+            Interaction.objects.filter(POSITIVE, user_id=stored.user_id)
             .order_by("-created_at", "-id")
             .values_list("item_id", flat=True)[: config.history]
         )[::-1]  # oldest first, most recent last, as the prompt expects
-        recent = [pk for pk in recent if pk in titles]
-        affinity = None
-        if hint is not None:
-            cowatch, ids = hint
-            affinity = cowatch.affinity(ids.indices(recent), ids.indices([e["item"] for e in head]))
-        result = rerank(
-            handle,
-            [titles[pk] for pk in recent],
-            [titles[e["item"]] for e in head],
-            config,
-            retriever_scores=np.array([e["score"] for e in head], dtype=np.float32),
-            cowatch=affinity,
+        recent = ids.indices([pk for pk in recent_pks if pk in ids])  # (H,)
+        candidates = ids.indices([e["item"] for e in head])  # (K,)
+        base = np.array([e["score"] for e in head], dtype=np.float64)
+        result = rerank_items(
+            handle, catalogue, recent, candidates, config, base.astype(np.float32), cowatch
         )
+        parts = llm_parts(base, result.order)
+        partner: list[Any] = [None] * len(head)
+        if cowatch is not None and len(recent):
+            sims = cowatch.similarity(candidates, recent)  # (K, H)
+            partner = [
+                ids.external(int(recent[row.argmax()])) if row.max() > 0 else None for row in sims
+            ]
+        order = [int(i) for i in result.order]
         RecommendationList.objects.filter(pk=stored.pk).update(
-            reranked=[head[int(i)]["item"] for i in result.order],
+            reranked=[head[i]["item"] for i in order],
+            reranked_parts=[
+                {"item": head[i]["item"], "llm": round(float(parts[i]), 5), "with": partner[i]}
+                for i in order
+            ],
             reranked_by=f"{handle.model_id}@{handle.version}"[:200],
             reranked_at=timezone.now(),
         )
@@ -266,7 +277,7 @@ def model_version_evaluate(
     model_version: ModelVersion,
     users_sample: int | None = 200,
     seed: int = 0,
-    progress: Progress = _quiet,
+    progress: Progress = quiet,
 ) -> dict[str, Any]:
     """Run the offline protocol (:mod:`recommender.evaluation`) on today's interactions for
     one registered version and store the test scores on it.

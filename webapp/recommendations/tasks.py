@@ -5,9 +5,9 @@ from typing import Any
 from celery import shared_task
 from django.db import OperationalError
 
-from webapp.jobs.services import job_enqueue, job_progress
+from webapp.catalogue.tasks import item_vectors_enqueue
+from webapp.jobs.services import job_progress
 from webapp.jobs.tasks import JobTask
-from webapp.profiles.tasks import item_vectors_refresh
 from webapp.recommendations import selectors, services
 from webapp.recommendations.models import ModelVersion
 
@@ -32,7 +32,7 @@ def model_train(
     written = services.recommendations_refresh(model_version=mv, progress=refreshing)
     # Profile re-ranking and explanations need item vectors; the refresh is a no-op when the
     # stored ones still match the catalogue's texts.
-    job_enqueue(task=item_vectors_refresh)
+    item_vectors_enqueue()
     return {"model_version": mv.version, "valid_ndcg": mv.valid_ndcg, "lists": written}
 
 

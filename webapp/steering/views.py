@@ -1,5 +1,6 @@
-"""Profile pages. Views parse a form, call one service and render; an htmx request gets a
-named partial of the same template, a plain one a redirect (or the page with its errors)."""
+"""Steering pages: the profile, onboarding, critiques and the chat. Views parse a form,
+call one service and render; an htmx request gets a named partial of the same template, a
+plain one a redirect (or the page with its errors)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,14 @@ from django.views.decorators.http import require_GET, require_POST
 from webapp.catalogue import selectors as catalogue_selectors
 from webapp.catalogue.models import Item
 from webapp.jobs.models import JobRun
-from webapp.profiles import forms, selectors, services, tasks
-from webapp.profiles.models import Conversation, ProfileVersion
-from webapp.recommendations import selectors as rec_selectors
+from webapp.profiles import selectors, services, tasks
+from webapp.profiles.models import ProfileVersion
+from webapp.ranking import selectors as ranking_selectors
+from webapp.ranking import services as ranking_services
+from webapp.steering import forms
+from webapp.steering import selectors as steering_selectors
+from webapp.steering import services as steering_services
+from webapp.steering.models import Conversation
 
 EDIT_ERRORS = (ValueError, KeyError)  # a bad value, or a statement deleted in another tab
 GONE = "That statement is no longer in your profile."
@@ -79,7 +85,7 @@ def _editor(
 ) -> HttpResponse:
     """The profile page (or its #editor fragment); ``typed`` keeps what a failed edit said."""
     user, errors = request.user, errors or {}
-    ranking = selectors.ranking_for(user=user, limit=PREVIEW_LENGTH)
+    ranking = ranking_selectors.ranking_for(user=user, limit=PREVIEW_LENGTH)
     context = {
         "statements": _rows(ranking.profile, errors, typed or {}),
         "errors": errors,
@@ -104,7 +110,7 @@ def _home_list(request: HttpRequest, status: int = 200, **extra: Any) -> HttpRes
     """The home page's list (its #recs fragment for htmx), after a critique or an undo."""
     if not request.htmx and not extra.get("critique_form"):
         return redirect("home")
-    context = rec_selectors.for_you(user=request.user) | extra
+    context = ranking_selectors.for_you(user=request.user) | extra
     template = "recommendations/home.html#list" if request.htmx else "recommendations/home.html"
     return render(request, template, context, status=status)
 
@@ -152,7 +158,7 @@ def onboarding(request: HttpRequest) -> HttpResponse:
     well-known films and has their profile written from those ratings."""
     if request.method == "POST" and request.POST.get("action") == "ratings":
         try:
-            services.profile_generate_enqueue(user=request.user)
+            tasks.profile_generate_enqueue(user=request.user)
         except ValueError as exc:
             return _onboarding(request, forms.ColdStartForm(), error=str(exc))
         messages.success(request, "Thanks! Your profile is being written from your ratings.")
@@ -228,7 +234,7 @@ def statement_preview(request: HttpRequest) -> HttpResponse:
     elif form.is_valid():
         sid = form.cleaned_data["sid"] or None
         try:
-            preview = services.profile_preview(
+            preview = ranking_services.profile_preview(
                 user=request.user, sid=sid, limit=PREVIEW_LENGTH, **form.changes()
             )
         except KeyError:
@@ -240,7 +246,7 @@ def statement_preview(request: HttpRequest) -> HttpResponse:
     context = {"preview": preview, "preview_error": error}
     if request.htmx:
         if preview is None:
-            context["ranking"] = selectors.ranking_for(
+            context["ranking"] = ranking_selectors.ranking_for(
                 user=request.user, limit=PREVIEW_LENGTH, explain=False
             )
         return render(request, "profiles/profile.html#preview", context)
@@ -288,7 +294,7 @@ def critique_undo(request: HttpRequest, number: int) -> HttpResponse:
 def regenerate(request: HttpRequest) -> HttpResponse:
     """Generation runs on a worker; the page polls the job's fragment until it is done."""
     try:
-        job = services.profile_generate_enqueue(user=request.user)
+        job = tasks.profile_generate_enqueue(user=request.user)
     except ValueError as exc:
         if request.htmx:
             return render(request, "profiles/profile.html#job", {"job_error": str(exc)})
@@ -340,7 +346,7 @@ def critique_list(request: HttpRequest) -> HttpResponse:
 
 
 def _chat(request: HttpRequest, form: forms.ChatForm, status: int = 200) -> HttpResponse:
-    turns, has_state = selectors.conversation_turns(user=request.user)
+    turns, has_state = steering_selectors.conversation_turns(user=request.user)
     items = [item for t in turns for item in t["objects"]]
     states = catalogue_selectors.item_states_for_user(user=request.user, items=items)
     for t in turns:
@@ -357,7 +363,9 @@ def chat(request: HttpRequest) -> HttpResponse:
     form = forms.ChatForm(request.POST)
     if form.is_valid():
         try:
-            services.conversation_respond(user=request.user, message=form.cleaned_data["message"])
+            steering_services.conversation_respond(
+                user=request.user, message=form.cleaned_data["message"]
+            )
         except ValueError as exc:
             form.add_error("message", str(exc))
         else:
@@ -369,7 +377,7 @@ def chat(request: HttpRequest) -> HttpResponse:
 @require_POST
 def chat_promote(request: HttpRequest) -> HttpResponse:
     try:
-        services.conversation_promote(user=request.user)
+        steering_services.conversation_promote(user=request.user)
     except (ValueError, Conversation.DoesNotExist) as exc:
         messages.error(request, str(exc) if isinstance(exc, ValueError) else "No chat yet.")
         return redirect("profile_chat")
@@ -380,5 +388,5 @@ def chat_promote(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def chat_reset(request: HttpRequest) -> HttpResponse:
-    services.conversation_reset(user=request.user)
+    steering_services.conversation_reset(user=request.user)
     return redirect("profile_chat")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from webapp.profiles import views
+from webapp.steering import views
 
 urlpatterns = [
     path("", views.profile_page, name="profile"),

@@ -1,4 +1,5 @@
-"""The home page ("For you") and the fragments its cards poll."""
+"""The home page ("For you"), the fragments its cards poll, and the item page (which says
+why the item is, or is not, on the list)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseClientRefresh, HttpResponseStopPolling
 
+from webapp.catalogue import selectors as catalogue_selectors
 from webapp.catalogue.models import Item
 from webapp.jobs.models import JobRun
-from webapp.profiles import selectors as profile_selectors
-from webapp.profiles import services as profile_services
 from webapp.profiles import tasks as profile_tasks
-from webapp.recommendations import selectors, tasks
+from webapp.ranking import selectors
+from webapp.ranking.tasks import explanations_ensure
+from webapp.recommendations import tasks as rec_tasks
 
 
 def _waiting_on(user: Any) -> dict[str, JobRun | None]:
@@ -24,7 +26,7 @@ def _waiting_on(user: Any) -> dict[str, JobRun | None]:
         "profile_job": JobRun.objects.filter(
             task_name=profile_tasks.profile_generate.name, requested_by=user
         ).first(),
-        "training": JobRun.objects.filter(task_name=tasks.model_train.name).first(),
+        "training": JobRun.objects.filter(task_name=rec_tasks.model_train.name).first(),
     }
 
 
@@ -40,7 +42,7 @@ def home(request: HttpRequest) -> HttpResponse:
             return HttpResponseClientRefresh()
         return render(request, "recommendations/home.html#status", _waiting_on(request.user))
     if context["recommendations"]:
-        job = profile_services.explanations_ensure(
+        job = explanations_ensure(
             user=request.user, entries=context["recommendations"], job=context["explain_job"]
         )
         context |= {"explain_job": job, "explaining": job is not None and not job.is_finished}
@@ -56,11 +58,23 @@ def explanation(request: HttpRequest, pk: int) -> HttpResponse:
     until the text is there, then the finished block; 286 stops polling when the job ended
     without writing it (the draft stays)."""
     item = get_object_or_404(Item, pk=pk)
-    found = profile_selectors.cached_explanation(user=request.user, item=item)
+    found = selectors.cached_explanation(user=request.user, item=item)
     if found is None:
-        job = profile_selectors.explanations_job(user=request.user)
+        job = selectors.explanations_job(user=request.user)
         if job is not None and not job.is_finished:
             return HttpResponse(status=204)
         return HttpResponseStopPolling()
     rec = {"item": item, **found}
     return render(request, "recommendations/home.html#explanation", {"rec": rec})
+
+
+@require_GET
+def item_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    item = get_object_or_404(Item.objects.prefetch_related("genres"), pk=pk)
+    context = {
+        "item": item,
+        "state": catalogue_selectors.item_state_for_user(user=request.user, item=item),
+        "similar": selectors.similar_items(item=item),
+        "verdict": selectors.item_verdict(user=request.user, item=item),
+    }
+    return render(request, "catalogue/item_detail.html", context)

@@ -1,0 +1,130 @@
+"""The catalogue as the request path sees it: arrays and a title index, cached per process.
+
+Everything on the request path is arithmetic on stored rows and vectors: the catalogue, its
+title index and the aligned item-vector matrix are cached per process and rebuilt only when
+the catalogue's cheap signature changes (one query per request).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from django.db import connection
+
+from explanations.titles import TitleIndex
+from recommender.data import Catalogue
+from webapp import ml
+from webapp.catalogue.models import CatalogueStats, Item, ItemVectors
+from webapp.catalogue.selectors import catalogue_from_db
+
+
+@dataclass(frozen=True)
+class CatalogueState:
+    catalogue: Catalogue
+    index: TitleIndex
+    texts: tuple[str, ...]
+    texts_hash: str
+    signature: tuple[Any, ...]
+    # pks of the active items: retiring or restoring one moves its updated_at, so this set
+    # is rebuilt exactly when the signature changes (no query per request)
+    active: frozenset[Any] = frozenset()
+
+    def position(self, pk: Any) -> int | None:
+        ids = self.catalogue.ids
+        return ids.index(pk) if pk in ids else None
+
+
+def _signature() -> tuple[Any, ...]:
+    """Changes whenever an item row or its genres change; read on every request, so it is
+    one round trip (the ORM cannot put two aggregates over different tables in one query).
+
+    generated_at too: the enrichment task writes descriptions with .update(), which leaves
+    updated_at alone; the active count is a second guard on retire / restore; the latest
+    statistics row, because the statistics task bulk-updates the items' counts.
+    """
+    q = connection.ops.quote_name
+    items, links = q(Item._meta.db_table), q(Item.genres.through._meta.db_table)
+    stats = q(CatalogueStats._meta.db_table)
+    sql = (
+        "SELECT i.n, i.edited, i.generated, i.top, i.active, g.n, g.top,"
+        f" (SELECT MAX({q('id')}) FROM {stats}) FROM"
+        f" (SELECT COUNT(*) AS n, MAX({q('updated_at')}) AS edited,"
+        f" MAX({q('generated_at')}) AS generated, MAX({q('id')}) AS top,"
+        f" SUM(CASE WHEN {q('is_active')} THEN 1 ELSE 0 END) AS active FROM {items}) i,"
+        f" (SELECT COUNT(*) AS n, MAX({q('id')}) AS top FROM {links}) g"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return tuple(cursor.fetchone())
+
+
+@functools.lru_cache(maxsize=2)
+def _catalogue_state(signature: tuple[Any, ...]) -> CatalogueState:
+    catalogue = catalogue_from_db()
+    texts = tuple(catalogue.texts())
+    digest = hashlib.sha256()
+    for pk, text in zip(catalogue.ids.ids, texts, strict=True):
+        digest.update(f"{pk}\t{text}\n".encode())
+    return CatalogueState(
+        catalogue,
+        TitleIndex(catalogue.titles, catalogue.years.tolist()),
+        texts,
+        digest.hexdigest(),
+        signature,
+        frozenset(Item.objects.filter(is_active=True).values_list("pk", flat=True)),
+    )
+
+
+def catalogue_state() -> CatalogueState:
+    return _catalogue_state(_signature())
+
+
+def encoder_key() -> str:
+    """The configured encoder's cache identity; computing it loads no weights."""
+    return ml.encoder().key
+
+
+def item_vectors_row(*, texts_hash: str | None = None) -> ItemVectors | None:
+    rows = ItemVectors.objects.filter(encoder_key=encoder_key())
+    if texts_hash is not None:
+        rows = rows.filter(texts_hash=texts_hash)
+    return rows.first()
+
+
+@functools.lru_cache(maxsize=4)
+def _load_vectors(path: str) -> tuple[np.ndarray, np.ndarray]:
+    vectors = np.load(path, mmap_mode=None)  # (n, d) float32
+    ids = np.load(path.removesuffix(".npy") + ".ids.npy")  # (n,) int64 item pks
+    return vectors, ids
+
+
+@functools.lru_cache(maxsize=4)
+def _aligned(path: str, signature: tuple[Any, ...]) -> np.ndarray:
+    """The stored vectors re-indexed to the current catalogue; items added since the vectors
+    were computed get a zero row (they match no statement until the worker embeds them)."""
+    vectors, ids = _load_vectors(path)
+    state = _catalogue_state(signature)
+    pks = state.catalogue.ids.ids
+    if len(ids) == len(pks) and np.array_equal(ids, np.asarray(pks)):
+        return vectors
+    where: dict[Any, int] = {int(pk): row for row, pk in enumerate(ids.tolist())}
+    out = np.zeros((len(pks), vectors.shape[1]), dtype=np.float32)
+    for i, pk in enumerate(pks):
+        if (row := where.get(pk)) is not None:
+            out[i] = vectors[row]
+    return out
+
+
+def item_vectors(
+    state: CatalogueState, row: ItemVectors | Literal["read"] | None = "read"
+) -> np.ndarray | None:
+    """(n_items, d) vectors aligned with ``state.catalogue``, or None before the first run
+    of the item-vectors task. Possibly a little stale (see ``vectors_stale``). ``row``: the
+    ItemVectors row when the caller has read it already."""
+    if isinstance(row, str):
+        row = item_vectors_row()
+    return _aligned(row.path, state.signature) if row else None

@@ -1,0 +1,501 @@
+"""The request-path ranking: the stored list re-ranked by the current profile, with cards.
+
+Everything here is arithmetic on stored rows and vectors (see ``webapp.catalogue.state``):
+statement vectors come from the encoder's on-disk cache, so only a newly typed statement is
+embedded (~10-20 ms with MiniLM). Explanations are read from the cache the worker writes, or
+drafted from the same evidence by the template.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Count
+
+from explanations.explain import collect_evidence, explanation_key, template_explanation
+from explanations.profile import Profile
+from explanations.scoring import Reranked, filter_mask, profile_rerank
+from recommender.encoders import text_sha
+from webapp import ml
+from webapp.catalogue.models import Interaction, Item, ItemVectors
+from webapp.catalogue.selectors import POSITIVE_KINDS
+from webapp.catalogue.state import (
+    CatalogueState,
+    catalogue_state,
+    encoder_key,
+    item_vectors,
+    item_vectors_row,
+)
+from webapp.jobs.models import JobRun
+from webapp.profiles.selectors import current_profile
+from webapp.ranking.models import Explanation
+from webapp.recommendations.models import RecommendationList
+from webapp.recommendations.selectors import list_status, stored_list
+
+PROFILE_ONLY = "profile-only"  # the "model version" of lists scored from the profile alone
+EXPLAIN_TOP_N = 10  # explanations the refresh writes per user: the first screen of the list
+
+
+@functools.cache
+def _web_threads() -> None:
+    # One torch thread per web process: a one-sentence embedding is latency-bound, and many
+    # processes share the cores (the explanations package's measurements).
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def statement_vectors(profile: Profile, *, in_request: bool = True) -> np.ndarray:
+    """(S, d) vectors; cached texts are read from the encoder's disk cache, new ones encoded
+    (in a request that is the one statement just typed)."""
+    encoder = ml.encoder()
+    texts = [s.text for s in profile.statements]
+    if in_request and encoder.cache is not None:
+        found = encoder.cache.get_many(encoder.key, [text_sha(t) for t in texts])
+        if len(found) < len(set(texts)):
+            _web_threads()  # only now is torch needed at all
+    return encoder.encode(texts)
+
+
+# -- the re-ranked list ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """The user's list re-ranked by their profile, with what the page needs for each card."""
+
+    entries: list[dict[str, Any]]
+    profile: Profile | None
+    fingerprint: str
+    model_version: str
+    reranked: Reranked | None
+    vectors_ready: bool
+    stored: RecommendationList | None = None  # the precomputed list it was ranked from
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """Everything a user's ranking is computed from, read on every request (a few small
+    queries, no JSON larger than the stored list): equal inputs give an equal ranking, so
+    their digest keys the cached one."""
+
+    state: CatalogueState
+    profile: Profile | None
+    stored: RecommendationList | None
+    vectors: ItemVectors | None
+    seen: frozenset[Any]  # items the user interacted with in any way
+    positive: tuple[Any, ...]  # sorted: the ones the collaborative model counts
+
+    @property
+    def history(self) -> np.ndarray:
+        """Catalogue indices of the positive history, sorted."""
+        positions = (self.state.position(pk) for pk in self.positive)
+        return np.array(sorted(i for i in positions if i is not None), np.int64)
+
+    def digest(self) -> str:
+        stored = self.stored
+        parts = (
+            self.state.signature,
+            self.profile.fingerprint if self.profile is not None else None,
+            None if stored is None else (
+                stored.pk, stored.model_version_id, stored.computed_at, stored.reranked_at,
+                stored.reranked_by,
+            ),
+            None if self.vectors is None else (self.vectors.pk, self.vectors.path),
+            # only a cold start's pool depends on the rest (views included)
+            sorted(self.seen) if stored is None else None,
+            self.positive,
+            encoder_key(),  # the statement vectors and the explanation keys depend on both
+            settings.LLM_MODEL,
+        )  # fmt: skip
+        return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+def _inputs(user: Any, profile: Profile | None = None) -> _Inputs:
+    rows = Interaction.objects.filter(user=user).order_by().values_list("item_id", "kind")
+    interactions = list(rows)
+    return _Inputs(
+        state=catalogue_state(),
+        profile=profile if profile is not None else current_profile(user=user),
+        stored=stored_list(user=user),
+        vectors=item_vectors_row(),
+        seen=frozenset(pk for pk, _ in interactions),
+        positive=tuple(sorted({pk for pk, kind in interactions if kind in POSITIVE_KINDS})),
+    )
+
+
+def _candidates(inputs: _Inputs) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], str]:
+    """(indices, base scores, components, model version) from the stored list; a user with
+    no list (cold start) gets every active item they have not rated, scored 0, so the ranking
+    comes from the profile alone."""
+    state, stored, active = inputs.state, inputs.stored, inputs.state.active
+    if stored is not None:
+        rows = [(state.position(e["item"]), e) for e in stored.entries if e["item"] in active]
+        rows = [(i, e) for i, e in rows if i is not None]
+        roles = sorted({r for _, e in rows for r in e["components"]})
+        scores = np.array([e["score"] for _, e in rows], dtype=np.float64)
+        components = {r: np.array([e["components"].get(r, 0.0) for _, e in rows]) for r in roles}
+        if (
+            stored.reranked_parts
+            and stored.reranked_at
+            and stored.reranked_at >= stored.computed_at
+        ):
+            # the LLM reranker's part of each head item, as the worker stored it
+            llm = np.zeros(len(rows))
+            where = {e["item"]: j for j, (_, e) in enumerate(rows)}
+            for part in stored.reranked_parts:
+                if (j := where.get(part["item"])) is not None:
+                    llm[j] = part["llm"]
+            scores = scores + llm
+            components["llm"] = llm
+        return (
+            np.array([i for i, _ in rows], dtype=np.int64),
+            scores,
+            components,
+            stored.model_version.version,
+        )
+    pool = [state.position(pk) for pk in sorted(active - inputs.seen)]
+    idx = np.array([i for i in pool if i is not None], dtype=np.int64)
+    return idx, np.zeros(len(idx)), {}, PROFILE_ONLY
+
+
+def explanation_key_for(
+    state: CatalogueState, item: int, fingerprint: str, model_version: str
+) -> str:
+    return explanation_key(
+        text_sha(state.texts[item]), fingerprint, settings.LLM_MODEL, evidence_hash=model_version
+    )
+
+
+@dataclass
+class _Ranked:
+    """A computed ranking without its ORM rows: what the cache keeps per user. The cards'
+    template drafts are added as they are needed (cards whose LLM text exists need none)."""
+
+    model_version: str
+    reranked: Reranked | None
+    vectors_ready: bool
+    rows: list[int]  # places in ``reranked`` of the cards, in order
+    indices: list[int]  # their catalogue indices
+    pks: list[Any]
+    keys: list[str]  # the explanation cache key of each card
+    drafts: dict[Any, tuple[dict[str, Any], dict[str, Any]]]  # pk -> (explanation, evidence)
+    # the cards' rows with their genres: every change to an item row moves the catalogue
+    # signature, which is part of the cache key, so these are as fresh as a query
+    items: dict[Any, Item] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return self.reranked is None
+
+
+def _scored_profile(inputs: _Inputs) -> Profile:
+    """The profile the arithmetic uses: before the item vectors exist only filters apply."""
+    scored = inputs.profile or Profile()
+    return scored if inputs.vectors is not None else Profile(filters=scored.filters)
+
+
+def _rank(
+    inputs: _Inputs, limit: int, positions: Sequence[int] | None, in_request: bool
+) -> _Ranked:
+    state, profile = inputs.state, inputs.profile
+    candidates, base, components, model_version = _candidates(inputs)
+    if profile is None and model_version == PROFILE_ONLY:
+        return _Ranked(model_version, None, False, [], [], [], [], {})
+    vectors = item_vectors(state, inputs.vectors)
+    ready = vectors is not None
+    scored = _scored_profile(inputs)
+    if vectors is None:
+        vectors = np.zeros((len(state.catalogue), 1), dtype=np.float32)
+    s_vectors = (
+        statement_vectors(scored, in_request=in_request)
+        if scored.statements
+        else np.zeros((0, vectors.shape[1]), dtype=np.float32)
+    )
+    ranked = profile_rerank(
+        candidates, base, components, vectors, s_vectors, scored, state.catalogue
+    )
+    return _cards(inputs, model_version, ranked, ready, limit, positions)
+
+
+def _cards(
+    inputs: _Inputs,
+    model_version: str,
+    ranked: Reranked,
+    ready: bool,
+    limit: int,
+    positions: Sequence[int] | None,
+) -> _Ranked:
+    """The cards (top ``limit``, or the places ``positions``) of an already ranked list."""
+    state, profile = inputs.state, inputs.profile
+    fingerprint = profile.fingerprint if profile else ""
+    rows = list(range(min(limit, len(ranked.items)))) if positions is None else list(positions)
+    top = ranked.items[rows].tolist()
+    pks = [state.catalogue.ids.external(i) for i in top]
+    return _Ranked(
+        model_version=model_version,
+        reranked=ranked,
+        vectors_ready=ready,
+        rows=rows,
+        indices=top,
+        pks=pks,
+        keys=[explanation_key_for(state, i, fingerprint, model_version) for i in top],
+        drafts={},
+        items=Item.objects.filter(pk__in=pks).prefetch_related("genres").in_bulk(),
+    )
+
+
+def _draft(inputs: _Inputs, ranked: _Ranked, places: list[int]) -> None:
+    """Template explanations (arithmetic on the same evidence the worker's LLM is given) for
+    the cards at ``places`` of ``ranked``, kept in its ``drafts``."""
+    assert ranked.reranked is not None
+    state, reranked = inputs.state, ranked.reranked
+    vectors = item_vectors(state, inputs.vectors)
+    history = inputs.history
+    scored = _scored_profile(inputs)
+    for n in places:
+        i, row = ranked.indices[n], ranked.rows[n]
+        parts = {r: float(v[row]) for r, v in reranked.components.items()}
+        found = collect_evidence(
+            state.catalogue, i, history, parts,
+            item_vectors=vectors, profile=scored, statement_contributions=reranked.contribution(i),
+        )  # fmt: skip
+        text = template_explanation(found, state.index).to_dict() | {"pending": True}
+        ranked.drafts[ranked.pks[n]] = (text, found.to_dict())
+
+
+RANKING_CACHE_SECONDS = 24 * 3600  # entries are replaced when their inputs change, so this
+# only bounds how long an idle user's list occupies the cache
+
+
+def _cache_key(user: Any, limit: int, explain: bool) -> str:
+    # one entry per user and list length (a fixed key, replaced rather than accumulated
+    # when the inputs change), holding the digest of the inputs it was computed from
+    return f"ranking:v1:{user.pk}:{limit}:{int(explain)}"
+
+
+def ranking_for(
+    *,
+    user: Any,
+    limit: int = 20,
+    explain: bool = True,
+    in_request: bool = True,
+    profile: Profile | None = None,
+    positions: Sequence[int] | None = None,
+) -> Ranking:
+    """The list the home page shows: stored candidates, re-ranked by the current profile.
+
+    Explanations come from the cache when a row for today's key exists, else from the
+    template (arithmetic on the same evidence); the refresh task replaces them with LLM text.
+    ``profile`` ranks with that profile instead of the saved one (the edit preview);
+    ``positions`` builds entries for those places of the ranked list instead of the top
+    ``limit`` (the item page's "why").
+
+    With the saved profile, the computed ranking (order, scores, components, drafts) is kept
+    in Django's cache under the digest of everything it was computed from: the catalogue
+    signature, the profile fingerprint, the stored list's version, the item vectors, the
+    user's interactions and the model settings. Any change to one of them is a different
+    digest, so a repeat visit skips the arithmetic and the item queries and never sees a
+    stale list; the written explanations are read on every call, so the worker's text
+    replaces a draft at once.
+    """
+    inputs = _inputs(user, profile)
+    cacheable = profile is None and positions is None
+    key, digest = _cache_key(user, limit, explain), inputs.digest() if cacheable else ""
+    found = cache.get(key) if cacheable else None
+    ranked: _Ranked | None = found[1] if found is not None and found[0] == digest else None
+    fresh = ranked is None
+    if ranked is None and positions is not None and profile is None:
+        # Places of the saved list (the item page, right after ranking it with limit 0):
+        # the cached full ranking has them, so only the cards are built, nothing re-ranked.
+        whole = cache.get(_cache_key(user, 0, False))
+        if whole is not None and whole[0] == inputs.digest() and not whole[1].empty:
+            w = whole[1]
+            ranked = _cards(inputs, w.model_version, w.reranked, w.vectors_ready, 0, positions)
+    if ranked is None:
+        ranked = _rank(inputs, limit, positions, in_request)
+    if ranked.empty:
+        if cacheable and fresh:
+            cache.set(key, (digest, ranked), RANKING_CACHE_SECONDS)
+        return Ranking([], None, "", ranked.model_version, None, False, inputs.stored)
+    assert ranked.reranked is not None
+    pks, items = ranked.pks, ranked.items
+    written: dict[tuple[Any, str], tuple[Any, Any]] = {
+        (pk, k): (text, evidence)
+        for pk, k, text, evidence in Explanation.objects.filter(
+            user=user, item_id__in=pks, key__in=ranked.keys
+        ).values_list("item_id", "key", "explanation", "evidence")
+    }
+    missing = [
+        n
+        for n, (pk, k) in enumerate(zip(pks, ranked.keys, strict=True))
+        if explain and (pk, k) not in written and pk not in ranked.drafts
+    ]
+    if missing:
+        _draft(inputs, ranked, missing)
+    if cacheable and (fresh or missing):
+        cache.set(key, (digest, ranked), RANKING_CACHE_SECONDS)
+    entries = []
+    for row, pk, k in zip(ranked.rows, pks, ranked.keys, strict=True):
+        if (pk, k) in written:
+            text, evidence = written[pk, k]
+        else:
+            text, evidence = ranked.drafts[pk] if explain else (None, None)
+        entries.append(
+            {
+                "item": items[pk],
+                "score": float(ranked.reranked.scores[row]),
+                "components": {r: float(v[row]) for r, v in ranked.reranked.components.items()},
+                "explanation": text,
+                "evidence": evidence,  # what the explanation was written from (the API shows it)
+            }
+        )
+    profile = inputs.profile
+    return Ranking(
+        entries,
+        profile,
+        profile.fingerprint if profile else "",
+        ranked.model_version,
+        ranked.reranked,
+        ranked.vectors_ready,
+        inputs.stored,
+    )
+
+
+# -- what the pages show around the list ----------------------------------------------------
+
+# The Celery name of ``tasks.explanations_refresh`` (the tasks module imports this one, so the
+# name is written out; a test checks that it matches).
+EXPLANATIONS_TASK = "webapp.ranking.tasks.explanations_refresh"
+
+
+def explanations_job(*, user: Any) -> Any:
+    """The user's latest explanation-refresh JobRun (or None): is text still being written?"""
+    return JobRun.objects.filter(task_name=EXPLANATIONS_TASK, arguments__user_id=user.pk).first()
+
+
+def cached_explanation(*, user: Any, item: Item) -> dict[str, Any] | None:
+    """{"explanation", "evidence"} written for ``item`` under the key of *now* (current
+    profile, model and item text), or None while it is still to be written. A few small
+    queries, no ranking: what a polling card asks every few seconds."""
+    state = catalogue_state()
+    i = state.position(item.pk)
+    if i is None:
+        return None
+    profile = current_profile(user=user)
+    stored = RecommendationList.objects.filter(user=user).values_list(
+        "model_version__version", flat=True
+    )
+    model_version = stored.first() or PROFILE_ONLY
+    key = explanation_key_for(state, i, profile.fingerprint if profile else "", model_version)
+    row = Explanation.objects.filter(user=user, item=item, key=key).first()
+    return {"explanation": row.explanation, "evidence": row.evidence} if row else None
+
+
+def item_verdict(*, user: Any, item: Item) -> dict[str, Any]:
+    """Why ``item`` is, or is not, in the user's list, read off the same ranking the home
+    page shows: its place and explanation, the filter that removed it, or that the model
+    does not rank it among the user's candidates at all.
+
+    ``status`` is one of: anonymous, retired, no_list, ranked, filtered, not_candidate; a
+    ranked item also carries the statements that moved it (up or down) and their parts.
+    """
+    if not user.is_authenticated:
+        return {"status": "anonymous"}
+    rated = (
+        Interaction.objects.filter(user=user, item=item)
+        .exclude(kind=Interaction.Kind.VIEW)
+        .exists()
+    )
+    if not item.is_active:
+        return {"status": "retired", "rated": rated}
+    state = catalogue_state()
+    ranking = ranking_for(user=user, limit=0, explain=False)
+    i = state.position(item.pk)
+    if ranking.reranked is None or i is None:
+        return {"status": "no_list", "rated": rated}
+    found = np.flatnonzero(ranking.reranked.items == i)
+    if found.size:
+        place = int(found[0])
+        entry = ranking_for(user=user, positions=[place]).entries[0]
+        parts = ranking.reranked.contribution(i)
+        moved: list[dict[str, Any]] = [
+            {"statement": s, "part": parts[s.id]}
+            for s in (ranking.profile.statements if ranking.profile else ())
+            if abs(parts.get(s.id, 0.0)) > 1e-9
+        ]
+        moved.sort(key=lambda m: -abs(m["part"]))
+        return {
+            "status": "ranked",
+            "rated": rated,
+            "rank": place + 1,
+            "of": len(ranking.reranked.items),
+            "entry": entry,
+            "statements": moved,
+        }
+    reason = ranking.reranked.removed.get(i)
+    if reason is None and ranking.profile is not None:
+        # not a candidate, but say so when a filter would remove it anyway
+        reason = filter_mask(state.catalogue, np.array([i]), ranking.profile.filters)[1].get(i)
+    if reason is not None:
+        return {"status": "filtered", "rated": rated, "reason": reason}
+    return {"status": "not_candidate", "rated": rated, "of": len(ranking.reranked.items)}
+
+
+def similar_items(*, item: Item, limit: int = 6) -> list[Item]:
+    """Active items whose text is closest to ``item``'s (cosine over the stored vectors);
+    before the vectors exist, the items sharing most genres, most rated first."""
+    state = catalogue_state()
+    vectors = item_vectors(state)
+    i = state.position(item.pk)
+    active = state.active
+    if vectors is not None and i is not None and np.any(vectors[i]):
+        norms = np.linalg.norm(vectors, axis=1) + 1e-12  # (n,)
+        sims = (vectors @ vectors[i]) / (norms * norms[i])  # (n,)
+        sims[i] = -np.inf
+        pks = []
+        for j in np.argsort(-sims, kind="stable").tolist():
+            pk = state.catalogue.ids.external(j)
+            if pk in active and np.isfinite(sims[j]):
+                pks.append(pk)
+            if len(pks) == limit:
+                break
+        found = Item.objects.filter(pk__in=pks).prefetch_related("genres").in_bulk()
+        return [found[pk] for pk in pks if pk in found]
+    return list(
+        Item.objects.filter(is_active=True, genres__in=item.genres.all())
+        .exclude(pk=item.pk)
+        .annotate(shared=Count("genres"))
+        .order_by("-shared", "-interaction_count", "title", "pk")
+        .prefetch_related("genres")[:limit]
+    )
+
+
+HOME_LENGTH = 20  # cards on the home page
+
+
+def for_you(*, user: Any, limit: int = HOME_LENGTH) -> dict[str, Any]:
+    """What the home page's list shows: the profile-re-ranked entries (each with the LLM
+    reranker's place, when it has one), where the stored list stands, and whether the
+    explanations of the first screen are still being written."""
+    ranking = ranking_for(user=user, limit=limit)
+    status = list_status(stored=ranking.stored)
+    llm_place = {pk: n for n, pk in enumerate(status["llm_order"] if status else [], start=1)}
+    for entry in ranking.entries:
+        entry["llm_rank"] = llm_place.get(entry["item"].pk)
+    job = explanations_job(user=user) if ranking.entries else None
+    return {
+        "explain_top": EXPLAIN_TOP_N,
+        "recommendations": ranking.entries,
+        "ranking": ranking,
+        "status": status,
+        "explain_job": job,
+        "explaining": job is not None and not job.is_finished,
+    }

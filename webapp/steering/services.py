@@ -1,0 +1,76 @@
+"""Writes of the steering pages: chat turns, and keeping what the chat learned."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from explanations.conversation import ChatContext, ConversationState, promote, respond
+from explanations.profile import Profile
+from webapp import ml
+from webapp.catalogue.models import Item
+from webapp.catalogue.selectors import history_rows
+from webapp.catalogue.state import catalogue_state, item_vectors
+from webapp.profiles.models import ProfileVersion, Reason
+from webapp.profiles.selectors import current_profile
+from webapp.profiles.services import profile_save
+from webapp.ranking.selectors import ranking_for
+from webapp.steering.models import Conversation
+
+
+def _chat_context(user: Any) -> ChatContext:
+    state = catalogue_state()
+    vectors = item_vectors(state)
+    if vectors is None:
+        raise ValueError("the chat is getting ready (item vectors are being computed)")
+    ranking = ranking_for(user=user, limit=100, explain=False)
+    base = np.zeros(len(state.catalogue))
+    if ranking.reranked is not None and len(ranking.reranked.items):
+        base[:] = float(ranking.reranked.scores.min())
+        base[ranking.reranked.items] = ranking.reranked.scores
+    retired = Item.objects.filter(is_active=False).values_list("pk", flat=True)
+    seen = [r[0] for r in history_rows(user=user)] + list(retired)
+    return ChatContext(
+        catalogue=state.catalogue,
+        index=state.index,
+        item_vectors=vectors,
+        encode=ml.encoder().encode,
+        base_scores=base,
+        seen=np.array([i for pk in seen if (i := state.position(pk)) is not None], np.int64),
+        profile=ranking.profile,
+    )
+
+
+def conversation_respond(*, user: Any, message: str) -> Conversation:
+    """One chat turn; the reply is composed from catalogue facts (no text generation)."""
+    chat, _ = Conversation.objects.get_or_create(user=user)
+    context = _chat_context(user)
+    reply = respond(ConversationState.from_dict(chat.state), message, context)
+    chat.state = reply.state.to_dict()
+    chat.turns = [
+        *chat.turns[-38:],
+        {"who": "you", "text": message, "items": []},
+        {"who": "bot", "text": reply.text, "items": [int(i) for i in reply.item_ids]},  # type: ignore[call-overload]
+    ]
+    chat.save()
+    return chat
+
+
+def conversation_promote(*, user: Any) -> ProfileVersion:
+    chat = Conversation.objects.get(user=user)
+    state = ConversationState.from_dict(chat.state)
+    if state.is_empty():
+        raise ValueError("the chat has nothing to keep yet")
+    before = current_profile(user=user) or Profile()
+    version = profile_save(
+        user=user, profile=promote(state, before), reason=Reason.CONVERSATION, by=user,
+        summary="kept from the chat",
+    )  # fmt: skip
+    chat.state, chat.turns = {}, []
+    chat.save()
+    return version
+
+
+def conversation_reset(*, user: Any) -> None:
+    Conversation.objects.filter(user=user).update(state={}, turns=[])
