@@ -24,6 +24,10 @@ def test_movielens_100k_import_has_the_published_counts_and_is_idempotent() -> N
         100_000,
     )
     assert Item.objects.filter(source="ml-100k").count() == 1682
+    # the placeholder item ("unknown", no year, no genre) keeps its ratings but is retired
+    placeholder = Item.objects.get(source="ml-100k", external_id="267")
+    assert not placeholder.is_active and placeholder.interactions.exists()
+    assert Item.objects.filter(source="ml-100k", is_active=False).count() == 1
     assert Interaction.objects.filter(kind="rating").count() == 100_000
     assert Demographics.objects.filter(source="ml-100k").count() == 943
 

@@ -25,6 +25,9 @@ class ItemSerializer(serializers.ModelSerializer):
         source="display_description", read_only=True, help_text="Curated text, else generated."
     )
     description_is_generated = serializers.BooleanField(read_only=True)
+    title = serializers.CharField(
+        source="display_title", read_only=True, help_text='As people write it: "The Godfather".'
+    )
 
     class Meta:
         model = Item

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,6 +65,15 @@ def _set_genres(item_genres: dict[int, tuple[str, ...]], genre_ids: dict[str, in
     )
 
 
+PLACEHOLDER_TITLES = frozenset({"unknown", "unkonwn"})  # the packaged file misspells it
+
+
+def is_placeholder(title: str, year: int | None, genres: Sequence[str]) -> bool:
+    """MovieLens 100K's item 267 is a placeholder: title "unknown", no year, no genre. It is
+    imported (its ratings are data) but retired, so it is never shown or recommended."""
+    return title.strip().lower() in PLACEHOLDER_TITLES and not year and not genres
+
+
 def username_for(variant: movielens.Variant, external_user_id: str) -> str:
     """``ml100k_196``, ``ml1m_42``: stable, readable, and unique per source."""
     return f"ml{variant}_{external_user_id.removeprefix(f'{variant}_')}"
@@ -96,7 +105,13 @@ def movielens_import(*, variant: movielens.Variant, show_progress: bool = False)
         new_items = [i for i in raw_items if i.external_id not in existing_items]
         Item.objects.bulk_create(
             [
-                Item(source=source, external_id=i.external_id, title=i.title, year=i.year)
+                Item(
+                    source=source,
+                    external_id=i.external_id,
+                    title=i.title,
+                    year=i.year,
+                    is_active=not is_placeholder(i.title, i.year, i.genres),
+                )
                 for i in new_items
             ],
             batch_size=BATCH,

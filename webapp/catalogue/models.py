@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from explanations.titles import natural_title
+
 
 class Genre(models.Model):
     name = models.CharField(max_length=64, unique=True)
@@ -54,7 +56,14 @@ class Item(models.Model):
         indexes = [models.Index(fields=["title"], name="item_title_idx")]
 
     def __str__(self) -> str:
-        return f"{self.title} ({self.year})" if self.year else self.title
+        return f"{self.display_title} ({self.year})" if self.year else self.display_title
+
+    @property
+    def display_title(self) -> str:
+        """The title as people write it: MovieLens stores "Godfather, The"; pages, the API
+        and explanations say "The Godfather". ``title`` keeps the stored form (search, import
+        matching)."""
+        return natural_title(self.title)
 
     @property
     def display_description(self) -> str:

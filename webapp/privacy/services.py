@@ -20,6 +20,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from explanations.titles import natural_title
 from webapp.accounts.models import Demographics
 from webapp.catalogue.models import Interaction, Item
 from webapp.jobs.models import JobRun
@@ -37,7 +38,8 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 
 def _titles(ids: Iterable[int]) -> dict[int, str]:
-    return dict(Item.objects.filter(pk__in=set(ids)).values_list("pk", "title"))
+    rows = Item.objects.filter(pk__in=set(ids)).values_list("pk", "title")
+    return {pk: natural_title(title) for pk, title in rows}
 
 
 def personal_jobs(*, user: Any) -> QuerySet[JobRun]:
@@ -87,7 +89,7 @@ def personal_data_export(*, user: Any) -> dict[str, Any]:
         },
         "interactions": [
             {
-                "item": {"id": i.item_id, "title": i.item.title},
+                "item": {"id": i.item_id, "title": i.item.display_title},
                 "kind": i.kind,
                 "value": i.value,
                 "created_at": _iso(i.created_at),
@@ -128,7 +130,7 @@ def personal_data_export(*, user: Any) -> dict[str, Any]:
         },
         "explanations": [
             {
-                "item": {"id": e.item_id, "title": e.item.title},
+                "item": {"id": e.item_id, "title": e.item.display_title},
                 "text": e.explanation.get("text", ""),
                 "explanation": e.explanation,
                 "evidence": e.evidence,
