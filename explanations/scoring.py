@@ -10,15 +10,26 @@ Calibration (why an edit moves items but cannot erase the collaborative signal)
 ------------------------------------------------------------------------------
 For candidate items c and statements s (shapes: C candidates, S statements, d dims):
 
-1. ``sim = V[c] @ S.T`` (C, S): cosines of item text and statement text.
-2. z-score each statement's column with the mean and standard deviation of that statement's
-   cosines over the *whole catalogue*, then clip to [-z_max, z_max]. Raw MiniLM cosines sit in
-   a narrow band (0.1-0.5) that differs per statement; the z-score makes "how much better than
-   a typical film this item matches" comparable across statements, and the clip stops one
-   near-duplicate text from dominating. Catalogue statistics rather than the candidates' own:
-   for a horror fan most candidates are horror, and a z-score within the candidates would call
-   a horror film typical and let "avoids horror" barely touch it. (Cost: one (n_items, d) @
-   (d, S) product, about 1 ms on ML-1M.)
+1. ``a[:, s]`` (n_items,): each statement's affinity with every catalogue item. What it is
+   depends on what the statement names (:mod:`explanations.matching`):
+
+   - genres or years ("animated films", "films from the 90s"): the catalogue's fact, 1 for
+     an item that fits and 0 otherwise. So "likes documentaries" raises exactly the
+     documentaries and lowers every other film by the same small amount, instead of raising
+     whatever film's text happens to sit near the word.
+   - a title ("films like Heat"): the cosine of each item's text vector with Heat's.
+   - free text ("slow-burn stories about grief"): the cosine of item text and statement text.
+
+2. z-score each column with its mean and standard deviation over the *whole catalogue*, then
+   clip to [-z_max, z_max]. Raw MiniLM cosines sit in a narrow band (0.1-0.5) that differs
+   per statement; the z-score makes "how much better than a typical film this item matches"
+   comparable across statements, and the clip stops one near-duplicate text from dominating.
+   For a 0/1 fact with prevalence p the gap between fitting and not fitting is
+   1/sqrt(p(1-p)) >= 2 standard units, and rare genres are held back by the clip. Catalogue
+   statistics rather than the candidates' own: for a horror fan most candidates are horror,
+   and a z-score within the candidates would call a horror film typical and let "avoids
+   horror" barely touch it. (Cost: one (n_items, d) @ (d, S) product for the text columns,
+   about 1 ms on ML-1M, and a boolean mask per fact column.)
 3. ``contribution[c, s] = sign(s) * weight(s) * alpha * spread * z[c, s]`` where ``spread`` is
    the standard deviation of the hybrid score over the same candidates. So the profile part is
    measured in units of the spread of the collaborative ranking: with alpha = 1 and weight 1, an
@@ -29,6 +40,9 @@ For candidate items c and statements s (shapes: C candidates, S statements, d di
 4. The total profile part per item is soft-capped at ``cap * spread`` (tanh), however many
    statements agree; per-statement contributions are scaled by the same factor, so they still
    sum to the profile part and the components still sum to the final score.
+
+Whether an item *matches* a statement (what an explanation may cite) is decided alongside:
+the fact for genre and year statements, ``z >= free_text_min_z`` for text and title ones.
 
 Filters (genres, years, hidden items) remove candidates outright and are reported as such.
 Ties are broken by candidate index, so the same inputs always give the same order (a revert to
@@ -42,7 +56,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from explanations.matching import (
+    FREE_TEXT_MIN_Z,
+    StatementFacts,
+    catalogue_affinity,
+    catalogue_fit,
+    statement_facts,
+)
 from explanations.profile import Filters, Profile, Statement
+from explanations.titles import TitleIndex
 from recommender.data import Catalogue
 from recommender.encoders import text_sha
 
@@ -55,6 +77,7 @@ class ScoringConfig:
     z_max: float = 3.0  # clip of the per-statement z-scores
     cap: float = 4.0  # |total profile part| <= cap * spread (soft, via tanh)
     min_spread: float = 1e-6  # below this the hybrid carries no signal; spread := 1
+    free_text_min_z: float = FREE_TEXT_MIN_Z  # text/title statements match from this z up
 
 
 @dataclass(frozen=True)
@@ -67,11 +90,25 @@ class Reranked:
     statement_ids: tuple[str, ...]  # (S,) column labels of ``contributions``
     contributions: np.ndarray  # (n, S) per-statement parts; rows sum to components["profile"]
     removed: dict[int, str] = field(default_factory=dict)  # item index -> which filter removed it
+    matches: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))  # (n, S)
+    facts: tuple[StatementFacts, ...] = ()  # (S,) what each statement names
+
+    def _row(self, item: int) -> int:
+        return int(np.flatnonzero(self.items == item)[0])
 
     def contribution(self, item: int) -> dict[str, float]:
         """statement id -> its part of ``item``'s score."""
-        row = int(np.flatnonzero(self.items == item)[0])
+        row = self._row(item)
         return {sid: float(self.contributions[row, j]) for j, sid in enumerate(self.statement_ids)}
+
+    def matched(self, item: int) -> dict[str, bool]:
+        """statement id -> whether ``item`` truly fits the statement (what may be cited)."""
+        row = self._row(item)
+        return {sid: bool(self.matches[row, j]) for j, sid in enumerate(self.statement_ids)}
+
+    def facts_by_id(self) -> dict[str, StatementFacts]:
+        """statement id -> what it names (for :func:`explanations.explain.collect_evidence`)."""
+        return dict(zip(self.statement_ids, self.facts, strict=True))
 
 
 def embed_statements(
@@ -135,8 +172,8 @@ def profile_contributions(
 ) -> np.ndarray:
     """(C, S) calibrated per-statement parts (steps 2-4 of the module doc).
 
-    ``sims``: (C, S) candidate-statement cosines; ``stats``: (2, S) each statement's cosine
-    mean and std over the whole catalogue.
+    ``sims``: (C, S) candidate-statement affinities (a 0/1 fact or a cosine, step 1);
+    ``stats``: (2, S) each statement's affinity mean and std over the whole catalogue.
     """
     n, s = sims.shape[0], len(statements)
     if n == 0 or s == 0:
@@ -154,6 +191,42 @@ def profile_contributions(
     return parts * scale[:, None]
 
 
+def statement_affinities(
+    statements: Sequence[Statement],
+    statement_vectors: np.ndarray,
+    item_vectors: np.ndarray,
+    catalogue: Catalogue,
+    index: TitleIndex | None = None,
+) -> tuple[np.ndarray, np.ndarray, tuple[StatementFacts, ...]]:
+    """Step 1 of the module doc over the whole catalogue.
+
+    Returns (affinity (n_items, S) float64, fit (n_items, S) bool, facts (S,)): ``fit`` is the
+    catalogue's fact for genre/year statements and the named titles themselves for title
+    statements (all False for free text; a z-score threshold adds the similar items later).
+    """
+    n, s = len(catalogue), len(statements)
+    vocabulary = catalogue.genre_vocabulary
+    facts = tuple(statement_facts(st.text, vocabulary, index) for st in statements)
+    affinity = np.zeros((n, s), dtype=np.float64)
+    fit = np.zeros((n, s), dtype=bool)
+    free = [j for j, f in enumerate(facts) if f.kind == "free"]
+    if free:
+        # float32 is plenty for cosines of unit vectors
+        vectors = statement_vectors[free].astype(item_vectors.dtype)
+        affinity[:, free] = item_vectors @ vectors.T  # (n_items, F)
+    for j, f in enumerate(facts):
+        if f.kind == "free":
+            continue
+        fit[:, j] = catalogue_fit(catalogue, f)
+        if f.kind == "facts":
+            affinity[:, j] = catalogue_affinity(catalogue, f)
+        else:  # "like Heat": similarity to Heat's own text vector
+            anchor = item_vectors[list(f.titles)].sum(axis=0)  # (d,), the vectors' dtype
+            norm = np.linalg.norm(anchor)
+            affinity[:, j] = item_vectors @ (anchor / norm if norm > 0 else anchor)
+    return affinity, fit, facts
+
+
 def profile_rerank(
     candidates: np.ndarray,
     base_scores: np.ndarray,
@@ -163,29 +236,40 @@ def profile_rerank(
     profile: Profile,
     catalogue: Catalogue,
     config: ScoringConfig = ScoringConfig(),
+    *,
+    index: TitleIndex | None = None,
 ) -> Reranked:
     """Final score = hybrid score + calibrated profile part; filtered; best first.
 
     Shapes: candidates, base_scores (C,); base_components role -> (C,); item_vectors
     (n_items, d) for the whole catalogue; statement_vectors (S, d) aligned with
-    ``profile.statements`` (from :func:`embed_statements`).
+    ``profile.statements`` (from :func:`embed_statements`; only free-text rows are read).
+    ``index``: the catalogue's :class:`TitleIndex`, to read "films like Heat" as a title
+    statement; without it such a statement is free text.
     """
     candidates = np.asarray(candidates, dtype=np.int64)
     base = np.asarray(base_scores, dtype=np.float64)
-    if len(profile.statements) != len(statement_vectors):
+    statements = profile.statements
+    if len(statements) != len(statement_vectors):
         raise ValueError("statement_vectors must have one row per profile statement")
     keep, removed = filter_mask(catalogue, candidates, profile.filters)
     spread = float(base.std()) if len(base) else 0.0
     spread = spread if spread > config.min_spread else 1.0
-    if len(profile.statements):
-        # one (n_items, d) @ (d, S) product gives the catalogue statistics and, by indexing,
-        # the candidates' cosines; float32 is plenty for cosines of unit vectors
-        sims_all = item_vectors @ statement_vectors.T.astype(item_vectors.dtype)  # (n_items, S)
-        stats = np.stack([sims_all.mean(axis=0), sims_all.std(axis=0)]).astype(np.float64)
-        sims = sims_all[candidates]  # (C, S)
+    facts: tuple[StatementFacts, ...] = ()
+    if len(statements):
+        affinity, fit, facts = statement_affinities(
+            statements, statement_vectors, item_vectors, catalogue, index
+        )  # (n_items, S) each
+        mean, std = affinity.mean(axis=0), affinity.std(axis=0)  # (S,) each
+        stats = np.stack([mean, std])
+        sims = affinity[candidates]  # (C, S)
+        z = np.where(std > 1e-9, (sims - mean) / np.where(std > 1e-9, std, 1.0), 0.0)
+        by_text = np.array([f.kind != "facts" for f in facts])  # (S,)
+        matches = fit[candidates] | (by_text[None, :] & (z >= config.free_text_min_z))
     else:
         stats, sims = np.zeros((2, 0)), np.zeros((len(candidates), 0))
-    parts = profile_contributions(sims, profile.statements, spread, stats, config)  # (C, S)
+        matches = np.zeros((len(candidates), 0), dtype=bool)
+    parts = profile_contributions(sims, statements, spread, stats, config)  # (C, S)
     profile_part = parts.sum(axis=1)
     final = base + profile_part
     idx = np.flatnonzero(keep)
@@ -198,7 +282,9 @@ def profile_rerank(
         items=candidates[order],
         scores=final[order],
         components=components,
-        statement_ids=tuple(s.id for s in profile.statements),
+        statement_ids=tuple(s.id for s in statements),
         contributions=parts[order],
         removed=removed,
+        matches=matches[order],
+        facts=facts,
     )

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from recommender import registry
+from recommender.attribution import Attribution, attribute
 from recommender.base import Ranker
 from recommender.data import Dataset
 from recommender.evaluation import grid_search, score_users
@@ -72,12 +73,18 @@ def train_for_serving(
 
 @dataclass(frozen=True)
 class UserList:
-    """One user's top-n: item indices best first, total scores, and the parts that sum to them."""
+    """One user's top-n: item indices best first, total scores, and the parts that sum to them.
+
+    ``attributions`` (empty unless asked for) is aligned with ``items``: per item, role -> up
+    to k (history item index, share > 0), best first, a share being how much of that role's
+    part the history item accounts for (see :mod:`recommender.attribution`).
+    """
 
     user: int
     items: np.ndarray  # (n,) item indices
     scores: np.ndarray  # (n,) float32
     components: dict[str, np.ndarray]  # role -> (n,) float32; sums to ``scores``
+    attributions: list[Attribution] = field(default_factory=list)  # (n,) or empty
 
 
 def component_scores(model: Ranker, users: np.ndarray) -> dict[str, np.ndarray]:
@@ -94,10 +101,15 @@ def top_n(
     n: int,
     excluded_items: np.ndarray | None = None,
     batch: int = 256,
+    attribute_k: int = 0,
+    attribute_last: int = 20,
 ) -> Iterator[UserList]:
     """Each user's best ``n`` unseen, non-excluded items with score components.
 
-    ``excluded_items``: (n_items,) bool mask, e.g. retired items.
+    ``excluded_items``: (n_items,) bool mask, e.g. retired items. ``attribute_k`` > 0 also
+    cites, per item and role, up to that many history items with their shares
+    (:func:`recommender.attribution.attribute`; the sequential role looks at the newest
+    ``attribute_last`` positions), computed per chunk of ``batch`` users.
     """
     users = np.asarray(users, dtype=np.int64)
     for start in range(0, len(users), batch):
@@ -111,13 +123,21 @@ def top_n(
             total[row, model.seen(int(user))] = -np.inf
         k = min(n, total.shape[1])
         head = np.argpartition(-total, k - 1, axis=1)[:, :k]  # (b, k) unordered
-        for row, user in enumerate(chunk):
+        lists = []
+        for row in range(len(chunk)):
             cand = head[row]
             cand = cand[np.isfinite(total[row, cand])]
-            cand = cand[np.lexsort((cand, -total[row, cand]))]  # best first, ties by index
+            lists.append(cand[np.lexsort((cand, -total[row, cand]))])  # best first, ties by index
+        evidence = (
+            attribute(model, chunk, lists, k=attribute_k, last=attribute_last)
+            if attribute_k > 0
+            else [[] for _ in lists]
+        )
+        for row, (user, cand) in enumerate(zip(chunk, lists, strict=True)):
             yield UserList(
                 user=int(user),
                 items=cand,
                 scores=total[row, cand].astype(np.float32),
                 components={role: p[row, cand].astype(np.float32) for role, p in parts.items()},
+                attributions=evidence[row],
             )

@@ -248,6 +248,10 @@ MODEL_CACHE_DIR = env_path("MODEL_CACHE_DIR", str(VAR_DIR / "models"), BASE_DIR)
 # matching). Off by default: on ML-100K they made dense retrieval worse (NDCG@10 0.102 -> 0.069,
 # bench/enrich_bench.py); they are still shown on the site where no curated text exists.
 EMBED_GENERATED_TEXT = env_bool("EMBED_GENERATED_TEXT", False)
+# Let the LLM word card explanations in the background (a worker replaces the evidence-built
+# sentence when every claim of the LLM's text checks out). Off by default: the packaged 135M
+# model passes that check rarely (see docs/explanations-eval.md) and costs seconds per card.
+EXPLANATIONS_LLM = env_bool("EXPLANATIONS_LLM", False)
 ARTIFACT_DIR = env_path("ARTIFACT_DIR", str(VAR_DIR / "artifacts"), BASE_DIR)
 
 # --- Logging --------------------------------------------------------------------------------

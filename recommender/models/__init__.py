@@ -7,7 +7,10 @@ one model never pays for another's dependencies.
 
 Besides the contract, a model may implement the optional batch hook
 ``score_users(users: np.ndarray) -> np.ndarray`` of shape (len(users), n_items), float32; the
-evaluation harness uses it instead of one ``score`` call per user when it exists.
+evaluation harness uses it instead of one ``score`` call per user when it exists. EASE,
+DenseText and SASRec also score any history, ``score_histories(histories, values=None) ->
+(len(histories), n_items)``, which equals ``score_users`` on a fitted user's own history: what
+:mod:`recommender.attribution` occludes and deletion tests rescore with.
 """
 
 from __future__ import annotations

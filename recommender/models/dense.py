@@ -6,6 +6,10 @@ optionally blended with extra text vectors (``user_text_vectors``: the hook for 
 language profile the user writes or edits). Scoring is one matrix-vector product, cheap enough
 for a web request once the item matrix exists.
 
+:meth:`DenseText.encode_histories` applies the same recipe to any history (what attribution
+and deletion tests rescore with); :meth:`DenseText.encode_without` gives, in one matrix
+product, the user vector with each of several history items left out in turn.
+
 The embedding function is injectable (``embed``), so tests use a tiny encoder and the web app
 can pass its own cached :class:`recommender.encoders.TextEncoder`.
 """
@@ -65,6 +69,9 @@ class DenseText(Ranker):
         self.history_vectors = np.zeros((0, 0), dtype=np.float32)  # (n_users, d), unit or 0
         self.user_text_vectors: dict[int, np.ndarray] = {}  # user -> (d,) extra text vector
         self._users = np.zeros((0, 0), dtype=np.float32)  # (n_users, d) final user vectors
+        # per user, the ratings aligned with seen(user) (chronological): the recipe weighs by
+        # them when rating_power != 0, so rescoring a fitted user's history needs them
+        self._seen_values: list[np.ndarray] = []
 
     @property
     def embed(self) -> Embed:
@@ -81,23 +88,84 @@ class DenseText(Ranker):
         self._refresh_users()
         return self
 
+    def _item_weights(self, age: np.ndarray, values: np.ndarray | None) -> np.ndarray:
+        """float64 weight of each history entry, any shape: recency times rating.
+
+        ``age`` = how many items the user rated after this one (0 for the newest); ``values``
+        (same shape) None weighs every rating alike, which is what ratings all equal give too.
+        """
+        cfg = self.config
+        weight = np.ones(age.shape)
+        if cfg.recency_half_life > 0:
+            weight *= 0.5 ** (age / cfg.recency_half_life)
+        if cfg.rating_power and values is not None:
+            weight *= np.maximum(values, 1e-6) ** cfg.rating_power
+        return weight
+
     def _history_vectors(self, interactions: Interactions) -> np.ndarray:
         """(n_users, d): weighted mean of each user's item vectors, normalised."""
-        cfg = self.config
         order = interactions.chronological_order()  # by (user, time, row)
         users, items = interactions.users[order], interactions.items[order]
         values = interactions.values[order].astype(np.float64)
         bounds = np.searchsorted(users, np.arange(self.n_users + 1))
-        # age = how many items the user rated after this one (0 for the newest)
+        self._seen_values = [values[bounds[u] : bounds[u + 1]] for u in range(self.n_users)]
         age = (bounds[users + 1] - 1 - np.arange(len(users))).astype(np.float64)
-        weight = np.ones(len(users))
-        if cfg.recency_half_life > 0:
-            weight *= 0.5 ** (age / cfg.recency_half_life)
-        if cfg.rating_power:
-            weight *= np.maximum(values, 1e-6) ** cfg.rating_power
+        weight = self._item_weights(age, values)
         out = np.zeros((self.n_users, self.item_vectors.shape[1]), dtype=np.float64)
         np.add.at(out, users, weight[:, None] * self.item_vectors[items])
         return _normalise(out)
+
+    def seen_values(self, user: int) -> np.ndarray:
+        """(len(seen(user)),) float64 ratings of the user's history, oldest first."""
+        if user < len(self._seen_values):
+            return self._seen_values[user]
+        return np.ones(len(self.seen(user)))
+
+    def encode_histories(
+        self, histories: Sequence[np.ndarray], values: Sequence[np.ndarray] | None = None
+    ) -> np.ndarray:
+        """(len(histories), d) float32 unit history vectors, the recipe of :meth:`fit`.
+
+        Each history is item indices oldest first, with optional ratings aligned to it; an
+        empty history gives a zero vector. ``user_text_vectors`` are not blended in: this is
+        the part of the user vector that the history explains.
+        """
+        out = np.zeros((len(histories), self.item_vectors.shape[1]), dtype=np.float64)
+        for row, history in enumerate(histories):
+            items = np.asarray(history, dtype=np.int64)
+            age = np.arange(len(items) - 1, -1, -1, dtype=np.float64)
+            rated = None if values is None else np.asarray(values[row], dtype=np.float64)
+            out[row] = self._item_weights(age, rated) @ self.item_vectors[items]  # (d,)
+        return _normalise(out)
+
+    def encode_without(
+        self, history: np.ndarray, removed: np.ndarray, values: np.ndarray | None = None
+    ) -> np.ndarray:
+        """(len(removed), d) float32: row k = encode_histories of history minus removed[k].
+
+        Every occurrence of the item goes, and the items before it become one step younger,
+        exactly as if it had never been rated. One (m, L) @ (L, d) product for all m removals.
+        """
+        items = np.asarray(history, dtype=np.int64)
+        removed = np.asarray(removed, dtype=np.int64)
+        length = len(items)
+        gone = items[None, :] == removed[:, None]  # (m, L): entry j is removal k's item
+        # entries after j that survive removal k: its age in the shortened history
+        later_gone = np.cumsum(gone[:, ::-1], axis=1)[:, ::-1] - gone  # (m, L)
+        age = (length - 1 - np.arange(length))[None, :] - later_gone  # (m, L)
+        rated = None if values is None else np.broadcast_to(values, gone.shape)
+        weight = np.where(gone, 0.0, self._item_weights(age.astype(np.float64), rated))
+        return _normalise(weight @ self.item_vectors[items])  # (m, d)
+
+    def score_histories(
+        self, histories: Sequence[np.ndarray], values: Sequence[np.ndarray] | None = None
+    ) -> np.ndarray:
+        """(len(histories), n_items) float32 cosines with :meth:`encode_histories`' vectors.
+
+        Equals :meth:`score_users` for a fitted user's history and ratings (``seen``,
+        ``seen_values``), unless that user has a text vector, which this leaves out.
+        """
+        return (self.encode_histories(histories, values) @ self.item_vectors.T).astype(np.float32)
 
     def set_user_text_vectors(self, vectors: Mapping[int, np.ndarray]) -> None:
         """Extra per-user text vectors (e.g. an encoded NL profile), blended into the user.
@@ -154,6 +222,9 @@ class DenseText(Ranker):
                 else np.zeros((0, d), np.float32),
                 seen_lengths=np.array([len(h) for h in self._seen], dtype=np.int64),
                 seen_items=np.concatenate(self._seen) if self._seen else np.zeros(0, np.int64),
+                seen_values=np.concatenate(self._seen_values)
+                if self._seen_values
+                else np.zeros(0, np.float64),
             )
 
     @classmethod
@@ -169,6 +240,9 @@ class DenseText(Ranker):
             bounds = np.r_[0, np.cumsum(z["seen_lengths"])]
             flat = z["seen_items"]
             model._seen = [flat[bounds[u] : bounds[u + 1]] for u in range(model.n_users)]
+            # files saved before ratings were kept: equal ratings (exact when rating_power=0)
+            values = z["seen_values"] if "seen_values" in z.files else np.ones(len(flat))
+            model._seen_values = [values[bounds[u] : bounds[u + 1]] for u in range(model.n_users)]
         model._refresh_users()
         return model
 

@@ -7,7 +7,7 @@ item cannot explain itself. A user's scores are x_u B. Cost: one dense n_items^2
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -61,6 +61,23 @@ class EASE(Ranker):
 
     def score(self, user: int, item_ids: np.ndarray) -> np.ndarray:
         return self.score_users(np.array([user]))[0, np.asarray(item_ids, dtype=np.int64)]
+
+    def score_histories(
+        self, histories: Sequence[np.ndarray], values: Sequence[np.ndarray] | None = None
+    ) -> np.ndarray:
+        """(len(histories), n_items) float32 = x @ B for arbitrary histories of item indices.
+
+        x is binary, as in :meth:`fit`: an item listed twice counts once and ``values``
+        (ratings) are ignored. A fitted user's own history gives exactly :meth:`score_users`.
+        """
+        rows = [np.unique(np.asarray(h, dtype=np.int64)) for h in histories]
+        indptr = np.r_[0, np.cumsum([len(r) for r in rows])]
+        indices = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+        x = sp.csr_matrix(
+            (np.ones(len(indices), dtype=np.float32), indices, indptr),
+            shape=(len(rows), self.n_items),
+        )  # (b, n_items) binary, like the fitted history rows
+        return np.asarray(x @ self.weights, dtype=np.float32)
 
 
 def model_spec() -> ModelSpec:

@@ -12,6 +12,11 @@ mixed with non-negative weights that sum to one. :meth:`Hybrid.score_components`
 weighted parts, which sum to :meth:`Hybrid.score`, so an explanation can say how much of an
 item's score came from each source.
 
+Evidence per part (:meth:`Hybrid.attribute`): for each role, the history items whose removal
+lowers that role's part of an item the most, with by how much (exact occlusion through the
+component that produced the part; :mod:`recommender.attribution`). A part recomputed from any
+history, e.g. the user's minus the cited items, is :meth:`Hybrid.components_from_history`.
+
 Tuning (:meth:`Hybrid.tune`) uses validation only: every component is tuned with its own
 registry recipe (fit on ``split.train``, chosen on the validation items), then the weights are
 searched on a simplex grid for the best validation NDCG@10. The refit on ``train_valid`` uses
@@ -30,10 +35,10 @@ import itertools
 import json
 import tempfile
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
@@ -41,6 +46,9 @@ from recommender.base import Ranker
 from recommender.data import Catalogue, Interactions
 from recommender.registry import ModelSpec, TuneResult
 from recommender.split import Split
+
+if TYPE_CHECKING:
+    from recommender.attribution import Attribution
 
 Builder = Callable[[Mapping[str, Any], int], Ranker]  # (hparams, seed) -> unfitted ranker
 
@@ -229,6 +237,66 @@ class Hybrid(Ranker):
         item_ids = np.asarray(item_ids, dtype=np.int64)
         parts = self.components_users(np.array([user]))
         return {role: p[0, item_ids].astype(np.float32) for role, p in parts.items()}
+
+    # ------------------------------------------------------------------- attribution
+    def attribute(
+        self,
+        users: np.ndarray,
+        items: Sequence[np.ndarray],
+        k: int = 3,
+        last: int = 20,
+        hold_std: bool = False,
+    ) -> list[list[Attribution]]:
+        """Per user, per item of ``items[row]``: role -> up to ``k`` (history item, share > 0).
+
+        A share is in the units of that role's part in :meth:`score_components`: how much the
+        part drops when every occurrence of the history item is removed and the part is
+        recomputed as :meth:`components_from_history` does (``hold_std``: with the full
+        history's std; see :mod:`recommender.attribution`). Best first, ties by item index; a
+        role with weight 0, or whose model cannot be occluded (not EASE, DenseText or SASRec),
+        has no shares. ``last``: how many of the newest positions the sequential component
+        occludes (EASE and text look at the whole history).
+        """
+        from recommender.attribution import attributable, component_shares
+
+        if self.config.normalisation != "zscore":
+            raise ValueError("attribution needs zscore normalisation: rank parts have no std")
+        users = np.asarray(users, dtype=np.int64)
+        out: list[list[Attribution]] = [[{} for _ in row] for row in items]
+        for role in self.config.roles():
+            weight, model = self.config.weight(role), self.models[role]
+            if weight > 0 and attributable(model):
+                shares = component_shares(
+                    model, users, items, k=k, last=last, weight=weight, hold_std=hold_std
+                )
+            else:  # a zero part has no evidence (and SASRec's occlusions are not free)
+                shares = [[[] for _ in row] for row in items]
+            for row, per_item in enumerate(shares):
+                for col, pairs in enumerate(per_item):
+                    out[row][col][role] = pairs
+        return out
+
+    def components_from_history(
+        self, history: np.ndarray, seen: np.ndarray, values: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
+        """role -> (n_items,) float64 weighted, normalised part, rescored from ``history``.
+
+        ``history``: item indices oldest first (any history, e.g. the user's minus some items);
+        ``values``: ratings aligned with it (only the text component weighs by them; None =
+        all equal); ``seen``: (n_items,) bool, the items the statistics skip, normally the
+        user's full original history. With the fitted history and its seen mask this
+        reproduces :meth:`score_components` (up to a user's text vector, which it leaves out).
+        """
+        seen = np.asarray(seen, dtype=bool)[None, :]  # (1, n_items)
+        parts = {}
+        for role in self.config.roles():
+            scorer = getattr(self.models[role], "score_histories", None)
+            if not callable(scorer):
+                raise TypeError(f"the {role} component cannot score an arbitrary history")
+            raw = scorer([history], None if values is None else [values])  # (1, n_items)
+            weight = self.config.weight(role)
+            parts[role] = weight * normalise(raw, seen, self.config.normalisation)[0]
+        return parts
 
     # ------------------------------------------------------------------- persistence
     def save(self, path: Path) -> None:

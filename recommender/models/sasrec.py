@@ -25,7 +25,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Self
@@ -95,6 +95,24 @@ class _Block(nn.Module):
         x = x + self.resid_drop(self.proj(y))
         return x + self.resid_drop(self.mlp(self.ln2(x)))
 
+    def forward_last(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, T, d) -> (B, 1, d): :meth:`forward` at the last position only, in eval mode.
+
+        Keys and values still come from every position; the query, projection and MLP run
+        for one position instead of T, which is most of a block's work.
+        """
+        b, t, d = x.shape
+        h = self.ln1(x)
+        weight, bias = self.qkv.weight, self.qkv.bias  # rows: q, then k, then v
+        q = F.linear(h[:, -1:], weight[:d], bias[:d])  # (B, 1, d)
+        k, v = F.linear(h, weight[d:], bias[d:]).split(d, dim=2)  # (B, T, d) each
+        hs = d // self.n_heads
+        q = q.view(b, 1, self.n_heads, hs).transpose(1, 2)  # (B, nh, 1, hs)
+        k, v = (z.view(b, t, self.n_heads, hs).transpose(1, 2) for z in (k, v))  # (B, nh, T, hs)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, :, -1:])  # (B, nh, 1, hs)
+        x = x[:, -1:] + self.proj(y.transpose(1, 2).reshape(b, 1, d))
+        return x + self.mlp(self.ln2(x))
+
 
 class _SASRecNet(nn.Module):
     """Item index 0 is padding; catalogue item ``i`` is token ``i + 1``."""
@@ -118,13 +136,8 @@ class _SASRecNet(nn.Module):
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
 
-    def hidden(self, seq: torch.Tensor) -> torch.Tensor:
-        """(B, T) left-padded tokens, T <= max_len -> (B, T, d) hidden states.
-
-        Positions count back from the end of the window (the last item always sits at
-        ``max_len - 1``), so a batch trimmed to its longest sequence computes exactly what the
-        full-width padded batch would: padding is never attended to.
-        """
+    def _inputs(self, seq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T) tokens -> embedded inputs (B, T, d) and the attention mask (B, 1, T, T)."""
         t = seq.shape[1]
         pos = torch.arange(self.max_len - t, self.max_len, device=seq.device)
         x = self.drop(
@@ -135,9 +148,32 @@ class _SASRecNet(nn.Module):
         causal = torch.ones(t, t, dtype=torch.bool, device=seq.device).tril()  # (T, T)
         keys = (seq != 0)[:, None, None, :]  # (B, 1, 1, T)
         mask = (causal & keys) | torch.eye(t, dtype=torch.bool, device=seq.device)  # (B,1,T,T)
+        return x, mask
+
+    def hidden(self, seq: torch.Tensor) -> torch.Tensor:
+        """(B, T) left-padded tokens, T <= max_len -> (B, T, d) hidden states.
+
+        Positions count back from the end of the window (the last item always sits at
+        ``max_len - 1``), so a batch trimmed to its longest sequence computes exactly what the
+        full-width padded batch would: padding is never attended to.
+        """
+        x, mask = self._inputs(seq)
         for block in self.blocks:
             x = block(x, mask)
         return self.ln_f(x)  # (B, T, d)
+
+    def last_hidden(self, seq: torch.Tensor) -> torch.Tensor:
+        """(B, T) left-padded tokens -> (B, d): ``hidden(seq)[:, -1]`` in eval mode, cheaper.
+
+        Only the last position's output is needed, so the final block runs just that position
+        (:meth:`_Block.forward_last`): about a third less time at two layers (ML-100K, CPU).
+        """
+        x, mask = self._inputs(seq)
+        *inner, final = self.blocks
+        assert isinstance(final, _Block)
+        for block in inner:
+            x = block(x, mask)
+        return self.ln_f(final.forward_last(x, mask))[:, 0]
 
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         """(..., d) hidden -> (..., n_items) scores over real items (padding dropped)."""
@@ -354,19 +390,41 @@ class SASRec(Ranker):
         Batches have a fixed size and order, so a reloaded model reproduces them bit for bit.
         """
         assert self.net is not None
+        self._user_vectors = self.encode_histories(self._seen)
+        self._item_vectors = self.net.item_emb.weight[1:].detach().numpy().copy()  # (n, d)
+
+    @torch.no_grad()
+    def encode_histories(self, histories: Sequence[np.ndarray], batch: int = 256) -> np.ndarray:
+        """(len(histories), d) float32: the last hidden state of each item sequence.
+
+        Each history is item indices oldest first; the last ``max_len`` are used, left-padded,
+        in eval mode. An empty history gives a zero vector (its score is 0, as in
+        :meth:`score`). The rows are sorted by length and cut into batches of ``batch``, so a
+        batch carries little padding; a fixed ``batch`` reproduces the fit's cache exactly.
+        """
+        if self.net is None:
+            raise RuntimeError("SASRec is not fitted")
         self.net.eval()
         max_len = self.config.max_len
-        tokens = torch.from_numpy(_left_pad(self._seen, max_len))  # (U, T)
-        lengths = np.minimum([len(h) for h in self._seen], max_len)
+        lengths = np.minimum([len(h) for h in histories], max_len).astype(np.int64)
         order = np.argsort(lengths, kind="stable")  # similar lengths together: less padding
-        vectors = np.zeros((len(self._seen), self.config.dim), dtype=np.float32)
-        for start in range(0, len(order), 256):
-            rows = order[start : start + 256]
-            width = max(int(lengths[rows].max()), 1)
-            h = self.net.hidden(tokens[torch.from_numpy(rows), -width:])  # (B, W, d)
-            vectors[rows] = h[:, -1].numpy()  # state after the last item: (B, d)
-        self._user_vectors = vectors
-        self._item_vectors = self.net.item_emb.weight[1:].detach().numpy().copy()  # (n, d)
+        order = order[lengths[order] > 0]
+        vectors = np.zeros((len(histories), self.config.dim), dtype=np.float32)
+        for start in range(0, len(order), batch):
+            rows = order[start : start + batch]
+            width = int(lengths[rows].max())
+            tokens = torch.from_numpy(_left_pad([histories[r] for r in rows], width))  # (B, W)
+            vectors[rows] = self.net.last_hidden(tokens).numpy()  # state after the last item
+        return vectors
+
+    def score_histories(
+        self, histories: Sequence[np.ndarray], values: Sequence[np.ndarray] | None = None
+    ) -> np.ndarray:
+        """(len(histories), n_items) float32 scores of arbitrary sequences (``values`` unused).
+
+        A fitted user's own history gives :meth:`score_users`.
+        """
+        return self.encode_histories(histories) @ self.item_vectors().T
 
     # ------------------------------------------------------------------------ scoring
     def score(self, user: int, item_ids: np.ndarray) -> np.ndarray:

@@ -4,7 +4,7 @@ import numpy as np
 
 from explanations.generate import profile_from_text
 from explanations.profile import Filters, Profile, add_statement, delete_statement, make_statement
-from explanations.scoring import embed_statements, profile_rerank
+from explanations.scoring import ScoringConfig, embed_statements, profile_rerank
 from recommender.data import Catalogue
 from tests.explanations.conftest import KeywordEncoder
 
@@ -111,3 +111,53 @@ def test_only_new_statement_texts_are_embedded() -> None:
     profile = add_statement(profile, make_statement("crime films"))
     vectors = embed_statements(profile.statements, encode, cache)
     assert encode.texts_encoded == 3 and vectors.shape[0] == 3
+
+
+def test_a_genre_statement_raises_exactly_the_items_of_that_genre(
+    catalogue, item_vectors, encode
+) -> None:  # type: ignore[no-untyped-def]
+    profile = profile_from_text("loves animated films")
+    out = run(catalogue, item_vectors, encode, profile)
+    sid = profile.statements[0].id
+    parts = {i: out.contribution(i)[sid] for i in out.items.tolist()}
+    animated = {i for i in parts if "Animation" in catalogue.genres[i]}
+    assert animated == {0, 1, 2}
+    assert len({round(parts[i], 9) for i in animated}) == 1  # the fact, not a cosine
+    assert len({round(parts[i], 9) for i in set(parts) - animated}) == 1
+    assert min(parts[i] for i in animated) > 0 > max(parts[i] for i in set(parts) - animated)
+    assert {i for i in parts if out.matched(i)[sid]} == animated
+
+
+def test_free_text_matches_only_above_the_z_threshold(catalogue, item_vectors, encode) -> None:  # type: ignore[no-untyped-def]
+    profile = Profile(statements=(make_statement("Predator"),))  # free text without an index
+    candidates, scores, parts = base(catalogue)
+    vectors = embed_statements(profile.statements, encode)
+    strict = profile_rerank(candidates, scores, parts, item_vectors, vectors, profile, catalogue)
+    loose = profile_rerank(
+        candidates,
+        scores,
+        parts,
+        item_vectors,
+        vectors,
+        profile,
+        catalogue,
+        ScoringConfig(free_text_min_z=-10.0),
+    )
+    assert 0 < strict.matches.sum() < len(catalogue)
+    assert loose.matches.all()
+    np.testing.assert_array_equal(strict.scores, loose.scores)  # matching never moves scores
+
+
+def test_like_a_title_is_similarity_to_that_titles_own_vector(
+    catalogue, item_vectors, encode, index
+) -> None:  # type: ignore[no-untyped-def]
+    profile = Profile(statements=(make_statement("films like Predator"),))
+    candidates, scores, parts = base(catalogue)
+    vectors = embed_statements(profile.statements, encode)
+    out = profile_rerank(
+        candidates, scores, parts, item_vectors, vectors, profile, catalogue, index=index
+    )
+    sid = profile.statements[0].id
+    assert out.facts_by_id()[sid].titles == (15,)
+    matched = {int(i) for i in out.items if out.matched(int(i))[sid]}
+    assert matched == {6, 15}  # Aliens has Predator's genres exactly; Predator is itself

@@ -22,9 +22,13 @@ def test_a_real_but_untrained_llm_cannot_break_grounding(catalogue: Catalogue, i
     profile = generate_profile(llm, rows, vocabulary=GENRES)
     assert profile.statements
     assert all(set(s.evidence) <= {r[0] for r in rows} for s in profile.statements)
-    b = np.zeros((len(catalogue), len(catalogue)), dtype=np.float32)
-    b[0, 14] = 0.5
-    ev = collect_evidence(catalogue, 14, np.array([0, 1]), {"collaborative": 1.0}, ease_weights=b)
+    ev = collect_evidence(
+        catalogue,
+        14,
+        {"collaborative": 1.0},
+        {"collaborative": [(0, 1.0)]},
+        history=np.array([0, 1]),
+    )
     result = explain(ev, llm, index)
     assert not grounding_problems(result.text, ev, index)
     assert model_version(llm).startswith(llm.model_id)

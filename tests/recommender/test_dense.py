@@ -1,3 +1,4 @@
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
@@ -7,7 +8,7 @@ from recommender.base import Ranker
 from recommender.data import Interactions
 from recommender.encoders import TextEncoder
 from recommender.models.dense import DenseConfig, DenseText, model_spec
-from tests.recommender.contract import RankerContract, checkerboard
+from tests.recommender.contract import Checkerboard, RankerContract, checkerboard
 from tests.recommender.test_encoders import tiny_encoder
 
 
@@ -87,6 +88,50 @@ def test_a_loaded_model_needs_no_encoder(tmp_path: Path) -> None:
     assert loaded._embed is None  # scoring uses the stored vectors only
     items = np.arange(data.interactions.n_items)
     np.testing.assert_array_equal(loaded.score(3, items), model.score(3, items))
+
+
+def rated(data: Checkerboard) -> Checkerboard:
+    """The checkerboard with ratings 1 to 5, so the rating weights matter."""
+    values = np.random.default_rng(0).integers(1, 6, len(data.interactions)).astype(np.float32)
+    return replace(data, interactions=replace(data.interactions, values=values))
+
+
+def weighted_model(data: Checkerboard) -> DenseText:
+    config = DenseConfig(recency_half_life=3.0, rating_power=1.0)
+    return DenseText(config, embed=embed).fit(data.interactions, data.catalogue)
+
+
+def test_encoding_a_fitted_history_reproduces_the_users_scores() -> None:
+    data = rated(checkerboard())
+    model = weighted_model(data)
+    users = np.arange(data.interactions.n_users)
+    histories = [model.seen(int(u)) for u in users]
+    ratings = [model.seen_values(int(u)) for u in users]
+    np.testing.assert_allclose(
+        model.score_histories(histories, ratings), model.score_users(users), atol=1e-5
+    )
+
+
+def test_leaving_an_item_out_encodes_the_history_without_it() -> None:
+    model = weighted_model(rated(checkerboard()))
+    history = np.array([3, 1, 4, 1, 5, 9, 2])  # item 1 twice: both occurrences go
+    ratings = np.array([5.0, 1.0, 4.0, 2.0, 5.0, 3.0, 4.0])
+    removed = np.unique(history)
+    without = model.encode_without(history, removed, ratings)
+    assert without.shape == (len(removed), model.item_vectors.shape[1])
+    for row, item in enumerate(removed):
+        keep = history != item  # the older items become younger, as if item was never rated
+        expected = model.encode_histories([history[keep]], [ratings[keep]])[0]
+        np.testing.assert_allclose(without[row], expected, atol=1e-6)
+
+
+def test_a_loaded_model_keeps_the_ratings_its_users_are_weighted_by(tmp_path: Path) -> None:
+    data = rated(checkerboard())
+    model = weighted_model(data)
+    model.save(tmp_path / "dense.npz")
+    loaded = DenseText.load(tmp_path / "dense.npz")
+    for user in (0, 7):
+        np.testing.assert_array_equal(loaded.seen_values(user), model.seen_values(user))
 
 
 def test_the_spec_builds_from_grid_hparams() -> None:

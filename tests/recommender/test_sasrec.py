@@ -109,3 +109,35 @@ def test_a_saved_file_holds_no_pickled_classes(tmp_path: Path) -> None:
     assert loaded.config == model.config
     for u in range(data.interactions.n_users):
         np.testing.assert_array_equal(loaded.seen(u), model.seen(u))
+
+
+def test_encoding_a_fitted_history_reproduces_the_users_scores() -> None:
+    data = shuffled_checkerboard()
+    model = SASRec(TINY).fit(data.interactions, data.catalogue)
+    users = np.arange(data.interactions.n_users)
+    histories = [model.seen(int(u)) for u in users]
+    np.testing.assert_allclose(
+        model.score_histories(histories), model.score_users(users), rtol=1e-5, atol=1e-5
+    )
+    # batch size and neighbours in the batch do not matter
+    np.testing.assert_allclose(
+        model.encode_histories(histories[::-1], batch=5)[::-1], model.user_vectors(), atol=1e-5
+    )
+
+
+def test_a_history_is_read_through_its_last_max_len_items() -> None:
+    data = shuffled_checkerboard()
+    model = SASRec(TINY).fit(data.interactions, data.catalogue)
+    long = np.arange(TINY.max_len + 5) % data.interactions.n_items
+    np.testing.assert_allclose(
+        model.score_histories([long]), model.score_histories([long[-TINY.max_len :]]), atol=1e-6
+    )
+    assert not model.score_histories([np.zeros(0, np.int64)]).any()  # no sequence, no signal
+
+
+def test_the_last_hidden_state_alone_matches_the_full_forward_pass() -> None:
+    torch.manual_seed(0)
+    net = sasrec._SASRecNet(20, replace(TINY, n_layers=2)).eval()
+    seq = torch.tensor([[0, 0, 3, 4, 5, 6], [1, 2, 3, 4, 5, 6], [0, 0, 0, 0, 0, 7]])
+    with torch.no_grad():
+        torch.testing.assert_close(net.last_hidden(seq), net.hidden(seq)[:, -1])

@@ -243,8 +243,10 @@ def test_my_recommendations_are_the_home_pages_list_with_their_explanations(
     first = data["results"][0]
     assert first["item"]["title"] == "Airplane!"  # the one comedy this fan has not rated
     assert first["components"] and set(first["components"]) >= {"profile"}
-    assert "recommended because" in first["explanation"]["text"]
-    assert first["explanation"]["source"] == "template" and first["explanation"]["pending"]
+    # the evidence-built sentence is the explanation (no LLM by default): final, not pending
+    assert first["explanation"]["text"].startswith("Airplane! (1975), a comedy")
+    assert first["explanation"]["source"] == "template"
+    assert not first["explanation"]["pending"]
     evidence = first["evidence"]
     assert evidence["item_id"] == first["item"]["id"] and evidence["title"]
     assert evidence["components"] == pytest.approx(first["components"])
@@ -257,8 +259,9 @@ def test_my_recommendations_are_the_home_pages_list_with_their_explanations(
 
 
 def test_a_cached_explanation_is_served_with_the_evidence_it_was_written_from(
-    api: APIClient, fan: Any
+    api: APIClient, fan: Any, settings: Any
 ) -> None:
+    settings.EXPLANATIONS_LLM = True  # the LLM words explanations on a worker
     # what the worker's refresh does (template text here: no LLM is loaded)
     assert ranking_services.explanations_refresh(user=fan, llm_loader=lambda: None, limit=2) == 2
     results = api.get(f"{V1}/me/recommendations/").json()["results"]

@@ -26,7 +26,10 @@ def test_the_written_out_task_names_match_the_tasks() -> None:
 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("tiny_models")
-def test_a_saved_profile_version_queues_an_explanation_refresh(django_user_model: Any) -> None:
+def test_a_saved_profile_version_queues_an_explanation_refresh(
+    django_user_model: Any, settings: Any
+) -> None:
+    settings.EXPLANATIONS_LLM = True  # the LLM words explanations on a worker
     user = django_user_model.objects.create_user("layers")
     profile = Profile(statements=(make_statement("funny films", "likes", source="user"),))
     profile_save(user=user, profile=profile, reason="edit", by=user)

@@ -178,7 +178,8 @@ def test_recomputed_item_statistics_show_at_once(fan: Any) -> None:
     assert all(n > 0 for n in after)
 
 
-def test_a_newly_written_explanation_shows_at_once(fan: Any) -> None:
+def test_a_newly_written_explanation_shows_at_once(fan: Any, settings: Any) -> None:
+    settings.EXPLANATIONS_LLM = True  # the LLM words explanations on a worker
     before = ranking_selectors.ranking_for(user=fan)
     assert all(e["explanation"]["pending"] for e in before.entries)
     written = ranking_services.explanations_refresh(user=fan, llm_loader=lambda: None, limit=3)
@@ -211,8 +212,9 @@ def _explain_jobs(user: Any) -> list[JobRun]:
 
 
 def test_a_queued_explanation_job_whose_message_was_lost_is_replaced(
-    client: Client, fan: Any, django_capture_on_commit_callbacks: Any
+    client: Client, fan: Any, django_capture_on_commit_callbacks: Any, settings: Any
 ) -> None:
+    settings.EXPLANATIONS_LLM = True  # the LLM words explanations on a worker
     client.get(reverse("home"))  # queues the refresh; its message never reaches a worker
     (lost,) = _explain_jobs(fan)
     JobRun.objects.filter(pk=lost.pk).update(created_at=timezone.now() - timedelta(hours=1))
@@ -227,8 +229,9 @@ def test_a_queued_explanation_job_whose_message_was_lost_is_replaced(
 
 
 def test_a_recent_or_running_explanation_job_is_waited_for(
-    client: Client, fan: Any, django_capture_on_commit_callbacks: Any
+    client: Client, fan: Any, django_capture_on_commit_callbacks: Any, settings: Any
 ) -> None:
+    settings.EXPLANATIONS_LLM = True  # the LLM words explanations on a worker
     client.get(reverse("home"))
     (job,) = _explain_jobs(fan)
     # queued a minute ago, or running for five: still in flight, nothing new is queued

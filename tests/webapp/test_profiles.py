@@ -37,8 +37,9 @@ def _order(user: Any) -> list[tuple[int, float]]:
 
 
 def test_generated_evidence_always_belongs_to_the_users_history(
-    tastes: dict[str, Any], django_capture_on_commit_callbacks: Any
+    tastes: dict[str, Any], django_capture_on_commit_callbacks: Any, settings: Any
 ) -> None:
+    settings.EXPLANATIONS_LLM = True  # the LLM words explanations on a worker
     fan = tastes["fans"]["comedy"][3]
     # a couple of dislikes among the other genre, so "avoids" statements have a pool too
     for item in tastes["horrors"][:3]:
@@ -161,8 +162,9 @@ def test_explanations_never_cite_a_non_evidence_title(tastes: dict[str, Any]) ->
 
 
 def test_cached_explanations_go_stale_when_profile_item_text_or_model_change(
-    tastes: dict[str, Any],
+    tastes: dict[str, Any], settings: Any
 ) -> None:
+    settings.EXPLANATIONS_LLM = True  # the LLM words explanations on a worker
     fan = tastes["fans"]["comedy"][2]
     catalogue_services.item_vectors_compute(encoder=ml.encoder())
 

@@ -193,7 +193,7 @@ def test_the_chat_answers_from_the_catalogue_and_can_be_kept(client: Client, fan
 def test_home_cards_carry_an_explanation_and_critique_buttons(client: Client, fan: Any) -> None:
     page = client.get(reverse("home")).content.decode()
     first = page.split('<ol class="recs">')[1].split("</li>")[0]
-    assert 'class="small why"' in first and "recommended because" in first
+    assert 'class="small why"' in first and "Airplane! (1975), a comedy" in first
     assert 'value="not_for_me"' in first and 'name="reason"' in first
     assert reverse("profile_critique_list") in page and reverse("profile") in page
 

@@ -55,6 +55,25 @@ def test_training_registers_a_version_and_lists_recommend_the_users_own_block(
         assert entry["score"] == pytest.approx(sum(entry["components"].values()), abs=1e-4)
 
 
+def test_each_stored_item_keeps_the_history_items_its_model_credits(
+    two_tastes: dict[str, Any],
+) -> None:
+    mv = services.model_train(name="ease")
+    services.recommendations_refresh(model_version=mv)
+    user = two_tastes["users"]["comedy"][3]
+    stored = RecommendationList.objects.get(user=user)
+    history = set(Interaction.objects.filter(user=user).values_list("item_id", flat=True))
+    first = stored.entries[0]
+    assert set(first["evidence"]) <= set(first["components"]), "evidence names a component"
+    cited = [pk for pk, share in first["evidence"]["ease"]]
+    assert cited and set(cited) <= history, "only the user's own history is cited"
+    assert {Item.objects.get(pk=pk).title[:6] for pk in cited} == {"Comedy"}
+    shares = [
+        share for e in stored.entries for pairs in e["evidence"].values() for _, share in pairs
+    ]
+    assert shares and min(shares) > 0
+
+
 def test_retired_items_are_left_out_of_refreshed_lists(two_tastes: dict[str, Any]) -> None:
     mv = services.model_train(name="ease")
     target = two_tastes["comedies"][3]

@@ -67,8 +67,9 @@ def test_a_card_shows_the_item_its_explanation_evidence_and_critique_buttons(
 
 
 def test_pending_explanations_poll_until_the_worker_has_written_them(
-    client: Client, fan: Any, django_capture_on_commit_callbacks: Any
+    client: Client, fan: Any, django_capture_on_commit_callbacks: Any, settings: Any
 ) -> None:
+    settings.EXPLANATIONS_LLM = True  # the LLM words explanations on a worker
     with django_capture_on_commit_callbacks() as sent:
         page = client.get(reverse("home")).content.decode()
     job = JobRun.objects.get(task_name=EXPLAIN, arguments__user_id=fan.pk)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils.html import escape
 
 from tests.webapp.profiles_support import (  # noqa: F401 (fixtures)
     fan_fixture,
@@ -33,7 +34,7 @@ def test_a_recommended_item_says_where_it_ranks_and_why(client: Client, fan: Any
     third = entries[2]
     why = _why(client.get(reverse("item_detail", args=[third["item"].pk])).content.decode())
     assert "<strong>#3</strong>" in why and 'data-testid="explanation"' in why
-    assert third["explanation"]["text"] in why
+    assert escape(third["explanation"]["text"]) in why
     verdict = ranking_selectors.item_verdict(user=fan, item=third["item"])
     assert verdict["entry"]["score"] == third["score"]  # the very ranking the home page shows
     # any statement moves every candidate a little, so the one statement is named

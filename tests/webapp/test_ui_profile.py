@@ -79,7 +79,7 @@ def test_a_new_statement_can_be_previewed_before_it_is_added(client: Client, fan
         reverse("profile_preview"), {"text": "scary films", "polarity": "avoids"}, **HTMX
     ).content.decode()
     expected = ranking_services.profile_preview(user=fan, text="scary films", polarity="avoids")
-    assert preview_titles(fragment) == [r["item"].title for r in expected.rows]
+    assert preview_titles(fragment) == [r["item"].display_title for r in expected.rows]
     assert ProfileVersion.objects.filter(user=fan).count() == 1
     # an empty box previews nothing and shows the saved list
     fragment = client.post(reverse("profile_preview"), {"text": "  "}, **HTMX).content.decode()

@@ -133,8 +133,14 @@ class ExplanationSerializer(serializers.Serializer):
 class HistoryEvidenceSerializer(serializers.Serializer):
     item_id = serializers.IntegerField()
     title = serializers.CharField()
-    kind = serializers.ChoiceField(choices=["collaborative", "text"])
-    weight = serializers.FloatField()
+    kind = serializers.CharField(
+        help_text="The score component this history item explains: its name in `components` "
+        "(collaborative, sequential, text, llm)."
+    )
+    weight = serializers.FloatField(
+        help_text="How much of that component's part it accounts for (removing it from your "
+        "history lowers the part by this much)."
+    )
 
 
 class StatementEvidenceSerializer(serializers.Serializer):
@@ -142,6 +148,11 @@ class StatementEvidenceSerializer(serializers.Serializer):
     text = serializers.CharField()
     polarity = serializers.ChoiceField(choices=list(POLARITIES))
     contribution = serializers.FloatField(help_text="Its part of the item's final score.")
+    match = serializers.CharField(
+        required=False,
+        help_text='Why the item matches it, on the catalogue\'s facts ("genre: Animation", '
+        '"1990s") or "similar text".',
+    )
 
 
 class EvidenceSerializer(serializers.Serializer):

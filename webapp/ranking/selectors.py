@@ -19,7 +19,12 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count
 
-from explanations.explain import collect_evidence, explanation_key, template_explanation
+from explanations.explain import (
+    Evidence,
+    collect_evidence,
+    explanation_key,
+    template_explanation,
+)
 from explanations.profile import Profile
 from explanations.scoring import Reranked, filter_mask, profile_rerank
 from recommender.encoders import text_sha
@@ -220,7 +225,7 @@ def _rank(
         else np.zeros((0, vectors.shape[1]), dtype=np.float32)
     )
     ranked = profile_rerank(
-        candidates, base, components, vectors, s_vectors, scored, state.catalogue
+        candidates, base, components, vectors, s_vectors, scored, state.catalogue, index=state.index
     )
     return _cards(inputs, model_version, ranked, ready, limit, positions)
 
@@ -252,22 +257,76 @@ def _cards(
     )
 
 
+Attributions = dict[str, list[tuple[int, float]]]  # role -> [(history index, share)]
+
+
+def stored_attributions(
+    state: CatalogueState, stored: RecommendationList | None
+) -> dict[int, Attributions]:
+    """item index -> role -> [(history item index, share)], read off the stored list: what
+    the worker computed, with the model that produced each component, when it wrote the
+    list; plus, for items the LLM reranker moved up, the history item its co-watch hint
+    paired them with (its part of the score is the share)."""
+    if stored is None:
+        return {}
+    out: dict[int, Attributions] = {}
+    for entry in stored.entries:
+        i = state.position(entry["item"])
+        if i is None:
+            continue
+        roles: Attributions = {}
+        for role, pairs in entry.get("evidence", {}).items():
+            cited = [
+                (h, float(share)) for pk, share in pairs if (h := state.position(pk)) is not None
+            ]
+            if cited:
+                roles[role] = cited
+        out[i] = roles
+    current = stored.reranked_at is not None and stored.reranked_at >= stored.computed_at
+    for part in stored.reranked_parts if current else ():
+        i, h = state.position(part["item"]), state.position(part.get("with"))
+        if i is not None and h is not None and part["llm"] > 0:
+            out.setdefault(i, {})["llm"] = [(h, float(part["llm"]))]
+    return out
+
+
+def card_evidence(
+    state: CatalogueState,
+    reranked: Reranked,
+    row: int,
+    attributions: dict[int, Attributions],
+    history: np.ndarray,
+    profile: Profile | None,
+) -> Evidence:
+    """The evidence of the card at ``row`` of ``reranked``: every score component with the
+    history items its model credits, and the statements the item truly matches."""
+    i = int(reranked.items[row])
+    return collect_evidence(
+        state.catalogue,
+        i,
+        {r: float(v[row]) for r, v in reranked.components.items()},
+        attributions.get(i, {}),
+        history=history,
+        profile=profile,
+        statement_contributions=reranked.contribution(i),
+        statement_matches=reranked.matched(i),
+        facts=reranked.facts_by_id(),
+    )
+
+
 def _draft(inputs: _Inputs, ranked: _Ranked, places: list[int]) -> None:
-    """Template explanations (arithmetic on the same evidence the worker's LLM is given) for
-    the cards at ``places`` of ``ranked``, kept in its ``drafts``."""
+    """Template explanations (arithmetic on the same evidence the worker's LLM would be
+    given) for the cards at ``places`` of ``ranked``, kept in its ``drafts``. They are final
+    unless the LLM words explanations (EXPLANATIONS_LLM), in which case they are drafts the
+    worker replaces."""
     assert ranked.reranked is not None
     state, reranked = inputs.state, ranked.reranked
-    vectors = item_vectors(state, inputs.vectors)
-    history = inputs.history
-    scored = _scored_profile(inputs)
+    attributions = stored_attributions(state, inputs.stored)
+    history, scored = inputs.history, _scored_profile(inputs)
+    pending = {"pending": True} if settings.EXPLANATIONS_LLM else {}
     for n in places:
-        i, row = ranked.indices[n], ranked.rows[n]
-        parts = {r: float(v[row]) for r, v in reranked.components.items()}
-        found = collect_evidence(
-            state.catalogue, i, history, parts,
-            item_vectors=vectors, profile=scored, statement_contributions=reranked.contribution(i),
-        )  # fmt: skip
-        text = template_explanation(found, state.index).to_dict() | {"pending": True}
+        found = card_evidence(state, reranked, ranked.rows[n], attributions, history, scored)
+        text = template_explanation(found, state.index).to_dict() | pending
         ranked.drafts[ranked.pks[n]] = (text, found.to_dict())
 
 

@@ -11,71 +11,41 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import numpy as np
-
-from explanations.explain import collect_evidence, explain
+from explanations.explain import explain
 from explanations.profile import Profile
-from recommender.models.ease import EASE
 from webapp.catalogue.selectors import history_indices
-from webapp.catalogue.state import catalogue_state, item_vectors
+from webapp.catalogue.state import catalogue_state
 from webapp.profiles.selectors import current_profile
 from webapp.profiles.services import EDITS, statement_changed
 from webapp.ranking import selectors
 from webapp.ranking.models import Explanation
 from webapp.ranking.selectors import EXPLAIN_TOP_N
-from webapp.recommendations.models import ModelVersion
-from webapp.recommendations.services import load_model_version
-
-
-def _ease_weights(version: str, n_items_pks: tuple[Any, ...]) -> np.ndarray | None:
-    """EASE's B aligned with the current catalogue, when the active model has one.
-
-    Only EASE gives an exact per-history-item share of a score; other models are explained
-    from text similarity and the profile alone.
-    """
-    mv = ModelVersion.objects.filter(version=version).first()
-    if mv is None:
-        return None
-    model, _, item_ids = load_model_version(mv.version, mv.path, mv.name)  # worker-side cache
-    ease = getattr(model, "models", {}).get("collaborative", model)
-    if not isinstance(ease, EASE):
-        return None
-    if list(item_ids) == list(n_items_pks):
-        return ease.weights
-    where = {pk: j for j, pk in enumerate(item_ids)}
-    pos = np.array([where.get(pk, -1) for pk in n_items_pks])
-    aligned = np.zeros((len(pos), len(pos)), dtype=np.float32)
-    ok = np.flatnonzero(pos >= 0)
-    aligned[np.ix_(ok, ok)] = ease.weights[np.ix_(pos[ok], pos[ok])]
-    return aligned
 
 
 def explanations_refresh(
     *, user: Any, llm_loader: Callable[[], Any], limit: int = EXPLAIN_TOP_N
 ) -> int:
-    """Explain the user's top ``limit`` re-ranked items (LLM, grounded, else template) and
-    cache them under today's key. Items already explained under that key are skipped, and
-    the LLM (``llm_loader()``; None means template only) is loaded only if one is missing."""
+    """Word the user's top ``limit`` re-ranked items with the LLM where every claim of its
+    text checks out (else the template) and cache them under today's key. Items already
+    explained under that key are skipped, and the LLM (``llm_loader()``; None means template
+    only) is loaded only if one is missing. The evidence is the request path's, exactly."""
     ranking = selectors.ranking_for(user=user, limit=limit, explain=False, in_request=False)
     if ranking.reranked is None:
         return 0
     state = catalogue_state()
-    vectors = item_vectors(state)
+    attributions = selectors.stored_attributions(state, ranking.stored)
     history = history_indices(user=user, catalogue=state.catalogue)
-    weights, llm, loaded = None, None, False
-    written = 0
+    profile = ranking.profile if ranking.vectors_ready else None
+    llm, loaded, written = None, False, 0
     for row, entry in enumerate(ranking.entries):
         if entry["explanation"] is not None:  # explain=False: only a row under today's key
             continue
-        i = int(ranking.reranked.items[row])
-        key = selectors.explanation_key_for(state, i, ranking.fingerprint, ranking.model_version)
-        if weights is None and ranking.model_version != selectors.PROFILE_ONLY:
-            weights = _ease_weights(ranking.model_version, state.catalogue.ids.ids)
-        evidence = collect_evidence(
-            state.catalogue, i, history, entry["components"],
-            ease_weights=weights, item_vectors=vectors,
-            profile=ranking.profile, statement_contributions=ranking.reranked.contribution(i),
-        )  # fmt: skip
+        evidence = selectors.card_evidence(
+            state, ranking.reranked, row, attributions, history, profile
+        )
+        key = selectors.explanation_key_for(
+            state, evidence.item, ranking.fingerprint, ranking.model_version
+        )
         if not loaded:
             llm, loaded = llm_loader(), True
         result = explain(evidence, llm, state.index)

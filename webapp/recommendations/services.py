@@ -28,6 +28,7 @@ from webapp.recommendations import selectors
 from webapp.recommendations.models import Adapter, ModelVersion, RecommendationList
 
 LIST_LENGTH = 100  # candidates kept per user: room for profile re-ranking and LLM reranking
+EVIDENCE_PER_ROLE = 3  # history items kept per score component and item, for explanations
 
 
 def model_train(
@@ -102,12 +103,20 @@ def recommendations_refresh(
     started, written = time.perf_counter(), 0
     users = np.array([index_of_user[u] for u in wanted], dtype=np.int64)
     batch: list[RecommendationList] = []
-    for n, ul in enumerate(top_n(model, users, LIST_LENGTH, excluded_items=excluded), start=1):
+    lists = top_n(model, users, LIST_LENGTH, excluded_items=excluded, attribute_k=EVIDENCE_PER_ROLE)
+    for n, ul in enumerate(lists, start=1):
         entries = [
             {
                 "item": item_ids[i],
                 "score": round(float(s), 5),
                 "components": {r: round(float(c[j]), 5) for r, c in ul.components.items()},
+                # role -> [[history item pk, share of that role's part], ...], best first:
+                # what the explanation of this item cites, computed by the model that made it
+                "evidence": {
+                    role: [[item_ids[h], round(float(share), 5)] for h, share in pairs]
+                    for role, pairs in (ul.attributions[j] if ul.attributions else {}).items()
+                    if pairs
+                },
             }
             for j, (i, s) in enumerate(zip(ul.items, ul.scores, strict=True))
         ]
