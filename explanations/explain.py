@@ -79,6 +79,9 @@ class StatementEvidence:
     contribution: float  # the statement's part of the item's final score
     match: str = ""  # what the item fits on: "genre: Animation", "1990s", "similar text"
     facts: StatementFacts | None = None  # what the statement names (None: free text)
+    # who wrote it: "user" (typed, a critique, the chat) or "generated" (from the ratings);
+    # only the user's own statements are "you said ..."
+    source: str = "user"
 
 
 @dataclass(frozen=True)
@@ -201,11 +204,21 @@ def collect_evidence(
         floor = max(min_statement_share * positive_mass, 0.0)
         known = facts or {}
         vocabulary = catalogue.genre_vocabulary
+        # Genres the user avoids are never a reason, even through a "likes" statement that
+        # names them too (a generated "likes adventure films" beside "no adventure").
+        avoided = {
+            g
+            for s in profile.statements
+            if s.polarity == "avoids"
+            for g in (known.get(s.id) or statement_facts(s.text, vocabulary)).genres
+        }
         for s in profile.statements:
             part = float(statement_contributions.get(s.id, 0.0))
             if s.polarity != "likes" or part <= floor:
                 continue  # an avoided thing is never why; a nudge by a hair is not either
             f = known.get(s.id) or statement_facts(s.text, vocabulary)
+            if avoided & set(f.genres) & set(item_genres):
+                continue
             said = None if statement_matches is None else statement_matches.get(s.id)
             if f.kind == "facts":
                 fits = f.fits(item_genres, year) and said is not False
@@ -213,7 +226,9 @@ def collect_evidence(
                 fits = bool(said) or item in f.titles
             if fits:
                 statements.append(
-                    StatementEvidence(s.id, s.text, s.polarity, part, f.label(item_genres), f)
+                    StatementEvidence(
+                        s.id, s.text, s.polarity, part, f.label(item_genres), f, s.source
+                    )
                 )
         statements.sort(key=lambda s: -s.contribution)
     return Evidence(
@@ -267,10 +282,12 @@ def _cited(text: str, evidence: Evidence, index: TitleIndex) -> tuple[Hashable, 
 
 # role -> phrasings naming history items ({a}: "Toy Story and Aladdin"; {those}: "that"/"those")
 _HISTORY_PHRASES: dict[str, tuple[str, ...]] = {
+    # No "last" or "recently": the sequence model credits any of the newest positions it
+    # reads (20 by default), and "the film you watched last" would often be untrue.
     "sequential": (
-        "You watched {a} last; people who watch {those} next often pick it.",
-        "After {a}, which you watched most recently, many viewers pick it next.",
-        "It is a common next pick after {a}, which you watched last.",
+        "People who watch {a}, as you did, often pick it next.",
+        "After {a}, which you watched, many viewers pick it next.",
+        "It is a common next pick after {a}, which you watched.",
     ),
     "collaborative": (
         "People who liked {a}, as you did, also liked it.",
@@ -292,7 +309,7 @@ _OTHER_ROLE = ("It is linked to {a}, which you watched.",)
 # a role that drove the score but came without attributions: true, and names no film
 _GENERIC = {
     "collaborative": "People with tastes like yours rate it highly.",
-    "sequential": "It is a common next pick after what you watched recently.",
+    "sequential": "It is a common next pick after films you watched.",
     "text": "Its description is close to films you liked.",
     "llm": "Our language-model reranker moved it up after reading your recent history.",
 }
@@ -310,6 +327,11 @@ _FREE_PHRASES = (
     'You told us you like "{q}"; it is among the closest matches for that.',
     'It is one of the best matches in our catalogue for what you told us: "{q}".',
     'It closely matches your note "{q}".',
+)
+_GENERATED_PHRASES = (  # a statement written from the ratings: the ratings say so, not "you"
+    "It's {fact}, and your ratings show a taste for {p}.",
+    "Your ratings show you enjoy {p}, and it is {fact}.",
+    "It's {fact}; {p} are among the films you rate highest.",
 )
 _TITLE_PHRASES = (  # {t}: the films a "films like Heat" statement names
     "It's close to {t}, which you said you like.",
@@ -353,12 +375,21 @@ def _statement_reason(s: StatementEvidence, evidence: Evidence, index: TitleInde
     elif facts.kind == "facts" and (fact := _fact(facts, evidence)):
         plural = genre_plural(facts.genres) if facts.genres and not facts.has_years else ""
         canonical = {plural, *(GENRE_PHRASE.get(g, "") for g in facts.genres)} - {""}
-        if len(facts.genres) == 1 and s.text.strip().lower() in canonical:
+        if s.source == "generated":
+            named = [g for g in facts.genres if g in evidence.genres]
+            phrases = (
+                tuple(p.format(fact=fact, p=genre_plural(named)) for p in _GENERATED_PHRASES)
+                if named and not facts.has_years
+                else (f"It's {fact}, which fits the profile written from your ratings.",)
+            )
+        elif len(facts.genres) == 1 and s.text.strip().lower() in canonical:
             phrases = tuple(p.format(fact=fact, p=plural) for p in _CANONICAL_PHRASES)
         elif q:
             phrases = tuple(p.format(fact=fact, q=q) for p in _QUOTED_PHRASES)
         else:
             phrases = (f"It's {fact}, which fits a note in your profile.",)
+    elif s.source == "generated":
+        phrases = ("It closely matches the profile written from your ratings.",)
     elif q:
         phrases = tuple(p.format(q=q) for p in _FREE_PHRASES)
     else:

@@ -51,7 +51,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from recommender.base import Ranker
-from recommender.evaluation import score_users
+from recommender.harness import score_users
 
 if TYPE_CHECKING:
     from recommender.models.sasrec import SASRec

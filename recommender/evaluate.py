@@ -1,4 +1,4 @@
-"""Command line for the evaluation protocol in :mod:`recommender.evaluation`.
+"""Command line for the evaluation protocol in :mod:`recommender.harness`.
 
     python -m recommender.evaluate --dataset ml-100k --models pop,itemknn,als,bpr,ease
     python -m recommender.evaluate --dataset ml-1m --users 1000 --out reports/
@@ -19,7 +19,7 @@ from typing import Any
 
 from recommender import registry
 from recommender.data import load_movielens
-from recommender.evaluation import evaluate_models, format_table, write_report
+from recommender.harness import evaluate_models, format_table, write_report
 from recommender.split import leave_last_out
 
 DATASETS = {"ml-100k": "100k", "ml-1m": "1m"}

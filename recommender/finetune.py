@@ -637,7 +637,7 @@ def retriever_fitter(
     """Fits registry model ``name`` (hyperparameters tuned on ``split`` validation once and
     cached by split hash) on given interactions and returns float32 (n_users, n_items) scores."""
     from recommender import registry
-    from recommender.evaluation import grid_search, score_users
+    from recommender.harness import grid_search, score_users
 
     spec = registry.get(name)
     hp_path = Path(cache_dir) / f"{name}-{split.hash}-hparams.json"

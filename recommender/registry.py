@@ -12,7 +12,7 @@ A :class:`ModelSpec` says how to make the model and how to choose its hyperparam
   keeps the one with the best validation NDCG@10 (first in grid order on ties);
 - or ``tune(split, catalogue, seed) -> TuneResult``: for models that search on their own, e.g.
   early stopping on validation. It may use only ``split.train`` for fitting and
-  ``split.valid_items`` for scoring (see :func:`recommender.evaluation.validate`), never the
+  ``split.valid_items`` for scoring (see :func:`recommender.harness.validate`), never the
   test items. The returned hparams must make ``build`` reproduce the chosen model (e.g. the
   epoch count early stopping picked), because the harness refits with them on
   ``split.train_valid`` for the test stage.

@@ -20,7 +20,7 @@ from recommender import registry
 from recommender.attribution import Attribution, attribute
 from recommender.base import Ranker
 from recommender.data import Dataset
-from recommender.evaluation import grid_search, score_users
+from recommender.harness import grid_search, score_users
 from recommender.split import leave_last_out
 
 Progress = Callable[[float, str], None]

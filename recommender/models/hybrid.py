@@ -168,7 +168,7 @@ class Hybrid(Ranker):
         Returns the tuned config and a :class:`TuneResult` whose trials are the weight grid.
         """
         from recommender import registry
-        from recommender.evaluation import grid_search, score_users
+        from recommender.harness import grid_search, score_users
 
         config = config or HybridConfig()
         hparams: dict[str, dict[str, Any]] = {}
@@ -214,7 +214,7 @@ class Hybrid(Ranker):
 
     def components_users(self, users: np.ndarray) -> dict[str, np.ndarray]:
         """role -> (len(users), n_items) float64 weighted, normalised component scores."""
-        from recommender.evaluation import score_users
+        from recommender.harness import score_users
 
         users = np.asarray(users, dtype=np.int64)
         seen = self._seen_rows(users)

@@ -176,7 +176,7 @@ def mf_tune(
     """
 
     def tune(split: Split, catalogue: Catalogue, seed: int) -> TuneResult:
-        from recommender.evaluation import validate  # evaluation imports the registry
+        from recommender.harness import validate  # evaluation imports the registry
 
         keys = list(grid)
         trials: list[dict[str, Any]] = []

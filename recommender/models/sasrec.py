@@ -535,7 +535,7 @@ def model_spec() -> ModelSpec:
         return SASRec(config_from(hparams, seed))
 
     def tune(split: Split, catalogue: Catalogue, seed: int) -> TuneResult:
-        from recommender.evaluation import validate  # the harness's exact tie-breaking
+        from recommender.harness import validate  # the harness's exact tie-breaking
 
         model = SASRec.tune_model(split, catalogue, replace(DEFAULTS, seed=seed))
         return TuneResult(

@@ -378,3 +378,43 @@ def test_a_films_like_statement_names_its_film_once(catalogue, item_vectors, enc
     text = template_explanation(ev, index).text
     assert ev.statements[0].match == "similar to: Predator"
     assert text.count("Predator") == 1 and not grounding_problems(text, ev, index), text
+
+
+def test_a_statement_generated_from_ratings_is_never_put_in_the_users_mouth(
+    catalogue: Catalogue, index: TitleIndex
+) -> None:
+    profile = Profile(statements=(make_statement("comedies", "likes", source="generated"),))
+    sid = profile.statements[0].id
+    ev = collect_evidence(
+        catalogue, 11, {"profile": 1.0}, profile=profile, statement_contributions={sid: 1.0}
+    )
+    text = template_explanation(ev, index).text
+    assert ev.statements and "your ratings" in text.lower()
+    assert "you said" not in text.lower() and "you told us" not in text.lower(), text
+
+
+def test_a_liked_genre_the_user_also_avoids_is_never_the_reason(
+    catalogue: Catalogue, index: TitleIndex
+) -> None:
+    liked = make_statement("sci-fi films", "likes", source="generated")
+    avoided = make_statement("science fiction", "avoids")
+    profile = Profile(statements=(liked, avoided))
+    ev = collect_evidence(
+        catalogue, 6, {"profile": 1.0}, profile=profile,
+        statement_contributions={liked.id: 1.0, avoided.id: -0.5},
+    )  # fmt: skip
+    assert ev.statements == ()
+    assert "sci-fi" not in template_explanation(ev, index).text.split(":", 1)[1].lower()
+
+
+def test_the_sequence_reason_never_claims_what_was_watched_last(
+    catalogue: Catalogue, index: TitleIndex
+) -> None:
+    for item in range(16):
+        if item in HISTORY:
+            continue
+        ev = collect_evidence(
+            catalogue, item, {"sequential": 1.0}, {"sequential": [(8, 1.0)]}, history=HISTORY
+        )
+        text = template_explanation(ev, index).text.lower()
+        assert "fargo" in text and " last" not in text and "recently" not in text, text

@@ -191,7 +191,7 @@ class RankerContract:
     def test_batch_scores_match_single_user_scores(
         self, fitted: Ranker, data: Checkerboard
     ) -> None:
-        from recommender.evaluation import score_users
+        from recommender.harness import score_users
 
         users = np.arange(data.interactions.n_users)
         batch = score_users(fitted, users)  # the model's own batch hook when it has one

@@ -7,7 +7,7 @@ from typing import Any, Self
 import numpy as np
 import pytest
 
-from recommender import evaluation, registry
+from recommender import harness, registry
 from recommender.data import Catalogue, Interactions, load_movielens
 from recommender.evaluate import main
 from recommender.models.ease import EASE, EASEConfig
@@ -29,7 +29,7 @@ def test_ranks_are_the_positions_recommend_would_give() -> None:
     for model in (MostPopular(), EASE(EASEConfig(l2=5.0))):
         model.fit(data.interactions, data.catalogue)
         users = np.arange(data.interactions.n_users)
-        ranking = evaluation.rank_users(model, data.interactions, users, data.held_out, k=5)
+        ranking = harness.rank_users(model, data.interactions, users, data.held_out, k=5)
         for u in users:
             items, _ = model.recommend(int(u), n=data.interactions.n_items)
             assert ranking.ranks[u] == items.tolist().index(data.held_out[u])
@@ -40,16 +40,16 @@ def test_a_masked_target_counts_as_a_miss() -> None:
     data = checkerboard()
     model = MostPopular().fit(data.interactions, data.catalogue)
     seen_item = data.interactions.histories()[0][:1]
-    ranking = evaluation.rank_users(model, data.interactions, np.array([0]), seen_item)
+    ranking = harness.rank_users(model, data.interactions, np.array([0]), seen_item)
     assert ranking.ranks[0] == data.interactions.n_items
 
 
 def test_validate_is_the_mean_validation_ndcg_at_10() -> None:
     split, catalogue = small_split()
     model = EASE(EASEConfig(l2=5.0)).fit(split.train, catalogue)
-    ranks = evaluation.validation_ranking(model, split).ranks
+    ranks = harness.validation_ranking(model, split).ranks
     expected = np.where(ranks < 10, 1 / np.log2(ranks + 2), 0).mean()
-    assert evaluation.validate(model, split) == pytest.approx(expected)
+    assert harness.validate(model, split) == pytest.approx(expected)
 
 
 class SpyModel(MostPopular):
@@ -66,7 +66,7 @@ def test_tuning_fits_on_train_and_only_the_final_refit_sees_validation_rows() ->
     split, catalogue = small_split()
     SpyModel.fitted_on = []
     spec = ModelSpec("spy", lambda hp, seed: SpyModel(), grid={"distinct_users": [True, False]})
-    evaluation.run_model(spec, split, catalogue, seed=0)
+    harness.run_model(spec, split, catalogue, seed=0)
     *tuning, final = SpyModel.fitted_on
     assert len(tuning) == 2 and all(len(f) == len(split.train) for f in tuning)
     assert len(final) == len(split.train) + len(split.valid)
@@ -88,8 +88,8 @@ def tiny_specs() -> list[ModelSpec]:
     return [registry.get("pop"), registry.get("itemknn"), registry.get("ease"), bpr]
 
 
-def strip_timings(report: evaluation.Report) -> dict[str, Any]:
-    payload = evaluation.report_json(report)
+def strip_timings(report: harness.Report) -> dict[str, Any]:
+    payload = harness.report_json(report)
     payload.pop("seconds")
     for m in payload["models"]:
         m.pop("seconds")
@@ -100,8 +100,8 @@ def strip_timings(report: evaluation.Report) -> dict[str, Any]:
 
 def test_the_same_seed_gives_the_same_numbers() -> None:
     split, catalogue = small_split()
-    first = evaluation.evaluate_models("toy", split, catalogue, tiny_specs(), seed=3)
-    second = evaluation.evaluate_models("toy", split, catalogue, tiny_specs(), seed=3)
+    first = harness.evaluate_models("toy", split, catalogue, tiny_specs(), seed=3)
+    second = harness.evaluate_models("toy", split, catalogue, tiny_specs(), seed=3)
     assert strip_timings(first) == strip_timings(second)
     assert first.reference is not None
     assert all(r.ci is not None for r in first.models if r.name != first.reference)
@@ -112,10 +112,10 @@ def test_the_same_seed_gives_the_same_numbers() -> None:
 
 def test_the_report_has_a_row_per_model_and_every_metric(tmp_path: Path) -> None:
     split, catalogue = small_split()
-    report = evaluation.evaluate_models("toy", split, catalogue, tiny_specs()[:2], seed=0)
-    table = evaluation.format_table(report)
+    report = harness.evaluate_models("toy", split, catalogue, tiny_specs()[:2], seed=0)
+    table = harness.format_table(report)
     assert "pop" in table and "itemknn" in table and "(reference)" in table
-    paths = evaluation.write_report(report, tmp_path, split)
+    paths = harness.write_report(report, tmp_path, split)
     payload = json.loads((tmp_path / "results.json").read_text())
     assert payload["split_hash"] == split.hash
     assert set(payload["models"][0]["test"]) >= {
@@ -128,7 +128,7 @@ def test_the_report_has_a_row_per_model_and_every_metric(tmp_path: Path) -> None
 
 def test_sampling_users_keeps_held_out_items_aligned() -> None:
     split, _ = small_split()
-    sample = evaluation.sample_users(split, 7, seed=1)
+    sample = harness.sample_users(split, 7, seed=1)
     assert len(sample.users) == 7
     index = np.searchsorted(split.users, sample.users)
     np.testing.assert_array_equal(sample.test_items, split.test_items[index])
@@ -154,7 +154,7 @@ def test_a_registered_model_whose_module_is_missing_is_reported_clearly(
 def test_most_popular_reproduces_the_reference_numbers_on_ml100k() -> None:
     dataset = load_movielens("100k")
     split = leave_last_out(dataset.interactions)
-    result = evaluation.run_model(registry.get("pop"), split, dataset.catalogue, seed=0)
+    result = harness.run_model(registry.get("pop"), split, dataset.catalogue, seed=0)
     assert result.means["ndcg@10"] == pytest.approx(0.0449, abs=5e-4)
     assert result.means["recall@10"] == pytest.approx(0.086, abs=1e-3)
 

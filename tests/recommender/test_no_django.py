@@ -10,7 +10,7 @@ MODULES = [
     "recommender.split",
     "recommender.metrics",
     "recommender.registry",
-    "recommender.evaluation",
+    "recommender.harness",
     "recommender.evaluate",
     "recommender.models.popularity",
     "recommender.models.itemknn",

@@ -288,7 +288,7 @@ def model_version_evaluate(
     seed: int = 0,
     progress: Progress = quiet,
 ) -> dict[str, Any]:
-    """Run the offline protocol (:mod:`recommender.evaluation`) on today's interactions for
+    """Run the offline protocol (:mod:`recommender.harness`) on today's interactions for
     one registered version and store the test scores on it.
 
     Cheap by design: the version's own hyperparameters are reused (no search), so the cost is
@@ -297,7 +297,7 @@ def model_version_evaluate(
     """
     import dataclasses
 
-    from recommender.evaluation import TOP_K, evaluate_models, report_json
+    from recommender.harness import TOP_K, evaluate_models, report_json
     from recommender.registry import TuneResult
     from recommender.split import leave_last_out
 
