@@ -42,7 +42,8 @@ For candidate items c and statements s (shapes: C candidates, S statements, d di
    sum to the profile part and the components still sum to the final score.
 
 Whether an item *matches* a statement (what an explanation may cite) is decided alongside:
-the fact for genre and year statements, ``z >= free_text_min_z`` for text and title ones.
+the fact for genre and year statements, ``z >= free_text_min_z`` for free text (calibrated to
+95% precision) and ``z >= title_min_z`` for "films like Heat".
 
 Filters (genres, years, hidden items) remove candidates outright and are reported as such.
 Ties are broken by candidate index, so the same inputs always give the same order (a revert to
@@ -58,6 +59,7 @@ import numpy as np
 
 from explanations.matching import (
     FREE_TEXT_MIN_Z,
+    TITLE_MIN_Z,
     StatementFacts,
     catalogue_affinity,
     catalogue_fit,
@@ -77,7 +79,8 @@ class ScoringConfig:
     z_max: float = 3.0  # clip of the per-statement z-scores
     cap: float = 4.0  # |total profile part| <= cap * spread (soft, via tanh)
     min_spread: float = 1e-6  # below this the hybrid carries no signal; spread := 1
-    free_text_min_z: float = FREE_TEXT_MIN_Z  # text/title statements match from this z up
+    free_text_min_z: float = FREE_TEXT_MIN_Z  # free-text statements match from this z up
+    title_min_z: float = TITLE_MIN_Z  # "films like Heat" statements match from this z up
 
 
 @dataclass(frozen=True)
@@ -264,8 +267,17 @@ def profile_rerank(
         stats = np.stack([mean, std])
         sims = affinity[candidates]  # (C, S)
         z = np.where(std > 1e-9, (sims - mean) / np.where(std > 1e-9, std, 1.0), 0.0)
-        by_text = np.array([f.kind != "facts" for f in facts])  # (S,)
-        matches = fit[candidates] | (by_text[None, :] & (z >= config.free_text_min_z))
+        floor = np.array(
+            [
+                np.inf
+                if f.kind == "facts"
+                else config.title_min_z
+                if f.kind == "title"
+                else config.free_text_min_z
+                for f in facts
+            ]
+        )  # (S,) the z from which a text or title statement matches; facts decide the rest
+        matches = fit[candidates] | (z >= floor[None, :])
     else:
         stats, sims = np.zeros((2, 0)), np.zeros((len(candidates), 0))
         matches = np.zeros((len(candidates), 0), dtype=bool)

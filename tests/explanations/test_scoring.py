@@ -132,7 +132,10 @@ def test_free_text_matches_only_above_the_z_threshold(catalogue, item_vectors, e
     profile = Profile(statements=(make_statement("Predator"),))  # free text without an index
     candidates, scores, parts = base(catalogue)
     vectors = embed_statements(profile.statements, encode)
-    strict = profile_rerank(candidates, scores, parts, item_vectors, vectors, profile, catalogue)
+    strict = profile_rerank(
+        candidates, scores, parts, item_vectors, vectors, profile, catalogue,
+        ScoringConfig(free_text_min_z=2.0),
+    )  # fmt: skip
     loose = profile_rerank(
         candidates,
         scores,
@@ -145,6 +148,9 @@ def test_free_text_matches_only_above_the_z_threshold(catalogue, item_vectors, e
     )
     assert 0 < strict.matches.sum() < len(catalogue)
     assert loose.matches.all()
+    # the calibrated default (95% precision on genre statements) is stricter still
+    default = profile_rerank(candidates, scores, parts, item_vectors, vectors, profile, catalogue)
+    assert default.matches.sum() <= strict.matches.sum()
     np.testing.assert_array_equal(strict.scores, loose.scores)  # matching never moves scores
 
 
