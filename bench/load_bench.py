@@ -409,9 +409,13 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     django.setup()
+    from django.core.management import call_command
+
     from webapp.celery import app
     from webapp.jobs.models import JobRun
 
+    # A fresh database has no tables yet: migrate before touching the job table below.
+    call_command("migrate", "--noinput", verbosity=0)
     # Leftovers of an earlier run on this bench's own broker db and database: the messages
     # go, and so must the JobRuns that wait for them, or the first page visit of a user whose
     # explanation job was purged would wait on it for ever (the page enqueues one per user).

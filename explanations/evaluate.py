@@ -203,6 +203,9 @@ ROLE_MARKERS: dict[str, tuple[str, ...]] = {
         r"\bclosest matches\b",
         r"\bbest matches\b",
         r"\bclose match for\b",
+        r"\byour ratings show\b",  # generated statements: the ratings' words, not the user's
+        r"\bfilms you rate highest\b",
+        r"\bprofile written from your ratings\b",
     ),
 }
 _ROLE_RE = {r: re.compile("|".join(p), re.IGNORECASE) for r, p in ROLE_MARKERS.items()}
@@ -228,11 +231,14 @@ _WATCHED = re.compile(
     r"(?:watched|rated|liked|loved|enjoyed|saw|seen|viewed)\b|\bas you did\b",
     re.IGNORECASE,
 )
+# a clause about the history, not the film: "you watched many comedies", "your ratings show
+# a taste for comedies", "comedies are among the films you rate highest"
 _HISTORY_CUE = re.compile(
     r"\byou(?:['’]ve|\s+have)?\s+(?:already\s+|also\s+|just\s+)?"
-    r"(?:watched|rated|liked|loved|enjoyed|saw|seen)\b",
+    r"(?:watched|rated|liked|loved|enjoyed|saw|seen)\b|\byour ratings\b|\byou rate\b",
     re.IGNORECASE,
 )
+_CLAIM_END = re.compile(r"[,.;:!?]|\b(?:so|which|then|because|we|but|since|people)\b", re.I)
 _LAST = re.compile(r"\b(?:last|most recently)\b", re.IGNORECASE)
 _NEGATION = re.compile(r"\b(?:not|no|never|without|nothing)\b|n['’]t\b", re.IGNORECASE)
 _TITLE_GAP = re.compile(r"^\s*,?\s*(?:and\s+)?$", re.IGNORECASE)  # "A, B and C" / "A as you did"
@@ -409,9 +415,8 @@ def _watched_claims(reader: Reader, text: str) -> list[Claim]:
 
 
 def _claim_end(text: str, pos: int) -> int:
-    m = re.compile(r"[,.;:!?]|\b(?:so|which|then|because|we|but|since|people)\b", re.I).search(
-        text, pos
-    )
+    """Where "you watched A and B" stops listing what was watched."""
+    m = _CLAIM_END.search(text, pos)
     return m.start() if m else len(text)
 
 

@@ -58,6 +58,7 @@ from recommender.data import Catalogue
 
 ROLES = ("collaborative", "sequential", "text", "llm", "profile")  # the hybrid's score parts
 REASON_MIN_SHARE = 0.1  # a role below this share of the positive score mass is not a reason
+PROFILE_STATEMENT_SHARE = 0.25  # when the profile is a reason: a statement's least share of it
 MAX_REASONS = 2
 
 
@@ -202,6 +203,12 @@ def collect_evidence(
     if profile is not None and statement_contributions:
         positive_mass = sum(max(float(v), 0.0) for v in components.values())
         floor = max(min_statement_share * positive_mass, 0.0)
+        profile_part = float(components.get("profile", 0.0))
+        if profile_part >= REASON_MIN_SHARE * positive_mass > 0:
+            # The profile is a reason of its own: statements that each moved the score less
+            # than the floor but together make up the profile's part are why, so the floor
+            # is a share of that part (else a large profile part goes unexplained).
+            floor = min(floor, PROFILE_STATEMENT_SHARE * profile_part)
         known = facts or {}
         vocabulary = catalogue.genre_vocabulary
         # Genres the user avoids are never a reason, even through a "likes" statement that

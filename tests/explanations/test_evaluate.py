@@ -137,6 +137,12 @@ def test_you_said_holds_only_for_what_the_user_wrote(reader: Reader) -> None:
     assert wrong.kind == "said" and "generated" in wrong.why
 
 
+def test_the_ratings_words_are_a_claim_about_the_history(reader: Reader) -> None:
+    text = "Toy Story (1995), an animated comedy: your ratings show you enjoy comedies."
+    about = {(c.about, c.words, c.true) for c in sentence_claims(text, 0, reader)}
+    assert ("history", "Comedy", True) in about  # Toy Story and Aladdin are comedies
+
+
 def test_a_film_neither_watched_nor_in_the_profile_is_a_false_title(reader: Reader) -> None:
     text = "Fargo (1996), a crime thriller: it is as dark as The Shining."
     assert kinds(false_claims(text, reader)) == [("title", "The Shining")]
@@ -188,6 +194,8 @@ _INLINE_PROFILE = (
     "It is close to a film you told us you like.",
     "It's a thriller, which fits a note in your profile.",
     "It closely matches a note in your profile.",
+    "It's a thriller, which fits the profile written from your ratings.",
+    "It closely matches the profile written from your ratings.",
 )
 
 
@@ -201,6 +209,7 @@ def test_every_template_phrasing_is_read_as_its_own_role() -> None:
         + template._QUOTED_PHRASES
         + template._FREE_PHRASES
         + template._TITLE_PHRASES
+        + template._GENERATED_PHRASES
         + _INLINE_PROFILE
     )
     cases += [("profile", p) for p in profile]
@@ -211,7 +220,11 @@ def test_every_template_phrasing_is_read_as_its_own_role() -> None:
 
 def test_template_sentences_make_no_false_claims(catalogue: Catalogue, index: TitleIndex) -> None:
     history = np.array([0, 1, HEAT])
-    statements: tuple[Statement, ...] = (LOVES_ANIMATION, make_statement("films from the 90s"))
+    statements: tuple[Statement, ...] = (
+        LOVES_ANIMATION,
+        make_statement("films from the 90s"),
+        GENERATED_COMEDIES,
+    )
     from explanations.profile import Profile
 
     profile = Profile(statements=statements)

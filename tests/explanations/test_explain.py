@@ -418,3 +418,16 @@ def test_the_sequence_reason_never_claims_what_was_watched_last(
         )
         text = template_explanation(ev, index).text.lower()
         assert "fargo" in text and " last" not in text and "recently" not in text, text
+
+
+def test_small_statements_that_make_up_a_large_profile_part_are_cited(
+    catalogue: Catalogue,
+) -> None:
+    profile = profile_from_text("loves cartoons")
+    sid = profile.statements[0].id
+    # each statement below 10% of the score, but the profile part is a third of it
+    components = {"collaborative": 0.6, "profile": 0.3}
+    ev = collect_evidence(
+        catalogue, 0, components, profile=profile, statement_contributions={sid: 0.08}
+    )
+    assert [s.id for s in ev.statements] == [sid]
