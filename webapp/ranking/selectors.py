@@ -129,7 +129,7 @@ def _inputs(user: Any, profile: Profile | None = None) -> _Inputs:
     return _Inputs(
         state=catalogue_state(),
         profile=profile if profile is not None else current_profile(user=user),
-        stored=stored_list(user=user),
+        stored=stored_list(user=user, entries=False),  # read only when re-ranking
         vectors=item_vectors_row(),
         seen=frozenset(pk for pk, _ in interactions),
         positive=tuple(sorted({pk for pk, kind in interactions if kind in POSITIVE_KINDS})),
@@ -142,6 +142,8 @@ def _candidates(inputs: _Inputs) -> tuple[np.ndarray, np.ndarray, dict[str, np.n
     comes from the profile alone."""
     state, stored, active = inputs.state, inputs.stored, inputs.state.active
     if stored is not None:
+        if stored.get_deferred_fields() & {"entries", "reranked_parts"}:
+            stored.refresh_from_db(fields=["entries", "reranked_parts"])  # one query for both
         rows = [(state.position(e["item"]), e) for e in stored.entries if e["item"] in active]
         rows = [(i, e) for i, e in rows if i is not None]
         roles = sorted({r for _, e in rows for r in e["components"]})

@@ -41,9 +41,15 @@ def active_model_version() -> ModelVersion | None:
     return ModelVersion.objects.filter(is_active=True).first()
 
 
-def stored_list(*, user: Any) -> RecommendationList | None:
-    """The user's precomputed list with its model version (one query)."""
-    return RecommendationList.objects.filter(user=user).select_related("model_version").first()
+def stored_list(*, user: Any, entries: bool = True) -> RecommendationList | None:
+    """The user's precomputed list with its model version (one query).
+
+    ``entries=False`` leaves the list itself (``entries``, ``reranked_parts``: tens of kB of
+    JSON) to a second query on first access: a page whose ranking is cached needs only the
+    row's versions and dates, and decoding the JSON on every request is most of its cost.
+    """
+    rows = RecommendationList.objects.filter(user=user).select_related("model_version")
+    return (rows if entries else rows.defer("entries", "reranked_parts")).first()
 
 
 # The Celery name of ``tasks.lists_rerank`` (the tasks module imports this one, so the name is
