@@ -126,10 +126,3 @@ def history_rows(*, user: Any) -> list[tuple[Any, str, int, tuple[str, ...], flo
         latest.pop(r.item_id, None)  # re-insert so the order follows the latest interaction
         latest[r.item_id] = (r.item_id, r.item.title, r.item.year or -1, genres, rating)
     return list(latest.values())
-
-
-def history_indices(*, user: Any, catalogue: Catalogue) -> np.ndarray:
-    """Catalogue indices of the user's positive history (what the collaborative model saw)."""
-    pks = Interaction.objects.filter(POSITIVE, user=user).values_list("item_id", flat=True)
-    where = catalogue.ids
-    return np.array(sorted({where.index(pk) for pk in pks if pk in where}), np.int64)

@@ -83,6 +83,8 @@ class Ranking:
     reranked: Reranked | None
     vectors_ready: bool
     stored: RecommendationList | None = None  # the precomputed list it was ranked from
+    # catalogue indices of the positive history it was ranked for (what evidence may cite)
+    history: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,7 @@ class _Inputs:
             self.positive,
             encoder_key(),  # the statement vectors and the explanation keys depend on both
             settings.LLM_MODEL,
+            settings.EXPLANATIONS_LLM,  # whether the drafts are final or pending
         )  # fmt: skip
         return hashlib.sha256(repr(parts).encode()).hexdigest()
 
@@ -427,6 +430,7 @@ def ranking_for(
         ranked.reranked,
         ranked.vectors_ready,
         inputs.stored,
+        inputs.history,
     )
 
 

@@ -13,7 +13,6 @@ from typing import Any
 
 from explanations.explain import explain
 from explanations.profile import Profile
-from webapp.catalogue.selectors import history_indices
 from webapp.catalogue.state import catalogue_state
 from webapp.profiles.selectors import current_profile
 from webapp.profiles.services import EDITS, statement_changed
@@ -34,14 +33,13 @@ def explanations_refresh(
         return 0
     state = catalogue_state()
     attributions = selectors.stored_attributions(state, ranking.stored)
-    history = history_indices(user=user, catalogue=state.catalogue)
     profile = ranking.profile if ranking.vectors_ready else None
     llm, loaded, written = None, False, 0
     for row, entry in enumerate(ranking.entries):
         if entry["explanation"] is not None:  # explain=False: only a row under today's key
             continue
         evidence = selectors.card_evidence(
-            state, ranking.reranked, row, attributions, history, profile
+            state, ranking.reranked, row, attributions, ranking.history, profile
         )
         key = selectors.explanation_key_for(
             state, evidence.item, ranking.fingerprint, ranking.model_version

@@ -22,7 +22,7 @@ from recommender.base import Ranker
 from recommender.serving import top_n, train_for_serving
 from webapp import ml
 from webapp.catalogue.models import Interaction, Item
-from webapp.catalogue.selectors import POSITIVE
+from webapp.catalogue.selectors import POSITIVE, catalogue_from_db
 from webapp.jobs.services import Progress, quiet
 from webapp.recommendations import selectors
 from webapp.recommendations.models import Adapter, ModelVersion, RecommendationList
@@ -230,10 +230,16 @@ def lists_rerank(*, user_ids: list[int] | None = None, progress: Progress = quie
     handle = load_tuned(Path(adapter.path), adapter.config.get("llm")) if adapter else ml.llm()
     # The adapter's prompt form, validation blend and co-watch hint (zero-shot: the defaults).
     config = adapter.rerank_config if adapter else RerankConfig()
-    # Today's positive interactions, read once for the whole batch of lists.
-    dataset = selectors.dataset_from_db()
-    catalogue, ids = dataset.catalogue, dataset.catalogue.ids
-    cowatch = CoWatch.from_interactions(dataset.interactions) if config.hinted else None
+    # The hint needs today's positive interactions (read once for the whole batch of lists);
+    # a text-only prompt needs the catalogue alone.
+    cowatch = None
+    if config.hinted:
+        dataset = selectors.dataset_from_db()
+        catalogue = dataset.catalogue
+        cowatch = CoWatch.from_interactions(dataset.interactions)
+    else:
+        catalogue = catalogue_from_db()
+    ids = catalogue.ids
     lists = RecommendationList.objects.all()
     if user_ids is not None:
         lists = lists.filter(user_id__in=user_ids)
