@@ -56,7 +56,14 @@ from explanations.profile import Profile
 from explanations.titles import TitleIndex, natural_title, quoted_unknown, redact, ungrounded
 from recommender.data import Catalogue
 
-ROLES = ("collaborative", "sequential", "text", "llm", "profile")  # the hybrid's score parts
+ROLES = (
+    "collaborative",
+    "sequential",
+    "text",
+    "llm",
+    "popularity",
+    "profile",
+)  # the hybrid's score parts
 REASON_MIN_SHARE = 0.1  # a role below this share of the positive score mass is not a reason
 PROFILE_STATEMENT_SHARE = 0.25  # when the profile is a reason: a statement's least share of it
 MAX_REASONS = 2
@@ -319,6 +326,9 @@ _GENERIC = {
     "sequential": "It is a common next pick after films you watched.",
     "text": "Its description is close to films you liked.",
     "llm": "Our language-model reranker moved it up after reading your recent history.",
+    # a new user's list starts from how widely each film is watched (positive = above average)
+    "popularity": "It is one of the more widely watched films here.",
+    "fans": "It is popular with people who love the genres you named.",
 }
 _CANONICAL_PHRASES = (  # {fact}: "an animated film"; {p}: "animated films", the product's words
     "It's {fact}, and you said you like {p}.",

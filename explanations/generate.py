@@ -319,16 +319,41 @@ def regenerate_profile(
     return generate_profile(llm, history, pinned, filters=previous.filters, **kwargs)
 
 
+def _years_text(lo: int | None, hi: int | None) -> str:
+    """A year wish as a statement the matcher reads back as the same range."""
+    if lo is not None and hi is not None:
+        if lo % 10 == 0 and hi == lo + 9:
+            return f"films from the {lo}s"
+        return f"films between {lo} and {hi}"
+    if lo is not None:
+        return f"films after {lo - 1}"
+    return f"films before {(hi or 0) + 1}"
+
+
 def profile_from_text(
     text: str, vocabulary: Sequence[str] = MOVIELENS_GENRES, source: Source = "user"
 ) -> Profile:
     """Cold start: "slow-burn thrillers, nothing with musicals" -> statements, no evidence.
 
-    Genre negations stay statements here (the user described a taste, not a rule); year
-    phrases ("nothing before 1980") become filters, because a year is a fact to filter on.
+    Genre negations stay statements here (the user described a taste, not a rule). A year
+    phrase with a hard cue ("nothing before 1980", "only films from the 90s") is a filter; a
+    soft one ("mostly films from the 90s", "I love 80s films") is a taste, so a statement:
+    a filter would hide every older film from someone who only said "mostly".
     """
     parsed = parse_preferences(text, vocabulary, hard_genre_filters=False)
-    profile = Profile(filters=Filters(year_min=parsed.year_min, year_max=parsed.year_max))
+    year_min = year_max = None
+    soft_years = []
+    for clause in split_clauses(text, vocabulary):
+        if clause.year_min is None and clause.year_max is None:
+            continue
+        if clause.strength == "soft" and clause.polarity == "likes":
+            soft_years.append(_years_text(clause.year_min, clause.year_max))
+            continue
+        year_min = clause.year_min if clause.year_min is not None else year_min
+        year_max = clause.year_max if clause.year_max is not None else year_max
+    profile = Profile(filters=Filters(year_min=year_min, year_max=year_max))
     for topic, polarity in parsed.statements:
         profile = add_statement(profile, make_statement(topic, polarity, source=source))
+    for topic in dict.fromkeys(soft_years):
+        profile = add_statement(profile, make_statement(topic, "likes", source=source))
     return profile

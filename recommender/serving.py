@@ -9,6 +9,7 @@ request.
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -85,6 +86,9 @@ class UserList:
     scores: np.ndarray  # (n,) float32
     components: dict[str, np.ndarray]  # role -> (n,) float32; sums to ``scores``
     attributions: list[Attribution] = field(default_factory=list)  # (n,) or empty
+    # role -> (n_items,) the user's part for *every* item (only with ``keep_all``): what lets
+    # the profile bring in items beyond the top n, scored by the same model
+    catalogue: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def component_scores(model: Ranker, users: np.ndarray) -> dict[str, np.ndarray]:
@@ -103,6 +107,7 @@ def top_n(
     batch: int = 256,
     attribute_k: int = 0,
     attribute_last: int = 20,
+    keep_all: bool = False,
 ) -> Iterator[UserList]:
     """Each user's best ``n`` unseen, non-excluded items with score components.
 
@@ -140,4 +145,22 @@ def top_n(
                 scores=total[row, cand].astype(np.float32),
                 components={role: p[row, cand].astype(np.float32) for role, p in parts.items()},
                 attributions=evidence[row],
+                catalogue={r: p[row].astype(np.float16) for r, p in parts.items()}
+                if keep_all
+                else {},
             )
+
+
+def pack_parts(parts: dict[str, np.ndarray]) -> bytes:
+    """role -> (n_items,) float16 parts as bytes (``numpy.savez``: names and shapes included,
+    no pickle), for a database column."""
+    buffer = io.BytesIO()
+    arrays = {role: np.asarray(v, np.float16) for role, v in parts.items()}
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
+    return buffer.getvalue()
+
+
+def unpack_parts(data: bytes) -> dict[str, np.ndarray]:
+    """The inverse of :func:`pack_parts` (arrays as float64; never unpickles)."""
+    with np.load(io.BytesIO(bytes(data)), allow_pickle=False) as found:
+        return {role: found[role].astype(np.float64) for role in found.files}

@@ -4,7 +4,7 @@ import numpy as np
 
 from explanations.generate import profile_from_text
 from explanations.profile import Filters, Profile, add_statement, delete_statement, make_statement
-from explanations.scoring import ScoringConfig, embed_statements, profile_rerank
+from explanations.scoring import CatalogueScores, ScoringConfig, embed_statements, profile_rerank
 from recommender.data import Catalogue
 from tests.explanations.conftest import KeywordEncoder
 
@@ -167,3 +167,90 @@ def test_like_a_title_is_similarity_to_that_titles_own_vector(
     assert out.facts_by_id()[sid].titles == (15,)
     matched = {int(i) for i in out.items if out.matched(int(i))[sid]}
     assert matched == {6, 15}  # Aliens has Predator's genres exactly; Predator is itself
+
+
+# -- retrieval from the whole catalogue, and the two strengths ------------------------------
+
+ANIMATED = {0, 1, 2}  # Toy Story, Aladdin, The Lion King
+
+
+def whole(
+    catalogue: Catalogue,
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], CatalogueScores]:
+    """A stored list of the 8 best items and the same model's parts for the whole catalogue,
+    where the animated films come just after the stored list (places 9-11)."""
+    n = len(catalogue)
+    order = [i for i in range(n) if i not in ANIMATED]
+    order[8:8] = sorted(ANIMATED)  # best first
+    collab = np.zeros(n)
+    collab[order] = np.linspace(2.0, 0.0, n)
+    seq = collab * 0.5
+    total = collab + seq
+    top = np.argsort(-total, kind="stable")[:8]
+    assert not ANIMATED & set(top.tolist())
+    parts = {"collaborative": collab, "sequential": seq}
+    stored = {r: v[top] for r, v in parts.items()}
+    return top, total[top], stored, CatalogueScores(parts, np.ones(n, dtype=bool))
+
+
+def scores_all_collab(catalogue: Catalogue) -> np.ndarray:
+    return np.asarray(whole(catalogue)[3].components["collaborative"])
+
+
+def steer(catalogue, item_vectors, encode, profile: Profile, with_catalogue: bool = True):  # type: ignore[no-untyped-def]
+    top, scores, stored, scores_all = whole(catalogue)
+    vectors = embed_statements(profile.statements, encode)
+    return profile_rerank(
+        top,
+        scores,
+        stored,
+        item_vectors,
+        vectors,
+        profile,
+        catalogue,
+        catalogue_scores=scores_all if with_catalogue else None,
+    )
+
+
+def test_a_users_statement_brings_in_items_the_stored_list_lacks(
+    catalogue, item_vectors, encode
+) -> None:  # type: ignore[no-untyped-def]
+    profile = Profile((make_statement("animated films"),))
+    out = steer(catalogue, item_vectors, encode, profile)
+    assert set(out.items[:3].tolist()) == ANIMATED
+    # the retrieved items carry the same model's parts, and every part still sums up
+    row = int(np.flatnonzero(out.items == 0)[0])
+    assert out.components["collaborative"][row] == scores_all_collab(catalogue)[0]
+    np.testing.assert_allclose(sum(out.components.values()), out.scores)
+    # without the whole catalogue's scores nothing can be retrieved
+    assert not ANIMATED & set(steer(catalogue, item_vectors, encode, profile, False).items.tolist())
+
+
+def test_generated_statements_never_retrieve_and_stay_gentle(
+    catalogue, item_vectors, encode
+) -> None:  # type: ignore[no-untyped-def]
+    generated = Profile((make_statement("animated films", source="generated"),))
+    out = steer(catalogue, item_vectors, encode, generated)
+    assert not ANIMATED & set(out.items.tolist())
+    top, _, _, _ = whole(catalogue)
+    assert sorted(out.items.tolist()) == sorted(top.tolist())
+
+
+def test_the_weight_moves_the_share_monotonically(catalogue, item_vectors, encode) -> None:  # type: ignore[no-untyped-def]
+    shares = []
+    for weight in (0.0, 0.25, 0.5, 1.0, 2.0, 3.0):
+        profile = Profile((make_statement("comedies", weight=weight),))
+        out = steer(catalogue, item_vectors, encode, profile)
+        top = out.items[:5].tolist()
+        shares.append(sum("Comedy" in catalogue.genres[i] for i in top))
+    assert shares == sorted(shares) and shares[-1] > shares[0]
+
+
+def test_retrieval_respects_filters_and_avoids(catalogue, item_vectors, encode) -> None:  # type: ignore[no-untyped-def]
+    profile = Profile(
+        (make_statement("animated films"), make_statement("musicals", "avoids")),
+        Filters(year_min=1993),
+    )
+    out = steer(catalogue, item_vectors, encode, profile)
+    assert 1 not in out.items.tolist()  # Aladdin (1992) is before the filter's year
+    assert int(out.items[0]) == 0  # Toy Story: animated, no musical

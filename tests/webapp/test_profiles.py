@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from explanations.profile import Profile
+from explanations.profile import Profile, make_statement
 from tests.recommender.tiny_llm import tiny_llm
 from tests.webapp.profiles_support import (  # noqa: F401 (fixtures)
     tastes_fixture,
@@ -123,7 +123,37 @@ def test_a_cold_start_ranks_the_whole_catalogue_by_the_profile_alone(
     assert ranking.model_version == ranking_selectors.PROFILE_ONLY
     years = [e["item"].year for e in ranking.entries]
     assert years and min(years) >= 1980 and len(years) == 2 * 3  # 1980..1982 of each genre
-    assert all(set(e["components"]) == {"profile"} for e in ranking.entries)
+    # the base is what people watch (the fixture never ran the statistics task: no fans)
+    assert all(set(e["components"]) == {"popularity", "profile"} for e in ranking.entries)
+
+
+def test_a_users_statement_brings_in_films_the_stored_list_lacks(
+    tastes: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fan = tastes["fans"]["comedy"][0]
+    # a list of 1 item: the comedy the fan has not rated, no horror film at all
+    monkeypatch.setattr(rec_services, "LIST_LENGTH", 1)
+    rec_services.recommendations_refresh(model_version=tastes["model_version"])
+    stored = fan.recommendation_list
+    stored.refresh_from_db()
+    horror = {i.pk for i in tastes["horrors"]}
+    assert not horror & {e["item"] for e in stored.entries} and stored.catalogue_scores
+    catalogue_services.item_vectors_compute(encoder=ml.encoder())
+    services.profile_edit(user=fan, by=fan, action="add", text="horror films")
+    entries = ranking_selectors.ranking_for(user=fan, limit=5).entries
+    assert sum(e["item"].pk in horror for e in entries) >= 3
+    # retrieved films carry the model's own parts, read off the whole catalogue
+    assert all(set(e["components"]) == {"ease", "profile"} for e in entries)
+    assert all(abs(sum(e["components"].values()) - e["score"]) < 1e-6 for e in entries)
+    # a generated statement naming horror never retrieves
+    services.profile_save(
+        user=fan,
+        profile=Profile((make_statement("horror films", source="generated"),)),
+        reason="edit",
+        by=fan,
+    )
+    entries = ranking_selectors.ranking_for(user=fan, limit=5).entries
+    assert not horror & {e["item"].pk for e in entries}
 
 
 def test_explanations_never_cite_a_non_evidence_title(tastes: dict[str, Any]) -> None:

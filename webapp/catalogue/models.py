@@ -120,6 +120,9 @@ class CatalogueStats(models.Model):
     n_interactions = models.PositiveIntegerField()
     genre_counts = models.JSONField(default=dict)
     kind_counts = models.JSONField(default=dict)
+    # genre -> {item pk: how many of the genre's fans liked it}: a new user's list starts from
+    # what the fans of the genres they name watch (recommender.models.popularity.genre_fans)
+    genre_fans = models.JSONField(default=dict, blank=True)
     seconds = models.FloatField(help_text="How long the computation took.")
 
     class Meta:

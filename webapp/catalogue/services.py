@@ -14,8 +14,11 @@ from django.db import transaction
 from django.db.models import Avg, Count, Q, QuerySet
 from django.utils import timezone
 
+from recommender.data import Interactions
 from recommender.encoders import TextEncoder, text_sha
+from recommender.models.popularity import genre_fans
 from webapp.catalogue.models import CatalogueStats, Genre, Interaction, Item, ItemVectors
+from webapp.catalogue.selectors import POSITIVE, catalogue_from_db
 from webapp.catalogue.state import catalogue_state
 from webapp.jobs.services import Progress, quiet
 
@@ -128,6 +131,8 @@ def catalogue_stats_recompute(*, progress: Progress = quiet) -> CatalogueStats:
     kind_counts = dict(
         Interaction.objects.values_list("kind").annotate(n=Count("id")).values_list("kind", "n")
     )
+    progress(0.9, "counting what each genre's fans like")
+    fans = genre_fans_by_pk()
     stats = CatalogueStats.objects.create(
         n_items=len(items),
         n_active_items=Item.objects.filter(is_active=True).count(),
@@ -135,10 +140,41 @@ def catalogue_stats_recompute(*, progress: Progress = quiet) -> CatalogueStats:
         n_interactions=sum(kind_counts.values()),
         genre_counts=genre_counts,
         kind_counts=kind_counts,
+        genre_fans=fans,
         seconds=round(time.perf_counter() - started, 3),
     )
     progress(1.0, "done")
     return stats
+
+
+def genre_fans_by_pk() -> dict[str, dict[str, int]]:
+    """genre -> {item pk: fans of the genre who liked it}, nonzero only (one pass over the
+    positive interactions; a few seconds on ML-1M)."""
+    catalogue = catalogue_from_db()
+    rows = (
+        Interaction.objects.filter(POSITIVE).order_by().values_list("user_id", "item_id", "value")
+    )
+    users: dict[Any, int] = {}
+    u, i, v = [], [], []
+    for user_id, item_id, value in rows.iterator(chunk_size=20_000):
+        if item_id not in catalogue.ids:
+            continue
+        u.append(users.setdefault(user_id, len(users)))
+        i.append(catalogue.ids.index(item_id))
+        v.append(5.0 if value is None else float(value))  # a like counts as a top rating
+    n = len(u)
+    interactions = Interactions(
+        len(users), len(catalogue), np.array(u, np.int64), np.array(i, np.int64),
+        np.array(v, np.float32), np.zeros(n, np.int64),
+    )  # fmt: skip
+    fans = genre_fans(interactions, catalogue.genre_matrix)  # (G, n_items)
+    return {
+        genre: {
+            str(catalogue.ids.external(int(j))): int(fans[g, j]) for j in np.flatnonzero(fans[g])
+        }
+        for g, genre in enumerate(catalogue.genre_vocabulary)
+        if fans[g].any()
+    }
 
 
 def items_to_enrich() -> QuerySet[Item]:

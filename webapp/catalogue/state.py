@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -32,6 +32,12 @@ class CatalogueState:
     # pks of the active items: retiring or restoring one moves its updated_at, so this set
     # is rebuilt exactly when the signature changes (no query per request)
     active: frozenset[Any] = frozenset()
+    # (n_items,) interactions per item, aligned with the catalogue: a new user's list starts
+    # from it (the statistics task moves the signature when it changes the counts)
+    counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    # (G, n_items) per genre of ``catalogue.genre_vocabulary``: how many of its fans liked each
+    # item (the latest statistics row; None before the statistics task has run)
+    fans: np.ndarray | None = None
 
     def position(self, pk: Any) -> int | None:
         ids = self.catalogue.ids
@@ -69,14 +75,41 @@ def _catalogue_state(signature: tuple[Any, ...]) -> CatalogueState:
     digest = hashlib.sha256()
     for pk, text in zip(catalogue.ids.ids, texts, strict=True):
         digest.update(f"{pk}\t{text}\n".encode())
+    rows = Item.objects.values_list("pk", "is_active", "interaction_count")
+    counts = np.zeros(len(catalogue), np.int64)
+    active = []
+    for pk, is_active, count in rows:
+        if is_active:
+            active.append(pk)
+        if pk in catalogue.ids:
+            counts[catalogue.ids.index(pk)] = count
     return CatalogueState(
         catalogue,
         TitleIndex(catalogue.titles, catalogue.years.tolist()),
         texts,
         digest.hexdigest(),
         signature,
-        frozenset(Item.objects.filter(is_active=True).values_list("pk", flat=True)),
+        frozenset(active),
+        counts,
+        _fans(catalogue),
     )
+
+
+def _fans(catalogue: Catalogue) -> np.ndarray | None:
+    stats = CatalogueStats.objects.order_by("-computed_at", "-id").only("genre_fans").first()
+    if stats is None or not stats.genre_fans:
+        return None
+    vocabulary = list(catalogue.genre_vocabulary)
+    out = np.zeros((len(vocabulary), len(catalogue)))
+    for genre, per_item in stats.genre_fans.items():
+        if genre not in vocabulary:
+            continue
+        g = vocabulary.index(genre)
+        for pk, count in per_item.items():
+            key = int(pk) if pk.isdigit() else pk  # JSON keys are strings
+            if key in catalogue.ids:
+                out[g, catalogue.ids.index(key)] = count
+    return out
 
 
 def catalogue_state() -> CatalogueState:

@@ -26,8 +26,15 @@ from explanations.explain import (
     template_explanation,
 )
 from explanations.profile import Profile
-from explanations.scoring import Reranked, filter_mask, profile_rerank
+from explanations.scoring import (
+    CatalogueScores,
+    Reranked,
+    filter_mask,
+    new_user_base,
+    profile_rerank,
+)
 from recommender.encoders import text_sha
+from recommender.serving import unpack_parts
 from webapp import ml
 from webapp.catalogue.models import Interaction, Item, ItemVectors
 from webapp.catalogue.selectors import POSITIVE_KINDS
@@ -42,7 +49,7 @@ from webapp.jobs.models import JobRun
 from webapp.profiles.selectors import current_profile
 from webapp.ranking.models import Explanation
 from webapp.recommendations.models import RecommendationList
-from webapp.recommendations.selectors import list_status, stored_list
+from webapp.recommendations.selectors import list_status, model_item_ids, stored_list
 
 PROFILE_ONLY = "profile-only"  # the "model version" of lists scored from the profile alone
 EXPLAIN_TOP_N = 10  # explanations the refresh writes per user: the first screen of the list
@@ -139,14 +146,56 @@ def _inputs(user: Any, profile: Profile | None = None) -> _Inputs:
     )
 
 
-def _candidates(inputs: _Inputs) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], str]:
-    """(indices, base scores, components, model version) from the stored list; a user with
-    no list (cold start) gets every active item they have not rated, scored 0, so the ranking
-    comes from the profile alone."""
+@dataclass(frozen=True)
+class _Candidates:
+    items: np.ndarray  # (C,) catalogue indices
+    scores: np.ndarray  # (C,) base scores
+    components: dict[str, np.ndarray]  # role -> (C,)
+    model_version: str
+    # the user's parts over the whole catalogue (None for a cold start or an older list)
+    catalogue_scores: CatalogueScores | None = None
+    covered: frozenset[str] = frozenset()  # statements a new user's base already says
+
+
+def _whole_catalogue(inputs: _Inputs, stored: RecommendationList) -> CatalogueScores | None:
+    """The stored parts of every item, mapped onto today's catalogue; items the model does
+    not know (imported since) have no score and are not eligible."""
+    if not stored.catalogue_scores:
+        return None
+    state = inputs.state
+    mv = stored.model_version
+    pks = model_item_ids(mv.version, mv.path)
+    parts = unpack_parts(stored.catalogue_scores)
+    if any(len(v) != len(pks) for v in parts.values()):
+        return None  # written for another ids file: never guess an alignment
+    rows = [(j, i) for j, pk in enumerate(pks) if (i := state.position(pk)) is not None]
+    src = np.array([j for j, _ in rows], np.int64)
+    dst = np.array([i for _, i in rows], np.int64)
+    n = len(state.catalogue)
+    components = {}
+    for role, values in parts.items():
+        mapped = np.zeros(n)
+        mapped[dst] = values[src]
+        components[role] = mapped
+    eligible = np.zeros(n, dtype=bool)
+    eligible[dst] = True
+    for pk in inputs.seen | (frozenset(state.catalogue.ids.ids) - state.active):
+        if (i := state.position(pk)) is not None:
+            eligible[i] = False
+    return CatalogueScores(components, eligible)
+
+
+def _candidates(inputs: _Inputs) -> _Candidates:
+    """The stored list (with the whole catalogue's parts, for retrieval); a user with no list
+    (cold start) gets every active item they have not rated, scored by what the fans of the
+    genres they named watch, else by how widely each is watched (z-scored log counts:
+    :func:`explanations.scoring.new_user_base`), so a statement re-ranks films people like,
+    not arbitrary ones."""
     state, stored, active = inputs.state, inputs.stored, inputs.state.active
     if stored is not None:
-        if stored.get_deferred_fields() & {"entries", "reranked_parts"}:
-            stored.refresh_from_db(fields=["entries", "reranked_parts"])  # one query for both
+        deferred = stored.get_deferred_fields() & {"entries", "reranked_parts", "catalogue_scores"}
+        if deferred:
+            stored.refresh_from_db(fields=sorted(deferred))  # one query for all of them
         rows = [(state.position(e["item"]), e) for e in stored.entries if e["item"] in active]
         rows = [(i, e) for i, e in rows if i is not None]
         roles = sorted({r for _, e in rows for r in e["components"]})
@@ -165,15 +214,21 @@ def _candidates(inputs: _Inputs) -> tuple[np.ndarray, np.ndarray, dict[str, np.n
                     llm[j] = part["llm"]
             scores = scores + llm
             components["llm"] = llm
-        return (
+        return _Candidates(
             np.array([i for i, _ in rows], dtype=np.int64),
             scores,
             components,
             stored.model_version.version,
+            _whole_catalogue(inputs, stored),
         )
     pool = [state.position(pk) for pk in sorted(active - inputs.seen)]
     idx = np.array([i for i in pool if i is not None], dtype=np.int64)
-    return idx, np.zeros(len(idx)), {}, PROFILE_ONLY
+    if not len(idx) or not len(state.counts):
+        return _Candidates(idx, np.zeros(len(idx)), {}, PROFILE_ONLY)
+    role, base, covered = new_user_base(
+        inputs.profile or Profile(), state.catalogue, state.counts, state.fans
+    )
+    return _Candidates(idx, base[idx], {role: base[idx]}, PROFILE_ONLY, None, covered)
 
 
 def explanation_key_for(
@@ -216,7 +271,8 @@ def _rank(
     inputs: _Inputs, limit: int, positions: Sequence[int] | None, in_request: bool
 ) -> _Ranked:
     state, profile = inputs.state, inputs.profile
-    candidates, base, components, model_version = _candidates(inputs)
+    found = _candidates(inputs)
+    model_version = found.model_version
     if profile is None and model_version == PROFILE_ONLY:
         return _Ranked(model_version, None, False, [], [], [], [], {})
     vectors = item_vectors(state, inputs.vectors)
@@ -230,7 +286,16 @@ def _rank(
         else np.zeros((0, vectors.shape[1]), dtype=np.float32)
     )
     ranked = profile_rerank(
-        candidates, base, components, vectors, s_vectors, scored, state.catalogue, index=state.index
+        found.items,
+        found.scores,
+        found.components,
+        vectors,
+        s_vectors,
+        scored,
+        state.catalogue,
+        index=state.index,
+        catalogue_scores=found.catalogue_scores if ready else None,
+        covered=found.covered,
     )
     return _cards(inputs, model_version, ranked, ready, limit, positions)
 

@@ -84,6 +84,10 @@ class RecommendationList(models.Model):
     # hint paired it with (None without a hint)}: the evidence of the "llm" component.
     reranked_parts = models.JSONField(default=list, blank=True)
     reranked_by = models.CharField(max_length=200, blank=True)
+    # The user's score parts for every item the model knows (recommender.serving.pack_parts,
+    # float16, in the model's item order: ModelVersion's ids file): explicit profile
+    # statements retrieve from the whole catalogue with them, scored by the same model.
+    catalogue_scores = models.BinaryField(null=True, blank=True, editable=False)
     reranked_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:

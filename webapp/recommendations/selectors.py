@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -49,7 +52,16 @@ def stored_list(*, user: Any, entries: bool = True) -> RecommendationList | None
     row's versions and dates, and decoding the JSON on every request is most of its cost.
     """
     rows = RecommendationList.objects.filter(user=user).select_related("model_version")
-    return (rows if entries else rows.defer("entries", "reranked_parts")).first()
+    deferred = ("entries", "reranked_parts", "catalogue_scores")
+    return (rows if entries else rows.defer(*deferred)).first()
+
+
+@functools.lru_cache(maxsize=4)
+def model_item_ids(version: str, path: str) -> tuple[Any, ...]:
+    """The item pks in the order of a model version's score arrays (its ids file, written
+    once at training: cached per process by version)."""
+    ids = json.loads(Path(path).with_suffix(".ids.json").read_text())
+    return tuple(ids["items"])
 
 
 # The Celery name of ``tasks.lists_rerank`` (the tasks module imports this one, so the name is

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from recommender import registry
 from recommender.base import Ranker
-from recommender.serving import top_n, train_for_serving
+from recommender.serving import pack_parts, top_n, train_for_serving
 from webapp import ml
 from webapp.catalogue.models import Interaction, Item
 from webapp.catalogue.selectors import POSITIVE, catalogue_from_db
@@ -69,6 +69,7 @@ def model_train(
 
 
 def _ids_path(mv: ModelVersion) -> Path:
+    # read back by selectors.model_item_ids (the request path's map of stored score arrays)
     return Path(mv.path).with_suffix(".ids.json")
 
 
@@ -103,7 +104,14 @@ def recommendations_refresh(
     started, written = time.perf_counter(), 0
     users = np.array([index_of_user[u] for u in wanted], dtype=np.int64)
     batch: list[RecommendationList] = []
-    lists = top_n(model, users, LIST_LENGTH, excluded_items=excluded, attribute_k=EVIDENCE_PER_ROLE)
+    lists = top_n(
+        model,
+        users,
+        LIST_LENGTH,
+        excluded_items=excluded,
+        attribute_k=EVIDENCE_PER_ROLE,
+        keep_all=True,
+    )
     for n, ul in enumerate(lists, start=1):
         entries = [
             {
@@ -122,7 +130,10 @@ def recommendations_refresh(
         ]
         batch.append(
             RecommendationList(
-                user_id=known_users[ul.user], model_version=model_version, entries=entries
+                user_id=known_users[ul.user],
+                model_version=model_version,
+                entries=entries,
+                catalogue_scores=pack_parts(ul.catalogue),
             )
         )
         if len(batch) >= 500:
@@ -140,7 +151,7 @@ def _store(lists: list[RecommendationList]) -> int:
             lists,
             update_conflicts=True,
             unique_fields=["user"],
-            update_fields=["model_version", "entries", "computed_at"],
+            update_fields=["model_version", "entries", "catalogue_scores", "computed_at"],
         )
     return len(lists)
 
