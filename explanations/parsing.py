@@ -21,6 +21,11 @@ A text is cut into clauses at commas, semicolons, "and", "but", "or". Each claus
 - years: "before 1980", "after 1990", "since 1995", "newer than 1990", "older than 1970",
   "between 1980 and 1990", "the 90s" / "1990s". Under a negation the bound flips: "nothing
   before 1980" means from 1980 on.
+
+:func:`parse_request` reads a chat message as constraints rather than tastes: each genre
+*phrase* the user asks for is one group an item must meet ("romantic comedies" is Romance and
+Comedy; "violent" is one phrase, so any of Action, Crime or War will do), and a bare year ("a
+1985 comedy") is that year only.
 """
 
 from __future__ import annotations
@@ -206,6 +211,7 @@ class Clause:
     year_min: int | None = None
     year_max: int | None = None
     rest: str = ""  # the topic minus genre and year words: non-empty = free-text meaning
+    joiner: str = ","  # the word that joined it to the previous clause ("and", "or", "but", ",")
 
     @property
     def has_years(self) -> bool:
@@ -220,24 +226,35 @@ def _cue(text: str, cues: Sequence[str]) -> str | None:
     return None
 
 
-def genres_in(text: str, vocabulary: Sequence[str]) -> tuple[tuple[str, ...], str]:
-    """(genres mentioned, the text with those words removed). Only genres in ``vocabulary``."""
+def genre_groups_in(
+    text: str, vocabulary: Sequence[str]
+) -> tuple[tuple[tuple[str, ...], ...], str]:
+    """(one group of genres per genre phrase in ``text``, the text without those phrases).
+
+    "violent romantic comedies" -> ((Action, Crime, War), (Romance,), (Comedy,)): a phrase
+    naming several genres ("violent") is met by any of them. Only genres in ``vocabulary``."""
     vocab = set(vocabulary)
     low = " " + text.lower() + " "
-    found: list[str] = []
+    groups: list[tuple[str, ...]] = []
     for phrase in sorted(GENRE_SYNONYMS, key=len, reverse=True):
         pattern = r"(?<![\w-])" + re.escape(phrase) + r"(?![\w-])"
         if re.search(pattern, low):
-            genres = [g for g in GENRE_SYNONYMS[phrase] if g in vocab]
+            genres = tuple(g for g in GENRE_SYNONYMS[phrase] if g in vocab)
             if genres:
-                found.extend(genres)
+                groups.append(genres)
                 low = re.sub(pattern, " ", low)
     for g in vocabulary:  # the vocabulary's own spelling, e.g. a custom catalogue genre
         pattern = r"(?<![\w-])" + re.escape(g.lower()) + r"s?(?![\w-])"
         if re.search(pattern, low):
-            found.append(g)
+            groups.append((g,))
             low = re.sub(pattern, " ", low)
-    return tuple(dict.fromkeys(found)), " ".join(low.split())
+    return tuple(dict.fromkeys(groups)), " ".join(low.split())
+
+
+def genres_in(text: str, vocabulary: Sequence[str]) -> tuple[tuple[str, ...], str]:
+    """(genres mentioned, the text with those words removed). Only genres in ``vocabulary``."""
+    groups, rest = genre_groups_in(text, vocabulary)
+    return tuple(dict.fromkeys(g for group in groups for g in group)), rest
 
 
 def _decade(word: str) -> tuple[int, int] | None:
@@ -294,6 +311,12 @@ def _clean(topic: str) -> str:
     return topic.strip(" .,:;!?-\"'")
 
 
+def _leftover(text: str) -> str:
+    """What a clause says beyond its genre and year words ("" when only filler is left)."""
+    rest = _clean(re.sub(r"\b(?:films?|movies?|ones|stuff|kind|genre|please)\b", " ", text))
+    return "" if all(w in _STOP for w in rest.lower().split()) else rest
+
+
 def split_clauses(text: str, vocabulary: Sequence[str] = ()) -> list[Clause]:
     """Clauses of ``text`` with polarity, strength, genres and years (see module doc)."""
     protected = _BETWEEN.sub(lambda m: f"between {m.group(1)} to {m.group(2)}", text)
@@ -341,13 +364,13 @@ def split_clauses(text: str, vocabulary: Sequence[str] = ()) -> list[Clause]:
         topic = _clean(topic)
         y_min, y_max, without_years = years_in(topic, negated=polarity == "avoids")
         genres, rest = genres_in(without_years, vocabulary) if vocabulary else ((), without_years)
-        rest = _clean(re.sub(r"\b(?:films?|movies?|ones|stuff|kind|genre|please)\b", " ", rest))
-        if all(w in _STOP for w in rest.lower().split()):
-            rest = ""
+        rest = _leftover(rest)
         if not topic and not genres and y_min is None and y_max is None:
             continue
         clauses.append(
-            Clause(raw, topic or body, polarity, strength, explicit, genres, y_min, y_max, rest)
+            Clause(
+                raw, topic or body, polarity, strength, explicit, genres, y_min, y_max, rest, joiner
+            )
         )
         # a year-only clause is not the head of a list: "nothing after 2000, and funny" must
         # not hand its negation to "funny"
@@ -401,3 +424,112 @@ def parse_preferences(
             if text_:
                 out.statements.append((text_, c.polarity))
     return out
+
+
+@dataclass(frozen=True)
+class ParsedRequest:
+    """A chat message read as constraints (:func:`parse_request`)."""
+
+    genre_groups: tuple[tuple[str, ...], ...] = ()  # an item must have a genre of every group
+    only_genres: tuple[str, ...] = ()  # "only westerns": also a filter if the chat is kept
+    exclude_genres: tuple[str, ...] = ()
+    year_min: int | None = None  # inclusive
+    year_max: int | None = None
+    statements: tuple[tuple[str, Literal["likes", "avoids"]], ...] = ()
+
+
+# "crime films without horror" is one clause to the splitter; the negation inside it must not
+# make Horror a genre the user asks for, so it becomes a clause of its own
+_INNER_NEGATION = re.compile(
+    r"\s+(?:without|with no|excluding|minus|other than|apart from)\s+", re.IGNORECASE
+)
+# In a request "from 1985" names that year ("a comedy from 1985"), and "from 1985 to 1990" a
+# range; :func:`years_in` reads "from 1985" as "from 1985 on", as a profile statement means.
+_FROM_TO = re.compile(r"\bfrom\s+(\d{4})\s*(?:to|until|-|–)\s*(\d{4})\b", re.IGNORECASE)
+_FROM_YEAR = re.compile(r"\bfrom\s+(\d{4})\b(?!\s+on)", re.IGNORECASE)
+# "love" is a cue ("I love thrillers"), so the cue reader would leave "stories" of a request
+# for love stories
+_LOVE_STORIES = re.compile(r"\blove stor(?:y|ies)\b", re.IGNORECASE)
+# a year on its own ("a 1985 comedy", "films of 1985"), once ranges and decades are read
+_SINGLE_YEAR = re.compile(r"(?:\b(?:in|of)\s+)?(?<![\w-])((?:18|19|20)\d\d)(?![\w'’-])")
+
+
+def _genre_words(genres: Sequence[str]) -> str:
+    return " and ".join(GENRE_PHRASE.get(g, g) for g in genres)
+
+
+def parse_request(text: str, vocabulary: Sequence[str]) -> ParsedRequest:
+    """What a chat message asks for: genre groups, exclusions, a year range, statements.
+
+    - every genre phrase of a "likes" clause is a group ("a funny animated film" -> Comedy
+      and Animation); clauses joined by "or" share one group ("comedies or dramas");
+    - "no/nothing/not X" on a genre excludes it, "less X" is an "avoids" statement, as in
+      :func:`parse_preferences`; an exclusion never removes a genre the same message asks for
+      ("something scary but not gory": Horror, and "gory" ranks down as a statement);
+    - year phrases as in :func:`years_in`, plus a bare year meaning that year only;
+    - the user's words beyond genres and years (or the genre words themselves) are statements,
+      so ranking inside the constraints still follows the wording ("slow-burn thrillers").
+    """
+    groups: list[tuple[str, ...]] = []
+    only: list[str] = []
+    exclude: list[str] = []
+    year_min: int | None = None
+    year_max: int | None = None
+    statements: list[tuple[str, Literal["likes", "avoids"]]] = []
+    softened: list[tuple[tuple[str, ...], str]] = []  # (excluded genres, the clause's words)
+    previous_groups: list[tuple[str, ...]] = []  # the last "likes" clause's groups, for "or"
+    text = _LOVE_STORIES.sub("romances", text)
+    text = _FROM_TO.sub(r"between \1 and \2", text)
+    text = _FROM_YEAR.sub(r"of \1", text)
+    for c in split_clauses(_INNER_NEGATION.sub(", without ", text), vocabulary):
+        lo, hi, body = years_in(c.topic, negated=c.polarity == "avoids")
+        clause_groups, rest = genre_groups_in(body, vocabulary)
+        single = _SINGLE_YEAR.search(body) if c.polarity == "likes" else None
+        if lo is None and hi is None and single:
+            lo = hi = int(single.group(1))
+            body = (body[: single.start()] + body[single.end() :]).strip()
+            rest = _SINGLE_YEAR.sub(" ", rest)
+        rest = _leftover(rest)
+        year_min = lo if lo is not None else year_min
+        year_max = hi if hi is not None else year_max
+        if clause_groups and c.polarity == "likes":
+            if c.joiner == "or" and previous_groups:
+                merged = (*previous_groups, *clause_groups)
+                union = tuple(dict.fromkeys(g for grp in merged for g in grp))
+                groups[-len(previous_groups) :] = [union]
+                previous_groups = [union]
+            else:
+                groups.extend(clause_groups)
+                previous_groups = list(clause_groups)
+            if c.strength == "hard":
+                only.extend(g for grp in clause_groups for g in grp)
+            wording = _clean(body) or _genre_words(clause_groups[0])
+            statements.append((wording, "likes"))
+            continue
+        previous_groups = []
+        genres = tuple(g for grp in clause_groups for g in grp)
+        if genres and c.strength == "hard":  # "no musicals", "not too violent"
+            exclude.extend(genres)
+            softened.append((genres, c.topic))
+            if rest:
+                statements.append((rest, c.polarity))
+        elif genres and not rest:  # "less musicals"
+            has_years = lo is not None or hi is not None
+            wording = _genre_words(genres) if has_years else c.topic
+            statements.append((wording, c.polarity))
+        elif rest or (c.topic and lo is None and hi is None):
+            wording = rest if lo is not None or hi is not None else _clean(body) or c.topic
+            if wording:
+                statements.append((wording, c.polarity))
+    asked = {g for grp in groups for g in grp}
+    for genres, words in softened:
+        if asked & set(genres) and words:
+            statements.append((words, "avoids"))
+    return ParsedRequest(
+        genre_groups=tuple(dict.fromkeys(groups)),
+        only_genres=tuple(dict.fromkeys(only)),
+        exclude_genres=tuple(g for g in dict.fromkeys(exclude) if g not in asked),
+        year_min=year_min,
+        year_max=year_max,
+        statements=tuple(dict.fromkeys(statements)),
+    )

@@ -262,3 +262,41 @@ def _record_edit_timings(timings: list[float], page: Page) -> None:
     BENCH.mkdir(parents=True, exist_ok=True)
     (BENCH / "browser_edit_to_list.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nbrowser edit -> list: median {result['median_ms']} ms, max {result['max_ms']} ms")
+
+
+FIRST_ROW_JS = """
+(selector) => {
+  const cards = Array.from(document.querySelectorAll(selector));
+  if (!cards.length) return 0;
+  const top = cards[0].getBoundingClientRect().top;
+  return cards.filter((c) => Math.abs(c.getBoundingClientRect().top - top) < 2).length;
+}
+"""
+
+
+def test_i_love_animated_films_fills_the_first_row(
+    page: Page, screenshot: Any, movielens_100k: dict[str, Any], queued_tasks: None
+) -> None:
+    """The issue's words, typed at onboarding by a new user who has rated nothing: most of the
+    first row of cards they see are animated films."""
+    from webapp.catalogue.services import catalogue_stats_recompute
+
+    catalogue_stats_recompute()  # what the import command runs: counts and genre fans
+    get_user_model().objects.create_user("animation-fan", password=PASSWORD)
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill("animation-fan")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name=re.compile("log in", re.I)).click()
+    page.goto("/profile/start/")
+    page.get_by_label("What do you like to watch?").fill("I love animated films")
+    page.get_by_role("button", name=re.compile("show me films", re.I)).click()
+    expect(page.locator(CARD).first).to_be_visible()
+    row = int(page.evaluate(FIRST_ROW_JS, CARD))
+    titles = card_titles(page)
+    first_row = genres_of(titles[:row])
+    animated = sum("Animation" in g for g in first_row)
+    screenshot("12-onboarding-animated")
+    assert row >= 2, row
+    assert animated > row / 2, list(zip(titles[:row], first_row, strict=True))
+    # and the first ten, beyond the row
+    assert sum("Animation" in g for g in genres_of(titles[:10])) >= 6, titles[:10]

@@ -494,7 +494,10 @@ def test_the_chat_answers_with_item_cards_and_can_be_kept_or_reset(
     thread = api.get(url).json()
     assert len(thread["turns"]) == 4 and thread["has_state"] is True
     cards = thread["turns"][-1]["items"]
-    assert cards and all(c["year"] >= 1980 and c["genres"] for c in cards)
+    # an explicit genre and decade are hard: every card is a horror film of the 80s, and
+    # says so in its own few words
+    assert cards and all(1980 <= c["year"] <= 1989 and "Horror" in c["genres"] for c in cards)
+    assert all(str(c["year"]) in c["why"] and "horror" in c["why"].lower() for c in cards)
     kept = api.post(f"{url}keep/")
     assert kept.status_code == 200 and kept.json()["reason"] == "conversation"
     assert selectors.current_profile(user=fan).filters.year_min == 1980  # type: ignore[union-attr]

@@ -400,10 +400,28 @@ class MessageSerializer(serializers.Serializer):
     message = serializers.CharField(max_length=300)
 
 
+class ChatCardSerializer(ItemSerializer):
+    """An item the chat suggests, and why it fits the request. Renders the selector's cards
+    (``{"item": Item, "why": str}``)."""
+
+    why = serializers.CharField(
+        read_only=True,
+        help_text='Why it fits, from catalogue facts: "a 1995 animated comedy" ("" if unknown).',
+    )
+
+    class Meta(ItemSerializer.Meta):
+        fields = [*ItemSerializer.Meta.fields, "why"]
+        read_only_fields = fields
+
+    def to_representation(self, card: dict[str, Any]) -> dict[str, Any]:
+        # an Item has no "why", so the item's own fields render and the reason is added
+        return {**super().to_representation(card["item"]), "why": card["why"]}
+
+
 class TurnSerializer(serializers.Serializer):
     who = serializers.ChoiceField(choices=["you", "bot"])
     text = serializers.CharField()
-    items = ItemSerializer(many=True, source="objects", help_text="Item cards the reply names.")
+    items = ChatCardSerializer(many=True, source="cards", help_text="Item cards the reply names.")
 
 
 class ConversationSerializer(serializers.Serializer):

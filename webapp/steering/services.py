@@ -48,11 +48,13 @@ def conversation_respond(*, user: Any, message: str) -> Conversation:
     context = _chat_context(user)
     reply = respond(ConversationState.from_dict(chat.state), message, context)
     chat.state = reply.state.to_dict()
-    chat.turns = [
-        *chat.turns[-38:],
-        {"who": "you", "text": message, "items": []},
-        {"who": "bot", "text": reply.text, "items": [int(i) for i in reply.item_ids]},  # type: ignore[call-overload]
-    ]
+    bot = {
+        "who": "bot",
+        "text": reply.text,
+        "items": [int(i) for i in reply.item_ids],  # type: ignore[call-overload]
+        "reasons": list(reply.reasons),  # why each item fits, aligned with "items"
+    }
+    chat.turns = [*chat.turns[-38:], {"who": "you", "text": message, "items": []}, bot]
     chat.save()
     return chat
 
@@ -64,7 +66,8 @@ def conversation_promote(*, user: Any) -> ProfileVersion:
         raise ValueError("the chat has nothing to keep yet")
     before = current_profile(user=user) or Profile()
     version = profile_save(
-        user=user, profile=promote(state, before), reason=Reason.CONVERSATION, by=user,
+        user=user, profile=promote(state, before, catalogue_state().index),
+        reason=Reason.CONVERSATION, by=user,
         summary="kept from the chat",
     )  # fmt: skip
     chat.state, chat.turns = {}, []

@@ -350,7 +350,7 @@ def _chat(request: HttpRequest, form: forms.ChatForm, status: int = 200) -> Http
     items = [item for t in turns for item in t["objects"]]
     states = catalogue_selectors.item_states_for_user(user=request.user, items=items)
     for t in turns:
-        t["cards"] = [{"item": item, "state": states[item.pk]} for item in t["objects"]]
+        t["cards"] = [{**c, "state": states[c["item"].pk]} for c in t["cards"]]
     context = {"turns": turns, "form": form, "has_state": has_state}
     template = "profiles/chat.html#thread" if request.htmx else "profiles/chat.html"
     return render(request, template, context, status=status)
