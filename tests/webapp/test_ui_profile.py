@@ -17,7 +17,7 @@ from tests.webapp.profiles_support import (  # noqa: F401 (fixtures)
 )
 from webapp import ml
 from webapp.catalogue import services as catalogue_services
-from webapp.catalogue.models import Interaction
+from webapp.catalogue.models import Interaction, Item
 from webapp.jobs.models import JobRun
 from webapp.profiles import selectors, services
 from webapp.profiles.models import ProfileVersion
@@ -72,6 +72,29 @@ def test_the_preview_shows_the_top_10_an_edit_would_give_without_saving_it(
         },
     )
     assert preview_titles(client.get(reverse("profile")).content.decode()) == previewed
+
+
+def test_the_preview_says_what_the_weight_does_in_the_words_of_the_list(
+    client: Client, fan: Any
+) -> None:
+    """A comedy fan asks for horror: the preview counts the horror films of its top 10, and
+    a higher weight never shows fewer (this fixture's pool is 9 films, so the count cannot
+    grow here; `python -m explanations.evaluate` measures the growth on MovieLens)."""
+    sid = _sid(fan)
+    found = []
+    for weight in ("0", "1", "3"):
+        fragment = client.post(
+            reverse("profile_preview"),
+            {"sid": sid, "text": "horror films", "polarity": "likes", "weight": weight},
+            **HTMX,
+        ).content.decode()
+        m = re.search(r"at weight ([\d.]+): (\d+) of your top (\d+) fit it", fragment)
+        assert m, fragment
+        titles = preview_titles(fragment)
+        horror = {i.display_title for i in Item.objects.filter(genres__name="Horror")}
+        assert int(m.group(2)) == sum(t in horror for t in titles)  # true of the list
+        found.append(int(m.group(2)))
+    assert found == sorted(found), found
 
 
 def test_a_new_statement_can_be_previewed_before_it_is_added(client: Client, fan: Any) -> None:

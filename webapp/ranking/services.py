@@ -74,6 +74,20 @@ class Preview:
     rows: list[dict[str, Any]]
     dropped: list[dict[str, Any]]
     changed: bool  # False when the edit leaves the profile as it is
+    # what the weight does, in the words of the list: how many of the top fit the edited
+    # statement before and after the edit ({"statement", "weight", "before", "after", "of"})
+    effect: dict[str, Any] | None = None
+
+
+def _fitting(entries: list[dict[str, Any]], reranked: Any, sid: str, position: Any) -> int:
+    """How many of ``entries`` truly fit statement ``sid`` (catalogue facts, or the
+    calibrated similarity), read off a ranking whose profile holds it."""
+    if reranked is None or sid not in reranked.statement_ids:
+        return 0
+    column = reranked.statement_ids.index(sid)
+    where = {int(i): row for row, i in enumerate(reranked.items.tolist())}
+    rows = [where.get(position(e["item"].pk)) for e in entries]
+    return sum(bool(reranked.matches[r, column]) for r in rows if r is not None)
 
 
 def profile_preview(
@@ -112,4 +126,15 @@ def profile_preview(
         for e in now.entries
         if e["item"].pk not in kept
     ]
-    return Preview(rows, dropped, after.fingerprint != before.fingerprint)
+    target = sid or after.statements[-1].id
+    statement = after.get(target)
+    position = catalogue_state().position
+    effect = {
+        "statement": statement.display(),
+        "weight": statement.weight,
+        # both lists judged by the edited statement: what the edit changes is the list
+        "before": _fitting(now.entries, then.reranked, target, position),
+        "after": _fitting(then.entries, then.reranked, target, position),
+        "of": len(then.entries),
+    }
+    return Preview(rows, dropped, after.fingerprint != before.fingerprint, effect)
