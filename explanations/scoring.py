@@ -274,14 +274,37 @@ class CatalogueScores:
         return std if std > floor else None
 
 
+Neighbours = tuple[np.ndarray, np.ndarray]  # (n_items, k) item indices, (n_items, k) cosines
+
+
+def _z(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, np.float64)
+    std = float(x.std())
+    return (x - x.mean()) / std if std > 1e-9 else np.zeros_like(x)
+
+
+def cowatch_affinity(neighbours: Neighbours, titles: Sequence[int], n: int) -> np.ndarray:
+    """(n,) co-watch cosine of every item with the closest of ``titles``, from each title's
+    stored neighbour list (:meth:`recommender.cowatch.CoWatch.neighbours`); 0 beyond it."""
+    index, sims = neighbours
+    out = np.zeros(n)
+    for t in titles:
+        if 0 <= t < len(index):
+            np.maximum.at(out, index[t], sims[t].astype(np.float64))
+    return out
+
+
 def statement_affinities(
     statements: Sequence[Statement],
     statement_vectors: np.ndarray,
     item_vectors: np.ndarray,
     catalogue: Catalogue,
     index: TitleIndex | None = None,
+    neighbours: Neighbours | None = None,
 ) -> tuple[np.ndarray, np.ndarray, tuple[StatementFacts, ...]]:
-    """Step 1 of the module doc over the whole catalogue.
+    """Step 1 of the module doc over the whole catalogue ("films like Heat": the z-scored
+    cosine to Heat's text vector, plus the z-scored co-watch cosine when ``neighbours`` is
+    given).
 
     Returns (affinity (n_items, S) float64, fit (n_items, S) bool, facts (S,)): ``fit`` is the
     catalogue's fact for genre/year statements and the named titles themselves for title
@@ -306,7 +329,12 @@ def statement_affinities(
         else:  # "like Heat": similarity to Heat's own text vector
             anchor = item_vectors[list(f.titles)].sum(axis=0)  # (d,), the vectors' dtype
             norm = np.linalg.norm(anchor)
-            affinity[:, j] = item_vectors @ (anchor / norm if norm > 0 else anchor)
+            text = item_vectors @ (anchor / norm if norm > 0 else anchor)
+            affinity[:, j] = _z(text)
+            if neighbours is not None:
+                # what the same people watch, beside what the text says: text alone finds
+                # "Ghost in the Shell" for "more like Ghost"; co-watching finds Pretty Woman
+                affinity[:, j] += _z(cowatch_affinity(neighbours, f.titles, n))
     return affinity, fit, facts
 
 
@@ -356,6 +384,7 @@ def profile_rerank(
     index: TitleIndex | None = None,
     catalogue_scores: CatalogueScores | None = None,
     covered: Collection[str] = (),
+    neighbours: Neighbours | None = None,
 ) -> Reranked:
     """Final score = hybrid score + calibrated profile part; filtered; best first.
 
@@ -367,6 +396,7 @@ def profile_rerank(
     hybrid parts over the whole catalogue; with it, explicit statements retrieve items
     beyond ``candidates`` and are measured in the catalogue's spread (module doc).
     ``covered``: statements the base already reflects (a new user's, :func:`new_user_base`).
+    ``neighbours``: each item's most co-watched items, for "films like Heat".
     """
     candidates = np.asarray(candidates, dtype=np.int64)
     base = np.asarray(base_scores, dtype=np.float64)
@@ -382,7 +412,7 @@ def profile_rerank(
     base_components = {r: np.asarray(v, np.float64) for r, v in base_components.items()}
     if len(statements):
         affinity, fit, facts = statement_affinities(
-            statements, statement_vectors, item_vectors, catalogue, index
+            statements, statement_vectors, item_vectors, catalogue, index, neighbours
         )  # (n_items, S) each
         if catalogue_scores is not None:
             extra = _retrieve(

@@ -11,8 +11,9 @@ person would notice:
   and with "avoids <genre>" the share that still does. Mean rank shifts are not reported:
   they rose for every genre while the top 10 barely changed.
 - :func:`critique_effects`: "more like this" on one of the user's top 10 (how many of the top
-  10 are among that film's 20 nearest neighbours by text, before and after), and "less
-  violent, more comedies" (the share of violent genres and of comedies, before and after).
+  10 share most of its genres, and how many are among its 20 most co-watched films, before
+  and after), and "less violent, more comedies" (the share of violent genres and of
+  comedies, before and after).
 - :func:`cold_start`: held-out users described by a fixed rule from their early ratings (top
   genres by lift and their favourite decade, never titles), ranked as a new user's list is
   (what the genres' fans watch, plus the profile parsed from the description), against
@@ -133,11 +134,14 @@ def steering_shares(
     }
 
 
-def neighbours(item_vectors: np.ndarray, item: int, k: int = 20) -> set[int]:
-    """The ``k`` items whose text vectors are closest to ``item``'s (itself excluded)."""
-    sims = item_vectors @ item_vectors[item]
-    sims[item] = -np.inf
-    return {int(i) for i in np.argsort(-sims, kind="stable")[:k]}
+def genre_alike(catalogue: Catalogue, item: int) -> set[int]:
+    """Items sharing at least half of the genres the two have between them (Jaccard >= 0.5):
+    what a person checks first when told a film is "like" another."""
+    has = catalogue.genre_matrix > 0  # (n_items, G)
+    inter = (has & has[item]).sum(axis=1)
+    union = (has | has[item]).sum(axis=1)
+    alike = np.flatnonzero((union > 0) & (inter * 2 >= union))
+    return {int(i) for i in alike if i != item}
 
 
 def critique_effects(
@@ -145,12 +149,18 @@ def critique_effects(
     rows: Sequence[int],
     profiles: Mapping[int, Profile],
     catalogue: Catalogue,
-    item_vectors: np.ndarray,
+    cowatched: Callable[[int], set[int]],
     place: int = 4,
 ) -> dict[str, Any]:
-    """ "More like this" on the film at ``place`` (0-based) of each user's top 10, and the list
-    critique "less violent, more comedies": what the top 10 holds before and after."""
-    near_before, near_after, kept = [], [], []
+    """ "More like this" on the film at ``place`` (0-based) of each user's top 10, and the
+    list critique "less violent, more comedies": what the top 10 holds before and after.
+
+    "Similar" is judged two ways, neither of them the text encoder the product's anchor
+    reads: sharing most of its genres (:func:`genre_alike`), and being among its 20 most
+    co-watched films (``cowatched``, from the training interactions).
+    """
+    counts: dict[str, list[int]] = {k: [] for k in ("genre_b", "genre_a", "cw_b", "cw_a")}
+    kept = []
     violent = _has(catalogue, VIOLENT)
     comedy = _has(catalogue, ["Comedy"])
     v_before, v_after, c_before, c_after = [], [], [], []
@@ -161,13 +171,16 @@ def critique_effects(
         if len(top) <= place:
             continue
         item = int(top[place])
-        near = neighbours(item_vectors, item)
+        alike, near = genre_alike(catalogue, item), cowatched(item)
         more, _ = critique_item(profile, catalogue, item, "more")
         after = rank(row, more)[:TOP]
-        near_before.append(len(near & set(top.tolist())))
-        near_after.append(len(near & set(after.tolist())))
+        b, a = set(top.tolist()) - {item}, set(after.tolist()) - {item}
+        counts["genre_b"].append(len(alike & b))
+        counts["genre_a"].append(len(alike & a))
+        counts["cw_b"].append(len(near & b))
+        counts["cw_a"].append(len(near & a))
         kept.append(item in after.tolist())
-        if len(examples) < 3:
+        if len(examples) < 4:
             examples.append(
                 {
                     "more_like": catalogue.titles[item],
@@ -181,20 +194,23 @@ def critique_effects(
         v_after.append(float(violent[after].mean()) if len(after) else 0.0)
         c_before.append(float(comedy[top].mean()))
         c_after.append(float(comedy[after].mean()) if len(after) else 0.0)
-    n = len(near_before)
+    n = len(kept)
+
+    def mean(key: str) -> float | None:
+        return float(np.mean(counts[key])) if n else None
+
+    pairs = list(zip(counts["genre_a"], counts["genre_b"], strict=True))
     return {
         "users": n,
         "more_like_this": {
-            "similar_in_top10_before": float(np.mean(near_before)) if n else None,
-            "similar_in_top10_after": float(np.mean(near_after)) if n else None,
-            "users_with_more_similar": int(
-                sum(a > b for a, b in zip(near_after, near_before, strict=True))
-            ),
-            "users_with_fewer_similar": int(
-                sum(a < b for a, b in zip(near_after, near_before, strict=True))
-            ),
+            "genre_alike_in_top10_before": mean("genre_b"),
+            "genre_alike_in_top10_after": mean("genre_a"),
+            "cowatched_in_top10_before": mean("cw_b"),
+            "cowatched_in_top10_after": mean("cw_a"),
+            "users_with_more_genre_alike": int(sum(a > b for a, b in pairs)),
+            "users_with_fewer_genre_alike": int(sum(a < b for a, b in pairs)),
             "critiqued_item_still_listed": int(sum(kept)),
-            "similar": "among the film's 20 nearest neighbours by text vector",
+            "similar": "shares >= half of the genres (Jaccard); or among its 20 most co-watched",
             "examples": examples,
         },
         "less_violent_more_comedies": {

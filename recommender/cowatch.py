@@ -62,3 +62,26 @@ class CoWatch:
     def affinities(self, histories: Sequence[np.ndarray], candidates: np.ndarray) -> np.ndarray:
         """(U, K) :meth:`affinity` per row; ``histories[r]`` already cut to what is shown."""
         return np.stack([self.affinity(h, c) for h, c in zip(histories, candidates, strict=True)])
+
+    def neighbours(self, k: int = 30, chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
+        """((n_items, k) item indices, (n_items, k) cosines): each item's ``k`` most co-watched
+        items, best first (itself excluded; zero-cosine slots point at item 0 with 0.0).
+        Computed ``chunk`` items at a time, so memory is chunk x n_items, not n_items²."""
+        n = self._x.shape[1]
+        k = min(k, max(n - 1, 0))
+        index = np.zeros((n, k), dtype=np.int64)
+        sims = np.zeros((n, k), dtype=np.float32)
+        for start in range(0, n, chunk):
+            rows = np.arange(start, min(start + chunk, n))
+            block = self.similarity(rows, np.arange(n))  # (b, n)
+            block[np.arange(len(rows)), rows] = -1.0  # never its own neighbour
+            if k == 0:
+                continue
+            top = np.argpartition(-block, k - 1, axis=1)[:, :k]  # (b, k) unordered
+            values = np.take_along_axis(block, top, axis=1)
+            order = np.lexsort((top, -values), axis=1)
+            top, values = np.take_along_axis(top, order, 1), np.take_along_axis(values, order, 1)
+            keep = values > 0
+            index[rows] = np.where(keep, top, 0)
+            sims[rows] = np.where(keep, values, 0.0)
+        return index, sims

@@ -88,7 +88,12 @@ def favourite_genres(
     return sorted(ok, key=lambda g: (-lift[g], g))[:top]
 
 
-def genre_fans(interactions: Interactions, genre_matrix: np.ndarray) -> np.ndarray:
+def genre_fans(
+    interactions: Interactions,
+    genre_matrix: np.ndarray,
+    top: int = FAVOURITE_GENRES,
+    min_items: int = MIN_GENRE_ITEMS,
+) -> np.ndarray:
     """(G, n_items) how many fans of each genre (:func:`favourite_genres`) interacted with
     each item: "popular with people who love westerns", which a new user who says they love
     westerns is better served by than by what everyone watches (``python -m
@@ -101,6 +106,6 @@ def genre_fans(interactions: Interactions, genre_matrix: np.ndarray) -> np.ndarr
     items, values = interactions.items[order], interactions.values[order]
     for a, b in itertools.pairwise(bounds):
         seen = np.unique(items[a:b])  # one count per (user, item)
-        for g in favourite_genres(genre_matrix, items[a:b], values[a:b]):
+        for g in favourite_genres(genre_matrix, items[a:b], values[a:b], top, min_items):
             out[g, seen] += 1.0
     return out

@@ -254,3 +254,26 @@ def test_retrieval_respects_filters_and_avoids(catalogue, item_vectors, encode) 
     out = steer(catalogue, item_vectors, encode, profile)
     assert 1 not in out.items.tolist()  # Aladdin (1992) is before the filter's year
     assert int(out.items[0]) == 0  # Toy Story: animated, no musical
+
+
+def test_more_like_a_title_also_reads_what_the_same_people_watch(
+    catalogue, item_vectors, encode, index
+) -> None:  # type: ignore[no-untyped-def]
+    """Heat's text is close to other thrillers; its audience also watches Airplane! (11)."""
+    profile = Profile((make_statement("films like Heat"),))
+    vectors = embed_statements(profile.statements, encode)
+    n = len(catalogue)
+    scores = np.zeros(n)
+    plain = profile_rerank(
+        np.arange(n), scores, {}, item_vectors, vectors, profile, catalogue, index=index
+    )
+    neighbours = (np.full((n, 1), 11), np.zeros((n, 1), np.float32))
+    neighbours[1][7] = 0.9  # Heat (7) -> Airplane! (11)
+    steered = profile_rerank(
+        np.arange(n), scores, {}, item_vectors, vectors, profile, catalogue, index=index,
+        neighbours=neighbours,
+    )  # fmt: skip
+    rank = {int(i): r for r, i in enumerate(steered.items)}
+    before = {int(i): r for r, i in enumerate(plain.items)}
+    assert rank[11] < before[11]  # co-watched: up
+    assert steered.matched(11)[profile.statements[0].id]  # and now it counts as alike

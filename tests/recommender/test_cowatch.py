@@ -101,3 +101,16 @@ def test_a_hinted_reranker_needs_the_affinities_and_returns_a_permutation() -> N
         llm_rerank(llm, titles[:3], titles[3:9], config)
     result = llm_rerank(llm, titles[:3], titles[3:9], config, cowatch=np.linspace(0, 1, 6))
     assert sorted(result.order.tolist()) == list(range(6))
+
+
+def test_neighbours_are_the_most_co_watched_items_best_first_never_itself() -> None:
+    cw = _cowatch()
+    index, sims = cw.neighbours(k=2, chunk=2)  # chunks smaller than the catalogue
+    full = cw.similarity(np.arange(4), np.arange(4))
+    for item in range(3):
+        expected = sorted((j for j in range(4) if j != item and full[item, j] > 0),
+                          key=lambda j: (-full[item, j], j))[:2]  # fmt: skip
+        got = [int(j) for j, s in zip(index[item], sims[item], strict=True) if s > 0]
+        assert got == expected and item not in got
+        np.testing.assert_allclose(sims[item][: len(got)], full[item, got], rtol=1e-6)
+    assert not sims[3].any()  # nobody watched item 3: no neighbours

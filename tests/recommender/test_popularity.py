@@ -32,3 +32,20 @@ def test_it_ranks_the_most_interacted_item_first_and_breaks_ties_by_index() -> N
     items, scores = model.recommend(2, n=3)
     assert items.tolist() == [0, 2, 1]
     assert scores.tolist() == [2.0, 2.0, 1.0]
+
+
+def test_genre_fans_count_what_the_fans_of_each_genre_liked() -> None:
+    from recommender.data import Interactions
+    from recommender.models.popularity import favourite_genres, genre_fans
+
+    # genres: 0 = common (every item), 1 = rare (items 2, 3); user 0 likes the rare items
+    genres = np.array([[1, 0], [1, 0], [1, 1], [1, 1]], dtype=np.float32)
+    users = np.array([0, 0, 1, 1, 1])
+    items = np.array([2, 3, 0, 1, 2])
+    values = np.array([5, 4, 5, 5, 2], dtype=np.float32)
+    data = Interactions(2, 4, users, items, values, np.arange(5))
+    # lift: user 0's liked films are all rare-genre (lift 2) -> a fan of 1 first
+    assert favourite_genres(genres, items[:2], values[:2], top=1, min_items=1) == [1]
+    fans = genre_fans(data, genres, top=1, min_items=1)
+    assert fans.shape == (2, 4)
+    assert fans[1].tolist() == [0, 0, 1, 1]  # only user 0 is a fan of genre 1

@@ -127,6 +127,26 @@ def test_a_cold_start_ranks_the_whole_catalogue_by_the_profile_alone(
     assert all(set(e["components"]) == {"popularity", "profile"} for e in ranking.entries)
 
 
+def test_a_new_users_list_starts_from_what_the_named_genres_fans_watch(
+    tastes: dict[str, Any], django_user_model: Any
+) -> None:
+    catalogue_services.catalogue_stats_recompute()  # counts, genre fans, co-watch neighbours
+    state = catalogue_state.catalogue_state()
+    assert state.fans is not None and state.neighbours is not None
+    comedies = {i.pk for i in tastes["comedies"]}
+    # the horror fans are the Horror genre's fans; a comedy's neighbours are comedies
+    first = state.position(tastes["comedies"][0].pk)
+    assert first is not None
+    index, sims = state.neighbours
+    assert {state.catalogue.ids.external(int(j)) for j in index[first][sims[first] > 0]} <= comedies
+    newcomer = django_user_model.objects.create_user("newcomer")
+    catalogue_services.item_vectors_compute(encoder=ml.encoder())
+    services.profile_cold_start(user=newcomer, text="I love horror films")
+    entries = ranking_selectors.ranking_for(user=newcomer, limit=8).entries
+    assert all(set(e["components"]) == {"fans", "profile"} for e in entries)
+    assert all(e["item"].pk not in comedies for e in entries)
+
+
 def test_a_users_statement_brings_in_films_the_stored_list_lacks(
     tastes: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -123,6 +123,9 @@ class CatalogueStats(models.Model):
     # genre -> {item pk: how many of the genre's fans liked it}: a new user's list starts from
     # what the fans of the genres they name watch (recommender.models.popularity.genre_fans)
     genre_fans = models.JSONField(default=dict, blank=True)
+    # item pk -> [[pk, cosine], ...] its most co-watched items (recommender.cowatch): "more
+    # like this" finds what the same people watch, not only what the text resembles
+    item_neighbours = models.JSONField(default=dict, blank=True)
     seconds = models.FloatField(help_text="How long the computation took.")
 
     class Meta:

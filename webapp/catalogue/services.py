@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import Avg, Count, Q, QuerySet
 from django.utils import timezone
 
+from recommender.cowatch import CoWatch
 from recommender.data import Interactions
 from recommender.encoders import TextEncoder, text_sha
 from recommender.models.popularity import genre_fans
@@ -131,8 +132,8 @@ def catalogue_stats_recompute(*, progress: Progress = quiet) -> CatalogueStats:
     kind_counts = dict(
         Interaction.objects.values_list("kind").annotate(n=Count("id")).values_list("kind", "n")
     )
-    progress(0.9, "counting what each genre's fans like")
-    fans = genre_fans_by_pk()
+    progress(0.85, "counting what each genre's fans like and what is watched together")
+    fans, neighbours = audience_by_pk()
     stats = CatalogueStats.objects.create(
         n_items=len(items),
         n_active_items=Item.objects.filter(is_active=True).count(),
@@ -141,15 +142,20 @@ def catalogue_stats_recompute(*, progress: Progress = quiet) -> CatalogueStats:
         genre_counts=genre_counts,
         kind_counts=kind_counts,
         genre_fans=fans,
+        item_neighbours=neighbours,
         seconds=round(time.perf_counter() - started, 3),
     )
     progress(1.0, "done")
     return stats
 
 
-def genre_fans_by_pk() -> dict[str, dict[str, int]]:
-    """genre -> {item pk: fans of the genre who liked it}, nonzero only (one pass over the
-    positive interactions; a few seconds on ML-1M)."""
+NEIGHBOURS = 30  # co-watched items kept per item
+
+
+def audience_by_pk() -> tuple[dict[str, dict[str, int]], dict[str, list[list[Any]]]]:
+    """What the audience says, keyed by item pk (one pass over the positive interactions; a
+    few seconds on ML-1M): genre -> {pk: fans of the genre who liked it} (nonzero only), and
+    pk -> [[pk, co-watch cosine], ...] its ``NEIGHBOURS`` most co-watched items."""
     catalogue = catalogue_from_db()
     rows = (
         Interaction.objects.filter(POSITIVE).order_by().values_list("user_id", "item_id", "value")
@@ -168,13 +174,25 @@ def genre_fans_by_pk() -> dict[str, dict[str, int]]:
         np.array(v, np.float32), np.zeros(n, np.int64),
     )  # fmt: skip
     fans = genre_fans(interactions, catalogue.genre_matrix)  # (G, n_items)
-    return {
+    by_genre = {
         genre: {
             str(catalogue.ids.external(int(j))): int(fans[g, j]) for j in np.flatnonzero(fans[g])
         }
         for g, genre in enumerate(catalogue.genre_vocabulary)
         if fans[g].any()
     }
+    index, sims = CoWatch.from_interactions(interactions).neighbours(NEIGHBOURS)
+    pk = catalogue.ids.external
+    by_item = {
+        str(pk(a)): [
+            [pk(int(b)), round(float(c), 4)]
+            for b, c in zip(index[a], sims[a], strict=True)
+            if c > 0
+        ]
+        for a in range(len(catalogue))
+        if sims[a].any()
+    }
+    return by_genre, by_item
 
 
 def items_to_enrich() -> QuerySet[Item]:

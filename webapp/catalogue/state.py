@@ -38,6 +38,8 @@ class CatalogueState:
     # (G, n_items) per genre of ``catalogue.genre_vocabulary``: how many of its fans liked each
     # item (the latest statistics row; None before the statistics task has run)
     fans: np.ndarray | None = None
+    # ((n_items, k) indices, (n_items, k) cosines): each item's most co-watched items
+    neighbours: tuple[np.ndarray, np.ndarray] | None = None
 
     def position(self, pk: Any) -> int | None:
         ids = self.catalogue.ids
@@ -91,22 +93,59 @@ def _catalogue_state(signature: tuple[Any, ...]) -> CatalogueState:
         signature,
         frozenset(active),
         counts,
-        _fans(catalogue),
+        *_audience(catalogue),
     )
 
 
-def _fans(catalogue: Catalogue) -> np.ndarray | None:
-    stats = CatalogueStats.objects.order_by("-computed_at", "-id").only("genre_fans").first()
-    if stats is None or not stats.genre_fans:
+def _key(pk: str) -> Any:
+    return int(pk) if pk.isdigit() else pk  # JSON keys are strings
+
+
+def _audience(
+    catalogue: Catalogue,
+) -> tuple[np.ndarray | None, tuple[np.ndarray, np.ndarray] | None]:
+    """The latest statistics row's genre fans and co-watch neighbours, as catalogue arrays."""
+    stats = (
+        CatalogueStats.objects.order_by("-computed_at", "-id")
+        .only("genre_fans", "item_neighbours")
+        .first()
+    )
+    if stats is None:
+        return None, None
+    return _fans(catalogue, stats.genre_fans), _neighbours(catalogue, stats.item_neighbours)
+
+
+def _neighbours(
+    catalogue: Catalogue, stored: dict[str, list[list[Any]]]
+) -> tuple[np.ndarray, np.ndarray] | None:
+    if not stored:
+        return None
+    k = max(len(v) for v in stored.values())
+    index = np.zeros((len(catalogue), k), np.int64)
+    sims = np.zeros((len(catalogue), k), np.float32)
+    ids = catalogue.ids
+    for pk, pairs in stored.items():
+        a = _key(pk)
+        if a not in ids:
+            continue
+        row = ids.index(a)
+        for col, (b, cos) in enumerate(pairs):
+            if b in ids:
+                index[row, col], sims[row, col] = ids.index(b), cos
+    return index, sims
+
+
+def _fans(catalogue: Catalogue, stored: dict[str, dict[str, int]]) -> np.ndarray | None:
+    if not stored:
         return None
     vocabulary = list(catalogue.genre_vocabulary)
     out = np.zeros((len(vocabulary), len(catalogue)))
-    for genre, per_item in stats.genre_fans.items():
+    for genre, per_item in stored.items():
         if genre not in vocabulary:
             continue
         g = vocabulary.index(genre)
         for pk, count in per_item.items():
-            key = int(pk) if pk.isdigit() else pk  # JSON keys are strings
+            key = _key(pk)
             if key in catalogue.ids:
                 out[g, catalogue.ids.index(key)] = count
     return out

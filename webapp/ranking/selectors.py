@@ -296,6 +296,7 @@ def _rank(
         index=state.index,
         catalogue_scores=found.catalogue_scores if ready else None,
         covered=found.covered,
+        neighbours=state.neighbours,
     )
     return _cards(inputs, model_version, ranked, ready, limit, positions)
 
