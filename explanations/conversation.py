@@ -453,6 +453,17 @@ def _lookup(ctx: ChatContext, query: str) -> tuple[int, str] | None:
     return max(hits, key=lambda i: (int(ctx.catalogue.years[i]), -i)), rest.strip()
 
 
+def _unknown_title(ctx: ChatContext, query: str) -> str | None:
+    """The phrase after "like", when it names no catalogue film and no genre or year either
+    (so it can only be a film we do not have); None otherwise."""
+    request = parse_request(query, _vocabulary(ctx.catalogue))
+    if request.genre_groups or request.year_min is not None or request.year_max is not None:
+        return None
+    words = re.sub(r"\b(?:a|an|the|some|films?|movies?|one|that|this)\b", "", query)
+    words = " ".join(words.split()).strip(" ?!.,")
+    return words[:60] or None
+
+
 def _why_not(ctx: ChatContext, state: ConversationState, item: int) -> str:
     cat = ctx.catalogue
     label = ctx.index.label(item)
@@ -508,10 +519,24 @@ def _comparatives(text: str) -> tuple[list[str], str]:
     return found, text
 
 
+_REFINE = re.compile(
+    r"^\s*(?:and|also|plus|but|with|without|make it|preferably|ideally|only|maybe|"
+    r"something|anything)\b",
+    re.IGNORECASE,
+)
+
+
+def _new_topic(text: str) -> bool:
+    """Whether a message that names genres starts over ("a western" after "comedies from the
+    80s") rather than refines ("and from the 80s", "but only comedies")."""
+    return not _REFINE.match(text)
+
+
 def _with_request(
-    ctx: ChatContext, state: ConversationState, text: str
+    ctx: ChatContext, state: ConversationState, text: str, fresh: bool = False
 ) -> tuple[ConversationState, bool]:
-    """State plus what ``text`` asks for; the flag says whether it asked for anything."""
+    """State plus what ``text`` asks for; the flag says whether it asked for anything.
+    ``fresh``: genres it names replace the genres asked for before (a new topic)."""
     soft, text = _comparatives(text)
     request = parse_request(text, _vocabulary(ctx.catalogue))
     statements = [(t, p) for t, p in request.statements if not _vague(t)]
@@ -538,7 +563,16 @@ def _with_request(
         year_max=request.year_max if request.year_max is not None else f.year_max,
     )
     groups = [g for g in state.genre_groups if not set(g) <= excluded]
-    temp = Profile(state.statements, filters)
+    previous = state.statements
+    if fresh and request.genre_groups:
+        groups, previous = [], ()  # a new topic: the earlier wishes no longer apply
+        filters = replace(
+            filters,
+            include_genres=tuple(request.only_genres),
+            year_min=request.year_min,
+            year_max=request.year_max,
+        )
+    temp = Profile(previous, filters)
     for topic, polarity in statements:
         temp = add_statement(temp, make_statement(topic, polarity, source="conversation"))  # type: ignore[arg-type]
     return replace(
@@ -627,13 +661,24 @@ def respond(state: ConversationState, message: str, ctx: ChatContext, n: int = 5
         wishes = " , ".join([text[: m.start()], leftover, modifier])
         state, _ = _with_request(ctx, state, wishes)
         return _recommend(ctx, state, n, f"Like {ctx.index.label(anchor)}:")
+    if m and (unknown := _unknown_title(ctx, m.group("q"))):
+        # "like Ghostbusters" in a catalogue without it: say so, never guess from the words
+        question = (
+            f"I could not find “{unknown}” in the catalogue. Which film did you mean, or what "
+            "do you like about it (a genre, a decade)?"
+        )
+        return Reply(question, (), (), question, state)
     if re.fullmatch(
         r"\s*(more|another|others?|next|more please|show me more)\s*[.!?]*\s*", message, re.I
     ):
         if state.is_empty():
             return Reply(CLARIFY, (), (), CLARIFY, state)
         return _recommend(ctx, state, n, "More picks:")
-    new_state, asked = _with_request(ctx, state, text)
+    fresh = _new_topic(message)
+    new_state, asked = _with_request(ctx, state, text, fresh=fresh)
+    if asked and fresh and new_state.genre_groups != state.genre_groups:
+        # a new topic drops the earlier "like X" too: "a western" after "like Heat"
+        new_state = replace(new_state, anchor=None, relation=None)
     if not asked:
         if _vague(message) or state.is_empty():
             return Reply(CLARIFY, (), (), CLARIFY, state)

@@ -223,9 +223,26 @@ def test_old_states_load_and_new_ones_round_trip(ctx: ChatContext) -> None:
     assert (state.anchors, state.genre_groups, state.relation) == ((7,), (), None)
     assert 7 not in respond(state, "more", ctx).items
     reply = respond(ConversationState(), "like Heat but newer", ctx)
-    reply = respond(reply.state, "romantic comedies, nothing before 1970", ctx)
+    reply = respond(reply.state, "and romantic comedies, nothing before 1970", ctx)
     assert reply.state.genre_groups and reply.state.relation == "newer"
     assert ConversationState.from_dict(reply.state.to_dict()) == reply.state
+
+
+def test_a_new_topic_starts_over_and_a_refinement_adds_up(ctx: ChatContext) -> None:
+    cat = ctx.catalogue
+    comedies = respond(ConversationState(), "comedies", ctx)
+    eighties = respond(comedies.state, "from the 80s", ctx)  # a refinement: still comedies
+    assert eighties.items and all(
+        "Comedy" in cat.genres[i] and 1980 <= cat.years[i] <= 1989 for i in eighties.items
+    )
+    horror = respond(eighties.state, "horror films", ctx)  # a new topic: comedies, 80s dropped
+    assert horror.items and all("Horror" in cat.genres[i] for i in horror.items)
+    assert horror.state.filters.year_min is None and 4 in horror.items  # Scream (1996)
+    assert not any("Comedy" in cat.genres[i] for i in horror.items)
+    like = respond(ConversationState(), "like Heat", ctx)
+    musical = respond(like.state, "a musical", ctx)  # no longer "like Heat"
+    assert musical.state.anchor is None
+    assert musical.items and all("Musical" in cat.genres[i] for i in musical.items)
 
 
 def test_promoting_a_chat_keeps_its_wishes_visible(ctx: ChatContext) -> None:
@@ -238,3 +255,11 @@ def test_promoting_a_chat_keeps_its_wishes_visible(ctx: ChatContext) -> None:
     profile = promote(like.state, profile_from_text(""), ctx.index)
     assert [s.text for s in profile.statements] == ["films like Heat"]
     assert profile.filters.year_min == 1996
+
+
+def test_like_a_film_the_catalogue_lacks_is_answered_with_a_question(ctx: ChatContext) -> None:
+    reply = respond(ConversationState(), "something like Ghostbusters", ctx)
+    assert reply.items == () and reply.clarifying_question
+    assert "Ghostbusters" in reply.text and "could not find" in reply.text
+    # a genre after "like" is a genre, not an unknown film
+    assert respond(ConversationState(), "I'd like a comedy", ctx).items
