@@ -318,6 +318,7 @@ def evaluate_chat(requests: list[ChatRequest], ctx: ChatContext) -> dict[str, An
     cat = ctx.catalogue
     seen = set(ctx.seen.tolist())
     cards = meeting = with_reason = replies = grounded = skipped = 0
+    ungrounded: list[dict[str, Any]] = []
     seconds = 0.0
     kinds: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     impossible = [0, 0]  # handled, total
@@ -334,7 +335,10 @@ def evaluate_chat(requests: list[ChatRequest], ctx: ChatContext) -> dict[str, An
             seconds += time.perf_counter() - t0
             state = reply.state
             replies += 1
-            grounded += not reply_problems(reply, ctx.index)
+            problems = reply_problems(reply, ctx.index)
+            grounded += not problems
+            if problems and len(ungrounded) < MAX_FAILURES:
+                ungrounded.append({"message": message, "reply": reply.text, "names": problems})
         kind = kinds[request.kind]
         kind["requests"] += 1
         header = {"request": " / ".join(request.turns), "kind": request.kind}
@@ -397,6 +401,7 @@ def evaluate_chat(requests: list[ChatRequest], ctx: ChatContext) -> dict[str, An
         "vague_clarified": f"{vague[0]}/{vague[1]}",
         "cards_with_reason": with_reason / cards if cards else 0.0,
         "grounded_replies": grounded / replies if replies else 0.0,
+        "ungrounded_examples": ungrounded,
         "skipped_all_seen": skipped,
         "seconds_per_reply": seconds / replies if replies else 0.0,
         "failures": failures[:MAX_FAILURES],

@@ -699,6 +699,7 @@ class Served:
     cache: dict[str, np.ndarray] = field(default_factory=dict)
     # each item's 30 most co-watched items (training interactions), as the web app stores them
     neighbours: tuple[np.ndarray, np.ndarray] | None = None
+    retrieved_cards: int = 0  # top-10 cards an explicit statement brought in from outside
 
     def history(self, user: int) -> np.ndarray:
         return np.asarray(self.model.seen(int(user)), dtype=np.int64)
@@ -799,10 +800,17 @@ def serve(
     log(f"re-ranked {len(lists)} lists; attributing their top {TOP}")
     attributions = attribute(model, users, [r.items[:TOP] for r in lists], k=3, last=20)
     cat = dataset.catalogue
+    retrieved = 0
     for row, u in enumerate(users.tolist()):
         out, profile = lists[row], served.profiles[u]
         facts = out.facts_by_id()
+        stored = set(served.cand[row].tolist())
         for j, item in enumerate(out.items[:TOP].tolist()):
+            if item not in stored:
+                # as in the web app: the worker attributed its stored top 100 only, so an
+                # item a statement retrieved has no history evidence to cite
+                attributions[row][j] = {}
+                retrieved += 1
             ev = collect_evidence(
                 cat,
                 item,
@@ -816,6 +824,8 @@ def serve(
             )
             text = template_explanation(ev, index).text
             served.cards.append(Card(u, j, ev, text, out.contribution(item), out.matched(item)))
+    log(f"{retrieved} of {len(served.cards)} cards are items a statement retrieved")
+    served.retrieved_cards = retrieved
     return served
 
 
@@ -1437,6 +1447,7 @@ def main(argv: list[str] | None = None) -> int:
         served = serve(dataset, split.train_valid, model, users, embed, item_vectors, index)
     with stage(times, "coverage"):
         report["coverage"] = coverage(served)
+        report["coverage"]["cards_retrieved_from_outside_the_top_100"] = served.retrieved_cards
     with stage(times, "claims"):
         report["claims"], report["avoid_as_reason"], report["hostile"] = claims_report(served)
     with stage(times, "deletion"):

@@ -113,6 +113,11 @@ class ScoringConfig:
     # watch: new_user_base), so their own part is this much of an explicit one; 0.1 beat
     # popularity on held-out users where 0, 0.25 and more did not (steering_eval.cold_start)
     covered_alpha: float = 0.1
+    # an explicit "avoids <genre or years>" holds each fitting item down by this many units
+    # (of the catalogue's spread, at weight 1): on ML-100K no user's best item stands more
+    # than 4.5 spreads above their 30th best, so at 6 (5.5 after the soft cap) the avoided
+    # genre leaves the top 10 (`python -m explanations.evaluate`, steering: avoid 0%)
+    avoid_z: float = 6.0
     min_spread: float = 1e-6  # below this the hybrid carries no signal; spread := 1
     free_text_min_z: float = FREE_TEXT_MIN_Z  # free-text statements match from this z up
     title_min_z: float = TITLE_MIN_Z  # "films like Heat" statements match from this z up
@@ -209,14 +214,18 @@ def profile_contributions(
     config: ScoringConfig = ScoringConfig(),
     explicit_spread: float | None = None,
     covered: Collection[str] = (),
+    strong: Sequence[bool] | np.ndarray | None = None,
 ) -> np.ndarray:
     """(C, S) calibrated per-statement parts (steps 2-4 of the module doc).
 
     ``sims``: (C, S) candidate-statement affinities (a 0/1 fact or a cosine, step 1);
-    ``stats``: (2, S) each statement's affinity mean and std over the whole catalogue;
+    ``stats``: (2, S) each statement's affinity mean and std over the whole catalogue, and
+    optionally a third row, each column's upper clip of z (:func:`statement_stats`);
     ``spread``: the unit of generated statements (the candidates' spread); ``explicit_spread``:
     the unit of explicit ones (the catalogue's spread; ``spread`` when None); ``covered``: ids
-    of statements the base already reflects (``config.covered_alpha``). Each group's
+    of statements the base already reflects (``config.covered_alpha``); ``strong``: (S,)
+    which statements get the explicit unit (default: every explicit one; see
+    :func:`strong_statements`). Each group's
     total is soft-capped on its own, so a strong explicit statement never lifts the cap on
     what the generated ones may do, and vice versa.
     """
@@ -226,18 +235,24 @@ def profile_contributions(
     sims = sims.astype(np.float64)
     mean, std = stats[0], stats[1]  # (S,) each
     z = np.where(std > 1e-9, (sims - mean) / np.where(std > 1e-9, std, 1.0), 0.0)
-    z = np.clip(z, -config.z_max, config.z_max)
-    explicit = np.array([st.source in EXPLICIT_SOURCES for st in statements])  # (S,)
-    strong = spread if explicit_spread is None else explicit_spread
+    # stats' optional third row: each column's upper clip (a strong avoid's is avoid_z)
+    upper = stats[2] if len(stats) > 2 else np.full(s, config.z_max)
+    z = np.clip(z, -config.z_max, upper[None, :])
+    explicit = (
+        np.array([st.source in EXPLICIT_SOURCES for st in statements])
+        if strong is None
+        else np.asarray(strong, dtype=bool)
+    )  # (S,)
+    unit_spread = spread if explicit_spread is None else explicit_spread
     alphas = [
         config.covered_alpha if st.id in covered else config.explicit_alpha for st in statements
     ]
-    unit = np.where(explicit, np.array(alphas) * strong, config.alpha * spread)  # (S,)
+    unit = np.where(explicit, np.array(alphas) * unit_spread, config.alpha * spread)  # (S,)
     signed = np.array([st.sign * st.weight for st in statements])  # (S,)
     parts = z * (unit * signed)[None, :]  # (C, S)
     for group, limit in (
         (~explicit, config.cap * spread),
-        (explicit, config.explicit_cap * strong),
+        (explicit, config.explicit_cap * unit_spread),
     ):
         if not group.any():
             continue
@@ -325,7 +340,10 @@ def statement_affinities(
             continue
         fit[:, j] = catalogue_fit(catalogue, f)
         if f.kind == "facts":
-            affinity[:, j] = catalogue_affinity(catalogue, f)
+            # "likes funny animated films" scores by the share of its genres an item has;
+            # "avoids violent films" (Action, Crime or War) holds down any of them
+            liked = statements[j].polarity == "likes"
+            affinity[:, j] = catalogue_affinity(catalogue, f) if liked else fit[:, j]
         else:  # "like Heat": similarity to Heat's own text vector
             anchor = item_vectors[list(f.titles)].sum(axis=0)  # (d,), the vectors' dtype
             norm = np.linalg.norm(anchor)
@@ -338,21 +356,60 @@ def statement_affinities(
     return affinity, fit, facts
 
 
+def strong_statements(
+    statements: Sequence[Statement], facts: Sequence[StatementFacts]
+) -> np.ndarray:
+    """(S,) bool: explicit statements whose match the catalogue can vouch for (genres, years,
+    titles). Free text stays gentle even when the user wrote it: its similarity is not
+    evidence enough to pull items in (95% precision needs z >= 5.3, which 0.2% of items
+    reach), and a large part nobody can explain is what a reader would notice."""
+    return np.array(
+        [
+            st.source in EXPLICIT_SOURCES and f.kind != "free"
+            for st, f in zip(statements, facts, strict=True)
+        ],
+        dtype=bool,
+    )
+
+
+def statement_stats(
+    affinity: np.ndarray,
+    statements: Sequence[Statement],
+    facts: Sequence[StatementFacts],
+    strong: np.ndarray,
+    config: ScoringConfig,
+) -> np.ndarray:
+    """(3, S) the affinity's mean and std over the catalogue (step 2) and the clip of its z
+    (``z_max``), except for a strong
+    "avoids <genre or years>": every item it fits is held down by ``config.avoid_z`` units,
+    whatever the genre's prevalence (a common genre's 0/1 fact has a z of only ~1, which let
+    a favourite drama survive "avoids dramas"), and the rest are left alone."""
+    clip = np.full(affinity.shape[1], config.z_max)
+    stats = np.stack([affinity.mean(axis=0), affinity.std(axis=0), clip])
+    for j, (st, f) in enumerate(zip(statements, facts, strict=True)):
+        if strong[j] and st.polarity == "avoids" and f.kind == "facts":
+            stats[:, j] = (0.0, 1.0, config.avoid_z)  # z = fit (0/1) ...
+            stats[1, j] = 1.0 / config.avoid_z  # ... times avoid_z, 0 where unfit
+    return stats
+
+
 def _retrieve(
     catalogue: Catalogue,
     candidates: np.ndarray,
     catalogue_scores: CatalogueScores,
     affinity: np.ndarray,
+    stats: np.ndarray,
+    strong: np.ndarray,
     profile: Profile,
     spread: float,
     explicit_spread: float,
     config: ScoringConfig,
 ) -> np.ndarray:
     """Catalogue indices, not among ``candidates``, of the ``config.retrieve`` eligible items
-    that score best with the explicit statements' parts (generated ones never retrieve) and
-    pass the filters."""
+    that score best with the strong statements' parts (generated ones and free text never
+    retrieve) and pass the filters."""
     statements = profile.statements
-    explicit = [j for j, st in enumerate(statements) if st.source in EXPLICIT_SOURCES]
+    explicit = [j for j in range(len(statements)) if strong[j]]
     if not explicit or not any(statements[j].polarity == "likes" for j in explicit):
         return np.zeros(0, np.int64)
     pool = np.flatnonzero(catalogue_scores.eligible)
@@ -363,8 +420,9 @@ def _retrieve(
         return np.zeros(0, np.int64)
     chosen = [statements[j] for j in explicit]
     cols = affinity[:, explicit]  # (n_items, E)
-    stats = np.stack([cols.mean(axis=0), cols.std(axis=0)])
-    parts = profile_contributions(cols[pool], chosen, spread, stats, config, explicit_spread)
+    parts = profile_contributions(
+        cols[pool], chosen, spread, stats[:, explicit], config, explicit_spread
+    )
     score = catalogue_scores.total[pool] + parts.sum(axis=1)
     k = min(config.retrieve, len(pool))
     top = np.argpartition(-score, k - 1)[:k]
@@ -414,12 +472,16 @@ def profile_rerank(
         affinity, fit, facts = statement_affinities(
             statements, statement_vectors, item_vectors, catalogue, index, neighbours
         )  # (n_items, S) each
+        strong = strong_statements(statements, facts)
+        stats = statement_stats(affinity, statements, facts, strong, config)
         if catalogue_scores is not None:
             extra = _retrieve(
                 catalogue,
                 candidates,
                 catalogue_scores,
                 affinity,
+                stats,
+                strong,
                 profile,
                 spread,
                 explicit_spread,
@@ -434,8 +496,7 @@ def profile_rerank(
                     more = catalogue_scores.components.get(role)
                     added = np.zeros(len(extra)) if more is None else np.asarray(more)[extra]
                     base_components[role] = np.concatenate([known, added.astype(np.float64)])
-        mean, std = affinity.mean(axis=0), affinity.std(axis=0)  # (S,) each
-        stats = np.stack([mean, std])
+        mean, std = affinity.mean(axis=0), affinity.std(axis=0)  # (S,) each: for matching
         sims = affinity[candidates]  # (C, S)
         z = np.where(std > 1e-9, (sims - mean) / np.where(std > 1e-9, std, 1.0), 0.0)
         floor = np.array(
@@ -452,8 +513,11 @@ def profile_rerank(
     else:
         stats, sims = np.zeros((2, 0)), np.zeros((len(candidates), 0))
         matches = np.zeros((len(candidates), 0), dtype=bool)
+        strong = np.zeros(0, dtype=bool)
     keep, removed = filter_mask(catalogue, candidates, profile.filters)
-    parts = profile_contributions(sims, statements, spread, stats, config, explicit_spread, covered)
+    parts = profile_contributions(
+        sims, statements, spread, stats, config, explicit_spread, covered, strong
+    )
     profile_part = parts.sum(axis=1)
     final = base + profile_part
     idx = np.flatnonzero(keep)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from explanations.generate import profile_from_text
 from explanations.profile import Filters, Profile, add_statement, delete_statement, make_statement
@@ -277,3 +278,28 @@ def test_more_like_a_title_also_reads_what_the_same_people_watch(
     before = {int(i): r for r, i in enumerate(plain.items)}
     assert rank[11] < before[11]  # co-watched: up
     assert steered.matched(11)[profile.statements[0].id]  # and now it counts as alike
+
+
+def test_free_text_stays_gentle_and_never_retrieves(catalogue, item_vectors, encode) -> None:  # type: ignore[no-untyped-def]
+    free = Profile((make_statement("quiet stories about grief"),))
+    out = steer(catalogue, item_vectors, encode, free)
+    top, _, _, _ = whole(catalogue)
+    assert sorted(out.items.tolist()) == sorted(top.tolist())  # nothing brought in
+
+
+def test_an_explicit_avoid_holds_every_fitting_item_down_by_avoid_z(
+    catalogue, item_vectors, encode
+) -> None:  # type: ignore[no-untyped-def]
+    profile = Profile((make_statement("comedies", "avoids"),))
+    out = steer(catalogue, item_vectors, encode, profile)
+    sid = profile.statements[0].id
+    parts = {int(i): out.contribution(int(i))[sid] for i in out.items}
+    comedy = {i for i, p in parts.items() if "Comedy" in catalogue.genres[i]}
+    assert comedy and len({round(parts[i], 9) for i in comedy}) == 1  # one penalty for all
+    assert all(parts[i] == 0 for i in parts if i not in comedy)  # the rest left alone
+    spread = whole(catalogue)[3].spread(1e-6)
+    assert spread is not None
+    c = ScoringConfig()  # avoid_z units of the catalogue's spread, through the soft cap
+    limit = c.explicit_cap * spread
+    expected = -limit * np.tanh(c.avoid_z * spread / limit)
+    assert parts[next(iter(comedy))] == pytest.approx(expected)
