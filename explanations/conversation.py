@@ -607,7 +607,8 @@ def _recommend(ctx: ChatContext, state: ConversationState, n: int, lead: str) ->
             text = f"You have seen or been shown every film in the catalogue that is {wish}."
         return Reply(text, (), (), None, state, mentioned)
     items = _retrieve(ctx, state, pool, n)
-    names = ", ".join(ctx.index.label(i) for i in items)
+    # semicolons: "Fear (1996), The Assignment (1997)" reads as the title "Fear, The"
+    names = "; ".join(ctx.index.label(i) for i in items)
     state = replace(state, shown=(*state.shown, *items))
     return Reply(
         f"{lead} {names}.",
