@@ -298,6 +298,18 @@ def _z(x: np.ndarray) -> np.ndarray:
     return (x - x.mean()) / std if std > 1e-9 else np.zeros_like(x)
 
 
+def genre_overlap(catalogue: Catalogue, titles: Sequence[int]) -> np.ndarray:
+    """(n,) the largest Jaccard overlap of each item's genres with one of ``titles``': "more
+    like Toy Story" is first of all more animated family comedies."""
+    has = catalogue.genre_matrix > 0  # (n, G)
+    out = np.zeros(len(catalogue))
+    for t in titles:
+        inter = (has & has[t]).sum(axis=1)
+        union = (has | has[t]).sum(axis=1)
+        out = np.maximum(out, np.divide(inter, union, out=np.zeros(len(out)), where=union > 0))
+    return out
+
+
 def cowatch_affinity(neighbours: Neighbours, titles: Sequence[int], n: int) -> np.ndarray:
     """(n,) co-watch cosine of every item with the closest of ``titles``, from each title's
     stored neighbour list (:meth:`recommender.cowatch.CoWatch.neighbours`); 0 beyond it."""
@@ -318,8 +330,8 @@ def statement_affinities(
     neighbours: Neighbours | None = None,
 ) -> tuple[np.ndarray, np.ndarray, tuple[StatementFacts, ...]]:
     """Step 1 of the module doc over the whole catalogue ("films like Heat": the z-scored
-    cosine to Heat's text vector, plus the z-scored co-watch cosine when ``neighbours`` is
-    given).
+    cosine to Heat's text vector plus the z-scored genre overlap with it, plus the z-scored
+    co-watch cosine when ``neighbours`` is given).
 
     Returns (affinity (n_items, S) float64, fit (n_items, S) bool, facts (S,)): ``fit`` is the
     catalogue's fact for genre/year statements and the named titles themselves for title
@@ -348,7 +360,7 @@ def statement_affinities(
             anchor = item_vectors[list(f.titles)].sum(axis=0)  # (d,), the vectors' dtype
             norm = np.linalg.norm(anchor)
             text = item_vectors @ (anchor / norm if norm > 0 else anchor)
-            affinity[:, j] = _z(text)
+            affinity[:, j] = _z(text) + _z(genre_overlap(catalogue, f.titles))
             if neighbours is not None:
                 # what the same people watch, beside what the text says: text alone finds
                 # "Ghost in the Shell" for "more like Ghost"; co-watching finds Pretty Woman

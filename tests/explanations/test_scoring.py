@@ -260,7 +260,8 @@ def test_retrieval_respects_filters_and_avoids(catalogue, item_vectors, encode) 
 def test_more_like_a_title_also_reads_what_the_same_people_watch(
     catalogue, item_vectors, encode, index
 ) -> None:  # type: ignore[no-untyped-def]
-    """Heat's text is close to other thrillers; its audience also watches Airplane! (11)."""
+    """Heat's text and genres are close to other thrillers; its audience also watches
+    Airplane! (11)."""
     profile = Profile((make_statement("films like Heat"),))
     vectors = embed_statements(profile.statements, encode)
     n = len(catalogue)
@@ -277,7 +278,9 @@ def test_more_like_a_title_also_reads_what_the_same_people_watch(
     rank = {int(i): r for r, i in enumerate(steered.items)}
     before = {int(i): r for r, i in enumerate(plain.items)}
     assert rank[11] < before[11]  # co-watched: up
-    assert steered.matched(11)[profile.statements[0].id]  # and now it counts as alike
+    # genres count too: the crime thriller Seven (13) before every film sharing none
+    unlike = [i for i in range(n) if not set(catalogue.genres[i]) & set(catalogue.genres[7])]
+    assert all(rank[13] < rank[i] for i in unlike if i != 11)
 
 
 def test_free_text_stays_gentle_and_never_retrieves(catalogue, item_vectors, encode) -> None:  # type: ignore[no-untyped-def]
