@@ -48,6 +48,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from explanations.matching import years_phrase
 from explanations.parsing import GENRE_PHRASE, genre_groups_in, parse_request
 from explanations.profile import Filters, Profile, Statement, add_statement, make_statement
 from explanations.scoring import Encode, filter_mask
@@ -306,17 +307,10 @@ def _any_of(genres: Sequence[str]) -> str:
 
 
 def _years_words(lo: int | None, hi: int | None) -> str:
-    if lo is not None and hi is not None:
-        if lo == hi:
-            return f"from {lo}"
-        if lo % 10 == 0 and hi == lo + 9:
-            return f"from the {lo}s"
-        return f"from {lo} to {hi}"
-    if lo is not None:
-        return f"from {lo} or later"
-    if hi is not None:
-        return f"from {hi} or earlier"
-    return ""
+    return years_phrase(
+        lo, hi, decade="from the {lo}s", span="from {lo} to {hi}", since="from {lo} or later",
+        until="from {hi} or earlier", single="from {lo}",
+    )  # fmt: skip
 
 
 def _wish(ctx: ChatContext, state: ConversationState) -> str:

@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from explanations.llm_text import as_generator
+from explanations.matching import years_phrase
 from explanations.parsing import GENRE_PHRASE, genres_in, parse_preferences, split_clauses
 from explanations.profile import (
     Filters,
@@ -321,13 +322,10 @@ def regenerate_profile(
 
 def _years_text(lo: int | None, hi: int | None) -> str:
     """A year wish as a statement the matcher reads back as the same range."""
-    if lo is not None and hi is not None:
-        if lo % 10 == 0 and hi == lo + 9:
-            return f"films from the {lo}s"
-        return f"films between {lo} and {hi}"
-    if lo is not None:
-        return f"films after {lo - 1}"
-    return f"films before {(hi or 0) + 1}"
+    return years_phrase(
+        lo, hi, decade="films from the {lo}s", span="films between {lo} and {hi}",
+        since="films after {before}", until="films before {after}",
+    )  # fmt: skip
 
 
 def profile_from_text(

@@ -61,6 +61,34 @@ _SIMILAR = re.compile(
 )
 
 
+def years_phrase(
+    lo: int | None,
+    hi: int | None,
+    *,
+    decade: str,
+    span: str,
+    since: str,
+    until: str,
+    single: str | None = None,
+) -> str:
+    """An inclusive year range in words, each shape from its template ({lo}, {hi}, and
+    {before} = lo - 1, {after} = hi + 1 for exclusive wordings); "" without a range. One
+    function for the labels, the statements and the chat, so they cannot disagree on what
+    a range is."""
+    values = {"lo": lo, "hi": hi}
+    values["before"] = lo - 1 if lo is not None else None
+    values["after"] = hi + 1 if hi is not None else None
+    if lo is not None and hi is not None:
+        if single is not None and lo == hi:
+            return single.format(**values)
+        return (decade if lo % 10 == 0 and hi == lo + 9 else span).format(**values)
+    if lo is not None:
+        return since.format(**values)
+    if hi is not None:
+        return until.format(**values)
+    return ""
+
+
 @dataclass(frozen=True)
 class StatementFacts:
     """The checkable content of one statement's text (see the module doc for the kinds)."""
@@ -104,16 +132,10 @@ class StatementFacts:
 
     def years_label(self) -> str:
         """ "1990s", "1980-1990", "from 1980", "up to 1979" ("" without a range)."""
-        lo, hi = self.year_min, self.year_max
-        if lo is not None and hi is not None:
-            if lo % 10 == 0 and hi == lo + 9:
-                return f"{lo}s"
-            return f"{lo}-{hi}"
-        if lo is not None:
-            return f"from {lo}"
-        if hi is not None:
-            return f"up to {hi}"
-        return ""
+        return years_phrase(
+            self.year_min, self.year_max,
+            decade="{lo}s", span="{lo}-{hi}", since="from {lo}", until="up to {hi}",
+        )  # fmt: skip
 
     def label(self, genres: Sequence[str] = ()) -> str:
         """What the statement matched on, for the evidence record: "genre: Animation",
