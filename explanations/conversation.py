@@ -706,4 +706,9 @@ def promote(state: ConversationState, profile: Profile, index: TitleIndex | None
 
 def reply_problems(reply: Reply, index: TitleIndex) -> list[str]:
     """Titles the reply text names that are neither its items nor the item asked about."""
-    return [m.text for m in ungrounded(index, reply.text, reply.allowed)]
+    text = reply.text
+    for item in sorted(reply.allowed, key=lambda i: -len(index.label(i))):
+        # an allowed film's full label is accounted for; scanning across two labels could
+        # read "Fear (1996); The Assignment (1997)" as the unshown "Fear, The"
+        text = text.replace(index.label(item), " · ")
+    return [m.text for m in ungrounded(index, text, reply.allowed)]
