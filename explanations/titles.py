@@ -57,6 +57,8 @@ def aliases(title: str) -> list[str]:
     out = [title, natural_title(title)]
     for inner in _PARENS.findall(title):
         inner = inner.strip()
+        if re.fullmatch(r"\d{4}", inner):
+            continue  # a year left in the title ("... Great Giving (1995)") is no other name
         if len(inner) >= 2 and not inner.lower().startswith(("a.k.a", "aka")):
             out.append(natural_title(inner))
         elif inner.lower().startswith(("a.k.a", "aka")):

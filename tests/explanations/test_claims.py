@@ -92,3 +92,12 @@ def test_a_watched_claim_about_the_recommended_film_itself_is_refused(index: Tit
 def test_a_fan_of_clause_attributes_words_to_the_user(index: TitleIndex) -> None:
     text = "Babe should charm you: you're a fan of light-hearted films."
     assert claim_problems(text, BABE, index) == []
+
+
+def test_a_year_left_in_a_title_is_not_another_name_for_the_film() -> None:
+    from explanations.titles import TitleIndex, aliases
+
+    title = "Land Before Time III: The Time of the Great Giving (1995)"
+    assert "1995" not in aliases(title)
+    index = TitleIndex([title, "Heat"], [-1, 1995])
+    assert not index.mentions("It is from 1995, in line with your note.")
