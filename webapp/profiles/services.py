@@ -6,10 +6,12 @@ explanations on it).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from explanations import critique as crit
@@ -32,6 +34,25 @@ from webapp.profiles.signals import profile_saved
 # -- versions -------------------------------------------------------------------------------
 
 
+class ProfileChanged(ValueError):
+    """The profile moved on while slow work was computing from an older version."""
+
+
+@contextlib.contextmanager
+def profile_locked(user: Any) -> Iterator[None]:
+    """One writer at a time per user's profile: a transaction holding the user's row lock.
+
+    Every edit reads the current version, changes it and saves the next number; two clients
+    doing that at once both read version n, so one got a duplicate-number 500 and the other
+    silently undid the first one's edit. Under this lock the second waits and then reads
+    the first one's result. (PostgreSQL: SELECT ... FOR UPDATE; SQLite takes its write lock
+    at BEGIN, settings' transaction_mode IMMEDIATE, and ignores the row lock.)
+    """
+    with transaction.atomic():
+        list(get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk"))
+        yield
+
+
 def profile_save(
     *,
     user: Any,
@@ -44,8 +65,9 @@ def profile_save(
     refresh: bool = True,
 ) -> ProfileVersion:
     """Append a version (unless nothing changed) and announce it (``profile_saved``), so
-    what was derived from the old profile is refreshed; ``refresh=False`` stays silent."""
-    with transaction.atomic():
+    what was derived from the old profile is refreshed; ``refresh=False`` stays silent.
+    Callers that read the profile first do both under :func:`profile_locked`."""
+    with profile_locked(user):
         current = selectors.current_version(user=user)
         if current is not None and current.fingerprint == profile.fingerprint:
             return current  # an edit that changes nothing is not a version
@@ -75,7 +97,8 @@ def profile_generate(
         raise ValueError("there is no history to learn from yet; rate or like a few items")
     encode = encoder.encode if encoder is not None else None
     vocabulary = catalogue_state().catalogue.genre_vocabulary
-    previous = selectors.current_profile(user=user)
+    read = selectors.current_version(user=user)
+    previous = Profile.from_dict(read.profile) if read is not None else None
     if previous is None:
         profile = generate_profile(llm, rows, encode=encode, vocabulary=vocabulary)
     else:
@@ -83,9 +106,17 @@ def profile_generate(
         # deleted, and that citation goes, while the statement stays
         previous = repair_evidence(previous, [r[0] for r in rows])
         profile = regenerate_profile(previous, llm, rows, encode=encode, vocabulary=vocabulary)
-    return profile_save(
-        user=user, profile=profile, reason=Reason.GENERATED, by=by, summary="from your history"
-    )
+    with profile_locked(user):
+        now = selectors.current_version(user=user)
+        if (now.number if now else 0) != (read.number if read else 0):
+            # the LLM ran on the profile as it was; saving would undo the edit made since
+            raise ProfileChanged(
+                "your profile changed while it was being written from your ratings; "
+                "nothing was replaced: start it again to include your latest edit"
+            )
+        return profile_save(
+            user=user, profile=profile, reason=Reason.GENERATED, by=by, summary="from your history"
+        )
 
 
 EDITS: dict[str, Callable[..., Profile]] = {
@@ -108,9 +139,10 @@ def profile_edit(*, user: Any, by: Any, action: str, **arguments: Any) -> Profil
     statement), which the view shows next to what the user typed."""
     if action not in EDITS:
         raise ValueError(f"unknown edit {action!r}")
-    before = selectors.current_profile(user=user) or Profile()
-    after = EDITS[action](before, **arguments)
-    return profile_save(user=user, profile=after, reason=Reason.EDIT, by=by, summary=action)
+    with profile_locked(user):
+        before = selectors.current_profile(user=user) or Profile()
+        after = EDITS[action](before, **arguments)
+        return profile_save(user=user, profile=after, reason=Reason.EDIT, by=by, summary=action)
 
 
 def statement_changed(
@@ -140,17 +172,18 @@ def statement_changed(
 
 def statement_update(*, user: Any, by: Any, sid: str, **changes: Any) -> ProfileVersion:
     """Change text / polarity / weight / pin of one statement at once: one version."""
-    before = selectors.current_profile(user=user) or Profile()
-    after = statement_changed(before, sid, **changes)
-    # Name only what really changed: a form posts every field, changed or not.
-    try:
-        old, new = before.get(sid), after.get(sid)
-        named = ", ".join(k for k in changes if getattr(old, k) != getattr(new, k))
-    except KeyError:  # the edit replaced the statement under a new id
-        named = ", ".join(k for k, v in changes.items() if v is not None)
-    return profile_save(
-        user=user, profile=after, reason=Reason.EDIT, by=by, summary=named or "no change"
-    )
+    with profile_locked(user):
+        before = selectors.current_profile(user=user) or Profile()
+        after = statement_changed(before, sid, **changes)
+        # Name only what really changed: a form posts every field, changed or not.
+        try:
+            old, new = before.get(sid), after.get(sid)
+            named = ", ".join(k for k in changes if getattr(old, k) != getattr(new, k))
+        except KeyError:  # the edit replaced the statement under a new id
+            named = ", ".join(k for k, v in changes.items() if v is not None)
+        return profile_save(
+            user=user, profile=after, reason=Reason.EDIT, by=by, summary=named or "no change"
+        )
 
 
 def profile_replace(*, user: Any, by: Any, statements: list[dict[str, Any]]) -> ProfileVersion:
@@ -160,28 +193,29 @@ def profile_replace(*, user: Any, by: Any, statements: list[dict[str, Any]]) -> 
     shows a change and an untouched one keeps its evidence); one without is a new statement
     of the user's; current statements not named are deleted.
     """
-    before = selectors.current_profile(user=user) or Profile()
-    edited = before
-    for entry in statements:
-        if entry.get("id"):
-            fields = {k: entry.get(k) for k in ("text", "polarity", "weight", "pinned")}
-            edited = statement_changed(edited, entry["id"], **fields)
-    after = replace(before, statements=())
-    for entry in statements:
-        statement = (
-            edited.get(entry["id"])
-            if entry.get("id")
-            else ops.make_statement(
-                entry["text"],
-                entry.get("polarity") or "likes",
-                weight=entry.get("weight"),
-                pinned=bool(entry.get("pinned")),
+    with profile_locked(user):
+        before = selectors.current_profile(user=user) or Profile()
+        edited = before
+        for entry in statements:
+            if entry.get("id"):
+                fields = {k: entry.get(k) for k in ("text", "polarity", "weight", "pinned")}
+                edited = statement_changed(edited, entry["id"], **fields)
+        after = replace(before, statements=())
+        for entry in statements:
+            statement = (
+                edited.get(entry["id"])
+                if entry.get("id")
+                else ops.make_statement(
+                    entry["text"],
+                    entry.get("polarity") or "likes",
+                    weight=entry.get("weight"),
+                    pinned=bool(entry.get("pinned")),
+                )
             )
+            after = ops.add_statement(after, statement)
+        return profile_save(
+            user=user, profile=after, reason=Reason.EDIT, by=by, summary="replaced the statements"
         )
-        after = ops.add_statement(after, statement)
-    return profile_save(
-        user=user, profile=after, reason=Reason.EDIT, by=by, summary="replaced the statements"
-    )
 
 
 def profile_revert(*, user: Any, by: Any, number: int) -> ProfileVersion:
@@ -204,12 +238,15 @@ def profile_cold_start(*, user: Any, text: str) -> ProfileVersion:
     profile = profile_from_text(text, vocabulary)
     if not profile.statements and profile.filters.is_empty():
         raise ValueError("we could not find a taste in that; try e.g. 'funny animated films'")
-    before = selectors.current_profile(user=user) or Profile()
-    merged = before
-    for s in profile.statements:
-        merged = ops.add_statement(merged, s)
-    merged = ops.set_filters(merged, merged.filters.merge(profile.filters))
-    return profile_save(user=user, profile=merged, reason=Reason.COLD_START, by=user, summary=text)
+    with profile_locked(user):
+        before = selectors.current_profile(user=user) or Profile()
+        merged = before
+        for s in profile.statements:
+            merged = ops.add_statement(merged, s)
+        merged = ops.set_filters(merged, merged.filters.merge(profile.filters))
+        return profile_save(
+            user=user, profile=merged, reason=Reason.COLD_START, by=user, summary=text
+        )
 
 
 # -- critiques ------------------------------------------------------------------------------
@@ -238,29 +275,33 @@ def critique_item_apply(*, user: Any, item: Item, kind: str, reason: str = "") -
     index = state.position(item.pk)
     if index is None:
         raise ValueError("that item is not in the catalogue")
-    before = selectors.current_profile(user=user) or Profile()
-    after, record = crit.critique_item(before, state.catalogue, index, kind, reason)  # type: ignore[arg-type]
-    return profile_save(
-        user=user, profile=after, reason=Reason.CRITIQUE, by=user, summary=record.text,
-        critique=_critique_dict(record),
-    )  # fmt: skip
+    with profile_locked(user):
+        before = selectors.current_profile(user=user) or Profile()
+        after, record = crit.critique_item(before, state.catalogue, index, kind, reason)  # type: ignore[arg-type]
+        return profile_save(
+            user=user, profile=after, reason=Reason.CRITIQUE, by=user, summary=record.text,
+            critique=_critique_dict(record),
+        )  # fmt: skip
 
 
 def critique_list_apply(*, user: Any, text: str) -> ProfileVersion:
     vocabulary = catalogue_state().catalogue.genre_vocabulary
-    before = selectors.current_profile(user=user) or Profile()
-    after, record = crit.critique_list(before, text, vocabulary)
-    if after.fingerprint == before.fingerprint:
-        raise ValueError("we could not tell what to change; try e.g. 'less violent, more comedies'")
-    return profile_save(
-        user=user, profile=after, reason=Reason.CRITIQUE, by=user, summary=record.text,
-        critique=_critique_dict(record),
-    )  # fmt: skip
+    with profile_locked(user):
+        before = selectors.current_profile(user=user) or Profile()
+        after, record = crit.critique_list(before, text, vocabulary)
+        if after.fingerprint == before.fingerprint:
+            raise ValueError(
+                "we could not tell what to change; try e.g. 'less violent, more comedies'"
+            )
+        return profile_save(
+            user=user, profile=after, reason=Reason.CRITIQUE, by=user, summary=record.text,
+            critique=_critique_dict(record),
+        )  # fmt: skip
 
 
 def critique_undo(*, user: Any, number: int) -> ProfileVersion:
     """Remove what critique version ``number`` added, keeping every later edit."""
-    with transaction.atomic():
+    with profile_locked(user):
         version = ProfileVersion.objects.select_for_update().get(
             user=user, number=number, reason=Reason.CRITIQUE
         )

@@ -14,7 +14,7 @@ from webapp.catalogue.selectors import history_rows
 from webapp.catalogue.state import catalogue_state, item_vectors
 from webapp.profiles.models import ProfileVersion, Reason
 from webapp.profiles.selectors import current_profile
-from webapp.profiles.services import profile_save
+from webapp.profiles.services import profile_locked, profile_save
 from webapp.ranking.selectors import ranking_for
 from webapp.steering.models import Conversation
 
@@ -64,12 +64,15 @@ def conversation_promote(*, user: Any) -> ProfileVersion:
     state = ConversationState.from_dict(chat.state)
     if state.is_empty():
         raise ValueError("the chat has nothing to keep yet")
-    before = current_profile(user=user) or Profile()
-    version = profile_save(
-        user=user, profile=promote(state, before, catalogue_state().index),
-        reason=Reason.CONVERSATION, by=user,
-        summary="kept from the chat",
-    )  # fmt: skip
+    with profile_locked(user):
+        before = current_profile(user=user) or Profile()
+        version = profile_save(
+            user=user,
+            profile=promote(state, before, catalogue_state().index),
+            reason=Reason.CONVERSATION,
+            by=user,
+            summary="kept from the chat",
+        )
     chat.state, chat.turns = {}, []
     chat.save()
     return version
