@@ -4,12 +4,14 @@ CI's second pass, SQLite in the first): no 5xx, and no edit silently lost."""
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 from rest_framework.test import APIClient
 
+from tests.webapp.profiles_support import tastes_fixture  # noqa: F401 (a fixture)
 from webapp.profiles import selectors
 from webapp.profiles.models import ProfileVersion
 
@@ -54,3 +56,39 @@ def test_two_clients_adding_statements_at_once_lose_nothing() -> None:
     assert not missing, f"{len(missing)} edits lost, e.g. {sorted(missing)[:3]}"
     numbers = list(ProfileVersion.objects.filter(user=user).values_list("number", flat=True))
     assert sorted(numbers) == list(range(1, 2 * EDITS + 1))  # one version per edit, no gaps
+
+
+# -- one user cannot flood the shared worker --------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_200_regenerate_clicks_leave_one_queued_job_per_kind(
+    tastes: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from webapp.jobs.models import JobRun
+    from webapp.profiles import tasks as profile_tasks
+    from webapp.ranking import tasks as ranking_tasks
+
+    sent: list[tuple[str, dict[str, Any]]] = []
+    for task in (profile_tasks.profile_generate, ranking_tasks.explanations_refresh):
+        # the broker is outside the project: record what would be sent, leave it queued
+        monkeypatch.setattr(
+            task, "delay_on_commit", lambda _name=task.name, **kw: sent.append((_name, kw))
+        )
+    fan, other = tastes["fans"]["comedy"][0], tastes["fans"]["horror"][0]
+    for _ in range(200):
+        profile_tasks.profile_generate_enqueue(user=fan)
+        ranking_tasks.explanations_enqueue(user=fan)
+    queued = JobRun.objects.filter(state=JobRun.State.QUEUED)
+    assert queued.filter(dedupe_key=f"user:{fan.pk}").count() == 2  # one of each kind
+    assert sorted(name for name, _ in sent) == sorted(
+        [profile_tasks.profile_generate.name, ranking_tasks.explanations_refresh.name]
+    )
+    # another user is not held up by them
+    ranking_tasks.explanations_enqueue(user=other)
+    assert queued.filter(dedupe_key=f"user:{other.pk}").count() == 1
+    # once the queued one starts, a new request queues the next one (it reads newer data)
+    first = queued.get(dedupe_key=f"user:{fan.pk}", task_name=profile_tasks.profile_generate.name)
+    JobRun.objects.filter(pk=first.pk).update(state=JobRun.State.RUNNING)
+    again = profile_tasks.profile_generate_enqueue(user=fan)
+    assert again.pk != first.pk and again.state == JobRun.State.QUEUED

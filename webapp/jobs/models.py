@@ -26,6 +26,10 @@ class JobRun(models.Model):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
+    # "user:42" for work one user triggers: at most one such job waits in the queue per task
+    # and key (a newer request finds it and rides on it: it reads the latest state when it
+    # runs), so one user's clicks cannot flood the shared worker
+    dedupe_key = models.CharField(max_length=100, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -33,6 +37,13 @@ class JobRun(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["state", "created_at"], name="jobrun_state_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["task_name", "dedupe_key"],
+                condition=models.Q(state="queued") & ~models.Q(dedupe_key=""),
+                name="jobrun_one_queued_per_key",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.task_name} #{self.pk} ({self.state})"

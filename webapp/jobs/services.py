@@ -9,7 +9,7 @@ from typing import Any
 
 from celery import Task
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from webapp.celery import app  # the project's Celery app knows every registered task
@@ -25,25 +25,45 @@ def quiet(fraction: float, message: str) -> None:
     return None
 
 
+QUEUED_STALE_AFTER = timedelta(minutes=30)  # a queued job this old lost its message
+
+
 def job_enqueue(
     *,
     task: Task,
     arguments: dict[str, Any] | None = None,
     requested_by: AbstractBaseUser | None = None,
+    dedupe_key: str = "",
 ) -> JobRun:
     """Create the JobRun and send the task once the surrounding transaction commits.
 
     Sending inside an open transaction would let a fast worker look for rows that are not
     committed yet; ``delay_on_commit`` sends after COMMIT (or at once in autocommit mode).
+
+    With ``dedupe_key`` ("user:42"), a job of the same task and key still waiting in the
+    queue is returned instead of a new one (a partial unique index makes that hold under
+    concurrent requests too): 200 clicks leave one queued job, which reads the newest state
+    when it runs. One queued longer than ``QUEUED_STALE_AFTER`` lost its message: it is
+    marked failed and a new one is queued.
     """
     arguments = arguments or {}
-    job = JobRun.objects.create(
-        task_name=task.name,
-        arguments=arguments,
-        requested_by=requested_by if requested_by and requested_by.is_authenticated else None,
-    )
-    task.delay_on_commit(job_id=job.pk, **arguments)
-    return job
+    by = requested_by if requested_by and requested_by.is_authenticated else None
+    for _ in range(2):
+        try:
+            with transaction.atomic():
+                job = JobRun.objects.create(
+                    task_name=task.name, arguments=arguments, requested_by=by, dedupe_key=dedupe_key
+                )
+        except IntegrityError:
+            waiting = JobRun.objects.filter(
+                task_name=task.name, dedupe_key=dedupe_key, state=JobRun.State.QUEUED
+            ).first()
+            if waiting is not None and not job_fail_if_stale(job=waiting, after=QUEUED_STALE_AFTER):
+                return waiting
+            continue  # it just started, finished or went stale: queue a new one
+        task.delay_on_commit(job_id=job.pk, **arguments)
+        return job
+    raise RuntimeError(f"could not queue {task.name} for {dedupe_key}")
 
 
 def job_run_again(*, job: JobRun, requested_by: AbstractBaseUser | None = None) -> JobRun:

@@ -43,4 +43,5 @@ def profile_generate_enqueue(*, user: Any) -> JobRun:
         task=profile_generate,
         arguments={"user_id": user.pk, "requested_by_id": user.pk},
         requested_by=user,
+        dedupe_key=f"user:{user.pk}",
     )

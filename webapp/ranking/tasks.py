@@ -43,7 +43,12 @@ def explanations_refresh(
 
 
 def explanations_enqueue(*, user: Any, by: Any = None) -> JobRun:
-    return job_enqueue(task=explanations_refresh, arguments={"user_id": user.pk}, requested_by=by)
+    return job_enqueue(
+        task=explanations_refresh,
+        arguments={"user_id": user.pk},
+        requested_by=by,
+        dedupe_key=f"user:{user.pk}",
+    )
 
 
 def explanations_ensure(
