@@ -235,8 +235,17 @@ CELERY_TASK_SERIALIZER = "json"  # tasks take ids and JSON, never model instance
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True  # a worker that dies mid-task leaves the message to be redelivered
+# ... and a pool child killed mid-task (OOM, SIGKILL) gives its message back at once instead of
+# acknowledging it; the JobRun's conditional claim (webapp.jobs.services.job_claim) lets that
+# same message run again and makes any other late copy exit. A whole node that dies is reaped
+# when it starts again (webapp.jobs.tasks.reap_on_start).
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 6 * 3600, minimum=1)
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Redis re-delivers an unacknowledged message after this long; shorter than the longest
+    # task (a fine-tune may take hours) and such a task runs twice at once
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- Models (loaded lazily by recommender/, never at start-up) ------------------------------

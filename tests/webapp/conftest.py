@@ -70,6 +70,40 @@ def _database_url_for_worker() -> str:
     return f"postgres://{user}@{host}:{port}/{s['NAME']}"
 
 
+def start_worker(log_name: str = "test-worker.log") -> subprocess.Popen[str]:
+    """A real ``celery worker`` (solo pool) on the configured broker and the test database,
+    started and ready (its log under VAR_DIR)."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url_for_worker(),
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+    }
+    log = Path(settings.VAR_DIR) / log_name
+    out = log.open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "webapp", "worker", "--pool=solo",
+         "--loglevel=INFO", "-I", "tests.webapp.worker_tasks", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    out.close()  # the child keeps its own handle
+    deadline = time.monotonic() + 60
+    while "ready." not in log.read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_worker(proc)
+            raise RuntimeError(f"celery worker did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.2)
+    return proc
+
+
+def stop_worker(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=20)
+
+
 @pytest.fixture
 def celery_worker_process(transactional_db: None) -> Iterator[subprocess.Popen[str]]:
     """A real ``celery worker`` process on the configured broker, sharing the test database.
@@ -81,32 +115,12 @@ def celery_worker_process(transactional_db: None) -> Iterator[subprocess.Popen[s
 
     app.conf.task_always_eager = False
     app.control.purge()  # leftovers of an earlier, interrupted run
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url_for_worker(),
-        "CELERY_TASK_ALWAYS_EAGER": "0",
-    }
-    log = Path(settings.VAR_DIR) / "test-worker.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "webapp", "worker", "--pool=solo",
-             "--loglevel=INFO", "-I", "tests.webapp.worker_tasks", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 60
-            while "ready." not in log.read_text():
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"celery worker did not start:\n{log.read_text()[-3000:]}")
-                time.sleep(0.2)
-            yield proc
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            app.conf.task_always_eager = settings.CELERY_TASK_ALWAYS_EAGER
+    proc = start_worker()
+    try:
+        yield proc
+    finally:
+        stop_worker(proc)
+        app.conf.task_always_eager = settings.CELERY_TASK_ALWAYS_EAGER
 
 
 def wait_for(predicate: Any, timeout: float = 60.0, interval: float = 0.2) -> bool:

@@ -146,3 +146,22 @@ def test_two_trainings_in_the_same_second_get_distinct_versions(two_tastes: dict
     first, second = services.model_train(name="pop"), services.model_train(name="pop")
     assert first.version != second.version and first.path != second.path
     assert ModelVersion.objects.filter(is_active=True).get() == second
+
+
+def test_a_late_training_never_activates_over_a_newer_version(
+    two_tastes: dict[str, Any],
+) -> None:
+    """The stale re-run of an hour-old training request must not switch every list back."""
+    asked = JobRun.objects.create(task_name=tasks.model_train.name, arguments={"name": "pop"})
+    JobRun.objects.filter(pk=asked.pk).update(created_at=T0)  # asked for long ago
+    newer = services.model_train(name="ease")  # trained and serving since
+    services.recommendations_refresh(model_version=newer)
+    result = tasks.model_train.apply(kwargs={"job_id": asked.pk, "name": "pop"}).result
+    assert result["activated"] is False and newer.version in result["reason"]
+    assert selectors.active_model_version() == newer
+    assert set(RecommendationList.objects.values_list("model_version", flat=True)) == {newer.pk}
+    # a request made now does activate, after writing every list
+    fresh = JobRun.objects.create(task_name=tasks.model_train.name, arguments={"name": "pop"})
+    result = tasks.model_train.apply(kwargs={"job_id": fresh.pk, "name": "pop"}).result
+    assert result["activated"] is True and result["lists"] == 20
+    assert selectors.active_model_version().version == result["model_version"]

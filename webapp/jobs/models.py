@@ -30,6 +30,9 @@ class JobRun(models.Model):
     # and key (a newer request finds it and rides on it: it reads the latest state when it
     # runs), so one user's clicks cannot flood the shared worker
     dedupe_key = models.CharField(max_length=100, blank=True, default="")
+    # the worker node that claimed it ("celery@host"): when that node starts again, whatever
+    # it was running died with it and is reaped (webapp.jobs.tasks.reap_on_start)
+    worker = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -10,6 +10,7 @@ from typing import Any
 from celery import Task
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from webapp.celery import app  # the project's Celery app knows every registered task
@@ -117,15 +118,54 @@ def _update(job_id: int | None, **fields: Any) -> None:
         JobRun.objects.filter(pk=job_id).update(**fields)
 
 
-def job_mark_running(*, job_id: int | None, task_id: str, attempt: int) -> None:
-    _update(
-        job_id,
-        state=JobRun.State.RUNNING,
-        task_id=task_id,
-        started_at=timezone.now(),
-        attempts=attempt,
-        error="",
+def job_claim(*, job_id: int | None, task_id: str, attempt: int, worker: str = "") -> bool:
+    """queued/retrying -> running, in one conditional UPDATE; False when the job is not
+    this delivery's to run: already finished, given up as stale (and queued again as another
+    job), or running under another task id. Such a late or duplicate delivery must exit at
+    once, or an hour-old message re-activates an old model over a newer one. The same
+    message redelivered after its worker died (same task id) may run again."""
+    if job_id is None:
+        return True
+    waiting = Q(state__in=[JobRun.State.QUEUED, JobRun.State.RETRYING])
+    redelivered = Q(state=JobRun.State.RUNNING, task_id=task_id)
+    return (
+        bool(
+            JobRun.objects.filter(Q(pk=job_id) & (waiting | redelivered)).update(
+                state=JobRun.State.RUNNING,
+                task_id=task_id,
+                started_at=timezone.now(),
+                attempts=attempt,
+                error="",
+                worker=worker[:200],
+            )
+        )
+        or not JobRun.objects.filter(pk=job_id).exists()
+    )  # a row deleted meanwhile: no row to keep
+
+
+def job_reap(*, worker: str) -> list[JobRun]:
+    """Jobs that node ``worker`` was running when it stopped (a kill, a crash, a restart):
+    each is marked failed with a clear message and queued again as a new job. Called as the
+    node starts; the embedded filesystem broker cannot redeliver a message whose worker
+    died, and Redis would only after its visibility timeout (hours). Returns the new jobs."""
+    again = []
+    orphans = JobRun.objects.filter(
+        worker=worker, state__in=[JobRun.State.RUNNING, JobRun.State.RETRYING]
     )
+    for job in orphans:
+        marked = JobRun.objects.filter(pk=job.pk, state=job.state, task_id=job.task_id).update(
+            state=JobRun.State.FAILED, finished_at=timezone.now()
+        )
+        if not marked:
+            continue  # it moved on meanwhile
+        new = job_run_again(job=job, requested_by=job.requested_by)
+        message = (
+            f"its worker ({worker}) stopped while it ran (killed or restarted); "
+            f"queued again as job #{new.pk}"
+        )
+        JobRun.objects.filter(pk=job.pk).update(message=message[:500], error=message)
+        again.append(new)
+    return again
 
 
 def job_progress(*, job_id: int | None, fraction: float, message: str = "") -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from celery.contrib.django.task import DjangoTask
-from django.db import OperationalError
+from celery.signals import celeryd_after_setup
+from django.db import OperationalError, close_old_connections
 
 from webapp.jobs import services
 
@@ -18,6 +19,19 @@ RETRY: dict[str, Any] = {
 }
 
 
+SKIPPED = "skipped"  # the key of what a skipped delivery returns
+
+
+@celeryd_after_setup.connect
+def reap_on_start(sender: str, **kwargs: Any) -> None:
+    """A worker node that starts reaps what its previous run left running (it died with
+    it): marked failed, queued again (services.job_reap)."""
+    try:
+        services.job_reap(worker=str(sender))
+    finally:
+        close_old_connections()  # the worker's own connection handling starts after this
+
+
 class JobTask(DjangoTask):
     """Tasks called with a ``job_id`` keyword keep that JobRun's state in step.
 
@@ -26,15 +40,26 @@ class JobTask(DjangoTask):
     """
 
     def before_start(self, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        services.job_mark_running(
-            job_id=kwargs.get("job_id"), task_id=task_id, attempt=self.request.retries + 1
+        self.request.job_claimed = services.job_claim(
+            job_id=kwargs.get("job_id"),
+            task_id=task_id,
+            attempt=self.request.retries + 1,
+            worker=self.request.hostname or "",
         )
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if getattr(self.request, "job_claimed", True) is False:
+            # a late or duplicate delivery of a job that finished, was given up, or runs
+            # elsewhere: do nothing, and leave its row alone (see on_success)
+            return {SKIPPED: f"job #{kwargs.get('job_id')} is not this delivery's to run"}
+        return super().__call__(*args, **kwargs)
 
     def on_success(
         self, retval: Any, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
-        # A batch task that re-enqueued itself ("continued") is not finished yet.
-        if isinstance(retval, dict) and retval.get("continued"):
+        # A batch task that re-enqueued itself ("continued") is not finished yet; a skipped
+        # delivery never touches the row it did not claim.
+        if isinstance(retval, dict) and (retval.get("continued") or retval.get(SKIPPED)):
             return
         services.job_mark_succeeded(job_id=kwargs.get("job_id"), result=retval)
 

@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,26 @@ def model_train(
             mv.is_active = True
             mv.save(update_fields=["is_active"])
     return mv
+
+
+def model_activate(*, mv: ModelVersion, requested_at: datetime | None = None) -> bool:
+    """Serve ``mv`` from now on, unless a version created after ``requested_at`` (when the
+    training was asked for) is serving: a late or re-run training never switches every
+    user's list back to an older request's model. Returns whether ``mv`` now serves."""
+    with transaction.atomic():
+        serving = ModelVersion.objects.select_for_update().filter(is_active=True).first()
+        newer = (
+            serving is not None
+            and serving.pk != mv.pk
+            and requested_at is not None
+            and serving.created_at > requested_at
+        )
+        if newer:
+            return False
+        ModelVersion.objects.exclude(pk=mv.pk).update(is_active=False)
+        ModelVersion.objects.filter(pk=mv.pk).update(is_active=True)
+    mv.is_active = True
+    return True
 
 
 def _ids_path(mv: ModelVersion) -> Path:

@@ -6,6 +6,7 @@ from celery import shared_task
 from django.db import OperationalError
 
 from webapp.catalogue.tasks import item_vectors_enqueue
+from webapp.jobs.models import JobRun
 from webapp.jobs.services import job_progress
 from webapp.jobs.tasks import JobTask
 from webapp.recommendations import selectors, services
@@ -18,7 +19,9 @@ from webapp.recommendations.models import ModelVersion
 def model_train(
     self: JobTask, job_id: int | None = None, name: str = "hybrid", seed: int = 0
 ) -> dict[str, Any]:
-    """Train ``name``, activate it, and refresh every user's list from it."""
+    """Train ``name``, write every user's list from it, then activate it: only then, so a
+    run killed half-way never leaves the site serving a model with half its lists, and
+    never over a version created after this training was asked for."""
 
     def training(fraction: float, message: str) -> None:
         job_progress(job_id=job_id, fraction=0.8 * fraction, message=message)
@@ -28,12 +31,26 @@ def model_train(
             job_id=job_id, fraction=0.8 + 0.2 * fraction, message=f"refreshing lists: {message}"
         )
 
-    mv = services.model_train(name=name, seed=seed, progress=training)
+    requested_at = JobRun.objects.filter(pk=job_id).values_list("created_at", flat=True).first()
+    mv = services.model_train(name=name, seed=seed, activate=False, progress=training)
+    serving = selectors.active_model_version()
+    if serving is not None and requested_at is not None and serving.created_at > requested_at:
+        return {
+            "model_version": mv.version,
+            "activated": False,
+            "reason": f"{serving.version} was trained after this was asked for; it keeps serving",
+        }
     written = services.recommendations_refresh(model_version=mv, progress=refreshing)
+    activated = services.model_activate(mv=mv, requested_at=requested_at)
     # Profile re-ranking and explanations need item vectors; the refresh is a no-op when the
     # stored ones still match the catalogue's texts.
     item_vectors_enqueue()
-    return {"model_version": mv.version, "valid_ndcg": mv.valid_ndcg, "lists": written}
+    return {
+        "model_version": mv.version,
+        "valid_ndcg": mv.valid_ndcg,
+        "lists": written,
+        "activated": activated,
+    }
 
 
 @shared_task(
