@@ -11,7 +11,7 @@ from webapp import ml
 from webapp.catalogue import services
 from webapp.catalogue.models import Item
 from webapp.jobs.models import JobRun
-from webapp.jobs.services import job_enqueue, job_progress
+from webapp.jobs.services import job_enqueue, job_hand_over, job_progress
 from webapp.jobs.tasks import RETRY, JobTask
 
 
@@ -79,6 +79,7 @@ def catalogue_enrich(
     total_done = done + described + unusable
     more = services.items_to_enrich().exists() and (not limit or total_done < limit)
     if more:
+        job_hand_over(job_id=job_id)  # the next slice's delivery claims the same row
         catalogue_enrich.delay_on_commit(
             job_id=job_id, batch=batch, slice_seconds=slice_seconds, limit=limit, done=total_done
         )

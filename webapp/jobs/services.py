@@ -143,6 +143,12 @@ def job_claim(*, job_id: int | None, task_id: str, attempt: int, worker: str = "
     )  # a row deleted meanwhile: no row to keep
 
 
+def job_hand_over(*, job_id: int | None) -> None:
+    """A task that continues its job in another message (the next slice) gives the row back
+    to the queue first, so the next delivery can claim it (:func:`job_claim`)."""
+    _update(job_id, state=JobRun.State.QUEUED)
+
+
 def job_reap(*, worker: str) -> list[JobRun]:
     """Jobs that node ``worker`` was running when it stopped (a kill, a crash, a restart):
     each is marked failed with a clear message and queued again as a new job. Called as the
