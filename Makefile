@@ -16,6 +16,8 @@ $(STAMP): requirements.txt requirements-models.txt
 install: $(STAMP)
 
 ## run: install, migrate, load MovieLens 100K if the database is empty, start web + worker
+## (a laptop's development server: DEBUG on unless DEBUG=false is given)
+run: export DEBUG ?= true
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py import_movielens --variant 100k --if-empty

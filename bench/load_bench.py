@@ -136,6 +136,8 @@ def app_env(args: argparse.Namespace, **extra: str) -> dict[str, str]:
         "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SECURE_COOKIES": "false",  # plain HTTP on localhost
+        "SECURE_SSL_REDIRECT": "false",
+        "SECURE_HSTS_SECONDS": "0",
         "SERVER_TIMING": "true",
         "LOG_LEVEL": "WARNING",
         "CACHE_URL": args.cache_url,

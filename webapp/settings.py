@@ -23,7 +23,9 @@ load_dotenv(Path(os.environ.get("ENV_FILE", str(BASE_DIR / ".env"))))
 VAR_DIR = env_path("VAR_DIR", "var", BASE_DIR)
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-DEBUG = env_bool("DEBUG", True)
+# Off unless asked for: a 500 page in DEBUG prints the database, broker and cache URLs with
+# their passwords. `make run` (the embedded default on a laptop) turns it on.
+DEBUG = env_bool("DEBUG", False)
 _DEV_SECRET = "dev-insecure-secret-key-only-for-DEBUG-never-for-production"
 SECRET_KEY = env_str("SECRET_KEY", "")
 if not SECRET_KEY:
@@ -164,6 +166,14 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
     SECURE_CONTENT_TYPE_NOSNIFF = True
+    # HTTPS only, and browsers told to keep it so (`manage.py check --deploy` is clean with
+    # the defaults); a site behind a TLS-terminating proxy names the header it sets
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+    if _proxy := env_str("SECURE_PROXY_SSL_HEADER", ""):  # e.g. HTTP_X_FORWARDED_PROTO
+        SECURE_PROXY_SSL_HEADER = (_proxy, "https")
 
 # --- REST API (owned by webapp/api) ---------------------------------------------------------
 # Token first: its WWW-Authenticate header makes an anonymous request a 401, not a 403.

@@ -48,7 +48,7 @@ def test_it_rejects_a_malformed_boolean(tmp_path: Path) -> None:
 
 
 def test_it_rejects_an_unknown_database_scheme(tmp_path: Path) -> None:
-    result = start(tmp_path, DATABASE_URL="oracle2://nowhere/db")
+    result = start(tmp_path, DEBUG="true", DATABASE_URL="oracle2://nowhere/db")
     assert result.returncode != 0
     assert "DATABASE_URL" in result.stderr
 
@@ -91,3 +91,27 @@ def test_a_copied_env_example_starts_with_the_defaults(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["django.db.backends.sqlite3", "filesystem://", "True"]
+
+
+def test_production_settings_pass_the_deploy_check(tmp_path: Path) -> None:
+    """`manage.py check --deploy` with the production defaults: no warnings at all."""
+    clean = {
+        k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY", "DATABASE_URL")
+    }
+    env = {
+        **clean, "DJANGO_SETTINGS_MODULE": "webapp.settings", "VAR_DIR": str(tmp_path),
+        "ENV_FILE": "", "DEBUG": "false", "SECRET_KEY": "k" * 30 + "-unguessable-" + "q" * 20,
+        "ALLOWED_HOSTS": "example.org",
+    }  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_debug_is_off_unless_asked_for(tmp_path: Path) -> None:
+    result = start(tmp_path, SECRET_KEY="x" * 50)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
