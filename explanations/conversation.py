@@ -55,6 +55,8 @@ from explanations.scoring import Encode, filter_mask
 from explanations.titles import TitleIndex, ungrounded
 from recommender.data import Catalogue
 
+MAX_WISHES = 20  # statements a chat keeps (the newest); its state is stored with every turn
+MAX_SHOWN = 500  # films it remembers showing, so "more" does not repeat them
 ANCHOR_WEIGHT = 1.5
 BASE_WEIGHT = 0.5
 _VAGUE = frozenset(
@@ -566,8 +568,11 @@ def _with_request(
             year_min=request.year_min,
             year_max=request.year_max,
         )
-    temp = Profile(previous, filters)
-    for topic, polarity in statements:
+    # the chat keeps its newest wishes only: its state is stored with every turn
+    temp = Profile(tuple(previous)[-(MAX_WISHES - 1) :], filters)
+    for topic, polarity in statements[:MAX_WISHES]:
+        if len(temp.statements) >= MAX_WISHES:
+            temp = replace(temp, statements=temp.statements[1:])
         temp = add_statement(temp, make_statement(topic, polarity, source="conversation"))  # type: ignore[arg-type]
     return replace(
         state,
@@ -603,7 +608,7 @@ def _recommend(ctx: ChatContext, state: ConversationState, n: int, lead: str) ->
     items = _retrieve(ctx, state, pool, n)
     # semicolons: "Fear (1996), The Assignment (1997)" reads as the title "Fear, The"
     names = "; ".join(ctx.index.label(i) for i in items)
-    state = replace(state, shown=(*state.shown, *items))
+    state = replace(state, shown=(*state.shown, *items)[-MAX_SHOWN:])
     return Reply(
         f"{lead} {names}.",
         tuple(items),

@@ -94,3 +94,13 @@ def test_bad_statements_are_refused() -> None:
         make_statement("   ")
     with pytest.raises(ValueError):
         make_statement("x", weight=10)
+
+
+def test_a_profile_holds_at_most_max_statements() -> None:
+    from explanations.profile import MAX_STATEMENTS
+
+    profile = Profile()
+    for k in range(MAX_STATEMENTS):
+        profile = add_statement(profile, make_statement(f"wish {k}"))
+    with pytest.raises(ValueError, match="at most"):
+        add_statement(profile, make_statement("one more"))

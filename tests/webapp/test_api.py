@@ -666,3 +666,20 @@ def test_the_export_holds_my_data_and_only_mine(api: APIClient, fan: Any, bob: A
     assert "bob" not in str(body["account"]) and "password" not in str(body["account"])
     api.logout()
     assert api.get(f"{V1}/me/export/").status_code == 401
+
+
+def test_limits_answer_a_clear_400_and_change_nothing(api: APIClient, fan: Any) -> None:
+    from explanations.profile import MAX_STATEMENTS
+
+    before = ProfileVersion.objects.filter(user=fan).count()
+    huge = api.post(f"{V1}/me/profile/statements/", {"text": "x" * 100_000}, format="json")
+    assert huge.status_code == 400 and "text" in huge.json()
+    many = api.put(
+        f"{V1}/me/profile/filters/", {"exclude_items": list(range(1, 100_001))}, format="json"
+    )
+    assert many.status_code == 400 and "exclude_items" in many.json()
+    assert ProfileVersion.objects.filter(user=fan).count() == before
+    statements = [{"text": f"wish {k}"} for k in range(MAX_STATEMENTS + 1)]
+    full = api.put(f"{V1}/me/profile/", {"statements": statements}, format="json")
+    assert full.status_code == 400 and str(MAX_STATEMENTS) in str(full.json())
+    assert ProfileVersion.objects.filter(user=fan).count() == before

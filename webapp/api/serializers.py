@@ -219,17 +219,29 @@ class FiltersSerializer(serializers.Serializer):
     exclude_items = serializers.ListField(child=serializers.IntegerField())
 
 
+MAX_FILTER_VALUES = 50  # genres named in one filter
+MAX_HIDDEN_ITEMS = 1000  # every version stores the whole profile: keep a profile small
+
+
 class FiltersWriteSerializer(serializers.Serializer):
     """Every filter at once; an omitted one is cleared. Genres and items must exist."""
 
     include_genres = serializers.ListField(
-        child=serializers.CharField(), default=list, help_text="Keep only items with one of these."
+        child=serializers.CharField(max_length=100),
+        default=list,
+        max_length=MAX_FILTER_VALUES,
+        help_text="Keep only items with one of these.",
     )
-    exclude_genres = serializers.ListField(child=serializers.CharField(), default=list)
+    exclude_genres = serializers.ListField(
+        child=serializers.CharField(max_length=100), default=list, max_length=MAX_FILTER_VALUES
+    )
     year_min = serializers.IntegerField(allow_null=True, default=None, min_value=1800)
     year_max = serializers.IntegerField(allow_null=True, default=None, max_value=2200)
     exclude_items = serializers.ListField(
-        child=serializers.IntegerField(), default=list, help_text="Item ids never to show."
+        child=serializers.IntegerField(),
+        default=list,
+        max_length=MAX_HIDDEN_ITEMS,
+        help_text=f"Item ids never to show (at most {MAX_HIDDEN_ITEMS}).",
     )
 
     def _genres(self, value: list[str]) -> list[str]:
