@@ -144,3 +144,25 @@ def test_the_command_reports_the_bad_line_and_that_nothing_was_imported(tmp_path
     ):
         call_command("import_catalogue", str(path))
     assert not Item.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("content", "line", "says"),
+    [
+        ("external_id,title\n1,Good\n2,Café\n".encode("utf-16"), 1, "UTF-16"),
+        ("external_id,title\n1,Good\n2,Café\n".encode("latin-1"), 3, "not UTF-8"),
+        (b"external_id,title\n1,Good\n2,Bad\x00\n", 3, "NUL byte"),
+        (bytes(range(256)) * 4, 1, "NUL byte"),  # a binary file
+    ],
+    ids=["utf-16", "latin-1", "nul", "binary"],
+)
+def test_a_file_that_is_not_utf8_text_gets_a_clear_error_and_writes_nothing(
+    tmp_path: Path, content: bytes, line: int, says: str
+) -> None:
+    path = tmp_path / "c.csv"
+    path.write_bytes(content)
+    with pytest.raises(CatalogueImportError) as info:
+        catalogue_import(path=path, source="mine")
+    assert info.value.line == line and says in str(info.value)
+    assert not Item.objects.exists()

@@ -365,8 +365,33 @@ def _parse(line: int, record: dict[str, Any]) -> CatalogueRow:
     )
 
 
+def _check_text(path: Path) -> None:
+    """A clear error, with the line, for a file that is not UTF-8 text (a binary file, a
+    UTF-16 export, Latin-1), instead of a decoding traceback halfway through."""
+    data = path.read_bytes()
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise CatalogueImportError(1, "(file)", "the file is UTF-16 text; save it as UTF-8")
+    if (nul := data.find(b"\x00")) >= 0:
+        line = data.count(b"\n", 0, nul) + 1
+        raise CatalogueImportError(
+            line, "(file)", "a NUL byte: this is a binary or UTF-16 file, not UTF-8 text"
+        )
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise CatalogueImportError(
+            line,
+            "(file)",
+            f"not UTF-8 text (byte 0x{data[exc.start]:02X} at column {column}; a Latin-1 or "
+            "Windows-1252 export?): save the file as UTF-8",
+        ) from None
+
+
 def catalogue_file_parse(path: Path) -> list[CatalogueRow]:
     """Validate every row before anything is written; the first problem stops the import."""
+    _check_text(path)
     rows: list[CatalogueRow] = []
     seen: dict[str, int] = {}
     for line, record in _records(path):
