@@ -42,6 +42,7 @@ def run(database_url: str, variant: str, var_dir: str) -> dict[str, object]:
         "VAR_DIR": var_dir,
         "DJANGO_SETTINGS_MODULE": "webapp.settings",
         "ENV_FILE": "",
+        "DEBUG": os.environ.get("DEBUG", "true"),  # a local timing run, not a deployment
     }
     out = subprocess.run(
         [sys.executable, "-c", CHILD.format(variant=variant)],

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
@@ -107,3 +108,21 @@ def test_staff_queue_llm_enrichment_and_a_bad_limit_is_refused(
     client.post(reverse("admin:catalogue_item_enrich"), {"limit": "3"})
     job = JobRun.objects.get()
     assert job.arguments == {"limit": 3} and job.requested_by == staff
+
+
+def test_history_is_protected_from_deletion_in_the_admin(admin_client: Any, make_item: Any) -> None:
+    """Items are retired, not deleted (their ratings train the models); the serving model
+    version cannot be deleted; profile versions, explanations and chats are read-only."""
+    from django.db.models import ProtectedError
+
+    item = make_item(title="Kept")
+    user = get_user_model().objects.create_user("rater")
+    Interaction.objects.create(user=user, item=item, kind="like", created_at="2024-01-01T00:00Z")
+    page = admin_client.get(reverse("admin:catalogue_item_delete", args=[item.pk]))
+    assert page.status_code == 403
+    with pytest.raises(ProtectedError):
+        item.delete()  # and not behind the admin's back either
+    for name in ("profiles_profileversion", "ranking_explanation", "steering_conversation"):
+        listing = admin_client.get(reverse(f"admin:{name}_changelist"))
+        assert listing.status_code == 200
+        assert admin_client.get(reverse(f"admin:{name}_add")).status_code == 403

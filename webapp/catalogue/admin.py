@@ -67,6 +67,12 @@ class ItemAdmin(admin.ModelAdmin):
     ordering = ("-interaction_count", "title")
     actions = ("retire", "restore")
     filter_horizontal = ("genres",)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Retire, never delete: deleting an item took every user's interactions with it
+        # (the training data) along; a retired item leaves listings and keeps its history.
+        return False
+
     readonly_fields = (
         "source", "external_id", "generated_description", "generated_by", "generated_at",
         "interaction_count", "mean_rating", "created_at", "updated_at",

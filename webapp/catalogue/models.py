@@ -84,7 +84,8 @@ class Interaction(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="interactions"
     )
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="interactions")
+    # PROTECT: an item with history is retired, never deleted (its ratings train the models)
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="interactions")
     kind = models.CharField(max_length=8, choices=Kind.choices)
     value = models.FloatField(null=True, blank=True, help_text="The rating (1-5) for ratings.")
     # When it happened (for imports, the source's timestamp). Ties are broken by id, which

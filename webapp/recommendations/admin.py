@@ -34,6 +34,15 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # the serving version's lists are every user's home page: activate another first
+        if obj is not None and obj.is_active:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        super().delete_queryset(request, queryset.filter(is_active=False))
+
     @admin.action(description="Serve from this version (and refresh every list)")
     def activate(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
         if queryset.count() != 1:
