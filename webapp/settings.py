@@ -251,6 +251,11 @@ CELERY_TASK_ACKS_LATE = True  # a worker that dies mid-task leaves the message t
 # when it starts again (webapp.jobs.tasks.reap_on_start).
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A prefork child is replaced after a task leaves it above this RSS (KiB): each LLM loaded or
+# merged stays in memory, and without a cap a long-lived worker grows until the OOM killer.
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int(
+    "CELERY_WORKER_MAX_MEMORY_PER_CHILD", 6_000_000, minimum=100_000
+)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 6 * 3600, minimum=1)
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # Redis re-delivers an unacknowledged message after this long; shorter than the longest

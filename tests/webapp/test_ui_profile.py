@@ -247,3 +247,10 @@ def test_onboarding_keeps_the_sentence_when_it_cannot_be_read(
     assert response.status_code == 422 and "could not find a taste" in page
     assert "\nI like</textarea>" in page  # what was typed stays
     assert not Interaction.objects.filter(user__username="newcomer").exists()
+
+
+def test_removing_a_hidden_item_with_a_strange_digit_is_no_500(client: Client, fan: Any) -> None:
+    response = client.post(
+        reverse("profile_filter_remove"), {"name": "exclude_items", "value": "²"}
+    )
+    assert response.status_code < 500

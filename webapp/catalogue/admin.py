@@ -50,7 +50,7 @@ class DecadeFilter(admin.SimpleListFilter):
         value = self.value()
         if value == "unknown":
             return queryset.filter(year=None)
-        if value and value.isdigit():
+        if value and value.isascii() and value.isdigit():  # "²".isdigit() is True
             return queryset.filter(year__gte=int(value), year__lt=int(value) + 10)
         return queryset
 

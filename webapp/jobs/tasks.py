@@ -19,6 +19,10 @@ RETRY: dict[str, Any] = {
 }
 
 
+# Work one user triggers (a profile, explanations) takes seconds to a few minutes; the 6 h
+# limit is for training. A stuck one is stopped in minutes, not hours, and frees the worker.
+USER_WORK: dict[str, Any] = {"time_limit": 15 * 60, "soft_time_limit": 14 * 60}
+
 SKIPPED = "skipped"  # the key of what a skipped delivery returns
 
 

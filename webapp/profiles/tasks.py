@@ -14,11 +14,11 @@ from webapp import ml
 from webapp.catalogue.selectors import history_rows
 from webapp.jobs.models import JobRun
 from webapp.jobs.services import job_enqueue, job_progress
-from webapp.jobs.tasks import RETRY, JobTask
+from webapp.jobs.tasks import RETRY, USER_WORK, JobTask
 from webapp.profiles import services
 
 
-@shared_task(base=JobTask, bind=True, **RETRY)
+@shared_task(base=JobTask, bind=True, **RETRY, **USER_WORK)
 def profile_generate(
     self: JobTask, job_id: int | None = None, user_id: int = 0, requested_by_id: int | None = None
 ) -> dict[str, Any]:

@@ -14,13 +14,13 @@ from webapp.catalogue import services as catalogue_services
 from webapp.catalogue.state import catalogue_state, item_vectors_row
 from webapp.jobs.models import JobRun
 from webapp.jobs.services import job_enqueue, job_fail_if_stale, job_progress
-from webapp.jobs.tasks import RETRY, JobTask
+from webapp.jobs.tasks import RETRY, USER_WORK, JobTask
 from webapp.ranking import services
 from webapp.ranking.selectors import EXPLAIN_TOP_N
 from webapp.ranking.services import EXPLAIN_RETRY_AFTER, EXPLAIN_STALE_AFTER
 
 
-@shared_task(base=JobTask, bind=True, **RETRY)
+@shared_task(base=JobTask, bind=True, **RETRY, **USER_WORK)
 def explanations_refresh(
     self: JobTask,
     job_id: int | None = None,

@@ -261,7 +261,8 @@ def filter_remove(request: HttpRequest) -> HttpResponse:
     if name not in ("include_genres", "exclude_genres", "year_min", "year_max", "exclude_items"):
         return _failed(request, errors={"filters": "Unknown filter."})
     if name == "exclude_items" and value is not None:
-        value = int(value) if value.isdigit() else value
+        # isascii: "²".isdigit() is True and int("²") raises
+        value = int(value) if value.isascii() and value.isdigit() else value
     services.profile_edit(
         user=request.user, by=request.user, action="remove_filter", name=name, value=value
     )
