@@ -86,6 +86,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "webapp.urls"
+CSRF_FAILURE_VIEW = "webapp.api.errors.csrf_failure"  # JSON under /api/, Django's page elsewhere
 WSGI_APPLICATION = "webapp.wsgi.application"
 
 TEMPLATES = [

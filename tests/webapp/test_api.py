@@ -683,3 +683,16 @@ def test_limits_answer_a_clear_400_and_change_nothing(api: APIClient, fan: Any) 
     full = api.put(f"{V1}/me/profile/", {"statements": statements}, format="json")
     assert full.status_code == 400 and str(MAX_STATEMENTS) in str(full.json())
     assert ProfileVersion.objects.filter(user=fan).count() == before
+
+
+def test_a_refused_csrf_check_under_the_api_is_json(fan: Any) -> None:
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(fan)
+    for path in (f"{V1}/no/such/endpoint/", f"{V1}/me/profile/statements/"):
+        response = browser.post(path, {"text": "x"})
+        assert response.status_code == 403 and response["Content-Type"] == "application/json"
+        assert response.json()["detail"].startswith("CSRF Failed")
+    page = browser.post("/profile/statements/add/", {"text": "x"})
+    assert page.status_code == 403 and "text/html" in page["Content-Type"]

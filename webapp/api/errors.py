@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import csrf
 from django.urls import Resolver404, resolve
 from rest_framework import exceptions
 
@@ -26,6 +27,15 @@ def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     except Resolver404:
         pass
     return JsonResponse({"detail": detail}, status=404)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """settings.CSRF_FAILURE_VIEW: under /api/ a refused CSRF check is DRF's JSON 403 (an
+    unknown path's catch-all is a plain view, so the middleware checks it first); the pages
+    keep Django's own explanation."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": f"CSRF Failed: {reason}"}, status=403)
+    return csrf.csrf_failure(request, reason=reason)
 
 
 class Conflict(exceptions.APIException):
