@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views import csrf
 from django.urls import Resolver404, resolve
+from django.views import csrf
 from rest_framework import exceptions
 
 
