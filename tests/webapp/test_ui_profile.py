@@ -254,3 +254,24 @@ def test_removing_a_hidden_item_with_a_strange_digit_is_no_500(client: Client, f
         reverse("profile_filter_remove"), {"name": "exclude_items", "value": "²"}
     )
     assert response.status_code < 500
+
+
+def test_a_job_that_outlived_its_worker_stops_the_polling_and_says_so(
+    client: Client, fan: Any
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from webapp.profiles import tasks as profile_tasks
+
+    long_ago = timezone.now() - timedelta(hours=2)
+    job = JobRun.objects.create(
+        task_name=profile_tasks.profile_generate.name, requested_by=fan, state="running",
+        started_at=long_ago,
+    )  # fmt: skip
+    fragment = client.get(reverse("profile_job", args=[job.pk]), **HTMX).content.decode()
+    assert 'hx-trigger="every' not in fragment  # no more polling
+    assert "Regenerating failed" in fragment and "start it again" in fragment
+    job.refresh_from_db()
+    assert job.state == JobRun.State.FAILED

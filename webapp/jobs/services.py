@@ -29,6 +29,16 @@ def quiet(fraction: float, message: str) -> None:
 QUEUED_STALE_AFTER = timedelta(minutes=30)  # a queued job this old lost its message
 
 
+def job_alive(job: JobRun | None, *, running_for: timedelta) -> JobRun | None:
+    """``job`` as a page should show it: one that has been running for longer than its task
+    may run (``running_for``: its time limit plus a margin) lost its worker, so it is marked
+    failed with a clear message and the page stops polling it. A queued job may wait behind
+    a long one on a busy worker: it is left alone."""
+    if job is not None and job.state in (JobRun.State.RUNNING, JobRun.State.RETRYING):
+        job_fail_if_stale(job=job, after=running_for, requeued=False)
+    return job
+
+
 def job_enqueue(
     *,
     task: Task,
@@ -79,7 +89,7 @@ def job_run_again(*, job: JobRun, requested_by: AbstractBaseUser | None = None) 
     return job_enqueue(task=task, arguments=job.arguments, requested_by=requested_by)
 
 
-def job_fail_if_stale(*, job: JobRun, after: timedelta) -> bool:
+def job_fail_if_stale(*, job: JobRun, after: timedelta, requeued: bool = True) -> bool:
     """Mark ``job`` failed when it has been queued (or running) for longer than ``after``,
     and say so in its error; returns whether it did.
 
@@ -96,7 +106,8 @@ def job_fail_if_stale(*, job: JobRun, after: timedelta) -> bool:
     minutes = round(after.total_seconds() / 60)
     message = (
         f"stale: still {waited} after more than {minutes} min; its task message was "
-        "probably lost or its worker stopped, so it was given up and queued again"
+        "probably lost or its worker stopped, so it was given up"
+        + (" and queued again" if requeued else "; start it again")
     )
     fields = {
         "state": JobRun.State.FAILED,

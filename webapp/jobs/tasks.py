@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from celery.contrib.django.task import DjangoTask
@@ -22,6 +23,7 @@ RETRY: dict[str, Any] = {
 # Work one user triggers (a profile, explanations) takes seconds to a few minutes; the 6 h
 # limit is for training. A stuck one is stopped in minutes, not hours, and frees the worker.
 USER_WORK: dict[str, Any] = {"time_limit": 15 * 60, "soft_time_limit": 14 * 60}
+USER_WORK_DEAD_AFTER = timedelta(minutes=20)  # running longer than its limit: worker lost
 
 SKIPPED = "skipped"  # the key of what a skipped delivery returns
 

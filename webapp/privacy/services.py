@@ -145,8 +145,8 @@ def personal_data_export(*, user: Any) -> dict[str, Any]:
                 "task": j.task_name,
                 "arguments": j.arguments,
                 "state": j.state,
+                # the one-line message only: a traceback shows the server's code and paths
                 "message": j.message,
-                "error": j.error,
                 "started_by_you": j.requested_by_id == user.pk,
                 "created_at": _iso(j.created_at),
                 "finished_at": _iso(j.finished_at),

@@ -3,8 +3,10 @@ why the item is, or is not, on the list)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -14,6 +16,8 @@ from django_htmx.http import HttpResponseClientRefresh, HttpResponseStopPolling
 from webapp.catalogue import selectors as catalogue_selectors
 from webapp.catalogue.models import Item
 from webapp.jobs.models import JobRun
+from webapp.jobs.services import job_alive
+from webapp.jobs.tasks import USER_WORK_DEAD_AFTER
 from webapp.profiles import tasks as profile_tasks
 from webapp.ranking import selectors
 from webapp.ranking.tasks import explanations_ensure
@@ -22,11 +26,17 @@ from webapp.recommendations import tasks as rec_tasks
 
 def _waiting_on(user: Any) -> dict[str, JobRun | None]:
     """The jobs a user without a list waits for: their profile being written, or training."""
+    # a job that outlived its time limit lost its worker: marked failed, so the page stops
+    # polling and says so instead of waiting for ever
+    profile_job = JobRun.objects.filter(
+        task_name=profile_tasks.profile_generate.name, requested_by=user
+    ).first()
+    training = JobRun.objects.filter(task_name=rec_tasks.model_train.name).first()
     return {
-        "profile_job": JobRun.objects.filter(
-            task_name=profile_tasks.profile_generate.name, requested_by=user
-        ).first(),
-        "training": JobRun.objects.filter(task_name=rec_tasks.model_train.name).first(),
+        "profile_job": job_alive(profile_job, running_for=USER_WORK_DEAD_AFTER),
+        "training": job_alive(
+            training, running_for=timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 600)
+        ),
     }
 
 

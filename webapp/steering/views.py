@@ -15,6 +15,8 @@ from django.views.decorators.http import require_GET, require_POST
 from webapp.catalogue import selectors as catalogue_selectors
 from webapp.catalogue.models import Item
 from webapp.jobs.models import JobRun
+from webapp.jobs.services import job_alive
+from webapp.jobs.tasks import USER_WORK_DEAD_AFTER
 from webapp.profiles import selectors, services, tasks
 from webapp.profiles.models import ProfileVersion
 from webapp.ranking import selectors as ranking_selectors
@@ -312,6 +314,7 @@ def job_status(request: HttpRequest, job_id: int) -> HttpResponse:
     job = get_object_or_404(
         JobRun, pk=job_id, requested_by=request.user, task_name=tasks.profile_generate.name
     )
+    job_alive(job, running_for=USER_WORK_DEAD_AFTER)  # a dead one ends the polling
     return render(request, "profiles/profile.html#job", {"job": job})
 
 
