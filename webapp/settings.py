@@ -8,6 +8,7 @@ DATABASE_URL at PostgreSQL and CELERY_BROKER_URL at Redis or RabbitMQ.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -59,6 +60,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "webapp.accounts",
     "webapp.catalogue",
     "webapp.jobs",
@@ -83,7 +85,22 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: it answers a locked-out login attempt
 ]
+
+# Brute-force protection on every login (the site's form, the admin, POST /api/v1/auth/token/):
+# django-axes counts failures per username *and* address, so a guesser is stopped without
+# locking the account's owner out from elsewhere; a success resets the count.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+AXES_LOCKOUT_TEMPLATE = "registration/locked.html"
 
 ROOT_URLCONF = "webapp.urls"
 CSRF_FAILURE_VIEW = "webapp.api.errors.csrf_failure"  # JSON under /api/, Django's page elsewhere

@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.staticfiles import finders
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
+from django.http import HttpRequest
 from django.urls import reverse
 from drf_spectacular.drainage import GENERATOR_STATS
 from rest_framework.test import APIClient
@@ -151,7 +152,8 @@ def test_a_token_from_username_and_password_authenticates_until_revoked(
 
 def test_a_session_works_and_its_writes_need_the_csrf_token(alice: Any) -> None:
     api = APIClient(enforce_csrf_checks=True)
-    assert api.login(username="alice", password="correct horse battery")
+    # django-axes needs the request to count failures: the test client gives it a bare one
+    assert api.login(request=HttpRequest(), username="alice", password="correct horse battery")
     assert api.get(f"{V1}/me/interactions/").status_code == 200
     refused = api.post(f"{V1}/me/profile/statements/", {"text": "heists"})
     assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
@@ -696,3 +698,30 @@ def test_a_refused_csrf_check_under_the_api_is_json(fan: Any) -> None:
         assert response.json()["detail"].startswith("CSRF Failed")
     page = browser.post("/profile/statements/add/", {"text": "x"})
     assert page.status_code == 403 and "text/html" in page["Content-Type"]
+
+
+def test_password_guessing_is_locked_out_on_every_login_but_not_the_owner_elsewhere(
+    alice: Any,
+) -> None:
+    """django-axes: LOGIN_FAILURE_LIMIT wrong passwords for one (username, address) lock that
+    pair out of the site's form, the admin and the token endpoint, for the cool-off time."""
+    from django.conf import settings
+    from django.test import Client
+
+    right = "correct horse battery"
+    site = Client(REMOTE_ADDR="10.0.0.66")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        site.post("/accounts/login/", {"username": "alice", "password": "guess"})
+    locked = site.post("/accounts/login/", {"username": "alice", "password": right})
+    assert locked.status_code == 429 and "_auth_user_id" not in site.session
+    assert "Try again in 15 minutes" in locked.content.decode()
+    api = APIClient(REMOTE_ADDR="10.0.0.66")
+    token = api.post(f"{V1}/auth/token/", {"username": "alice", "password": right})
+    assert token.status_code == 429 and "try again in" in token.json()["detail"]
+    admin = site.post("/admin/login/", {"username": "alice", "password": right})
+    assert admin.status_code == 429
+    # the owner, from their own address, still gets in
+    home = APIClient(REMOTE_ADDR="10.0.0.7")
+    assert (
+        "token" in home.post(f"{V1}/auth/token/", {"username": "alice", "password": right}).json()
+    )

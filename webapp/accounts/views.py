@@ -12,7 +12,8 @@ def signup(request: HttpRequest) -> HttpResponse:
     form = UserCreationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
-        login(request, user)
+        # two backends (django-axes first): say which one vouches for a just-made account
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("home")
     # On errors the bound form re-renders with what the user typed (passwords excepted).
     return render(request, "registration/signup.html", {"form": form})

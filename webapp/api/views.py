@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.handlers.proxy import AxesProxyHandler
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
@@ -68,7 +70,7 @@ def _body(serializer_class: type[serializers.Serializer], request: Request) -> d
 
 
 @extend_schema(tags=["auth"])
-class TokenView(ObtainAuthToken):
+class TokenView(ObtainAuthToken):  # django-axes counts its failures like the login form's
     """POST username + password for a token; DELETE (authenticated) revokes it."""
 
     throttle_classes = [AnonThrottle, UserThrottle]  # guessing passwords counts too
@@ -77,10 +79,21 @@ class TokenView(ObtainAuthToken):
     def get_permissions(self) -> list[BasePermission]:
         return [IsAuthenticated()] if self.request.method == "DELETE" else [AllowAny()]
 
-    @extend_schema(request=AuthTokenSerializer, responses=s.TokenSerializer, auth=[])
+    @extend_schema(
+        request=AuthTokenSerializer,
+        responses={200: s.TokenSerializer, 400: OpenApiTypes.OBJECT, 429: OpenApiTypes.OBJECT},
+        auth=[],
+    )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Your API token (the same one on every call until revoked), for
-        `Authorization: Token <key>`."""
+        `Authorization: Token <key>`. 429 after too many wrong passwords from one address."""
+        username = str(request.data.get("username", ""))[:150]
+        if AxesProxyHandler.is_locked(request._request, {"username": username}):
+            minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+            return Response(
+                {"detail": f"Too many failed logins; try again in {minutes} minutes."},
+                status=status.HTTP_429_TOO_MANY_REQUESTS,
+            )
         return super().post(request, *args, **kwargs)
 
     @extend_schema(request=None, responses={204: NO_BODY})
