@@ -219,6 +219,10 @@ REST_FRAMEWORK = {
         "llm": env_rate("API_LLM_THROTTLE", "30/min"),
     },
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Proxies in front of the app: the throttles read the client's address this many hops
+    # back in X-Forwarded-For. 0 (none) reads the connection's address: a client could
+    # otherwise pick its own throttle bucket by sending the header.
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0, minimum=0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": f"{SITE_NAME} API",

@@ -725,3 +725,14 @@ def test_password_guessing_is_locked_out_on_every_login_but_not_the_owner_elsewh
     assert (
         "token" in home.post(f"{V1}/auth/token/", {"username": "alice", "password": right}).json()
     )
+
+
+def test_a_client_cannot_pick_its_throttle_bucket_with_x_forwarded_for(db: Any) -> None:
+    from rest_framework.request import Request
+
+    from webapp.api.throttles import AnonThrottle
+
+    throttle = AnonThrottle()
+    request = APIClient().get("/").wsgi_request  # any request object with META
+    request.META.update({"REMOTE_ADDR": "10.1.1.1", "HTTP_X_FORWARDED_FOR": "6.6.6.6"})
+    assert throttle.get_ident(Request(request)) == "10.1.1.1"

@@ -6,8 +6,10 @@ with scripts off; htmx only adds polling of the job table and swapping the chart
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -18,7 +20,7 @@ from webapp.dashboard import selectors
 from webapp.dashboard.charts import bar_chart
 from webapp.dashboard.forms import ACTIONS, JobForm, action_forms
 from webapp.jobs.models import JobRun
-from webapp.jobs.services import job_enqueue, job_run_again
+from webapp.jobs.services import job_alive, job_enqueue, job_run_again
 
 TEMPLATE = "dashboard/overview.html"
 
@@ -35,6 +37,10 @@ def _chart_context(period: selectors.Period) -> dict[str, Any]:
 
 def _jobs_context() -> dict[str, Any]:
     jobs = selectors.recent_jobs()
+    # one running past the longest time limit lost its worker: shown failed, polling ends
+    dead_after = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 600)
+    for job in jobs:
+        job_alive(job, running_for=dead_after)
     return {
         "jobs": jobs,
         "failures": selectors.recent_failures(),
