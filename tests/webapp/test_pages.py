@@ -106,9 +106,10 @@ def test_rating_sets_and_changes_one_rating(client: Client, alice: Any, make_ite
     assert list(Interaction.objects.filter(user=alice).values_list("kind", "value")) == [
         ("rating", 2.0)
     ]
-    assert (
-        client.post(reverse("item_rate", args=[item.pk]), {"value": "9"}, **HX).status_code == 400
-    )
+    for bad in ("9", "0", "4.7", "4.5", "abc", "nan", ""):  # whole stars only, shown as stored
+        response = client.post(reverse("item_rate", args=[item.pk]), {"value": bad}, **HX)
+        assert response.status_code == 400, bad
+    assert list(Interaction.objects.filter(user=alice).values_list("value", flat=True)) == [2.0]
 
 
 def test_without_javascript_a_like_redirects_back_to_the_item(

@@ -275,3 +275,38 @@ def test_a_job_that_outlived_its_worker_stops_the_polling_and_says_so(
     assert "Regenerating failed" in fragment and "start it again" in fragment
     job.refresh_from_db()
     assert job.state == JobRun.State.FAILED
+
+
+def test_regenerate_and_chat_pages_are_held_to_the_api_rate(
+    client: Client, fan: Any, settings: Any
+) -> None:
+    from django.core.cache import cache
+
+    cache.clear()
+    rest = dict(settings.REST_FRAMEWORK)
+    rest["DEFAULT_THROTTLE_RATES"] = {**rest["DEFAULT_THROTTLE_RATES"], "llm": "3/min"}
+    settings.REST_FRAMEWORK = rest
+    codes = [client.post(reverse("profile_regenerate"), **HTMX).status_code for _ in range(5)]
+    assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429], codes
+    typed = "a western from the 90s"
+    page = client.post(reverse("profile_chat"), {"message": typed}, **HTMX)
+    assert page.status_code == 429 and typed in page.content.decode()  # what was typed stays
+    cache.clear()
+
+
+def test_sign_ups_from_one_address_are_limited(client: Client, db: Any) -> None:
+    from django.core.cache import cache
+
+    cache.clear()
+    for k in range(10):
+        client.post(
+            reverse("signup"),
+            {"username": f"new{k}", "password1": "a long passphrase 42", "password2": "a long passphrase 42"},
+        )  # fmt: skip
+        client.logout()
+    blocked = client.post(
+        reverse("signup"),
+        {"username": "new10", "password1": "a long passphrase 42", "password2": "a long passphrase 42"},
+    )  # fmt: skip
+    assert blocked.status_code == 429 and "Too many new accounts" in blocked.content.decode()
+    cache.clear()

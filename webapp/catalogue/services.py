@@ -49,9 +49,10 @@ def interaction_toggle(*, user: Any, item: Item, kind: str) -> Interaction | Non
 
 @transaction.atomic
 def interaction_rate(*, user: Any, item: Item, value: float) -> Interaction:
-    """Set (or change) the user's 1-5 rating of an item."""
-    if not 1 <= value <= 5:
-        raise ValidationError("a rating must be between 1 and 5")
+    """Set (or change) the user's 1-5 rating of an item (whole stars: the page shows stars,
+    so a 4.7 would be stored as one thing and shown as another)."""
+    if not 1 <= value <= 5 or value != int(value):
+        raise ValidationError("a rating is a whole number of stars from 1 to 5")
     rating, _ = Interaction.objects.update_or_create(
         user=user,
         item=item,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, QueryDict
@@ -21,6 +22,7 @@ from webapp.profiles import selectors, services, tasks
 from webapp.profiles.models import ProfileVersion
 from webapp.ranking import selectors as ranking_selectors
 from webapp.ranking import services as ranking_services
+from webapp.ratelimit import allow
 from webapp.steering import forms
 from webapp.steering import selectors as steering_selectors
 from webapp.steering import services as steering_services
@@ -292,10 +294,32 @@ def critique_undo(request: HttpRequest, number: int) -> HttpResponse:
     return _done(request)
 
 
+TOO_MANY = "Too many requests in a row: wait a minute and try again."
+
+
+def llm_rate() -> str:
+    """The API's rate for model work (API_LLM_THROTTLE): the pages that start it (regenerate,
+    chat) are held to the same rate, counted per user in the shared cache."""
+    return str(settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["llm"])
+
+
+def _too_many(request: HttpRequest) -> HttpResponse:
+    if request.htmx:
+        return render(
+            request, "profiles/profile.html#job", {"job_error": TOO_MANY.rstrip(".")}, status=429
+        )
+    messages.error(request, TOO_MANY)
+    return redirect("profile")
+
+
 @login_required
 @require_POST
 def regenerate(request: HttpRequest) -> HttpResponse:
     """Generation runs on a worker; the page polls the job's fragment until it is done."""
+    if not allow(
+        f"llm:{request.user.pk}", settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["llm"]
+    ):
+        return _too_many(request)
     try:
         job = tasks.profile_generate_enqueue(user=request.user)
     except ValueError as exc:
@@ -365,6 +389,9 @@ def chat(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return _chat(request, forms.ChatForm())
     form = forms.ChatForm(request.POST)
+    if form.is_valid() and not allow(f"llm:{request.user.pk}", llm_rate()):
+        form.add_error("message", TOO_MANY)  # what was typed stays in the box
+        return _chat(request, form, status=429)
     if form.is_valid():
         try:
             steering_services.conversation_respond(
