@@ -127,3 +127,18 @@ def test_history_is_protected_from_deletion_in_the_admin(admin_client: Any, make
         listing = admin_client.get(reverse(f"admin:{name}_changelist"))
         assert listing.status_code == 200
         assert admin_client.get(reverse(f"admin:{name}_add")).status_code == 403
+
+
+def test_staff_who_may_only_view_cannot_run_actions(client: Client, make_item: Any) -> None:
+    from django.contrib.auth.models import Permission
+
+    viewer = get_user_model().objects.create_user("viewer", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_item"))
+    item = make_item(title="Stays")
+    client.force_login(viewer)
+    url = reverse("admin:catalogue_item_changelist")
+    page = client.get(url)
+    assert page.status_code == 200 and "Retire selected" not in page.content.decode()
+    client.post(url, {"action": "retire", "_selected_action": [item.pk]})
+    item.refresh_from_db()
+    assert item.is_active

@@ -108,14 +108,14 @@ class ItemAdmin(admin.ModelAdmin):
             return "curated"
         return "generated" if item.generated_description else "—"
 
-    @admin.action(description="Retire selected items (keep their history)")
+    @admin.action(description="Retire selected items (keep their history)", permissions=["change"])
     def retire(self, request: HttpRequest, queryset: QuerySet[Item]) -> None:
         n = services.items_set_active(
             item_ids=list(queryset.values_list("pk", flat=True)), active=False
         )
         self.message_user(request, f"Retired {n} item(s).", messages.SUCCESS)
 
-    @admin.action(description="Restore selected items")
+    @admin.action(description="Restore selected items", permissions=["change"])
     def restore(self, request: HttpRequest, queryset: QuerySet[Item]) -> None:
         n = services.items_set_active(
             item_ids=list(queryset.values_list("pk", flat=True)), active=True

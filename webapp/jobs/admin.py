@@ -57,7 +57,7 @@ class JobRunAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.action(description="Run the selected jobs again")
+    @admin.action(description="Run the selected jobs again", permissions=["change"])
     def run_again(self, request: HttpRequest, queryset: QuerySet[JobRun]) -> None:
         for job in queryset:
             job_run_again(job=job, requested_by=request.user)

@@ -43,7 +43,9 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
         super().delete_queryset(request, queryset.filter(is_active=False))
 
-    @admin.action(description="Serve from this version (and refresh every list)")
+    @admin.action(
+        description="Serve from this version (and refresh every list)", permissions=["change"]
+    )
     def activate(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
         if queryset.count() != 1:
             self.message_user(request, "Choose exactly one version.", messages.ERROR)
