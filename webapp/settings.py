@@ -197,9 +197,10 @@ if not DEBUG:
 # Token first: its WWW-Authenticate header makes an anonymous request a 401, not a 403.
 # Throttle rates are per process (the default local-memory cache); run one cache server
 # (CACHES) for exact limits across several web processes.
+API_TOKEN_DAYS = env_int("API_TOKEN_DAYS", 30, minimum=1)  # an API token's lifetime
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "webapp.api.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -736,3 +736,25 @@ def test_a_client_cannot_pick_its_throttle_bucket_with_x_forwarded_for(db: Any) 
     request = APIClient().get("/").wsgi_request  # any request object with META
     request.META.update({"REMOTE_ADDR": "10.1.1.1", "HTTP_X_FORWARDED_FOR": "6.6.6.6"})
     assert throttle.get_ident(Request(request)) == "10.1.1.1"
+
+
+def test_an_old_token_expires_and_a_new_post_gives_a_fresh_one(api: APIClient, alice: Any) -> None:
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+    from rest_framework.authtoken.models import Token
+
+    right = {"username": "alice", "password": "correct horse battery"}
+    old = api.post(f"{V1}/auth/token/", right).json()["token"]
+    Token.objects.filter(key=old).update(
+        created=timezone.now() - timedelta(days=settings.API_TOKEN_DAYS + 1)
+    )
+    api.credentials(HTTP_AUTHORIZATION=f"Token {old}")
+    expired = api.get(f"{V1}/me/profile/")
+    assert expired.status_code == 401 and "expired" in expired.json()["detail"]
+    api.credentials()
+    new = api.post(f"{V1}/auth/token/", right).json()["token"]
+    assert new != old
+    api.credentials(HTTP_AUTHORIZATION=f"Token {new}")
+    assert api.get(f"{V1}/me/profile/").status_code == 200

@@ -33,6 +33,7 @@ from rest_framework.views import APIView
 
 from explanations.profile import Filters, Profile
 from webapp.api import serializers as s
+from webapp.api.authentication import token_expired
 from webapp.api.errors import Conflict, NotReady, field_error
 from webapp.api.throttles import AnonThrottle, UserThrottle
 from webapp.catalogue import selectors as catalogue_selectors
@@ -86,7 +87,8 @@ class TokenView(ObtainAuthToken):  # django-axes counts its failures like the lo
     )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Your API token (the same one on every call until revoked), for
-        `Authorization: Token <key>`. 429 after too many wrong passwords from one address."""
+        `Authorization: Token <key>`; it expires after API_TOKEN_DAYS (30) days, and a POST
+        then gives a new one. 429 after too many wrong passwords from one address."""
         username = str(request.data.get("username", ""))[:150]
         if AxesProxyHandler.is_locked(request._request, {"username": username}):
             minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
@@ -94,7 +96,14 @@ class TokenView(ObtainAuthToken):  # django-axes counts its failures like the lo
                 {"detail": f"Too many failed logins; try again in {minutes} minutes."},
                 status=status.HTTP_429_TOO_MANY_REQUESTS,
             )
-        return super().post(request, *args, **kwargs)
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = serializer.validated_data["user"]
+        existing = Token.objects.filter(user=user).first()
+        if existing is not None and token_expired(existing):
+            existing.delete()  # an expired key is never handed out again
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key})
 
     @extend_schema(request=None, responses={204: NO_BODY})
     def delete(self, request: Request) -> Response:
