@@ -51,7 +51,7 @@ import numpy as np
 from explanations.matching import years_phrase
 from explanations.parsing import GENRE_PHRASE, genre_groups_in, parse_request
 from explanations.profile import Filters, Profile, Statement, add_statement, make_statement
-from explanations.scoring import Encode, filter_mask
+from explanations.scoring import Encode, filter_mask, zscore
 from explanations.titles import TitleIndex, ungrounded
 from recommender.data import Catalogue
 
@@ -275,11 +275,6 @@ def _vague(text: str) -> bool:
     return all(w in _VAGUE for w in words)
 
 
-def _z(x: np.ndarray) -> np.ndarray:
-    std = x.std()
-    return (x - x.mean()) / std if std > 1e-9 else np.zeros_like(x)
-
-
 # -- words from catalogue facts -----------------------------------------------------------
 
 
@@ -493,13 +488,13 @@ def _retrieve(ctx: ChatContext, state: ConversationState, pool: np.ndarray, n: i
     vectors = ctx.item_vectors[pool]  # (P, d)
     score = np.zeros(len(pool))
     if state.anchor is not None:
-        score += ANCHOR_WEIGHT * _z(vectors @ ctx.item_vectors[state.anchor])
+        score += ANCHOR_WEIGHT * zscore(vectors @ ctx.item_vectors[state.anchor])
     if state.statements:
         s_vecs = np.asarray(ctx.encode([s.text for s in state.statements]), dtype=np.float32)
         for s, v in zip(state.statements, s_vecs, strict=True):
-            score += s.sign * s.weight * _z(vectors @ v)
+            score += s.sign * s.weight * zscore(vectors @ v)
     if ctx.base_scores is not None:
-        score += BASE_WEIGHT * _z(np.asarray(ctx.base_scores, dtype=np.float64)[pool])
+        score += BASE_WEIGHT * zscore(np.asarray(ctx.base_scores, dtype=np.float64)[pool])
     order = np.lexsort((pool, -score))[:n]
     return [int(i) for i in pool[order]]
 

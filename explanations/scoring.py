@@ -71,6 +71,7 @@ an earlier profile restores the earlier list exactly).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 
@@ -276,8 +277,9 @@ class CatalogueScores:
     components: Mapping[str, np.ndarray]
     eligible: np.ndarray
 
-    @property
+    @functools.cached_property
     def total(self) -> np.ndarray:
+        """(n_items,) the hybrid score: the parts' sum, computed once."""
         return np.sum([np.asarray(v, np.float64) for v in self.components.values()], axis=0)
 
     def spread(self, floor: float) -> float | None:
@@ -292,7 +294,8 @@ class CatalogueScores:
 Neighbours = tuple[np.ndarray, np.ndarray]  # (n_items, k) item indices, (n_items, k) cosines
 
 
-def _z(x: np.ndarray) -> np.ndarray:
+def zscore(x: np.ndarray) -> np.ndarray:
+    """(x - mean) / std over the whole array; a constant one becomes zeros."""
     x = np.asarray(x, np.float64)
     std = float(x.std())
     return (x - x.mean()) / std if std > 1e-9 else np.zeros_like(x)
@@ -360,11 +363,11 @@ def statement_affinities(
             anchor = item_vectors[list(f.titles)].sum(axis=0)  # (d,), the vectors' dtype
             norm = np.linalg.norm(anchor)
             text = item_vectors @ (anchor / norm if norm > 0 else anchor)
-            affinity[:, j] = _z(text) + _z(genre_overlap(catalogue, f.titles))
+            affinity[:, j] = zscore(text) + zscore(genre_overlap(catalogue, f.titles))
             if neighbours is not None:
                 # what the same people watch, beside what the text says: text alone finds
                 # "Ghost in the Shell" for "more like Ghost"; co-watching finds Pretty Woman
-                affinity[:, j] += _z(cowatch_affinity(neighbours, f.titles, n))
+                affinity[:, j] += zscore(cowatch_affinity(neighbours, f.titles, n))
     return affinity, fit, facts
 
 
@@ -400,8 +403,8 @@ def statement_stats(
     stats = np.stack([affinity.mean(axis=0), affinity.std(axis=0), clip])
     for j, (st, f) in enumerate(zip(statements, facts, strict=True)):
         if strong[j] and st.polarity == "avoids" and f.kind == "facts":
-            stats[:, j] = (0.0, 1.0, config.avoid_z)  # z = fit (0/1) ...
-            stats[1, j] = 1.0 / config.avoid_z  # ... times avoid_z, 0 where unfit
+            # z = fit (0/1) * avoid_z: 0 where the item does not fit
+            stats[:, j] = (0.0, 1.0 / config.avoid_z, config.avoid_z)
     return stats
 
 
@@ -575,7 +578,4 @@ def new_user_base(
         summed = fans[genres].sum(axis=0)
         if summed.any():
             role, raw, covered = "fans", summed, frozenset(named)
-    values = np.log1p(raw)
-    std = float(values.std())
-    base = (values - values.mean()) / std if std > 1e-9 else np.zeros(len(values))
-    return role, base, covered
+    return role, zscore(np.log1p(raw)), covered

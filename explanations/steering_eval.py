@@ -155,9 +155,11 @@ def critique_effects(
     """ "More like this" on the film at ``place`` (0-based) of each user's top 10, and the
     list critique "less violent, more comedies": what the top 10 holds before and after.
 
-    "Similar" is judged two ways, neither of them the text encoder the product's anchor
-    reads: sharing most of its genres (:func:`genre_alike`), and being among its 20 most
-    co-watched films (``cowatched``, from the training interactions).
+    "Similar" is judged two ways, as a person checks it: sharing most of its genres
+    (:func:`genre_alike`), and being among its 20 most co-watched films (``cowatched``, from
+    the training interactions). The product's anchor reads genre overlap and co-watching
+    too (beside the text), so both counts are partly by construction; this keeps its own
+    arithmetic, so a bug in the anchor's is not shared.
     """
     counts: dict[str, list[int]] = {k: [] for k in ("genre_b", "genre_a", "cw_b", "cw_a")}
     kept = []

@@ -8,7 +8,7 @@ import numpy as np
 from django.conf import settings
 from django.db.models import Prefetch, Q, QuerySet
 
-from recommender.data import Catalogue, IdMap
+from recommender.data import Catalogue, Dataset, IdMap, build_dataset
 from webapp.catalogue.models import Genre, Interaction, Item
 
 # What counts as a positive signal for the collaborative models. A dislike is not one, and
@@ -126,3 +126,22 @@ def history_rows(*, user: Any) -> list[tuple[Any, str, int, tuple[str, ...], flo
         latest.pop(r.item_id, None)  # re-insert so the order follows the latest interaction
         latest[r.item_id] = (r.item_id, r.item.title, r.item.year or -1, genres, rating)
     return list(latest.values())
+
+
+def dataset_from_db(name: str = "site") -> Dataset:
+    """Positive interactions in (time, id) order: ids follow insertion order, which is the
+    file row order for imports and so breaks timestamp ties the way the protocol expects."""
+    catalogue = catalogue_from_db()
+    rows = Interaction.objects.filter(POSITIVE).order_by("created_at", "id")
+    users, items, values, stamps = [], [], [], []
+    for user_id, item_id, value, created in rows.values_list(
+        "user_id", "item_id", "value", "created_at"
+    ).iterator(chunk_size=20_000):
+        users.append(user_id)
+        items.append(item_id)
+        values.append(value if value is not None else 5.0)  # a like counts as a top rating
+        stamps.append(int(created.timestamp()))
+    user_ids = sorted(set(users))
+    return build_dataset(
+        name, user_ids, catalogue, users, items, np.asarray(values), np.asarray(stamps)
+    )

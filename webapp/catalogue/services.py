@@ -15,11 +15,10 @@ from django.db.models import Avg, Count, Q, QuerySet
 from django.utils import timezone
 
 from recommender.cowatch import CoWatch
-from recommender.data import Interactions
 from recommender.encoders import TextEncoder, text_sha
 from recommender.models.popularity import genre_fans
 from webapp.catalogue.models import CatalogueStats, Genre, Interaction, Item, ItemVectors
-from webapp.catalogue.selectors import POSITIVE, catalogue_from_db
+from webapp.catalogue.selectors import dataset_from_db
 from webapp.catalogue.state import catalogue_state
 from webapp.jobs.services import Progress, quiet
 
@@ -157,23 +156,8 @@ def audience_by_pk() -> tuple[dict[str, dict[str, int]], dict[str, list[list[Any
     """What the audience says, keyed by item pk (one pass over the positive interactions; a
     few seconds on ML-1M): genre -> {pk: fans of the genre who liked it} (nonzero only), and
     pk -> [[pk, co-watch cosine], ...] its ``NEIGHBOURS`` most co-watched items."""
-    catalogue = catalogue_from_db()
-    rows = (
-        Interaction.objects.filter(POSITIVE).order_by().values_list("user_id", "item_id", "value")
-    )
-    users: dict[Any, int] = {}
-    u, i, v = [], [], []
-    for user_id, item_id, value in rows.iterator(chunk_size=20_000):
-        if item_id not in catalogue.ids:
-            continue
-        u.append(users.setdefault(user_id, len(users)))
-        i.append(catalogue.ids.index(item_id))
-        v.append(5.0 if value is None else float(value))  # a like counts as a top rating
-    n = len(u)
-    interactions = Interactions(
-        len(users), len(catalogue), np.array(u, np.int64), np.array(i, np.int64),
-        np.array(v, np.float32), np.zeros(n, np.int64),
-    )  # fmt: skip
+    dataset = dataset_from_db()  # what the models train on: the positive interactions
+    catalogue, interactions = dataset.catalogue, dataset.interactions
     fans = genre_fans(interactions, catalogue.genre_matrix)  # (G, n_items)
     by_genre = {
         genre: {

@@ -53,6 +53,14 @@ def profile_locked(user: Any) -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def profile_for_update(user: Any) -> Iterator[Profile]:
+    """The user's current profile (empty if none), read under :func:`profile_locked`: what
+    every edit changes and saves before another writer may read it."""
+    with profile_locked(user):
+        yield selectors.current_profile(user=user) or Profile()
+
+
 def profile_save(
     *,
     user: Any,
@@ -139,8 +147,7 @@ def profile_edit(*, user: Any, by: Any, action: str, **arguments: Any) -> Profil
     statement), which the view shows next to what the user typed."""
     if action not in EDITS:
         raise ValueError(f"unknown edit {action!r}")
-    with profile_locked(user):
-        before = selectors.current_profile(user=user) or Profile()
+    with profile_for_update(user) as before:
         after = EDITS[action](before, **arguments)
         return profile_save(user=user, profile=after, reason=Reason.EDIT, by=by, summary=action)
 
@@ -172,8 +179,7 @@ def statement_changed(
 
 def statement_update(*, user: Any, by: Any, sid: str, **changes: Any) -> ProfileVersion:
     """Change text / polarity / weight / pin of one statement at once: one version."""
-    with profile_locked(user):
-        before = selectors.current_profile(user=user) or Profile()
+    with profile_for_update(user) as before:
         after = statement_changed(before, sid, **changes)
         # Name only what really changed: a form posts every field, changed or not.
         try:
@@ -193,8 +199,7 @@ def profile_replace(*, user: Any, by: Any, statements: list[dict[str, Any]]) -> 
     shows a change and an untouched one keeps its evidence); one without is a new statement
     of the user's; current statements not named are deleted.
     """
-    with profile_locked(user):
-        before = selectors.current_profile(user=user) or Profile()
+    with profile_for_update(user) as before:
         edited = before
         for entry in statements:
             if entry.get("id"):
@@ -238,8 +243,7 @@ def profile_cold_start(*, user: Any, text: str) -> ProfileVersion:
     profile = profile_from_text(text, vocabulary)
     if not profile.statements and profile.filters.is_empty():
         raise ValueError("we could not find a taste in that; try e.g. 'funny animated films'")
-    with profile_locked(user):
-        before = selectors.current_profile(user=user) or Profile()
+    with profile_for_update(user) as before:
         merged = before
         for s in profile.statements:
             merged = ops.add_statement(merged, s)
@@ -275,8 +279,7 @@ def critique_item_apply(*, user: Any, item: Item, kind: str, reason: str = "") -
     index = state.position(item.pk)
     if index is None:
         raise ValueError("that item is not in the catalogue")
-    with profile_locked(user):
-        before = selectors.current_profile(user=user) or Profile()
+    with profile_for_update(user) as before:
         after, record = crit.critique_item(before, state.catalogue, index, kind, reason)  # type: ignore[arg-type]
         return profile_save(
             user=user, profile=after, reason=Reason.CRITIQUE, by=user, summary=record.text,
@@ -286,8 +289,7 @@ def critique_item_apply(*, user: Any, item: Item, kind: str, reason: str = "") -
 
 def critique_list_apply(*, user: Any, text: str) -> ProfileVersion:
     vocabulary = catalogue_state().catalogue.genre_vocabulary
-    with profile_locked(user):
-        before = selectors.current_profile(user=user) or Profile()
+    with profile_for_update(user) as before:
         after, record = crit.critique_list(before, text, vocabulary)
         if after.fingerprint == before.fingerprint:
             raise ValueError(

@@ -157,29 +157,52 @@ class _Candidates:
     covered: frozenset[str] = frozenset()  # statements a new user's base already says
 
 
+# (model version, catalogue signature) -> _model_rows(): the same for every user
+_MODEL_ROWS: dict[tuple[str, tuple[Any, ...]], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
+def _model_rows(
+    version: str, path: str, state: CatalogueState
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(model columns, their catalogue rows, the rows any user may be shown: known to the
+    model and active) for one model version on one catalogue state, worked out once per
+    (version, catalogue signature) rather than on every request."""
+    key = (version, state.signature)
+    if (found := _MODEL_ROWS.get(key)) is not None:
+        return found
+    pks = model_item_ids(version, path)
+    rows = [(j, i) for j, pk in enumerate(pks) if (i := state.position(pk)) is not None]
+    src = np.array([j for j, _ in rows], np.int64)
+    dst = np.array([i for _, i in rows], np.int64)
+    shown = np.zeros(len(state.catalogue), dtype=bool)
+    shown[dst] = True
+    for pk in frozenset(state.catalogue.ids.ids) - state.active:
+        if (i := state.position(pk)) is not None:
+            shown[i] = False
+    if len(_MODEL_ROWS) >= 4:  # a few versions and catalogue states at most
+        _MODEL_ROWS.clear()
+    _MODEL_ROWS[key] = found = (src, dst, shown)
+    return found
+
+
 def _whole_catalogue(inputs: _Inputs, stored: RecommendationList) -> CatalogueScores | None:
     """The stored parts of every item, mapped onto today's catalogue; items the model does
     not know (imported since) have no score and are not eligible."""
     if not stored.catalogue_scores:
         return None
-    state = inputs.state
-    mv = stored.model_version
-    pks = model_item_ids(mv.version, mv.path)
+    state, mv = inputs.state, stored.model_version
     parts = unpack_parts(stored.catalogue_scores)
-    if any(len(v) != len(pks) for v in parts.values()):
+    n_model = len(model_item_ids(mv.version, mv.path))
+    if any(len(v) != n_model for v in parts.values()):
         return None  # written for another ids file: never guess an alignment
-    rows = [(j, i) for j, pk in enumerate(pks) if (i := state.position(pk)) is not None]
-    src = np.array([j for j, _ in rows], np.int64)
-    dst = np.array([i for _, i in rows], np.int64)
-    n = len(state.catalogue)
+    src, dst, shown = _model_rows(mv.version, mv.path, state)
     components = {}
     for role, values in parts.items():
-        mapped = np.zeros(n)
+        mapped = np.zeros(len(state.catalogue))
         mapped[dst] = values[src]
         components[role] = mapped
-    eligible = np.zeros(n, dtype=bool)
-    eligible[dst] = True
-    for pk in inputs.seen | (frozenset(state.catalogue.ids.ids) - state.active):
+    eligible = shown.copy()
+    for pk in inputs.seen:
         if (i := state.position(pk)) is not None:
             eligible[i] = False
     return CatalogueScores(components, eligible)

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 
 from webapp.jobs.admin import changelist_url, job_button
 from webapp.jobs.services import job_enqueue
-from webapp.recommendations import tasks
+from webapp.recommendations import services, tasks
 from webapp.recommendations.models import Adapter, ModelVersion, RecommendationList
 
 
@@ -51,8 +51,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             self.message_user(request, "Choose exactly one version.", messages.ERROR)
             return
         mv = queryset.get()
-        ModelVersion.objects.exclude(pk=mv.pk).update(is_active=False)
-        ModelVersion.objects.filter(pk=mv.pk).update(is_active=True)
+        services.model_activate(mv=mv)  # staff choose: no "newer" guard
         job = job_enqueue(
             task=tasks.recommendations_refresh,
             arguments={"version": mv.version},

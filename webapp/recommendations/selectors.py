@@ -7,32 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from recommender.data import Dataset, build_dataset
-from webapp.catalogue.models import Interaction
-from webapp.catalogue.selectors import POSITIVE, catalogue_from_db
+# the training data is the catalogue app's rows; re-exported here, where the callers read it
+from webapp.catalogue.selectors import dataset_from_db  # noqa: F401
 from webapp.jobs.models import JobRun
 from webapp.recommendations.models import Adapter, ModelVersion, RecommendationList
-
-
-def dataset_from_db(name: str = "site") -> Dataset:
-    """Positive interactions in (time, id) order: ids follow insertion order, which is the
-    file row order for imports and so breaks timestamp ties the way the protocol expects."""
-    catalogue = catalogue_from_db()
-    rows = Interaction.objects.filter(POSITIVE).order_by("created_at", "id")
-    users, items, values, stamps = [], [], [], []
-    for user_id, item_id, value, created in rows.values_list(
-        "user_id", "item_id", "value", "created_at"
-    ).iterator(chunk_size=20_000):
-        users.append(user_id)
-        items.append(item_id)
-        values.append(value if value is not None else 5.0)  # a like counts as a top rating
-        stamps.append(int(created.timestamp()))
-    user_ids = sorted(set(users))
-    return build_dataset(
-        name, user_ids, catalogue, users, items, np.asarray(values), np.asarray(stamps)
-    )
 
 
 def best_adapter() -> Adapter | None:
@@ -56,12 +34,23 @@ def stored_list(*, user: Any, entries: bool = True) -> RecommendationList | None
     return (rows if entries else rows.defer(*deferred)).first()
 
 
+def ids_path(artifact: str | Path) -> Path:
+    """The ids file beside a model version's artifact: its user and item pks, in the order
+    of the model's rows and columns (written once at training)."""
+    return Path(artifact).with_suffix(".ids.json")
+
+
+def model_ids(path: str) -> dict[str, list[Any]]:
+    """{"users": [...], "items": [...]}: the pks of a model version's rows and columns."""
+    ids: dict[str, list[Any]] = json.loads(ids_path(path).read_text())
+    return ids
+
+
 @functools.lru_cache(maxsize=4)
 def model_item_ids(version: str, path: str) -> tuple[Any, ...]:
-    """The item pks in the order of a model version's score arrays (its ids file, written
-    once at training: cached per process by version)."""
-    ids = json.loads(Path(path).with_suffix(".ids.json").read_text())
-    return tuple(ids["items"])
+    """The item pks in the order of a model version's score arrays, cached per process by
+    version (the request path maps stored score arrays with it)."""
+    return tuple(model_ids(path)["items"])
 
 
 # The Celery name of ``tasks.lists_rerank`` (the tasks module imports this one, so the name is

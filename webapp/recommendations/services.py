@@ -61,27 +61,33 @@ def model_train(
             n_interactions=len(dataset.interactions),
             seconds={k: round(v, 2) for k, v in trained.seconds.items()},
         )
-        _ids_path(mv).write_text(json.dumps(ids))
+        selectors.ids_path(mv.path).write_text(json.dumps(ids))
         if activate:
-            ModelVersion.objects.exclude(pk=mv.pk).update(is_active=False)
-            mv.is_active = True
-            mv.save(update_fields=["is_active"])
+            model_activate(mv=mv)
     return mv
 
 
+def newer_serving(
+    requested_at: datetime | None, *, lock: bool = False, than: ModelVersion | None = None
+) -> ModelVersion | None:
+    """The serving version when it was created after ``requested_at`` (when a training was
+    asked for), else None: what a late or re-run training must not replace."""
+    if requested_at is None:
+        return None
+    rows = ModelVersion.objects.filter(is_active=True)
+    serving = (rows.select_for_update() if lock else rows).first()
+    if serving is None or (than is not None and serving.pk == than.pk):
+        return None
+    return serving if serving.created_at > requested_at else None
+
+
 def model_activate(*, mv: ModelVersion, requested_at: datetime | None = None) -> bool:
-    """Serve ``mv`` from now on, unless a version created after ``requested_at`` (when the
-    training was asked for) is serving: a late or re-run training never switches every
-    user's list back to an older request's model. Returns whether ``mv`` now serves."""
+    """Serve ``mv`` from now on (the one place the serving version changes), unless a
+    version created after ``requested_at`` is serving: a late or re-run training never
+    switches every user's list back to an older request's model. Returns whether ``mv``
+    now serves."""
     with transaction.atomic():
-        serving = ModelVersion.objects.select_for_update().filter(is_active=True).first()
-        newer = (
-            serving is not None
-            and serving.pk != mv.pk
-            and requested_at is not None
-            and serving.created_at > requested_at
-        )
-        if newer:
+        if newer_serving(requested_at, lock=True, than=mv) is not None:
             return False
         ModelVersion.objects.exclude(pk=mv.pk).update(is_active=False)
         ModelVersion.objects.filter(pk=mv.pk).update(is_active=True)
@@ -89,16 +95,11 @@ def model_activate(*, mv: ModelVersion, requested_at: datetime | None = None) ->
     return True
 
 
-def _ids_path(mv: ModelVersion) -> Path:
-    # read back by selectors.model_item_ids (the request path's map of stored score arrays)
-    return Path(mv.path).with_suffix(".ids.json")
-
-
 @functools.lru_cache(maxsize=2)
 def load_model_version(version: str, path: str, name: str) -> tuple[Ranker, list[int], list[int]]:
     """A worker keeps the last two versions in memory; loading is the slow part of a refresh."""
     model_cls = type(registry.get(name).build({}, 0))  # the class whose ``load`` reads it
-    ids = json.loads(Path(path).with_suffix(".ids.json").read_text())
+    ids = selectors.model_ids(path)
     return model_cls.load(Path(path)), ids["users"], ids["items"]
 
 

@@ -33,8 +33,7 @@ def model_train(
 
     requested_at = JobRun.objects.filter(pk=job_id).values_list("created_at", flat=True).first()
     mv = services.model_train(name=name, seed=seed, activate=False, progress=training)
-    serving = selectors.active_model_version()
-    if serving is not None and requested_at is not None and serving.created_at > requested_at:
+    if (serving := services.newer_serving(requested_at)) is not None:
         return {
             "model_version": mv.version,
             "activated": False,

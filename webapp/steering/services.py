@@ -7,14 +7,12 @@ from typing import Any
 import numpy as np
 
 from explanations.conversation import ChatContext, ConversationState, promote, respond
-from explanations.profile import Profile
 from webapp import ml
 from webapp.catalogue.models import Item
 from webapp.catalogue.selectors import history_rows
 from webapp.catalogue.state import catalogue_state, item_vectors
 from webapp.profiles.models import ProfileVersion, Reason
-from webapp.profiles.selectors import current_profile
-from webapp.profiles.services import profile_locked, profile_save
+from webapp.profiles.services import profile_for_update, profile_save
 from webapp.ranking.selectors import ranking_for
 from webapp.steering.models import Conversation
 
@@ -64,8 +62,7 @@ def conversation_promote(*, user: Any) -> ProfileVersion:
     state = ConversationState.from_dict(chat.state)
     if state.is_empty():
         raise ValueError("the chat has nothing to keep yet")
-    with profile_locked(user):
-        before = current_profile(user=user) or Profile()
+    with profile_for_update(user) as before:
         version = profile_save(
             user=user,
             profile=promote(state, before, catalogue_state().index),
