@@ -435,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
         worker_log = logs / "worker.log"
         worker = start(
             [str(bin_dir / "celery"), "-A", "webapp", "worker", "--pool=solo",
-             "--loglevel=INFO", "--without-gossip", "--without-mingle"],
+             "--loglevel=INFO", "--without-gossip", "--without-mingle", "-Q", "celery,user"],
             env, worker_log,
         )  # fmt: skip
         WORKER[:] = [worker, worker_log]

@@ -6,12 +6,18 @@ PY=.venv/bin/python
 HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
 
-# The filesystem broker needs no server; with CELERY_BROKER_URL=redis://... the same worker
-# talks to Redis instead. solo pool: one task at a time, the right size for a laptop.
+# The filesystem broker needs no server; with CELERY_BROKER_URL=redis://... the same workers
+# talk to Redis instead. Two workers, solo pool (one task at a time each, the right size for a
+# laptop): one serves what users' clicks start (queue "user": profiles, explanations), the
+# other staff work (queue "celery": training, imports), so a long training run never holds
+# up a user's explanations.
 $PY -m celery -A webapp worker --pool=solo --loglevel=INFO --without-gossip --without-mingle \
-  >var/worker.log 2>&1 &
+  -Q user -n user@%h >var/worker-user.log 2>&1 &
+USER_WORKER=$!
+$PY -m celery -A webapp worker --pool=solo --loglevel=INFO --without-gossip --without-mingle \
+  -Q celery -n staff@%h >var/worker.log 2>&1 &
 WORKER=$!
-trap 'kill $WORKER 2>/dev/null || true; wait $WORKER 2>/dev/null || true' EXIT INT TERM
+trap 'kill $WORKER $USER_WORKER 2>/dev/null || true; wait $WORKER $USER_WORKER 2>/dev/null || true' EXIT INT TERM
 
 cat <<MSG
 
@@ -19,9 +25,9 @@ cat <<MSG
 
     Demo user:  log in at http://$HOST:$PORT/accounts/login/  as  demo / ${DEMO_USER_PASSWORD:-demo}
     Admin:      http://$HOST:$PORT/admin/  as  admin / ${DEMO_ADMIN_PASSWORD:-admin}
-    Worker log: var/worker.log (Celery worker pid $WORKER)
+    Worker logs: var/worker.log (staff work, pid $WORKER), var/worker-user.log (users' work, pid $USER_WORKER)
 
-  Press Ctrl-C to stop the web server and the worker.
+  Press Ctrl-C to stop the web server and the workers.
 
 MSG
 $PY manage.py runserver "$HOST:$PORT"

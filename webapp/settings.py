@@ -285,6 +285,17 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # task (a fine-tune may take hours) and such a task runs twice at once
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Work a person's click starts (their profile, their explanations) has a queue of its own,
+# served by its own worker (scripts/run.sh), so a six-hour training run or a catalogue import
+# on the default queue never holds it up; each user has at most one such job of a kind queued
+# (webapp.jobs.services.job_enqueue), and the rate caps how many a worker starts per task
+# kind, so a burst of users cannot saturate the machine the web processes share.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+USER_QUEUE = "user"
+# A worker started without -Q serves both; purging the broker empties both.
+CELERY_TASK_QUEUES = {CELERY_TASK_DEFAULT_QUEUE: {}, USER_QUEUE: {}}
+CELERY_TASK_ROUTES = ["webapp.jobs.tasks.route"]
+USER_TASK_RATE_LIMIT = env_rate("USER_TASK_RATE_LIMIT", "60/min")
 
 # --- Models (loaded lazily by recommender/, never at start-up) ------------------------------
 # Each is a packaged alias ("packaged:<name>"), a local folder, or a Hugging Face hub id.

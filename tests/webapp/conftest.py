@@ -70,19 +70,29 @@ def _database_url_for_worker() -> str:
     return f"postgres://{user}@{host}:{port}/{s['NAME']}"
 
 
-def start_worker(log_name: str = "test-worker.log") -> subprocess.Popen[str]:
+def start_worker(
+    log_name: str = "test-worker.log",
+    *,
+    queues: str = "celery,user",
+    name: str = "",
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[str]:
     """A real ``celery worker`` (solo pool) on the configured broker and the test database,
-    started and ready (its log under VAR_DIR)."""
+    started and ready (its log under VAR_DIR); by default it serves both queues, as one
+    worker of a small install may. ``name``: its node name (a worker that reaps its earlier
+    run must come back under the same one); ``env``: settings for it alone."""
     env = {
         **os.environ,
         "DATABASE_URL": _database_url_for_worker(),
         "CELERY_TASK_ALWAYS_EAGER": "0",
+        **(env or {}),
     }
     log = Path(settings.VAR_DIR) / log_name
     out = log.open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "webapp", "worker", "--pool=solo",
-         "--loglevel=INFO", "-I", "tests.webapp.worker_tasks", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+         "--loglevel=INFO", "-I", "tests.webapp.worker_tasks", "--without-gossip", "--without-mingle", "--without-heartbeat",
+         "-Q", queues, *(["-n", name] if name else [])],
         cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     out.close()  # the child keeps its own handle

@@ -115,3 +115,14 @@ def test_debug_is_off_unless_asked_for(tmp_path: Path) -> None:
     result = start(tmp_path, SECRET_KEY="x" * 50)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_the_user_task_rate_is_given_to_celery_in_its_own_form() -> None:
+    from webapp.jobs.tasks import celery_rate
+
+    assert [celery_rate(r) for r in ("60/min", "5/s", "100/hour", "48/day")] == [
+        "60/m",
+        "5/s",
+        "100/h",
+        "2/h",
+    ]

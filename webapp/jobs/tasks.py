@@ -7,6 +7,7 @@ from typing import Any
 
 from celery.contrib.django.task import DjangoTask
 from celery.signals import celeryd_after_setup
+from django.conf import settings
 from django.db import OperationalError, close_old_connections
 
 from webapp.jobs import services
@@ -20,9 +21,34 @@ RETRY: dict[str, Any] = {
 }
 
 
+def celery_rate(rate: str) -> str:
+    """A validated ``N/period`` rate (webapp.env.env_rate: s, min, hour, day...) in the form
+    Celery reads (N per s, m or h; a day is 24 hours)."""
+    count, _, period = rate.partition("/")
+    if period.startswith("d"):
+        return f"{int(count) / 24:g}/h"
+    return f"{count}/{period[0]}"
+
+
 # Work one user triggers (a profile, explanations) takes seconds to a few minutes; the 6 h
 # limit is for training. A stuck one is stopped in minutes, not hours, and frees the worker.
-USER_WORK: dict[str, Any] = {"time_limit": 15 * 60, "soft_time_limit": 14 * 60}
+# It runs on the user queue, at most USER_TASK_RATE_LIMIT starts per worker and task kind.
+USER_WORK: dict[str, Any] = {
+    "time_limit": 15 * 60,
+    "soft_time_limit": 14 * 60,
+    "user_work": True,  # read by route() below
+    "rate_limit": celery_rate(settings.USER_TASK_RATE_LIMIT),
+}
+
+
+def route(
+    name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **_: Any
+) -> dict[str, str] | None:
+    """The task router (CELERY_TASK_ROUTES): user work to the user queue, the rest to the
+    default queue."""
+    return {"queue": settings.USER_QUEUE} if getattr(task, "user_work", False) else None
+
+
 USER_WORK_DEAD_AFTER = timedelta(minutes=20)  # running longer than its limit: worker lost
 
 SKIPPED = "skipped"  # the key of what a skipped delivery returns
