@@ -15,3 +15,7 @@ urlpatterns = [
     path("profile/", include("webapp.steering.urls")),
     path("", include("webapp.catalogue.urls")),
 ]
+
+# JSON under /api/, the site's pages elsewhere (webapp.api.errors)
+handler400 = "webapp.api.errors.bad_request"
+handler500 = "webapp.api.errors.server_error"

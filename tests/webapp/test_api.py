@@ -91,10 +91,12 @@ def test_items_are_public_paginated_searchable_and_filterable(
     assert set(first["results"][0]) >= {"id", "title", "year", "genres", "description"}
     assert len(api.get(f"{V1}/items/?page=2").json()["results"]) == 5
     assert len(api.get(f"{V1}/items/?page_size=7").json()["results"]) == 7
-    make_item(title="Filler", year=2001)  # 26 active items; the page size is capped at 100
+    make_item(title="Filler", year=2001)  # 106 active items; a page holds at most 100
     for k in range(80):
         make_item(title=f"Filler {k}", year=2000)
-    assert len(api.get(f"{V1}/items/?page_size=1000").json()["results"]) == 100
+    too_big = api.get(f"{V1}/items/?page_size=1000")  # the schema's maximum is 100
+    assert too_big.status_code == 400 and "1 to 100" in too_big.json()["page_size"][0]
+    assert len(api.get(f"{V1}/items/?page_size=100").json()["results"]) == 100
     found = api.get(f"{V1}/items/", {"q": "space 1", "genre": "Sci-Fi"}).json()
     titles = {r["title"] for r in found["results"]}
     assert titles == {f"Space Film {k}" for k in (1, 11, 13, 15, 17, 19, 21)}
@@ -330,8 +332,11 @@ def test_profile_errors_name_the_field_and_change_nothing(api: APIClient, fan: A
     assert api.patch(url, {"polarity": "loves"}, format="json").json() == {
         "polarity": ['"loves" is not a valid choice.']
     }
-    assert api.patch(url, {}, format="json").json() == {
-        "non_field_errors": ["Send at least one of text, polarity, weight, pinned."]
+    # an empty merge patch changes nothing and writes no version
+    before = api.get(f"{V1}/me/profile/").json()
+    assert api.patch(url, {}, format="json").json() == before
+    assert api.post(f"{V1}/me/profile/statements/", {"text": 7}).json() == {
+        "text": ["Not a valid string."]
     }
     assert api.post(f"{V1}/me/profile/statements/", {"text": "  "}).json() == {
         "text": ["This field may not be blank."]
@@ -758,3 +763,16 @@ def test_an_old_token_expires_and_a_new_post_gives_a_fresh_one(api: APIClient, a
     assert new != old
     api.credentials(HTTP_AUTHORIZATION=f"Token {new}")
     assert api.get(f"{V1}/me/profile/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_request_django_refuses_before_any_view_answers_json_under_the_api(
+    client: Any,
+) -> None:
+    body = "&".join(f"f{k}=1" for k in range(1001))  # over DATA_UPLOAD_MAX_NUMBER_FIELDS
+    kind = "application/x-www-form-urlencoded"
+    refused = client.post(f"{V1}/auth/token/", body, content_type=kind)
+    assert refused.status_code == 400 and refused["Content-Type"] == "application/json"
+    assert "DATA_UPLOAD_MAX_NUMBER_FIELDS" in refused.json()["detail"]
+    page = client.post("/accounts/login/", body, content_type=kind)
+    assert page.status_code == 400 and page["Content-Type"].startswith("text/html")

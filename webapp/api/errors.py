@@ -7,7 +7,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
-from django.views import csrf
+from django.views import csrf, defaults
 from rest_framework import exceptions
 
 
@@ -36,6 +36,22 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": f"CSRF Failed: {reason}"}, status=403)
     return csrf.csrf_failure(request, reason=reason)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """handler400: a request Django refuses before any view (too many form fields, a body
+    over the upload limit) answers JSON under /api/, naming the problem."""
+    if request.path.startswith("/api/"):
+        problem = str(exception or "") or "malformed request"
+        return JsonResponse({"detail": f"Bad request: {problem[:200]}"}, status=400)
+    return defaults.bad_request(request, exception)  # type: ignore[arg-type]
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: JSON under /api/ (the details are in the server's log, never here)."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Server error; it has been logged."}, status=500)
+    return defaults.server_error(request)
 
 
 class Conflict(exceptions.APIException):

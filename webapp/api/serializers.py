@@ -16,6 +16,17 @@ from webapp.profiles.models import ProfileVersion
 
 TEXT_MAX = 200  # a statement, as on the profile page (forms.StatementAddForm)
 
+
+class TextField(serializers.CharField):
+    """Text sent in a JSON body must be a JSON string, as the schema says: DRF's CharField
+    would quietly store the number 0 as the statement "0"."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return str(super().to_internal_value(data))
+
+
 # -- catalogue ------------------------------------------------------------------------------
 
 
@@ -221,24 +232,25 @@ class FiltersSerializer(serializers.Serializer):
 
 MAX_FILTER_VALUES = 50  # genres named in one filter
 MAX_HIDDEN_ITEMS = 1000  # every version stores the whole profile: keep a profile small
+MAX_ID = 2**63 - 1  # the database's largest key: a bigger number is no id (and not a 500)
 
 
 class FiltersWriteSerializer(serializers.Serializer):
     """Every filter at once; an omitted one is cleared. Genres and items must exist."""
 
     include_genres = serializers.ListField(
-        child=serializers.CharField(max_length=100),
+        child=TextField(max_length=100),
         default=list,
         max_length=MAX_FILTER_VALUES,
         help_text="Keep only items with one of these.",
     )
     exclude_genres = serializers.ListField(
-        child=serializers.CharField(max_length=100), default=list, max_length=MAX_FILTER_VALUES
+        child=TextField(max_length=100), default=list, max_length=MAX_FILTER_VALUES
     )
     year_min = serializers.IntegerField(allow_null=True, default=None, min_value=1800)
     year_max = serializers.IntegerField(allow_null=True, default=None, max_value=2200)
     exclude_items = serializers.ListField(
-        child=serializers.IntegerField(),
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
         default=list,
         max_length=MAX_HIDDEN_ITEMS,
         help_text=f"Item ids never to show (at most {MAX_HIDDEN_ITEMS}).",
@@ -287,26 +299,19 @@ class ProfileSerializer(serializers.Serializer):
 
 
 class StatementAddSerializer(serializers.Serializer):
-    text = serializers.CharField(max_length=TEXT_MAX)
+    text = TextField(max_length=TEXT_MAX)
     polarity = serializers.ChoiceField(choices=list(POLARITIES), default="likes")
 
 
 class StatementPatchSerializer(serializers.Serializer):
-    text = serializers.CharField(max_length=TEXT_MAX, required=False)
+    text = TextField(max_length=TEXT_MAX, required=False)
     polarity = serializers.ChoiceField(choices=list(POLARITIES), required=False)
     weight = serializers.FloatField(min_value=0.0, max_value=MAX_WEIGHT, required=False)
     pinned = serializers.BooleanField(required=False)
 
-    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
-        if not data:
-            raise serializers.ValidationError(
-                {"non_field_errors": ["Send at least one of text, polarity, weight, pinned."]}
-            )
-        return data
-
 
 class StatementReplaceSerializer(StatementPatchSerializer):
-    id = serializers.CharField(
+    id = TextField(
         required=False, help_text="A current statement's id to keep it (edited); omit for new."
     )
 
@@ -401,15 +406,15 @@ class JobSerializer(serializers.ModelSerializer):
 class CritiqueItemSerializer(serializers.Serializer):
     item = serializers.PrimaryKeyRelatedField(queryset=Item.objects.all())
     kind = serializers.ChoiceField(choices=["more", "less", "not_for_me"])
-    reason = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+    reason = TextField(max_length=200, required=False, default="", allow_blank=True)
 
 
 class CritiqueListSerializer(serializers.Serializer):
-    text = serializers.CharField(max_length=300, help_text='e.g. "less violent, more comedies"')
+    text = TextField(max_length=300, help_text='e.g. "less violent, more comedies"')
 
 
 class MessageSerializer(serializers.Serializer):
-    message = serializers.CharField(max_length=300)
+    message = TextField(max_length=300)
 
 
 class ChatCardSerializer(ItemSerializer):

@@ -55,8 +55,16 @@ NO_BODY = OpenApiResponse(description="Done; no body.")
 
 
 def _query(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
-    """Validated query parameters (a bad one is a 400 that names it)."""
+    """Validated query parameters (a bad one is a 400 that names it). An empty value
+    (``?limit=``) is refused where the field takes no blank: DRF would read it as absent."""
     query = serializer_class(data=request.query_params)
+    blank = {
+        name: ["Give a value, or leave the parameter out."]
+        for name, field in query.fields.items()
+        if request.query_params.get(name) == "" and not getattr(field, "allow_blank", False)
+    }
+    if blank:
+        raise serializers.ValidationError(blank)
     query.is_valid(raise_exception=True)
     return dict(query.validated_data)
 
@@ -89,7 +97,8 @@ class TokenView(ObtainAuthToken):  # django-axes counts its failures like the lo
         """Your API token (the same one on every call until revoked), for
         `Authorization: Token <key>`; it expires after API_TOKEN_DAYS (30) days, and a POST
         then gives a new one. 429 after too many wrong passwords from one address."""
-        username = str(request.data.get("username", ""))[:150]
+        body = request.data if isinstance(request.data, dict) else {}  # a JSON list: 400 below
+        username = str(body.get("username", ""))[:150]
         if AxesProxyHandler.is_locked(request._request, {"username": username}):
             minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
             return Response(
@@ -244,8 +253,14 @@ class StatementListView(APIView):
 class StatementDetailView(APIView):
     @extend_schema(request=s.StatementPatchSerializer, responses=s.ProfileSerializer)
     def patch(self, request: Request, sid: str) -> Response:
-        """Change any of text, polarity, weight, pinned of one statement (one version)."""
+        """Change any of text, polarity, weight, pinned of one statement (one version);
+        an empty body changes nothing and writes no version."""
         body = _body(s.StatementPatchSerializer, request)
+        if not body:
+            profile = profile_selectors.current_profile(user=request.user)
+            if profile is None or all(st.id != sid for st in profile.statements):
+                raise NotFound(f"No statement {sid} in your profile.")
+            return Response(_profile(request.user))
         try:
             profile_services.statement_update(user=request.user, by=request.user, sid=sid, **body)
         except KeyError:
@@ -411,7 +426,7 @@ class CritiqueListView(APIView):
 
 @extend_schema(tags=["critiques"])
 class CritiqueUndoView(APIView):
-    @extend_schema(request=None, responses=s.VersionSerializer)
+    @extend_schema(request=None, responses={200: s.VersionSerializer, 409: OpenApiTypes.OBJECT})
     def post(self, request: Request, number: int) -> Response:
         """Remove what critique version `number` added, keeping every later edit."""
         get_object_or_404(ProfileVersion, user=request.user, number=number, reason=Reason.CRITIQUE)
@@ -465,7 +480,7 @@ class MessageView(APIView):
 
 @extend_schema(tags=["conversation"])
 class ConversationKeepView(APIView):
-    @extend_schema(request=None, responses=s.VersionSerializer)
+    @extend_schema(request=None, responses={200: s.VersionSerializer, 409: OpenApiTypes.OBJECT})
     def post(self, request: Request) -> Response:
         """Write the wishes from the chat into your profile (a new version)."""
         try:

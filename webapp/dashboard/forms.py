@@ -23,6 +23,7 @@ class JobForm(forms.Form):
     help: ClassVar[str]
     button: ClassVar[str]
     message: ClassVar[str]  # what the page says once queued; may use {job}
+    permission: ClassVar[str]  # what a staff member needs to press it ("app.codename")
 
     def arguments(self) -> dict[str, Any]:
         return dict(self.cleaned_data)
@@ -30,6 +31,7 @@ class JobForm(forms.Form):
 
 class EnrichForm(JobForm):
     task = catalogue_enrich
+    permission = "catalogue.change_item"
     title = "Catalogue enrichment"
     help = "The LLM writes a description and keywords for active items that have no text."
     button = "Describe items"
@@ -50,6 +52,7 @@ class EnrichForm(JobForm):
 
 class ItemVectorsForm(JobForm):
     task = item_vectors_refresh
+    permission = "catalogue.change_item"
     title = "Item embeddings"
     help = "Re-embed item texts with the sentence encoder; unchanged texts come from the cache."
     button = "Refresh embeddings"
@@ -58,6 +61,7 @@ class ItemVectorsForm(JobForm):
 
 class TrainForm(JobForm):
     task = rec_tasks.model_train
+    permission = "recommendations.add_modelversion"
     title = "Recommender training"
     help = "Tune on the validation split, refit on every interaction, serve it, refresh lists."
     button = "Train"
@@ -72,6 +76,7 @@ class TrainForm(JobForm):
 
 class AdapterForm(JobForm):
     task = rec_tasks.adapter_train
+    permission = "recommendations.add_adapter"
     title = "LoRA fine-tuning"
     help = "Fine-tune the LLM reranker's adapter, then rerank every list with the best one."
     button = "Fine-tune"
@@ -82,6 +87,7 @@ class AdapterForm(JobForm):
 
 class EvaluateForm(JobForm):
     task = rec_tasks.model_version_evaluate
+    permission = "recommendations.change_modelversion"
     title = "Offline evaluation"
     help = (
         "Leave-last-out test scores of a version (its own hyperparameters, one refit) on "
@@ -131,8 +137,13 @@ ACTIONS: dict[str, type[JobForm]] = {
 }
 
 
-def action_forms(bound: dict[str, JobForm] | None = None) -> list[tuple[str, JobForm]]:
-    """Every button's form, prefixed by its slug so field ids stay unique on one page; a
-    form that failed validation is passed in ``bound`` and shown with its errors."""
+def action_forms(user: Any, bound: dict[str, JobForm] | None = None) -> list[tuple[str, JobForm]]:
+    """The form of every button ``user`` may press, prefixed by its slug so field ids stay
+    unique on one page; a form that failed validation is passed in ``bound`` and shown with
+    its errors."""
     bound = bound or {}
-    return [(slug, bound.get(slug) or form(prefix=slug)) for slug, form in ACTIONS.items()]
+    return [
+        (slug, bound.get(slug) or form(prefix=slug))
+        for slug, form in ACTIONS.items()
+        if user.has_perm(form.permission)
+    ]

@@ -2,6 +2,9 @@
 
 Every button is a plain POST form (CSRF, redirect back with a message), so the page works
 with scripts off; htmx only adds polling of the job table and swapping the chart period.
+Being staff is not enough: the pages need the permission to view jobs (they show every
+user's), each button the permission its work touches (JobForm.permission), shown only to
+those who have it, and "run again" the permission to change jobs.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -23,6 +28,17 @@ from webapp.jobs.models import JobRun
 from webapp.jobs.services import job_alive, job_enqueue, job_run_again
 
 TEMPLATE = "dashboard/overview.html"
+VIEW_JOBS, RUN_AGAIN = "jobs.view_jobrun", "jobs.change_jobrun"
+
+
+def staff_with(permission: str) -> Any:
+    """Staff only (others go to the login page), and of those only ones with
+    ``permission`` (the others get a 403)."""
+
+    def decorate(view: Any) -> Any:
+        return staff_member_required(permission_required(permission, raise_exception=True)(view))
+
+    return decorate
 
 
 def _period(request: HttpRequest) -> selectors.Period:
@@ -35,7 +51,7 @@ def _chart_context(period: selectors.Period) -> dict[str, Any]:
     return {"period": period, "chart": bar_chart(points)}
 
 
-def _jobs_context() -> dict[str, Any]:
+def _jobs_context(user: Any) -> dict[str, Any]:
     jobs = selectors.recent_jobs()
     # one running past the longest time limit lost its worker: shown failed, polling ends
     dead_after = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 600)
@@ -45,6 +61,7 @@ def _jobs_context() -> dict[str, Any]:
         "jobs": jobs,
         "failures": selectors.recent_failures(),
         "polling": any(not j.is_finished for j in jobs),
+        "can_run_again": user.has_perm(RUN_AGAIN),
     }
 
 
@@ -57,41 +74,43 @@ def _page(
         "versions": versions,
         "adapters": adapters,
         "serving_adapter": serving,
-        "actions": action_forms(bound),
+        "actions": action_forms(request.user, bound),
         **_chart_context(_period(request)),
-        **_jobs_context(),
+        **_jobs_context(request.user),
     }
     return render(request, TEMPLATE, context, status=status)
 
 
-@staff_member_required
+@staff_with(VIEW_JOBS)
 @require_GET
 def overview(request: HttpRequest) -> HttpResponse:
     return _page(request)
 
 
-@staff_member_required
+@staff_with(VIEW_JOBS)
 @require_GET
 def chart(request: HttpRequest) -> HttpResponse:
     """The chart alone, for htmx's period switch (the links' hrefs reload the whole page)."""
     return render(request, f"{TEMPLATE}#chart", _chart_context(_period(request)))
 
 
-@staff_member_required
+@staff_with(VIEW_JOBS)
 @require_GET
 def jobs(request: HttpRequest) -> HttpResponse:
     """The job and failure tables; they poll this view while a job is unfinished."""
     if not request.htmx:
         return redirect("dashboard:overview")
-    return render(request, f"{TEMPLATE}#jobs", _jobs_context())
+    return render(request, f"{TEMPLATE}#jobs", _jobs_context(request.user))
 
 
-@staff_member_required
+@staff_with(VIEW_JOBS)
 @require_POST
 def start(request: HttpRequest, action: str) -> HttpResponse:
     form_class = ACTIONS.get(action)
     if form_class is None:
         raise Http404(f"no dashboard action {action!r}")
+    if not request.user.has_perm(form_class.permission):
+        raise PermissionDenied(f"{form_class.title} needs the {form_class.permission} permission")
     form = form_class(request.POST, prefix=action)
     if not form.is_valid():
         fields = ", ".join(form[f].label.lower() for f in form.errors if f in form.fields)
@@ -103,7 +122,7 @@ def start(request: HttpRequest, action: str) -> HttpResponse:
     return redirect("dashboard:overview")
 
 
-@staff_member_required
+@staff_with(RUN_AGAIN)
 @require_POST
 def run_again(request: HttpRequest, pk: int) -> HttpResponse:
     failed = get_object_or_404(JobRun, pk=pk)
