@@ -32,7 +32,7 @@ import shutil
 import sqlite3
 import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +158,31 @@ class EmbeddingCache:
         ]
         with self._connect() as db:
             db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)", rows)
+
+    def forget(self, shas: Iterable[str]) -> int:
+        """Delete the vectors of these texts under every model (a deleted account's
+        statements); returns rows deleted. A text someone else still uses is encoded again
+        on its next use."""
+        unique, deleted = list(dict.fromkeys(shas)), 0
+        with self._connect() as db:
+            for start in range(0, len(unique), 500):
+                chunk = unique[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                deleted += db.execute(
+                    f"DELETE FROM embeddings WHERE sha IN ({marks})", chunk
+                ).rowcount
+        return deleted
+
+    def keep_only(self, model: str, shas: Iterable[str]) -> int:
+        """Delete ``model``'s vectors of every text not in ``shas`` (the retention sweep:
+        texts no item, profile or chat uses any more); returns rows deleted."""
+        with self._connect() as db:
+            db.execute("CREATE TEMP TABLE keep (sha TEXT PRIMARY KEY)")
+            db.executemany("INSERT OR IGNORE INTO keep VALUES (?)", [(sha,) for sha in shas])
+            return db.execute(
+                "DELETE FROM embeddings WHERE model = ? AND sha NOT IN (SELECT sha FROM keep)",
+                [model],
+            ).rowcount
 
     def count(self, model: str) -> int:
         with self._connect() as db:

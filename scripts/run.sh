@@ -11,11 +11,12 @@ PORT=${PORT:-8000}
 # laptop): one serves what users' clicks start (queue "user": profiles, explanations), the
 # other staff work (queue "celery": training, imports), so a long training run never holds
 # up a user's explanations.
+# The staff worker also runs beat (-B): the daily retention sweep (webapp.privacy.tasks).
 $PY -m celery -A webapp worker --pool=solo --loglevel=INFO --without-gossip --without-mingle \
   -Q user -n user@%h >var/worker-user.log 2>&1 &
 USER_WORKER=$!
 $PY -m celery -A webapp worker --pool=solo --loglevel=INFO --without-gossip --without-mingle \
-  -Q celery -n staff@%h >var/worker.log 2>&1 &
+  -Q celery -n staff@%h -B >var/worker.log 2>&1 &
 WORKER=$!
 trap 'kill $WORKER $USER_WORKER 2>/dev/null || true; wait $WORKER $USER_WORKER 2>/dev/null || true' EXIT INT TERM
 

@@ -294,6 +294,16 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # task (a fine-tune may take hours) and such a task runs twice at once
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Stored task results expire after a day (the retention sweep deletes expired result files).
+CELERY_RESULT_EXPIRES = timedelta(days=1)
+# The retention sweep (webapp.privacy.services.data_prune) once a day: `make run`'s staff
+# worker runs beat inside itself (-B); a deployment runs one `celery -A webapp beat`.
+CELERY_BEAT_SCHEDULE = {
+    "retention": {"task": "webapp.privacy.tasks.data_prune", "schedule": timedelta(days=1)},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+JOB_RETENTION_DAYS = env_int("JOB_RETENTION_DAYS", 90, minimum=1)
+EXPLANATION_RETENTION_DAYS = env_int("EXPLANATION_RETENTION_DAYS", 30, minimum=1)
 # Work a person's click starts (their profile, their explanations) has a queue of its own,
 # served by its own worker (scripts/run.sh), so a six-hour training run or a catalogue import
 # on the default queue never holds it up; each user has at most one such job of a kind queued

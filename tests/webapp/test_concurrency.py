@@ -63,7 +63,7 @@ def test_two_clients_adding_statements_at_once_lose_nothing() -> None:
 
 @pytest.mark.django_db
 def test_200_regenerate_clicks_leave_one_queued_job_per_kind(
-    tastes: Any, monkeypatch: pytest.MonkeyPatch
+    tastes: Any, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
 ) -> None:
     from webapp.jobs.models import JobRun
     from webapp.profiles import tasks as profile_tasks
@@ -73,12 +73,13 @@ def test_200_regenerate_clicks_leave_one_queued_job_per_kind(
     for task in (profile_tasks.profile_generate, ranking_tasks.explanations_refresh):
         # the broker is outside the project: record what would be sent, leave it queued
         monkeypatch.setattr(
-            task, "delay_on_commit", lambda _name=task.name, **kw: sent.append((_name, kw))
+            task, "apply_async", lambda *_, _name=task.name, **kw: sent.append((_name, kw))
         )
     fan, other = tastes["fans"]["comedy"][0], tastes["fans"]["horror"][0]
-    for _ in range(200):
-        profile_tasks.profile_generate_enqueue(user=fan)
-        ranking_tasks.explanations_enqueue(user=fan)
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(200):
+            profile_tasks.profile_generate_enqueue(user=fan)
+            ranking_tasks.explanations_enqueue(user=fan)
     queued = JobRun.objects.filter(state=JobRun.State.QUEUED)
     assert queued.filter(dedupe_key=f"user:{fan.pk}").count() == 2  # one of each kind
     assert sorted(name for name, _ in sent) == sorted(
@@ -92,3 +93,34 @@ def test_200_regenerate_clicks_leave_one_queued_job_per_kind(
     JobRun.objects.filter(pk=first.pk).update(state=JobRun.State.RUNNING)
     again = profile_tasks.profile_generate_enqueue(user=fan)
     assert again.pk != first.pk and again.state == JobRun.State.QUEUED
+
+
+# -- the broker is down after the edit committed -----------------------------------------------
+
+
+@pytest.mark.django_db
+def test_an_edit_saved_while_the_broker_is_down_is_kept_and_its_job_fails_visibly(
+    tastes: Any, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+) -> None:
+    from kombu.exceptions import OperationalError
+
+    from webapp.jobs.models import JobRun
+    from webapp.profiles import tasks as profile_tasks
+
+    def broker_down(*args: Any, **kwargs: Any) -> None:  # the broker is outside the project
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(profile_tasks.profile_generate, "apply_async", broker_down)
+    fan = tastes["fans"]["comedy"][0]
+    api = APIClient()
+    api.force_authenticate(fan)
+    with django_capture_on_commit_callbacks(execute=True):
+        added = api.post(f"{V1}/me/profile/statements/", {"text": "more musicals"})
+        asked = api.post(f"{V1}/me/profile/regenerate/")
+    assert added.status_code == 201 and asked.status_code == 202  # the request itself is fine
+    profile = selectors.current_profile(user=fan)
+    assert profile is not None and "more musicals" in {s.text for s in profile.statements}
+    job = JobRun.objects.get(pk=asked.json()["id"])
+    assert job.state == JobRun.State.FAILED and "could not reach the task queue" in job.message
+    shown = api.get(f"{V1}/me/jobs/{job.pk}/").json()
+    assert shown["state"] == "failed" and "start it again" in shown["message"]

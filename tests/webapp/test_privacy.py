@@ -11,6 +11,12 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
+from tests.webapp.profiles_support import (  # noqa: F401 (fixtures)
+    fan_fixture,
+    tastes_fixture,
+    tiny_model_folders_fixture,
+    tiny_models_fixture,
+)
 from webapp.accounts.models import Demographics
 from webapp.catalogue.models import Interaction, Item
 from webapp.jobs.models import JobRun
@@ -228,3 +234,84 @@ def test_dates_on_the_privacy_page_are_readable() -> None:
     assert isodate("2026-11-22T06:03:38.748203+00:00") == "22 Nov 2026, 06:03"
     assert isodate(None) == "–"
     assert isodate("not a date") == "not a date"
+
+
+def test_deleting_an_account_forgets_its_cached_rankings_and_its_words_vectors(
+    client: Client,
+    tiny_models: Any,
+    fan: Any,
+    tastes: dict[str, Any],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from django.core.cache import cache
+
+    from recommender.encoders import text_sha
+    from webapp import ml
+    from webapp.privacy.services import personal_data_delete
+    from webapp.profiles import services as profile_services
+    from webapp.ranking.selectors import MAX_CACHED_LIMIT, ranking_cache_key
+
+    other = tastes["fans"]["horror"][0]
+    profile_services.profile_edit(user=fan, by=fan, action="add", text="zq private wish")
+    profile_services.profile_edit(user=other, by=other, action="add", text="zq kept wish")
+    for user in (fan, other):
+        client.force_login(user)
+        assert client.get(reverse("home")).status_code == 200  # ranks, caches, encodes
+    store = ml.encoder().cache
+    mine, theirs = text_sha("zq private wish"), text_sha("zq kept wish")
+    assert set(store.get_many(ml.encoder().key, [mine, theirs])) == {mine, theirs}
+    keys = [ranking_cache_key(fan.pk, n, e) for n in range(MAX_CACHED_LIMIT + 1) for e in (0, 1)]
+    assert cache.get_many(keys), "the home page cached the fan's ranking"
+
+    with django_capture_on_commit_callbacks(execute=True):  # it runs once the delete commits
+        personal_data_delete(user=fan)
+    assert not cache.get_many(keys)
+    assert set(store.get_many(ml.encoder().key, [mine, theirs])) == {theirs}
+
+
+def test_the_retention_sweep_deletes_only_what_is_past_its_time(
+    tiny_models: Any, fan: Any, tastes: dict[str, Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    from datetime import timedelta
+
+    import numpy as np
+    from django.utils import timezone
+
+    from recommender.encoders import text_sha
+    from webapp import ml
+    from webapp.catalogue.state import catalogue_state
+    from webapp.privacy.services import data_prune
+    from webapp.privacy.tasks import data_prune as data_prune_task
+    from webapp.profiles import services as profile_services
+
+    long_ago = timezone.now() - timedelta(days=365)
+    done = [JobRun.objects.create(task_name="x", state=s) for s in ("succeeded", "failed")]
+    waiting = JobRun.objects.create(task_name="x", state="queued")
+    recent = JobRun.objects.create(task_name="x", state="succeeded")
+    JobRun.objects.filter(pk__in=[j.pk for j in [*done, waiting]]).update(created_at=long_ago)
+    item = tastes["comedies"][0]
+    old = Explanation.objects.create(user=fan, item=item, key="old", explanation={})
+    Explanation.objects.filter(pk=old.pk).update(created_at=long_ago)
+    fresh = Explanation.objects.create(user=fan, item=item, key="new", explanation={})
+    profile_services.profile_edit(user=fan, by=fan, action="add", text="zq still used")
+    encoder = ml.encoder()
+    vector = np.ones(encoder.encode(["x"]).shape[1], dtype=np.float32)
+    encoder.cache.put_many(encoder.key, {text_sha("zq nobody's"): vector})
+    used = text_sha("zq still used")
+    encoder.cache.put_many(encoder.key, {used: vector})
+
+    pruned = data_prune()
+    assert pruned["jobs"] == 2 and pruned["explanations"] == 1 and pruned["text vectors"] >= 1
+    left = set(JobRun.objects.filter(task_name="x").values_list("pk", flat=True))
+    assert left == {waiting.pk, recent.pk}
+    assert list(Explanation.objects.values_list("pk", flat=True)) == [fresh.pk]
+    kept = encoder.cache.get_many(encoder.key, [used, text_sha("zq nobody's")])
+    assert set(kept) == {used}
+    item_sha = text_sha(catalogue_state().texts[0])
+    assert encoder.cache.get_many(encoder.key, [item_sha]), "the catalogue's vectors stay"
+
+    # beat sends the task without a job: it queues itself as one, which the dashboard shows
+    with django_capture_on_commit_callbacks(execute=True):
+        data_prune_task.apply()
+    job = JobRun.objects.get(task_name=data_prune_task.name)
+    assert job.state == JobRun.State.SUCCEEDED and "jobs" in job.result

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import traceback
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from celery import Task
@@ -12,6 +14,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from kombu.exceptions import KombuError
 
 from webapp.celery import app  # the project's Celery app knows every registered task
 from webapp.jobs.models import JobRun
@@ -27,6 +30,9 @@ def quiet(fraction: float, message: str) -> None:
 
 
 QUEUED_STALE_AFTER = timedelta(minutes=30)  # a queued job this old lost its message
+# a request waits at most ~2 s for an unreachable broker before its job is marked failed
+SEND_RETRY = {"max_retries": 2, "interval_start": 0.5, "interval_step": 0.5}
+logger = logging.getLogger(__name__)
 
 
 def job_alive(job: JobRun | None, *, running_for: timedelta) -> JobRun | None:
@@ -49,7 +55,7 @@ def job_enqueue(
     """Create the JobRun and send the task once the surrounding transaction commits.
 
     Sending inside an open transaction would let a fast worker look for rows that are not
-    committed yet; ``delay_on_commit`` sends after COMMIT (or at once in autocommit mode).
+    committed yet; it is sent after COMMIT (or at once in autocommit mode), by ``_send``.
 
     With ``dedupe_key`` ("user:42"), a job of the same task and key still waiting in the
     queue is returned instead of a new one (a partial unique index makes that hold under
@@ -72,9 +78,29 @@ def job_enqueue(
             if waiting is not None and not job_fail_if_stale(job=waiting, after=QUEUED_STALE_AFTER):
                 return waiting
             continue  # it just started, finished or went stale: queue a new one
-        task.delay_on_commit(job_id=job.pk, **arguments)
+        transaction.on_commit(partial(_send, task, job.pk, arguments))
         return job
     raise RuntimeError(f"could not queue {task.name} for {dedupe_key}")
+
+
+def _send(task: Task, job_id: int, arguments: dict[str, Any]) -> None:
+    """Send the task (after COMMIT). The broker being down must not turn the request that
+    committed its work (a saved edit) into a 500, nor leave the job "queued" for ever: the
+    job is marked failed saying why, where the pages and the dashboard show it."""
+    try:
+        task.apply_async(kwargs={"job_id": job_id, **arguments}, retry_policy=SEND_RETRY)
+    except (KombuError, OSError) as exc:
+        logger.exception("could not send %s (job #%s) to the broker", task.name, job_id)
+        message = (
+            "could not reach the task queue (the broker is down?): nothing ran; "
+            f"start it again once the broker is back ({type(exc).__name__}: {exc})"
+        )
+        JobRun.objects.filter(pk=job_id, state=JobRun.State.QUEUED).update(
+            state=JobRun.State.FAILED,
+            message=message[:500],
+            error=message,
+            finished_at=timezone.now(),
+        )
 
 
 def job_run_again(*, job: JobRun, requested_by: AbstractBaseUser | None = None) -> JobRun:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 from django.apps import apps
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -21,11 +23,15 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from explanations.titles import natural_title
+from recommender.encoders import text_sha
+from webapp import ml
 from webapp.accounts.models import Demographics
 from webapp.catalogue.models import Interaction, Item
+from webapp.catalogue.state import catalogue_state
 from webapp.jobs.models import JobRun
 from webapp.profiles.models import ProfileVersion
 from webapp.ranking.models import Explanation
+from webapp.ranking.services import ranking_forget
 from webapp.recommendations.models import RecommendationList
 from webapp.recommendations.selectors import stored_list
 from webapp.steering.models import Conversation
@@ -187,6 +193,29 @@ def _only_admin(user: Any) -> bool:
     return bool(user.is_superuser) and not others.exclude(pk=user.pk).exists()
 
 
+def personal_texts(*, user: Any) -> set[str]:
+    """Every text of the user's that may have been encoded: statements of every version,
+    critiques, and what they said in the chat."""
+    texts: set[str] = set()
+    for profile, critique in ProfileVersion.objects.filter(user=user).values_list(
+        "profile", "critique"
+    ):
+        texts.update(s.get("text", "") for s in (profile or {}).get("statements", []))
+        texts.add((critique or {}).get("text", ""))
+    for turns in Conversation.objects.filter(user=user).values_list("turns", flat=True):
+        texts.update(t.get("text", "") for t in turns or [] if t.get("who") == "you")
+    return texts - {""}
+
+
+def _forget_cached(user_id: int, texts: set[str]) -> None:
+    """After the rows are gone: the cached rankings and the vectors of the user's own
+    words go too (neither is a database row, so no CASCADE reaches them)."""
+    ranking_forget(user_id=user_id)
+    store = ml.encoder().cache  # no model loads for this: only its on-disk cache is read
+    if store is not None:
+        store.forget(text_sha(t) for t in texts)
+
+
 @transaction.atomic
 def personal_data_delete(*, user: Any) -> dict[str, int]:
     """Delete the account and every personal row in one transaction; returns rows deleted
@@ -201,9 +230,49 @@ def personal_data_delete(*, user: Any) -> dict[str, int]:
             "You are the only administrator: make someone else a superuser first."
         )
     deleted: Counter[str] = Counter()
+    texts = personal_texts(user=user)
+    transaction.on_commit(partial(_forget_cached, user.pk, texts))
     deleted["background jobs"] = personal_jobs(user=user).delete()[0]
     user_label = user._meta.label
     for label, n in user.delete()[1].items():
         name = "account" if label == user_label else apps.get_model(label)._meta.verbose_name_plural
         deleted[str(name).lower()] += n
     return {name: n for name, n in deleted.items() if n}
+
+
+# -- retention ---------------------------------------------------------------------------------
+
+
+def data_prune(*, now: dt.datetime | None = None) -> dict[str, int]:
+    """Delete what is kept only for a while; returns how much went, per kind.
+
+    - finished jobs older than JOB_RETENTION_DAYS (their messages and errors included);
+    - explanations written more than EXPLANATION_RETENTION_DAYS ago (a cache: a card whose
+      row is gone shows its evidence-built sentence and is written again when next seen);
+    - Celery's stored task results past CELERY_RESULT_EXPIRES (the backend's own cleanup);
+    - vectors of texts that no item, profile version or chat uses any more.
+    """
+    now = now or timezone.now()
+    days = dt.timedelta(days=1)
+    jobs = JobRun.objects.filter(
+        state__in=[JobRun.State.SUCCEEDED, JobRun.State.FAILED],
+        created_at__lt=now - settings.JOB_RETENTION_DAYS * days,
+    )
+    old = Explanation.objects.filter(
+        created_at__lt=now - settings.EXPLANATION_RETENTION_DAYS * days
+    )
+    pruned = {"jobs": jobs.delete()[0], "explanations": old.delete()[0]}
+    from webapp.celery import app  # the project's app: its result backend
+
+    app.backend.cleanup()  # a no-op for backends that expire results themselves (Redis)
+    encoder = ml.encoder()
+    if encoder.cache is not None:
+        used = set(catalogue_state().texts)
+        for profile, critique in ProfileVersion.objects.values_list("profile", "critique"):
+            used.update(s.get("text", "") for s in (profile or {}).get("statements", []))
+            used.add((critique or {}).get("text", ""))
+        for state, turns in Conversation.objects.values_list("state", "turns"):
+            used.update(s.get("text", "") for s in (state or {}).get("statements", []))
+            used.update(t.get("text", "") for t in turns or [])
+        pruned["text vectors"] = encoder.cache.keep_only(encoder.key, map(text_sha, used))
+    return pruned

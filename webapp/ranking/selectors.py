@@ -428,10 +428,17 @@ RANKING_CACHE_SECONDS = 24 * 3600  # entries are replaced when their inputs chan
 # only bounds how long an idle user's list occupies the cache
 
 
-def _cache_key(user: Any, limit: int, explain: bool) -> str:
+MAX_CACHED_LIMIT = 200  # longer lists are computed, never cached (ranking_forget's bound)
+
+
+def ranking_cache_key(user_id: int, limit: int, explain: bool) -> str:
     # one entry per user and list length (a fixed key, replaced rather than accumulated
     # when the inputs change), holding the digest of the inputs it was computed from
-    return f"ranking:v1:{user.pk}:{limit}:{int(explain)}"
+    return f"ranking:v1:{user_id}:{limit}:{int(explain)}"
+
+
+def _cache_key(user: Any, limit: int, explain: bool) -> str:
+    return ranking_cache_key(user.pk, limit, explain)
 
 
 def ranking_for(
@@ -460,7 +467,7 @@ def ranking_for(
     replaces a draft at once.
     """
     inputs = _inputs(user, profile)
-    cacheable = profile is None and positions is None
+    cacheable = profile is None and positions is None and limit <= MAX_CACHED_LIMIT
     key, digest = _cache_key(user, limit, explain), inputs.digest() if cacheable else ""
     found = cache.get(key) if cacheable else None
     ranked: _Ranked | None = found[1] if found is not None and found[0] == digest else None

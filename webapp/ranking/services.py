@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.core.cache import cache
+
 from explanations.explain import explain
 from explanations.profile import Profile
 from webapp.catalogue.state import catalogue_state
@@ -138,3 +140,15 @@ def profile_preview(
         "of": len(then.entries),
     }
     return Preview(rows, dropped, after.fingerprint != before.fingerprint, effect)
+
+
+def ranking_forget(*, user_id: int) -> None:
+    """Drop a deleted account's cached rankings (their keys hold its ranked items, scores
+    and drafts until they expire otherwise): every list length a page or the API asks for."""
+    cache.delete_many(
+        [
+            selectors.ranking_cache_key(user_id, limit, explain)
+            for limit in range(selectors.MAX_CACHED_LIMIT + 1)
+            for explain in (False, True)
+        ]
+    )
