@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-models.txt | sha1sum | cut -c1-12)
 
-.PHONY: install run test test-fast lint bench bench-load bench-rerank eval clean
+.PHONY: install run test test-fast lint bench bench-load bench-load-soak bench-rerank eval clean
 
 $(STAMP): requirements.txt requirements-models.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,10 +44,15 @@ lint: install
 bench: install
 	$(BIN)/python bench/import_bench.py
 
-## bench-load: 20 clients x 60 s on the recommendations page and API: ML-1M in PostgreSQL,
-## a Celery worker on Redis, gunicorn (BENCH_ARGS="--clients 5 --duration 10" to change)
+## bench-load: 50 clients x 60 s on the recommendations page and API while the worker writes
+## LLM explanations: ML-1M in PostgreSQL, a Celery worker on Redis, gunicorn; latencies, errors
+## and RSS (BENCH_ARGS="--clients 5 --duration 10" to change); bench-load-soak: 10 minutes
 bench-load: install
-	$(BIN)/python bench/load_bench.py $(BENCH_ARGS)
+	$(BIN)/python bench/load_bench.py --clients 50 --busy-worker $(BENCH_ARGS)
+
+bench-load-soak: install
+	$(BIN)/python bench/load_bench.py --clients 50 --busy-worker --duration 600 \
+	  --out reports/bench/load-soak.json $(BENCH_ARGS)
 
 ## bench-rerank: fine-tune the LLM reranker on ML-100K (~30 min, 3 GB RSS), then the retriever /
 ## zero-shot / LoRA table with CIs, position bias and latency (reports/bench/rerank.json)

@@ -18,9 +18,13 @@ own cost is small next to the server's (about 0.1 ms of CPU per request); on a 2
 machine the client shares the cores with gunicorn, so client percentiles are an upper bound.
 
     python bench/load_bench.py                       # 20 clients, 60 s, PostgreSQL + Redis
+    python bench/load_bench.py --clients 50 --busy-worker            # ... while the worker explains
+    python bench/load_bench.py --clients 50 --busy-worker --duration 600   # the 10-minute RSS run
     python bench/load_bench.py --clients 5 --duration 10 --api-path ''   # page only
 
-Prints a table and writes reports/bench/load.json. Exits 1 if any request failed.
+RSS of gunicorn (master and workers) and of the worker is sampled through the measured load
+(start, end, max). Prints a table and writes reports/bench/load.json. Exits 1 if any request
+failed.
 """
 
 from __future__ import annotations
@@ -81,6 +85,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="keep the Celery worker running during the load (it then writes the LLM "
         "explanations that first visits enqueue, competing with gunicorn for the cores)",
+    )
+    p.add_argument(
+        "--busy-worker",
+        action="store_true",
+        help="keep the worker running with LLM explanations on, and queue an explanation "
+        "job for every user first: the load meets a worker busy on the same cores",
+    )
+    p.add_argument(
+        "--rss-every",
+        type=float,
+        default=5.0,
+        help="seconds between RSS samples of gunicorn (all its processes) and the worker",
     )
     p.add_argument(
         "--gunicorn-workers",
@@ -308,7 +324,12 @@ def client(
             rec.add(Sample(path, 0, elapsed, None, f"{type(exc).__name__}: {exc}"))
 
 
-def run_load(args: argparse.Namespace, paths: list[str], sessions: list[str]) -> Recorder:
+def run_load(
+    args: argparse.Namespace,
+    paths: list[str],
+    sessions: list[str],
+    sampler: RssSampler | None = None,
+) -> Recorder:
     rec = Recorder()
     stop_at = [time.monotonic() + args.warmup + args.duration]
     shares = [sessions[i :: args.clients] or sessions for i in range(args.clients)]
@@ -331,11 +352,85 @@ def run_load(args: argparse.Namespace, paths: list[str], sessions: list[str]) ->
         t.start()
     time.sleep(args.warmup)  # every gunicorn worker builds its catalogue state here
     rec.recording, started = True, time.monotonic()
+    watcher = None
+    if sampler is not None:
+        watcher = threading.Thread(target=sampler.run, args=(started,), daemon=True)
+        watcher.start()
     for t in threads:
         t.join()
     rec.recording = False
+    if sampler is not None and watcher is not None:
+        sampler.done.set()
+        watcher.join()
     rec.elapsed = time.monotonic() - started
     return rec
+
+
+# -- memory ---------------------------------------------------------------------------------
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children (gunicorn's master and workers)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0
+    for proc in procs:
+        try:
+            total += proc.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+    return round(total / 2**20, 1)
+
+
+@dataclass
+class RssSampler:
+    """Samples (seconds since the measured load began, web MB, worker MB) in a thread."""
+
+    pids: dict[str, int]
+    every: float
+    samples: list[dict[str, float]] = field(default_factory=list)
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def run(self, started: float) -> None:
+        while True:
+            row = {"t": round(time.monotonic() - started, 1)}
+            row |= {name: tree_rss_mb(pid) for name, pid in self.pids.items()}
+            self.samples.append(row)
+            if self.done.wait(self.every):
+                break
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"samples": self.samples}
+        for name in self.pids:
+            series = [r[name] for r in self.samples if r[name] > 0]
+            if not series:
+                continue
+            first, last = series[0], series[-1]
+            out[name] = {
+                "start_mb": first,
+                "end_mb": last,
+                "max_mb": max(series),
+                "change_pct": round(100 * (last - first) / first, 1) if first else None,
+            }
+        return out
+
+
+def queue_explanations(n: int) -> tuple[int, str]:
+    """An explanation job for each of the first ``n`` users with a list (the worker writes
+    them with the LLM during the load); returns (jobs, the task's name)."""
+    from django.contrib.auth import get_user_model
+
+    from webapp.ranking.tasks import explanations_enqueue, explanations_refresh
+    from webapp.recommendations.models import RecommendationList
+
+    ids = RecommendationList.objects.order_by("user_id").values_list("user_id", flat=True)[:n]
+    users = get_user_model().objects.filter(pk__in=list(ids))
+    return sum(1 for user in users if explanations_enqueue(user=user)), explanations_refresh.name
 
 
 # -- report ---------------------------------------------------------------------------------
@@ -433,17 +528,24 @@ def main(argv: list[str] | None = None) -> int:
     worker = gunicorn = None
     try:
         worker_log = logs / "worker.log"
+        worker_env = {**env, "EXPLANATIONS_LLM": "true"} if args.busy_worker else env
         worker = start(
             [str(bin_dir / "celery"), "-A", "webapp", "worker", "--pool=solo",
              "--loglevel=INFO", "--without-gossip", "--without-mingle", "-Q", "celery,user"],
-            env, worker_log,
+            worker_env, worker_log,
         )  # fmt: skip
         WORKER[:] = [worker, worker_log]
         data = setup_data(args)
         print(f"data: {data['interactions']:,} interactions, {data['lists']:,} lists from "
               f"{data['model_version']}")  # fmt: skip
         sessions = sessions_for(args.users)
-        if not args.keep_worker:
+        busy = {"queued": 0}
+        if args.busy_worker:
+            busy["queued"], explain_task = queue_explanations(args.users)
+            print(
+                f"queued {busy['queued']} explanation jobs: the worker writes them during the load"
+            )
+        if not (args.keep_worker or args.busy_worker):
             # The worker's part (training, lists, item vectors) is done. Left running, it
             # would spend the load writing LLM explanations for each user's first visit
             # and take a core from gunicorn; --keep-worker measures that contended case.
@@ -460,8 +562,20 @@ def main(argv: list[str] | None = None) -> int:
               f"warm-up) on {', '.join(paths)} as {len(sessions)} users, gunicorn "
               f"{args.gunicorn_workers} {args.worker_class} workers")  # fmt: skip
         load_before = os.getloadavg()
-        rec = run_load(args, paths, sessions)
+        pids = {"web": gunicorn.pid}
+        if worker.poll() is None:
+            pids["worker"] = worker.pid
+        sampler = RssSampler(pids, args.rss_every)
+        load_started = time.time()
+        rec = run_load(args, paths, sessions, sampler)
         elapsed = rec.elapsed
+        if args.busy_worker:
+            from datetime import UTC, datetime
+
+            since = datetime.fromtimestamp(load_started, UTC)
+            finished = JobRun.objects.filter(task_name=explain_task, finished_at__gte=since)
+            busy["finished_during_load"] = finished.count()
+            busy["failed_during_load"] = finished.filter(state=JobRun.State.FAILED).count()
     finally:
         stop(gunicorn)
         stop(worker)
@@ -484,6 +598,8 @@ def main(argv: list[str] | None = None) -> int:
         },
         "data": data,
         "measured_seconds": round(elapsed, 1),
+        "worker_explanations": busy if args.busy_worker else None,
+        "rss": sampler.summary(),
         "results": summary,
         "target": {
             "page_server_p95_ms": args.target_p95_ms,
@@ -493,6 +609,13 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    for name, row in result["rss"].items():
+        if name != "samples":
+            print(f"RSS {name}: {row['start_mb']} MB at the start, {row['end_mb']} MB at the end "
+                  f"({row['change_pct']:+}%), max {row['max_mb']} MB")  # fmt: skip
+    if args.busy_worker:
+        print(f"worker: {busy.get('finished_during_load', 0)} of {busy['queued']} explanation "
+              f"jobs finished during the load ({busy.get('failed_during_load', 0)} failed)")  # fmt: skip
     print(f"\n{errors} errors; page server p95 {page_p95} ms (target < {args.target_p95_ms} ms)")
     print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
     return 1 if errors else 0

@@ -26,7 +26,7 @@ from tests.webapp.profiles_support import (  # noqa: F401 (fixtures)
 )
 from webapp import ml
 from webapp.catalogue import services as catalogue_services
-from webapp.catalogue.models import Interaction
+from webapp.catalogue.models import Interaction, Item
 from webapp.env import env_rate
 from webapp.jobs.models import JobRun
 from webapp.profiles import selectors, services
@@ -685,7 +685,19 @@ def test_limits_answer_a_clear_400_and_change_nothing(api: APIClient, fan: Any) 
         f"{V1}/me/profile/filters/", {"exclude_items": list(range(1, 100_001))}, format="json"
     )
     assert many.status_code == 400 and "exclude_items" in many.json()
+    million = api.put(
+        f"{V1}/me/profile/filters/", {"exclude_items": list(range(1, 1_000_001))}, format="json"
+    )
+    assert million.status_code in (400, 413) and million["Content-Type"] == "application/json"
     assert ProfileVersion.objects.filter(user=fan).count() == before
+    item = Item.objects.filter(is_active=True).first()
+    ratings = Interaction.objects.filter(user=fan).count()
+    for bad in (0, 6, 4.5, "abc", None, True, 10**30):
+        rated = api.post(
+            f"{V1}/me/interactions/", {"item": item.pk, "kind": "rating", "value": bad}
+        )
+        assert rated.status_code == 400 and "value" in rated.json(), (bad, rated.json())
+    assert Interaction.objects.filter(user=fan).count() == ratings
     statements = [{"text": f"wish {k}"} for k in range(MAX_STATEMENTS + 1)]
     full = api.put(f"{V1}/me/profile/", {"statements": statements}, format="json")
     assert full.status_code == 400 and str(MAX_STATEMENTS) in str(full.json())
