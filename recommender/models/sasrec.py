@@ -7,7 +7,10 @@ Differences from the paper:
   are cheap, and the full loss converges in far fewer epochs.
 - Pre-LayerNorm blocks (as in nanoGPT), GELU feed-forward, AdamW: the usual modern defaults.
 - Long histories are cut to a random ``max_len`` window each epoch rather than always the
-  latest one, and batches group similar lengths so padding is trimmed (about 2x less work).
+  latest one (or, with ``all_windows``, into consecutive windows that together cover every
+  position), and batches group similar lengths so padding is trimmed (about 2x less work).
+- ``checkpoint_dir`` makes a long fit resumable: stopped, it continues from its last epoch
+  and ends with the weights an uninterrupted fit would have.
 - Item embeddings are tied to the output layer, so the score of item ``i`` for a user is
   ``h_u . e_i`` where ``h_u`` is the last hidden state of the user's sequence. After fitting we
   cache ``h_u`` for every user, which makes :meth:`SASRec.score` a single dot product.
@@ -59,8 +62,15 @@ class SASRecConfig:
     eval_every: int = 1  # epochs between validation checks during tune()
     eval_k: int = 10  # cut-off of the validation NDCG used for early stopping
     random_crops: bool = True  # long histories: train on a random max_len window per epoch
+    # ... or on every position: a long history is cut into consecutive windows (from its end)
+    # and each is a training row every epoch, so no transition waits for a lucky crop
+    all_windows: bool = False
     seed: int = 0  # torch / numpy seed: two fits with one config give identical weights
     threads: int = 2  # torch intra-op threads (our machines have 2 cores)
+    # A folder for a checkpoint after every epoch (weights, optimiser, random states, the
+    # best epoch so far): a fit that is stopped resumes there and ends with the same weights
+    # as one never stopped. "" keeps none. Not part of the recipe (not in the fingerprint).
+    checkpoint_dir: str = ""
 
     def __post_init__(self) -> None:
         if self.dim % self.n_heads:
@@ -222,7 +232,8 @@ _FIT_MEMO_SIZE = 4
 
 
 def _fingerprint(cfg: SASRecConfig, data: Interactions, validation: Any) -> str:
-    h = hashlib.sha256(json.dumps(asdict(cfg), sort_keys=True).encode())
+    recipe = {k: v for k, v in asdict(cfg).items() if k != "checkpoint_dir"}
+    h = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode())
     for a in (data.users, data.items, data.timestamps):
         h.update(np.ascontiguousarray(a).tobytes())
     h.update(str(data.n_items).encode())
@@ -286,7 +297,7 @@ class SASRec(Ranker):
             self.best_epoch_, self.history_ = memo["best_epoch"], list(memo["history"])
             self._refresh_cache()
             return self
-        self._train(interactions, validation)
+        self._train(interactions, validation, key)
         assert self.net is not None
         memo = {
             "state": {k: v.clone() for k, v in self.net.state_dict().items()},
@@ -304,7 +315,10 @@ class SASRec(Ranker):
         return self
 
     def _train(
-        self, interactions: Interactions, validation: tuple[np.ndarray, np.ndarray] | None
+        self,
+        interactions: Interactions,
+        validation: tuple[np.ndarray, np.ndarray] | None,
+        key: str = "",
     ) -> None:
         cfg = self.config
         torch.manual_seed(cfg.seed)
@@ -314,7 +328,23 @@ class SASRec(Ranker):
         opt = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         best, best_state, stale = -1.0, None, 0
         self.history_ = []
-        for epoch in range(1, cfg.epochs + 1):
+        checkpoint = (
+            Path(cfg.checkpoint_dir) / f"sasrec-{key[:16]}.pt" if cfg.checkpoint_dir else None
+        )
+        first = 1
+        if checkpoint is not None and checkpoint.exists():
+            saved = torch.load(checkpoint, weights_only=False)  # our own file, written below
+            self.net.load_state_dict(saved["net"])
+            opt.load_state_dict(saved["opt"])
+            torch.set_rng_state(saved["torch_rng"])
+            rng.bit_generator.state = saved["numpy_rng"]
+            best, best_state, stale = saved["best"], saved["best_state"], saved["stale"]
+            self.best_epoch_, self.history_ = saved["best_epoch"], saved["history"]
+            first = len(self.history_) + 1
+            log.info("sasrec resumes after epoch %s from %s", first - 1, checkpoint)
+            if validation is not None and stale >= cfg.patience:
+                first = cfg.epochs + 1  # it had stopped early: nothing left to train
+        for epoch in range(first, cfg.epochs + 1):
             start = time.perf_counter()
             loss = self._train_epoch(histories, opt, rng)
             row = {"epoch": epoch, "loss": loss, "seconds": time.perf_counter() - start}
@@ -328,6 +358,22 @@ class SASRec(Ranker):
                     stale += 1
             self.history_.append(row)
             log.info("sasrec epoch %s", row)
+            if checkpoint is not None:
+                state = {
+                    "net": self.net.state_dict(),
+                    "opt": opt.state_dict(),
+                    "torch_rng": torch.get_rng_state(),
+                    "numpy_rng": rng.bit_generator.state,
+                    "best": best,
+                    "best_state": best_state,
+                    "stale": stale,
+                    "best_epoch": self.best_epoch_,
+                    "history": self.history_,
+                }
+                checkpoint.parent.mkdir(parents=True, exist_ok=True)
+                partial = checkpoint.with_suffix(".partial")
+                torch.save(state, partial)
+                partial.replace(checkpoint)  # a kill mid-write leaves the previous one whole
             if validation is not None and stale >= cfg.patience:
                 break
         if best_state is not None:
@@ -346,7 +392,12 @@ class SASRec(Ranker):
         window = cfg.max_len + 1  # inputs are window[:-1], targets window[1:]
         crops = []
         for history in histories:
-            if cfg.random_crops and len(history) > window:
+            if cfg.all_windows and len(history) > window:
+                # windows ending at the last item, then max_len earlier, ...: consecutive
+                # windows share one item, so every transition is a target exactly once
+                ends = range(len(history), 1, -cfg.max_len)
+                crops.extend(history[max(0, end - window) : end] for end in ends)
+            elif cfg.random_crops and len(history) > window:
                 # Pick a window end uniformly among positions that give a full window, so long
                 # histories contribute all of their transitions over the epochs, not only the
                 # most recent max_len.
