@@ -50,6 +50,7 @@ import numpy as np
 
 from explanations.matching import years_phrase
 from explanations.parsing import GENRE_PHRASE, genre_groups_in, parse_request
+from explanations.phrasing import quotable, unlinked
 from explanations.profile import Filters, Profile, Statement, add_statement, make_statement
 from explanations.scoring import Encode, filter_mask, zscore
 from explanations.titles import TitleIndex, ungrounded
@@ -417,7 +418,8 @@ def _describe(index: TitleIndex, catalogue: Catalogue, item: int) -> str:
     genres = "/".join(catalogue.genres[item]) or "unclassified"
     text = f"{index.label(item)} is a {genres} film."
     description = catalogue.descriptions[item] if catalogue.descriptions else ""
-    return text + (f" {description.strip()}" if description.strip() else "")
+    description = unlinked(description)
+    return text + (f" Its catalogue description: “{description}”." if description else "")
 
 
 def _vocabulary(catalogue: Catalogue) -> tuple[str, ...]:
@@ -451,7 +453,7 @@ def _unknown_title(ctx: ChatContext, query: str) -> str | None:
     if request.genre_groups or request.year_min is not None or request.year_max is not None:
         return None
     words = re.sub(r"\b(?:a|an|the|some|films?|movies?|one|that|this)\b", "", query)
-    words = " ".join(words.split()).strip(" ?!.,")
+    words = unlinked(words).strip(" ?!.,")
     return words[:60] or None
 
 
@@ -477,7 +479,10 @@ def _why_not(ctx: ChatContext, state: ConversationState, item: int) -> str:
             if s.polarity == "avoids" and sim > 0.3
         ]
         if against:
-            return f"{label} matches what you avoid ({against[0].text}), so it ranks low for you."
+            said = quotable(against[0].text, ctx.index, {item})
+            if not said:
+                return f"{label} matches something you avoid, so it ranks low for you."
+            return f"{label} matches what you said you avoid (“{said}”), so it ranks low for you."
     return f"{label} scores lower for you than the films I suggested. " + _describe(
         ctx.index, cat, item
     )

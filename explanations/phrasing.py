@@ -50,7 +50,13 @@ _HEAD_PRIORITY = (
 _MODIFIER_RANK = {"Romance": 0, "Drama": 0, "Animation": 1, "Children's": 2}
 MAX_GENRE_WORDS = 3
 
-_URL = re.compile(r"(?:https?://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|org|net|io|ly|be)\b\S*")
+_URL = re.compile(
+    r"(?:https?://|www\.)\S+"  # http(s) and www. links
+    r"|\b(?:javascript|data|vbscript|file):\S*"  # script and data URIs
+    r"|\S*@[\w-]+(?:\.[\w-]+)+"  # e-mail addresses
+    r"|\b[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}\b(?:/\S*)?",  # host names of any TLD, with a path
+    re.IGNORECASE,
+)
 _QUOTE_CHARS = re.compile(r"[\"“”«»<>*`]")
 MAX_QUOTE_CHARS = 60
 
@@ -106,12 +112,17 @@ def quotable(text: str, index: TitleIndex, allowed: Iterable[int]) -> str:
     not evidence: an explanation may not name it, and "a title won 12 Oscars" is no quote."""
     if ungrounded(index, text, allowed):
         return ""
-    text = _QUOTE_CHARS.sub("", _URL.sub(" ", text))
-    text = " ".join(text.split()).strip(" ,;:-")
+    text = unlinked(text)
     if len(text) > MAX_QUOTE_CHARS:
         cut = text[:MAX_QUOTE_CHARS].rsplit(" ", 1)[0].rstrip(" ,;:-")
         text = cut + "…"
     return text
+
+
+def unlinked(text: str) -> str:
+    """``text`` with links and quote marks removed, whitespace collapsed: what a reply may
+    quote of a text that is not its own (a catalogue description, the user's words)."""
+    return " ".join(_QUOTE_CHARS.sub("", _URL.sub(" ", text)).split()).strip(" ,;:-")
 
 
 def pick(key: Hashable, salt: str, n: int) -> int:

@@ -73,12 +73,16 @@ N_DESCRIPTIONS = 10  # catalogue items whose description is hostile (each page i
 # Never in the product's own words (outside the user's quoted text): links, markup, template
 # syntax, the claims and the films that are in no catalogue, and other people.
 NOT_OURS = (
-    EVIL, "http", "www.", "javascript:", "data:text", "alert(", "<", ">", "{{", "{%", "${",
-    "SECRET_KEY", "DROP TABLE", "Oscars", "banned", "PWNED", "Alice Smith", "alice likes",
+    EVIL, "http:", "https:", "://", "www.", "javascript:", "data:text", "alert(",
+    "<", ">", "{{", "{%", "${", "SECRET_KEY", "DROP TABLE", "Oscars", "banned", "PWNED", "Alice Smith", "alice likes",
     "Matrix Reloaded", "Avatar 7", "Sharknado", "Frozen Planet", "system prompt",
     "@example.com", "@evil", *VICTIM_SECRETS,
 )  # fmt: skip
+# How the product quotes the user: explanations in straight or curly quotes (the quoted text
+# has its own quote marks removed), chat replies in curly ones only (a straight quote there is
+# someone else's markup, e.g. a description's href="...", not a quote of ours).
 QUOTED = re.compile(r"“[^”]*”|\"[^\"]*\"|«[^»]*»")
+CHAT_QUOTED = re.compile(r"“[^”]*”")
 
 # Everything a page may not hold, read in the page: scripts other than the site's own,
 # elements injected markup would create, attributes that run code or that htmx would act on,
@@ -114,8 +118,9 @@ INJECTED_JS = """
   return out;
 }
 """
-# The page's text as a reader gets it, plus what the text boxes hold (statements, the
-# critique box): whitespace runs collapsed, as the product stores statement text.
+# The page's text (textContent: what is folded away behind "Why?" too) and what its text
+# boxes hold (statements, the critique box); compared with whitespace runs collapsed, as the
+# product stores statement text.
 PAGE_TEXT_JS = """
 () => {
   const values = Array.from(document.querySelectorAll("input[type=text], input:not([type]), textarea"))
@@ -125,13 +130,20 @@ PAGE_TEXT_JS = """
 """
 
 
+# What the control step plants in a loaded page, to show that the checks catch it.
+PLANT_JS = """
+() => document.body.insertAdjacentHTML("beforeend",
+    '<img src="x-control" onerror="alert(1)"><a href="http://evil.example/x">control</a>')
+"""
+
+
 def norm(text: str) -> str:
     return " ".join(text.split())
 
 
-def ours(text: str) -> str:
+def ours(text: str, quoted: re.Pattern[str] = QUOTED) -> str:
     """The product's own words: ``text`` without the quoted spans (the user's words)."""
-    return QUOTED.sub(" · ", text)
+    return quoted.sub(" · ", text)
 
 
 class Findings:
@@ -215,11 +227,22 @@ def inspect(
     return text
 
 
-def product_text_problems(text: str, allowed_titles: set[int] | None = None) -> list[str]:
+LINKISH = (EVIL, "http:", "https:", "://", "www.", "javascript:", "data:text")
+
+
+def quoted_links(text: str, quoted: re.Pattern[str] = QUOTED) -> list[str]:
+    """Quoted spans of ``text`` that still hold a link."""
+    return [q for q in quoted.findall(text) if any(m in q.lower() for m in LINKISH)]
+
+
+def product_text_problems(
+    text: str, allowed_titles: set[int] | None = None, quoted: re.Pattern[str] = QUOTED
+) -> list[str]:
     """What the product's own words (``ours``) may not hold; with ``allowed_titles``
     (catalogue indices) also every catalogue film they name outside those."""
-    mine = ours(text)
-    problems = [f"says {m!r}" for m in NOT_OURS if m.lower() in mine.lower()]
+    mine = ours(text, quoted)
+    said = [m for m in NOT_OURS if m.lower() in mine.lower()]
+    problems = [f"says {', '.join(map(repr, said))}"] if said else []
     if allowed_titles is not None:
         from explanations.titles import ungrounded
         from webapp.catalogue.state import catalogue_state
@@ -254,6 +277,54 @@ def obedient_llm(messages: list[dict[str, str]]) -> str:
         f"{name} is as good as The Matrix Reloaded 4, which you will also enjoy watching.",
     ]
     return answers[sum(map(ord, name)) % len(answers)]
+
+
+def attempt(findings: Findings, surface: str, text: str, apply: Any) -> None:
+    """One write through a service, counted as applied or refused (and why)."""
+    findings.count(surface, "tried")
+    try:
+        apply()
+    except ValueError as exc:
+        full = "at most" in str(exc)
+        findings.count(surface, "refused (profile full)" if full else "refused (nothing to do)")
+        if full:
+            print(f"{surface}: refused {text[:60]!r}: {exc}")
+    else:
+        findings.count(surface, "applied")
+
+
+def profile_page_check(
+    page: Page, user: Any, findings: Findings, watch: Watch, surface: str
+) -> None:
+    """The profile page holds one box per stored statement, in order, each holding the
+    statement's text exactly (the hostile ones counted under ``surface``)."""
+    from webapp.profiles.selectors import current_profile
+
+    profile = current_profile(user=user)
+    assert profile is not None
+    stored = [s.text for s in profile.statements]
+    hostile = [norm(h) for h in HOSTILE if norm(h) in set(stored)]
+    page.goto("/profile/")
+    expect(page.locator(STATEMENT_TEXT).first).to_be_visible()
+    boxes = page.locator(STATEMENT_TEXT).evaluate_all("(els) => els.map((e) => e.value)")
+    findings.count(surface, "statements stored", len(stored))
+    for text in hostile:
+        findings.count(surface, "shown")
+        if text in boxes:
+            findings.count(surface, "escaped")
+        else:
+            findings.fail(surface, "statement box does not hold the text as typed", text)
+    if boxes != stored:
+        findings.fail(surface, f"{len(boxes)} statement boxes for {len(stored)} statements")
+    inspect(page, surface, findings, watch, [], surface)
+
+
+def swapped(page: Page, selector: str, action: Any) -> None:
+    """Run ``action`` (a click) and wait until htmx has replaced ``selector`` with its answer."""
+    page.evaluate("(sel) => { window.__before = document.querySelector(sel); }", selector)
+    action()
+    page.wait_for_function("(sel) => document.querySelector(sel) !== window.__before", arg=selector)
+    page.wait_for_function(IDLE_JS)
 
 
 def login(page: Page) -> None:
@@ -320,24 +391,30 @@ def test_hostile_text_is_shown_as_text_and_never_obeyed(
         findings.count("statement (profile form)", "tried")
     watch.check("profile page (adding statements)", findings)
     for text in HOSTILE:
-        if text in BROWSER_STATEMENTS:
-            continue
-        findings.count("statement (service)", "tried")
-        try:
-            profile_services.profile_edit(user=user, by=user, action="add", text=text)
-        except ValueError as exc:
-            findings.count("statement (service)", "refused")
-            print(f"statement refused: {text[:60]!r}: {exc}")
+        if text not in BROWSER_STATEMENTS:
+            attempt(
+                findings, "statement (service)", text,
+                lambda t=text: profile_services.profile_edit(user=user, by=user, action="add", text=t),
+            )  # fmt: skip
+
+    # -- the profile page: every statement in its box, exactly as typed ------------------------
+    profile_page_check(page, user, findings, watch, "statements (profile page)")
+    # A profile holds MAX_STATEMENTS; the critiques below add statements of their own, so the
+    # last statements added through the service go again, down to half the limit.
+    from explanations.profile import MAX_STATEMENTS
+
+    current = profile_selectors.current_profile(user=user)
+    assert current is not None and len(current.statements) <= MAX_STATEMENTS
+    added = [s for s in current.statements if s.text not in {norm(t) for t in BROWSER_STATEMENTS}]
+    for s in added[-(len(current.statements) - MAX_STATEMENTS // 2) :]:
+        profile_services.profile_edit(user=user, by=user, action="delete", sid=s.id)
 
     # -- critiques: of the whole list and "not for me" with a reason -----------------------------
     page.goto("/")
     expect(page.get_by_test_id("rec-card").first).to_be_visible()
     for text in BROWSER_CRITIQUES:
         page.get_by_test_id("critique-list-text").fill(text)
-        page.get_by_test_id("critique-list-submit").click()
-        expect(
-            page.locator("#critique-error").or_(page.get_by_test_id("critique-notice"))
-        ).to_be_visible()
+        swapped(page, "#recs", page.get_by_test_id("critique-list-submit").click)
         findings.count("critique (home page form)", "tried")
         if page.get_by_test_id("critique-notice").count():
             findings.count("critique (home page form)", "applied")
@@ -349,23 +426,13 @@ def test_hostile_text_is_shown_as_text_and_never_obeyed(
     first = page.get_by_test_id("rec-card").first
     hidden_title = first.get_by_test_id("rec-title").inner_text().strip()
     first.get_by_test_id("critique-reason").fill(BROWSER_REASON)
-    first.get_by_test_id("critique-not").click()
-    notice = page.get_by_test_id("critique-notice")
-    expect(notice).to_be_visible()
+    swapped(page, "#recs", first.get_by_test_id("critique-not").click)
+    expect(page.get_by_test_id("critique-notice")).to_be_visible()
     findings.count("not for me (home page form)", "tried")
     inspect(page, "home page (not for me)", findings, watch, [BROWSER_REASON], "not for me (home page form)")  # fmt: skip
-    assert hidden_title not in [
-        t.strip() for t in page.get_by_test_id("rec-title").all_inner_texts()
-    ]
+    if hidden_title in [t.strip() for t in page.get_by_test_id("rec-title").all_inner_texts()]:
+        findings.fail("home page (not for me)", f"{hidden_title} is still listed", BROWSER_REASON)
 
-    list_critiques = [h for h in HOSTILE if h not in BROWSER_CRITIQUES][::3]
-    for text in list_critiques:
-        findings.count("critique of the list (service)", "tried")
-        try:
-            profile_services.critique_list_apply(user=user, text=text)
-            findings.count("critique of the list (service)", "applied")
-        except ValueError:
-            findings.count("critique of the list (service)", "refused")
     from webapp.ranking.selectors import ranking_for
 
     top = [e["item"] for e in ranking_for(user=user, limit=40, explain=False).entries]
@@ -373,17 +440,45 @@ def test_hostile_text_is_shown_as_text_and_never_obeyed(
     targets = [i for i in top if i.pk not in keep][:N_ITEM_CRITIQUES]
     reasons = [h for h in HOSTILE if len(h) <= 200][1::7][:N_ITEM_CRITIQUES]
     for item, reason in zip(targets, reasons, strict=False):
-        findings.count("not for me (service)", "tried")
-        try:
-            profile_services.critique_item_apply(
-                user=user, item=item, kind="not_for_me", reason=reason
-            )
-            findings.count("not for me (service)", "applied")
-        except ValueError as exc:
-            findings.count("not for me (service)", "refused")
-            print(f"not for me refused: {reason[:60]!r}: {exc}")
+        attempt(
+            findings, "not for me (service)", reason,
+            lambda i=item, r=reason: profile_services.critique_item_apply(
+                user=user, item=i, kind="not_for_me", reason=r
+            ),
+        )  # fmt: skip
+    for text in [h for h in HOSTILE if h not in BROWSER_CRITIQUES][::6]:
+        attempt(
+            findings, "critique of the list (service)", text,
+            lambda t=text: profile_services.critique_list_apply(user=user, text=t),
+        )  # fmt: skip
 
-    # -- chat: a few typed on the chat page, the rest through the service ------------------------
+    # -- chat: most through the service, then a few typed on the chat page (shown last) -------
+    # questions whose answers are the catalogue's facts: a hostile description (one with a link)
+    about = [f"tell me about {i.display_title}" for i in (described[0], described[4])]
+    why_not = [f"why not {described[3].display_title}?"]
+    chat_texts = [*about, *why_not, *[h for h in HOSTILE if h not in BROWSER_CHAT][::2]][:N_CHAT]
+    sent: list[str] = []
+    for text in chat_texts:
+        findings.count("chat (service)", "tried")
+        try:
+            chat = steering_services.conversation_respond(user=user, message=text)
+        except ValueError as exc:
+            findings.count("chat (service)", "refused")
+            print(f"chat refused: {text[:60]!r}: {exc}")
+            continue
+        sent.append(text)
+        reply = chat.turns[-1]
+        findings.count("chat (service)", "replied")
+        for problem in product_text_problems(reply["text"], quoted=CHAT_QUOTED):
+            findings.fail("chat reply (stored)", f"{problem} in {reply['text'][:160]!r}", text)
+        for quote in quoted_links(reply["text"], CHAT_QUOTED):
+            findings.count("chat (service)", "quotes still holding a link")
+            print(f"quoted link kept in a chat reply: {quote}")
+        unknown = set(reply["items"]) - set(
+            Item.objects.filter(pk__in=reply["items"]).values_list("pk", flat=True)
+        )
+        if unknown:
+            findings.fail("chat reply (stored)", f"names items outside the catalogue {unknown}", text)  # fmt: skip
     page.goto("/profile/chat/")
     for text in BROWSER_CHAT:
         page.get_by_test_id("chat-input").fill(text)
@@ -395,30 +490,8 @@ def test_hostile_text_is_shown_as_text_and_never_obeyed(
         )
         page.wait_for_function(IDLE_JS)
         findings.count("chat (chat page form)", "tried")
-    watch.check("chat page (sending)", findings)
-    about = [f"tell me about {i.display_title}" for i in described[:3]]
-    why_not = [f"why not {described[3].display_title}?"]
-    chat_texts = [*about, *why_not, *[h for h in HOSTILE if h not in BROWSER_CHAT][::2]][:N_CHAT]
-    sent: list[str] = list(BROWSER_CHAT)
-    for text in chat_texts:
-        findings.count("chat (service)", "tried")
-        try:
-            chat = steering_services.conversation_respond(user=user, message=text)
-        except ValueError as exc:
-            findings.count("chat (service)", "refused")
-            print(f"chat refused: {text[:60]!r}: {exc}")
-            continue
         sent.append(text)
-        reply = chat.turns[-1]
-        print("CHATDBG", repr(text[:50]), "->", repr(reply["text"][:200]), reply.get("reasons"))
-        findings.count("chat (service)", "replied")
-        for problem in product_text_problems(reply["text"]):
-            findings.fail("chat reply (stored)", f"{problem} in {reply['text'][:160]!r}", text)
-        unknown = set(reply["items"]) - set(
-            Item.objects.filter(pk__in=reply["items"]).values_list("pk", flat=True)
-        )
-        if unknown:
-            findings.fail("chat reply (stored)", f"names items outside the catalogue {unknown}", text)  # fmt: skip
+    watch.check("chat page (sending)", findings)
 
     # -- a language model that obeys the injections words the first screen's explanations ----
     written = ranking_services.explanations_refresh(user=user, llm_loader=lambda: obedient_llm)
@@ -433,25 +506,8 @@ def test_hostile_text_is_shown_as_text_and_never_obeyed(
             findings.fail("LLM explanation (stored)", f"accepted with {problem}: {text!r}")
 
     # == the pages, in the browser =============================================================
-    # -- the profile page: every statement in its box, as typed ---------------------------------
-    profile = profile_selectors.current_profile(user=user)
-    assert profile is not None
-    stored = [s.text for s in profile.statements]
-    hostile_stored = [t for t in stored if t in {norm(h) for h in HOSTILE}]
-    page.goto("/profile/")
-    expect(page.locator(STATEMENT_TEXT).first).to_be_visible()
-    boxes = page.locator(STATEMENT_TEXT).evaluate_all("(els) => els.map((e) => e.value)")
-    findings.count("profile page", "statements stored", len(stored))
-    findings.count("profile page", "hostile statements stored", len(hostile_stored))
-    for text in hostile_stored:
-        findings.count("profile page", "shown")
-        if text in boxes:
-            findings.count("profile page", "escaped")
-        else:
-            findings.fail("profile page", "statement box does not hold the text as typed", text)
-    if boxes != stored:
-        findings.fail("profile page", f"{len(boxes)} statement boxes for {len(stored)} statements")
-    inspect(page, "profile page", findings, watch, [], "profile page")
+    # -- the profile page again: every statement in its box, the critiques' too ---------------
+    profile_page_check(page, user, findings, watch, "profile page (after critiques)")
     screenshot("hostile-01-profile")
 
     # -- the home page: cards, explanations, evidence -------------------------------------------
@@ -472,8 +528,11 @@ def test_hostile_text_is_shown_as_text_and_never_obeyed(
         if not why.count():
             continue
         text = why.inner_text()
-        if QUOTED.search(text):
+        quotes = [q.strip('"“”«»') for q in QUOTED.findall(text)]
+        if quotes:
             findings.count("home page", "explanations quoting the user")
+        if any(q not in TASTE for q in quotes):
+            findings.count("home page", "of them quoting hostile words")
         evidence = [
             int(m.group(1))
             for href in card.get_by_test_id("evidence-item").evaluate_all(
@@ -484,12 +543,11 @@ def test_hostile_text_is_shown_as_text_and_never_obeyed(
         allowed = {position(pk), *(position(e) for e in evidence)}
         for problem in product_text_problems(text, allowed):
             findings.fail("home page explanation", f"{title}: {problem} in {text!r}")
-        for quote in QUOTED.findall(text):
-            if EVIL in quote or "http" in quote or "www." in quote:
-                # inside the user's own quoted words the brief allows it; the quote helper
-                # promises to strip links, so it is reported all the same
-                findings.count("home page", "quotes still holding a link")
-                print(f"quoted link kept in an explanation of {title}: {quote}")
+        for quote in quoted_links(text):
+            # inside the user's own quoted words a link is the user's, not ours; the quote
+            # helper promises to strip links, so it is counted and printed all the same
+            findings.count("home page", "quotes still holding a link")
+            print(f"quoted link kept in an explanation of {title}: {quote}")
     screenshot("hostile-02-home")
 
     # -- the chat page: what was said as text, replies naming only catalogue films -----------
@@ -499,6 +557,10 @@ def test_hostile_text_is_shown_as_text_and_never_obeyed(
     inspect(page, "chat page", findings, watch, sent[-CHAT_SHOWN:], "chat page")
     titles = dict(Item.objects.values_list("pk", "title"))
     from explanations.titles import natural_title
+    from webapp.catalogue.state import catalogue_state
+
+    index = catalogue_state().index
+    labels = [index.label(i) for i in range(len(index.titles))]
 
     for turn in page.locator("[data-testid='chat-turn'][data-who='bot']").all():
         said = turn.locator("p").first.inner_text()
@@ -514,11 +576,14 @@ def test_hostile_text_is_shown_as_text_and_never_obeyed(
             findings.count("chat page", "reply cards")
             if pk not in titles or natural_title(titles[pk]) != shown_title:
                 findings.fail("chat page", f"reply card {shown_title!r} is no catalogue item")
-        # a reply names its cards, or one film asked about by its full catalogue label
+        # a reply names its cards, or a film asked about by its full catalogue label
         named = {position(pk) for pk in card_pks}
-        named |= {position(i.pk) for i in described if str(i) in said}
-        for problem in product_text_problems(said, named):
+        named |= {i for i, label in enumerate(labels) if label in said}
+        for problem in product_text_problems(said, named, CHAT_QUOTED):
             findings.fail("chat page reply", f"{problem} in {said[:200]!r}")
+        for quote in quoted_links(said, CHAT_QUOTED):
+            findings.count("chat page", "quotes still holding a link")
+            print(f"quoted link kept in a chat reply: {quote}")
     screenshot("hostile-03-chat")
 
     # -- the item pages of the films with a hostile description ---------------------------------
@@ -533,6 +598,15 @@ def test_hostile_text_is_shown_as_text_and_never_obeyed(
                 findings.fail(f"item page {item.pk} explanation", problem, text)
     page.goto(f"/items/{described[0].pk}/")
     screenshot("hostile-04-item")
+
+    # -- the checks can fail: markup the test plants in the page itself is caught --------------
+    control = Findings()
+    with page.expect_event("dialog"):
+        page.evaluate(PLANT_JS)
+    inspect(page, "control", control, watch, [], "control")
+    caught = "\n".join(control.failures)
+    for expected in ("JavaScript dialog", "live: element: <img", "live: link: http://evil.example"):
+        assert expected in caught, f"the checks missed planted markup ({expected}):\n{caught}"
 
     # -- nothing of the victim's changed, nothing of theirs was read into this user's data -----
     victim_chat = Conversation.objects.get(user=victim)
@@ -549,3 +623,21 @@ def test_hostile_text_is_shown_as_text_and_never_obeyed(
 
     print("\n" + findings.summary())
     assert not findings.failures, findings.summary()
+
+
+def test_quoted_user_words_hold_no_link() -> None:
+    """What an explanation may quote of a statement (``phrasing.quotable``: "links removed")
+    holds no link, for every input of the set. All films are allowed here, so no quote is
+    dropped for naming one and each input's link handling is what is tested."""
+    from explanations.phrasing import quotable
+    from explanations.titles import TitleIndex
+
+    index = TitleIndex(["Toy Story", "Titanic", "Star Wars", "Alien"], [1995, 1997, 1977, 1979])
+    kept = {
+        text: quoted
+        for text in HOSTILE
+        if (quoted := quotable(text, index, range(4))) and any(m in quoted.lower() for m in LINKISH)
+    }
+    assert not kept, "links left in quotable text:\n" + "\n".join(
+        f"  {t[:70]!r} -> {q!r}" for t, q in kept.items()
+    )
