@@ -142,3 +142,16 @@ def test_staff_who_may_only_view_cannot_run_actions(client: Client, make_item: A
     client.post(url, {"action": "retire", "_selected_action": [item.pk]})
     item.refresh_from_db()
     assert item.is_active
+
+
+@pytest.mark.django_db
+def test_the_train_button_refuses_an_unknown_model_name_before_queueing(
+    client: Any, staff: Any
+) -> None:
+    from webapp.jobs.models import JobRun
+
+    client.force_login(staff)
+    url = reverse("admin:recommendations_modelversion_train")
+    response = client.post(url, {"name": "{oops} no-such-model"}, follow=True)
+    assert response.status_code == 200
+    assert "No model named" in response.content.decode() and not JobRun.objects.exists()

@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path
 from django.views.decorators.http import require_POST
 
+from recommender import registry
 from webapp.jobs.admin import changelist_url, job_button
 from webapp.jobs.services import job_enqueue
 from webapp.recommendations import services, tasks
@@ -72,6 +73,13 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     def train_view(self, request: HttpRequest) -> HttpResponse:
         name = request.POST.get("name", "hybrid")
+        if name not in registry.names():  # checked before anything is queued
+            self.message_user(
+                request,
+                f"No model named {name[:50]!r}; choose one of {', '.join(registry.names())}.",
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(changelist_url(self))
         return job_button(
             self,
             request,
