@@ -19,7 +19,7 @@ from typing import Any
 
 from recommender import registry
 from recommender.data import load_movielens
-from recommender.harness import evaluate_models, format_table, write_report
+from recommender.harness import PROTOCOLS, evaluate_models, format_table, write_report
 from recommender.split import leave_last_out
 
 DATASETS = {"ml-100k": "100k", "ml-1m": "1m"}
@@ -58,6 +58,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="model the NDCG@10 CIs compare against; default: the baseline "
         "with the best validation NDCG@10",
+    )
+    parser.add_argument(
+        "--protocol",
+        choices=["refit", "train-only"],
+        default="refit",
+        help="refit: the chosen model is refit on train+valid before the test (ours); "
+        "train-only: the train fit is tested (RecBole's); compare peers under the same one",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument(
@@ -119,9 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     dataset = load_movielens(DATASETS[args.dataset])  # type: ignore[arg-type]
     split = leave_last_out(dataset.interactions)
+    split_hash = split.id_hash(dataset.users, dataset.catalogue.ids)
     print(
         f"{args.dataset}: {len(split.users)} evaluated users, {len(dataset.catalogue)} items, "
-        f"split {split.hash}, seed {args.seed} (loaded in {time.perf_counter() - start:.1f}s)",
+        f"split {split_hash}, protocol {args.protocol}, seed {args.seed} "
+        f"(loaded in {time.perf_counter() - start:.1f}s)",
         file=sys.stderr,
     )
     report = evaluate_models(
@@ -133,12 +142,15 @@ def main(argv: list[str] | None = None) -> int:
         users_sample=args.users,
         reference=args.reference,
         progress=not args.no_progress,
+        protocol=args.protocol,
+        split_hash=split_hash,
     )
     paths = write_report(report, args.out / args.dataset, split)
     sample = f" (sample of {args.users})" if args.users else ""
     print(
         f"\n{args.dataset} test, {report.n_users} users{sample}, split {report.split_hash}, "
-        f"seed {report.seed}; CI: paired bootstrap, 1000 resamples, vs {report.reference}"
+        f"protocol {report.protocol} ({PROTOCOLS[report.protocol]}), seed {report.seed}; "
+        f"CI: paired bootstrap, 1000 resamples, vs {report.reference}"
     )
     print(format_table(report))
     print(f"\ntotal {report.seconds:.0f}s; wrote {', '.join(str(p) for p in paths)}")

@@ -179,12 +179,30 @@ class Report:
     reference: str | None
     seconds: float
     environment: dict[str, str]
+    protocol: str = "refit"
+    split_index_hash: str = ""  # Split.hash (internal indices), beside the id hash above
+
+
+PROTOCOLS = {
+    "refit": "tune on valid (fit train), then refit on train+valid and test",
+    "train-only": "tune on valid (fit train), test the train-only fit (valid item masked, "
+    "never learned from): what RecBole and the numpy references do",
+}
 
 
 def run_model(
-    spec: ModelSpec, split: Split, catalogue: Catalogue, seed: int, progress: bool = False
+    spec: ModelSpec,
+    split: Split,
+    catalogue: Catalogue,
+    seed: int,
+    progress: bool = False,
+    protocol: str = "refit",
 ) -> ModelResult:
-    """Tune on validation, refit on train_valid, evaluate on test."""
+    """Tune on validation, then (protocol "refit") refit on train_valid and evaluate on
+    test, or ("train-only") evaluate the model fitted on train alone. Either way the test
+    ranking masks the train and validation items."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; one of {', '.join(PROTOCOLS)}")
     start = time.perf_counter()
     if spec.tune is not None:
         tuned = spec.tune(split, catalogue, seed)
@@ -193,7 +211,8 @@ def run_model(
     tune_seconds = time.perf_counter() - start
 
     start = time.perf_counter()
-    model = spec.build(tuned.hparams, seed).fit(split.train_valid, catalogue)
+    fitted_on = split.train_valid if protocol == "refit" else split.train
+    model = spec.build(tuned.hparams, seed).fit(fitted_on, catalogue)
     fit_seconds = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -252,13 +271,18 @@ def evaluate_models(
     users_sample: int | None = None,
     reference: str | None = None,
     progress: bool = False,
+    protocol: str = "refit",
+    split_hash: str | None = None,
 ) -> Report:
-    """Run the whole protocol for each spec; CIs of NDCG@10 differences vs the reference."""
+    """Run the whole protocol for each spec; CIs of NDCG@10 differences vs the reference.
+
+    ``split_hash``: the split's name in the report (``Split.id_hash``, comparable across
+    implementations); default the internal ``Split.hash``."""
     started = time.perf_counter()
     split = sample_users(split, users_sample, seed)
     results = []
     for spec in tqdm(specs, desc="models", disable=not progress):
-        results.append(run_model(spec, split, catalogue, seed, progress))
+        results.append(run_model(spec, split, catalogue, seed, progress, protocol))
     by_name = {s.name: s for s in specs}
     reference = reference or choose_reference(results, by_name)
     if reference is not None:
@@ -270,7 +294,7 @@ def evaluate_models(
                 )
     return Report(
         name,
-        split.hash,
+        split_hash or split.hash,
         len(split.users),
         catalogue_size(catalogue, split),
         seed,
@@ -279,6 +303,8 @@ def evaluate_models(
         reference,
         time.perf_counter() - started,
         environment(),
+        protocol,
+        split.hash,
     )
 
 
@@ -345,7 +371,9 @@ def report_json(report: Report) -> dict[str, Any]:
         "n_items": report.n_items,
         "seed": report.seed,
         "users_sample": report.users_sample,
-        "protocol": "leave-last-out; tune on valid (fit train), test after refit on train_valid;"
+        "split_index_hash": report.split_index_hash,
+        "protocol": report.protocol,
+        "protocol_text": f"leave-last-out; {PROTOCOLS[report.protocol]};"
         " all items ranked, known history masked, ties by item index",
         "reference": report.reference,
         "seconds": round(report.seconds, 2),
@@ -410,7 +438,10 @@ def plot_report(report: Report, path: Path) -> None:
         ax.bar_label(bars, fmt="%.3f", fontsize=7)
         ax.set_title(title)
         ax.tick_params(axis="x", rotation=45)
-    fig.suptitle(f"{report.dataset} test (split {report.split_hash}, n={report.n_users})")
+    fig.suptitle(
+        f"{report.dataset} test, protocol {report.protocol} "
+        f"(split {report.split_hash}, n={report.n_users})"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recommender.data import Interactions
+from recommender.data import IdMap, Interactions
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,18 @@ class Split:
             h.update(np.ascontiguousarray(part.items[order]).astype("<i8").tobytes())
             h.update(b"|")
         return h.hexdigest()[:16]
+
+    def id_hash(self, users: IdMap, items: IdMap) -> str:
+        """A hash another implementation can reproduce from the same data file: sha256 of
+        the lines ``<part> <user id> <item id>`` (part: train, valid or test; ids as in the
+        file), sorted, joined by newlines; the first 16 hex digits. It names no internal
+        index and no row order, so two codebases that split alike print the same hash."""
+        lines = sorted(
+            f"{name} {users.ids[u]} {items.ids[i]}"
+            for name, part in (("train", self.train), ("valid", self.valid), ("test", self.test))
+            for u, i in zip(part.users.tolist(), part.items.tolist(), strict=True)
+        )
+        return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
 
     def write(self, path: Path) -> None:
         """JSON with the hash and the held-out items, enough to audit and compare runs."""

@@ -75,6 +75,20 @@ def test_tuning_fits_on_train_and_only_the_final_refit_sees_validation_rows() ->
         assert not test_pairs & set(zip(fitted.users.tolist(), fitted.items.tolist(), strict=True))
 
 
+def test_the_train_only_protocol_tests_the_train_fit_with_validation_masked() -> None:
+    split, catalogue = small_split()
+    SpyModel.fitted_on = []
+    spec = ModelSpec("spy", lambda hp, seed: SpyModel(), grid={"distinct_users": [True, False]})
+    result = harness.run_model(spec, split, catalogue, seed=0, protocol="train-only")
+    assert all(len(f) == len(split.train) for f in SpyModel.fitted_on)  # never train+valid
+    refit = harness.run_model(spec, split, catalogue, seed=0)
+    assert result.means.keys() == refit.means.keys()
+    with pytest.raises(ValueError, match="unknown protocol"):
+        harness.run_model(spec, split, catalogue, seed=0, protocol="peek")
+    report = harness.evaluate_models("toy", split, catalogue, [spec], protocol="train-only")
+    assert harness.report_json(report)["protocol"] == "train-only"
+
+
 def tiny_specs() -> list[ModelSpec]:
     def build_bpr(hp: Mapping[str, Any], seed: int) -> BPR:
         return BPR(BPRConfig(**{**hp, "random_state": seed}))
@@ -167,7 +181,8 @@ def test_the_cli_writes_a_report_for_a_user_sample(
                  "--out", str(tmp_path), "--no-progress"])  # fmt: skip
     assert code == 0
     payload = json.loads((tmp_path / "ml-100k" / "results.json").read_text())
-    assert payload["n_users_evaluated"] == 100 and payload["split_hash"] == "bc5286d2e7feee9f"
+    assert payload["n_users_evaluated"] == 100 and payload["split_hash"] == "879689025bb7ced0"
+    assert payload["split_index_hash"] == "bc5286d2e7feee9f" and payload["protocol"] == "refit"
     assert "itemknn" in capsys.readouterr().out
 
 

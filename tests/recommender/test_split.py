@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -55,3 +57,35 @@ def test_ml100k_split_never_leaks_a_held_out_item_into_train() -> None:
     ).all()
     # the hash pins the split every reported number used
     assert split.hash == "bc5286d2e7feee9f"
+
+
+def test_the_id_hash_names_ids_not_indices_so_a_reindexed_copy_hashes_the_same() -> None:
+    from recommender.data import IdMap
+
+    log = Interactions(
+        n_users=2,
+        n_items=4,
+        users=np.array([0, 0, 0, 0, 1, 1, 1]),
+        items=np.array([0, 1, 2, 3, 3, 1, 2]),
+        values=np.ones(7, dtype=np.float32),
+        timestamps=np.arange(7),
+    )
+    users, items = IdMap.from_iterable(["u7", "u9"]), IdMap.from_iterable(["a", "b", "c", "d"])
+    # the same data indexed the other way round (another loader, another order)
+    flipped = Interactions(
+        n_users=2,
+        n_items=4,
+        users=1 - log.users,
+        items=3 - log.items,
+        values=log.values,
+        timestamps=log.timestamps,
+    )
+    users_flipped, items_flipped = (
+        IdMap.from_iterable(["u9", "u7"]),
+        IdMap.from_iterable(["d", "c", "b", "a"]),
+    )
+    a, b = leave_last_out(log), leave_last_out(flipped)
+    assert a.hash != b.hash  # the index hash sees the relabelling
+    assert a.id_hash(users, items) == b.id_hash(users_flipped, items_flipped)
+    moved = leave_last_out(replace(log, timestamps=np.array([0, 1, 2, 3, 4, 6, 5])))
+    assert moved.id_hash(users, items) != a.id_hash(users, items)

@@ -148,8 +148,6 @@ def test_staff_who_may_only_view_cannot_run_actions(client: Client, make_item: A
 def test_the_train_button_refuses_an_unknown_model_name_before_queueing(
     client: Any, staff: Any
 ) -> None:
-    from webapp.jobs.models import JobRun
-
     client.force_login(staff)
     url = reverse("admin:recommendations_modelversion_train")
     response = client.post(url, {"name": "{oops} no-such-model"}, follow=True)
