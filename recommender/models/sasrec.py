@@ -390,7 +390,7 @@ class SASRec(Ranker):
         cfg, net = self.config, self.net
         net.train()
         window = cfg.max_len + 1  # inputs are window[:-1], targets window[1:]
-        crops = []
+        crops: list[np.ndarray] = []
         for history in histories:
             if cfg.all_windows and len(history) > window:
                 # windows ending at the last item, then max_len earlier, ...: consecutive
