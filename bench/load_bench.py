@@ -411,11 +411,18 @@ class RssSampler:
             if not series:
                 continue
             first, last = series[0], series[-1]
+            # a worker loads its models on its first job: growth after the first minute is
+            # what would show a leak
+            warm = [r[name] for r in self.samples if r["t"] >= 60 and r[name] > 0]
             out[name] = {
                 "start_mb": first,
                 "end_mb": last,
                 "max_mb": max(series),
                 "change_pct": round(100 * (last - first) / first, 1) if first else None,
+                "after_60s_mb": warm[0] if warm else None,
+                "change_after_60s_pct": round(100 * (last - warm[0]) / warm[0], 1)
+                if warm
+                else None,
             }
         return out
 
@@ -611,8 +618,10 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(result, indent=2, default=str) + "\n")
     for name, row in result["rss"].items():
         if name != "samples":
+            after = (f"; {row['change_after_60s_pct']:+}% after the first minute"
+                     if row["change_after_60s_pct"] is not None else "")  # fmt: skip
             print(f"RSS {name}: {row['start_mb']} MB at the start, {row['end_mb']} MB at the end "
-                  f"({row['change_pct']:+}%), max {row['max_mb']} MB")  # fmt: skip
+                  f"({row['change_pct']:+}%), max {row['max_mb']} MB{after}")  # fmt: skip
     if args.busy_worker:
         print(f"worker: {busy.get('finished_during_load', 0)} of {busy['queued']} explanation "
               f"jobs finished during the load ({busy.get('failed_during_load', 0)} failed)")  # fmt: skip
