@@ -22,14 +22,11 @@ class PageNumberPagination(pagination.PageNumberPagination):
         if not given:
             return self.page_size
         value = given[-1]
-        if len(given) > 1 or not value.isascii() or not value.isdecimal():
-            raise ValidationError({self.page_size_query_param: [self._size_problem()]})
-        if not 1 <= int(value) <= self.max_page_size:
-            raise ValidationError({self.page_size_query_param: [self._size_problem()]})
+        whole = len(given) == 1 and value.isascii() and value.isdecimal()
+        if not (whole and 1 <= int(value) <= self.max_page_size):
+            problem = f"Give one whole number from 1 to {self.max_page_size}."
+            raise ValidationError({self.page_size_query_param: [problem]})
         return int(value)
-
-    def _size_problem(self) -> str:
-        return f"Give one whole number from 1 to {self.max_page_size}."
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         parameters = super().get_schema_operation_parameters(view)

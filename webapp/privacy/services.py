@@ -28,6 +28,7 @@ from webapp import ml
 from webapp.accounts.models import Demographics
 from webapp.catalogue.models import Interaction, Item
 from webapp.catalogue.state import catalogue_state
+from webapp.celery import app  # the project's app: its result backend (data_prune)
 from webapp.jobs.models import JobRun
 from webapp.profiles.models import ProfileVersion
 from webapp.ranking.models import Explanation
@@ -193,18 +194,22 @@ def _only_admin(user: Any) -> bool:
     return bool(user.is_superuser) and not others.exclude(pk=user.pk).exists()
 
 
-def personal_texts(*, user: Any) -> set[str]:
-    """Every text of the user's that may have been encoded: statements of every version,
-    critiques, and what they said in the chat."""
+def _texts(versions: QuerySet[ProfileVersion], chats: QuerySet[Conversation]) -> set[str]:
+    """Every text these rows hold that may have been encoded: statements of every version,
+    critiques, the chat's gathered wishes and its turns."""
     texts: set[str] = set()
-    for profile, critique in ProfileVersion.objects.filter(user=user).values_list(
-        "profile", "critique"
-    ):
+    for profile, critique in versions.values_list("profile", "critique"):
         texts.update(s.get("text", "") for s in (profile or {}).get("statements", []))
         texts.add((critique or {}).get("text", ""))
-    for turns in Conversation.objects.filter(user=user).values_list("turns", flat=True):
-        texts.update(t.get("text", "") for t in turns or [] if t.get("who") == "you")
+    for state, turns in chats.values_list("state", "turns"):
+        texts.update(s.get("text", "") for s in (state or {}).get("statements", []))
+        texts.update(t.get("text", "") for t in turns or [])
     return texts - {""}
+
+
+def personal_texts(*, user: Any) -> set[str]:
+    """The user's own words that may have been encoded (their vectors go with the account)."""
+    return _texts(ProfileVersion.objects.filter(user=user), Conversation.objects.filter(user=user))
 
 
 def _forget_cached(user_id: int, texts: set[str]) -> None:
@@ -262,17 +267,10 @@ def data_prune(*, now: dt.datetime | None = None) -> dict[str, int]:
         created_at__lt=now - settings.EXPLANATION_RETENTION_DAYS * days
     )
     pruned = {"jobs": jobs.delete()[0], "explanations": old.delete()[0]}
-    from webapp.celery import app  # the project's app: its result backend
-
     app.backend.cleanup()  # a no-op for backends that expire results themselves (Redis)
     encoder = ml.encoder()
     if encoder.cache is not None:
         used = set(catalogue_state().texts)
-        for profile, critique in ProfileVersion.objects.values_list("profile", "critique"):
-            used.update(s.get("text", "") for s in (profile or {}).get("statements", []))
-            used.add((critique or {}).get("text", ""))
-        for state, turns in Conversation.objects.values_list("state", "turns"):
-            used.update(s.get("text", "") for s in (state or {}).get("statements", []))
-            used.update(t.get("text", "") for t in turns or [])
+        used |= _texts(ProfileVersion.objects.all(), Conversation.objects.all())
         pruned["text vectors"] = encoder.cache.keep_only(encoder.key, map(text_sha, used))
     return pruned
