@@ -327,6 +327,15 @@ def swapped(page: Page, selector: str, action: Any) -> None:
     page.wait_for_function(IDLE_JS)
 
 
+def type_and_wait(page: Page, field: str, button: str, text: str, shown: str, arg: Any) -> None:
+    """Type ``text`` into a form and send it; wait until the page shows it (``shown``, a JS
+    predicate taking ``arg``) and htmx is idle."""
+    page.get_by_test_id(field).fill(text)
+    page.get_by_test_id(button).click()
+    page.wait_for_function(shown, arg=arg)
+    page.wait_for_function(IDLE_JS)
+
+
 def login(page: Page) -> None:
     page.goto("/accounts/login/")
     page.get_by_label("Username").fill(USERNAME)
@@ -380,14 +389,12 @@ def test_hostile_text_is_shown_as_text_and_never_obeyed(
     # -- statements: a handful typed on the profile page, the rest through the service --------
     page.goto("/profile/")
     for text in BROWSER_STATEMENTS:
-        page.get_by_test_id("add-text").fill(text)
-        page.get_by_test_id("add-submit").click()
-        page.wait_for_function(
+        type_and_wait(
+            page, "add-text", "add-submit", text,
             "([sel, text]) => Array.from(document.querySelectorAll(sel))"
             ".some((i) => i.value === text)",
-            arg=[STATEMENT_TEXT, norm(text)],
-        )
-        page.wait_for_function(IDLE_JS)
+            [STATEMENT_TEXT, norm(text)],
+        )  # fmt: skip
         findings.count("statement (profile form)", "tried")
     watch.check("profile page (adding statements)", findings)
     for text in HOSTILE:
@@ -481,14 +488,12 @@ def test_hostile_text_is_shown_as_text_and_never_obeyed(
             findings.fail("chat reply (stored)", f"names items outside the catalogue {unknown}", text)  # fmt: skip
     page.goto("/profile/chat/")
     for text in BROWSER_CHAT:
-        page.get_by_test_id("chat-input").fill(text)
-        page.get_by_test_id("chat-send").click()
-        page.wait_for_function(
+        type_and_wait(
+            page, "chat-input", "chat-send", text,
             "(text) => Array.from(document.querySelectorAll(\"[data-who='you'] p\"))"
             ".some((p) => p.textContent.includes(text))",
-            arg=norm(text),
-        )
-        page.wait_for_function(IDLE_JS)
+            norm(text),
+        )  # fmt: skip
         findings.count("chat (chat page form)", "tried")
         sent.append(text)
     watch.check("chat page (sending)", findings)
