@@ -24,6 +24,9 @@ class Ranker(ABC):
     """
 
     name: str = "ranker"
+    # Whether :meth:`fold_in` works: the model's user state is a function of the history it
+    # reads (EASE, item-kNN, SASRec, dense text), not of factors learned per user (ALS, BPR).
+    can_fold_in: bool = False
 
     def __init__(self) -> None:
         self.n_users = 0
@@ -41,6 +44,16 @@ class Ranker(ABC):
     def _remember(self, interactions: Interactions) -> None:
         self.n_users, self.n_items = interactions.n_users, interactions.n_items
         self._seen = interactions.histories()
+
+    def fold_in(self, interactions: Interactions) -> Self:
+        """Read ``interactions`` as the users' histories without learning from them.
+
+        What a deployed model does for someone who rated a film after the last training: the
+        weights stay, the input changes. The evaluation's "fold-in" protocol uses it to feed
+        the validation item to a model fitted on train, as SASRec's paper and RecBole's
+        sequential models do. Models that set ``can_fold_in`` refresh their user caches here.
+        """
+        raise NotImplementedError(f"{type(self).__name__} learns per-user factors: refit it")
 
     def seen(self, user: int) -> np.ndarray:
         return self._seen[user] if user < len(self._seen) else np.empty(0, dtype=np.int64)

@@ -61,10 +61,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--protocol",
-        choices=["refit", "train-only"],
+        choices=list(PROTOCOLS),
         default="refit",
         help="refit: the chosen model is refit on train+valid before the test (ours); "
-        "train-only: the train fit is tested (RecBole's); compare peers under the same one",
+        "train-only: the train fit is tested (RecBole's general models); fold-in: the train "
+        "fit reads the valid item as input (SASRec's paper, LRURec, RecBole's sequential "
+        "models); compare peers under the same one",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument(

@@ -165,6 +165,9 @@ class ModelResult:
     means: dict[str, float]  # every metric averaged over users, plus coverage@10
     per_user: dict[str, np.ndarray] = field(repr=False)
     ci: metrics.BootstrapCI | None = None  # NDCG@10 difference vs the reference model
+    # protocol "fold-in": whether this model read the validation item (models with per-user
+    # factors cannot, and are tested as under "train-only"); None under the other protocols
+    folded_in: bool | None = None
 
 
 @dataclass
@@ -187,6 +190,8 @@ PROTOCOLS = {
     "refit": "tune on valid (fit train), then refit on train+valid and test",
     "train-only": "tune on valid (fit train), test the train-only fit (valid item masked, "
     "never learned from): what RecBole and the numpy references do",
+    "fold-in": "tune on valid (fit train), test the train-only fit reading the valid item as "
+    "input, never learned from: SASRec's paper, RecBole's sequential models, LRURec",
 }
 
 
@@ -213,6 +218,11 @@ def run_model(
     start = time.perf_counter()
     fitted_on = split.train_valid if protocol == "refit" else split.train
     model = spec.build(tuned.hparams, seed).fit(fitted_on, catalogue)
+    folded_in = None
+    if protocol == "fold-in":
+        folded_in = model.can_fold_in
+        if folded_in:
+            model.fold_in(split.train_valid)
     fit_seconds = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -234,6 +244,7 @@ def run_model(
         eval_seconds,
         means,
         per_user,
+        folded_in=folded_in,
     )
 
 
@@ -348,7 +359,8 @@ def format_table(report: Report) -> str:
     header = ["model", "hparams", *[c[1] for c in TABLE_COLUMNS], "fit s", "dNDCG@10 95% CI"]
     rows = [header]
     for r in report.models:
-        cells = [r.name, format_hparams(r.hparams) or "-"]
+        # a model that could not read the validation item under "fold-in" is marked
+        cells = [r.name + ("†" if r.folded_in is False else ""), format_hparams(r.hparams) or "-"]
         cells += [f"{r.means[key]:.{digits}f}" for key, _, digits in TABLE_COLUMNS]
         cells.append(f"{r.fit_seconds:.1f}")
         if r.ci is None:
@@ -360,6 +372,8 @@ def format_table(report: Report) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    if any(r.folded_in is False for r in report.models):
+        lines.append("† learns per-user factors, cannot fold in: tested as under train-only")
     return "\n".join(lines)
 
 
@@ -395,6 +409,7 @@ def report_json(report: Report) -> dict[str, Any]:
                 },
                 "seconds": {"tune": r.tune_seconds, "fit": r.fit_seconds, "eval": r.eval_seconds},
                 "trials": r.trials,
+                "folded_in": r.folded_in,
             }
             for r in report.models
         ],

@@ -60,6 +60,7 @@ def default_embed(config: DenseConfig) -> Embed:
 
 class DenseText(Ranker):
     name = "dense"
+    can_fold_in = True
 
     def __init__(self, config: DenseConfig | None = None, embed: Embed | None = None) -> None:
         super().__init__()
@@ -84,6 +85,12 @@ class DenseText(Ranker):
         self.item_vectors = _normalise(np.asarray(self.embed(catalogue.texts()), np.float32))
         if len(self.item_vectors) != self.n_items:
             raise ValueError(f"catalogue has {len(self.item_vectors)} items, data {self.n_items}")
+        self.history_vectors = self._history_vectors(interactions)
+        self._refresh_users()
+        return self
+
+    def fold_in(self, interactions: Interactions) -> Self:
+        self._remember(interactions)  # item vectors and user text vectors stay
         self.history_vectors = self._history_vectors(interactions)
         self._refresh_users()
         return self

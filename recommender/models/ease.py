@@ -29,6 +29,7 @@ class EASEConfig:
 
 class EASE(Ranker):
     name = "ease"
+    can_fold_in = True
 
     def __init__(self, config: EASEConfig | None = None) -> None:
         super().__init__()
@@ -51,6 +52,11 @@ class EASE(Ranker):
         b = -p / np.diag(p)[None, :]  # (n_items, n_items): column j scaled by -1/P_jj
         b[np.diag_indices_from(b)] = 0.0
         self.weights = b.astype(np.float32)
+        return self
+
+    def fold_in(self, interactions: Interactions) -> Self:
+        self._remember(interactions)
+        self.history = interactions.to_csr(binary=True).astype(np.float32)  # X; B unchanged
         return self
 
     def score_users(self, users: np.ndarray) -> np.ndarray:

@@ -130,6 +130,7 @@ def registry_builder(name: str) -> Builder:
 
 class Hybrid(Ranker):
     name = "hybrid"
+    can_fold_in = True  # when every component can (fold_in checks)
 
     def __init__(
         self, config: HybridConfig | None = None, builders: Mapping[str, Builder] | None = None
@@ -151,6 +152,15 @@ class Hybrid(Ranker):
         self.models = {}
         for role, model_name in self.config.components:
             self.models[role] = self._build(role, model_name).fit(interactions, catalogue)
+        return self
+
+    def fold_in(self, interactions: Interactions) -> Self:
+        for role, model in self.models.items():
+            if not model.can_fold_in:
+                raise NotImplementedError(f"the {role} component ({model.name}) cannot fold in")
+        self._remember(interactions)
+        for model in self.models.values():
+            model.fold_in(interactions)
         return self
 
     @classmethod

@@ -33,6 +33,7 @@ class ItemKNNConfig:
 
 class ItemKNN(Ranker):
     name = "itemknn"
+    can_fold_in = True
 
     def __init__(self, config: ItemKNNConfig | None = None) -> None:
         super().__init__()
@@ -55,6 +56,11 @@ class ItemKNN(Ranker):
         sim.setdiag(0.0)
         sim.eliminate_zeros()
         self.similarity = sim
+        return self
+
+    def fold_in(self, interactions: Interactions) -> Self:
+        self._remember(interactions)
+        self.history = interactions.to_csr(binary=True).astype(np.float32)  # similarity kept
         return self
 
     def score_users(self, users: np.ndarray) -> np.ndarray:

@@ -22,6 +22,7 @@ class PopularityConfig:
 
 class MostPopular(Ranker):
     name = "pop"
+    can_fold_in = True
 
     def __init__(self, config: PopularityConfig | None = None) -> None:
         super().__init__()
@@ -36,6 +37,10 @@ class MostPopular(Ranker):
         else:
             counts = np.bincount(interactions.items, minlength=interactions.n_items)
         self.counts = counts.astype(np.float32)
+        return self
+
+    def fold_in(self, interactions: Interactions) -> Self:
+        self._remember(interactions)  # the counts stay those of the fitted data
         return self
 
     def score(self, user: int, item_ids: np.ndarray) -> np.ndarray:

@@ -245,6 +245,7 @@ def _fingerprint(cfg: SASRecConfig, data: Interactions, validation: Any) -> str:
 
 class SASRec(Ranker):
     name = "sasrec"
+    can_fold_in = True
 
     def __init__(self, config: SASRecConfig | None = None) -> None:
         super().__init__()
@@ -423,6 +424,13 @@ class SASRec(Ranker):
             total += float(loss.detach()) * n
             count += n
         return total / max(count, 1)
+
+    def fold_in(self, interactions: Interactions) -> Self:
+        if self.net is None:
+            raise RuntimeError("SASRec is not fitted")
+        self._remember(interactions)
+        self._refresh_cache()  # each user's state re-read from the longer sequence
+        return self
 
     @torch.no_grad()
     def _validate(self, users: np.ndarray, items: np.ndarray) -> float:

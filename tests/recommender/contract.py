@@ -215,3 +215,31 @@ class RankerContract:
         items = np.arange(data.interactions.n_items)
         for u in self._users(data):
             np.testing.assert_array_equal(again.score(u, items), fitted.score(u, items))
+
+    def test_fold_in_reads_new_history_and_learns_nothing(self, data: Checkerboard) -> None:
+        model = self.make_model().fit(data.interactions, data.catalogue)
+        base = data.interactions
+        users = np.array(list(self._users(data)), dtype=np.int64)
+        items = np.arange(base.n_items)
+        before = [model.score(int(u), items) for u in users]
+        # every user also rated their held-out item, after everything else
+        extra = Interactions(
+            n_users=base.n_users,
+            n_items=base.n_items,
+            users=np.r_[base.users, users],
+            items=np.r_[base.items, data.held_out[users]],
+            values=np.r_[base.values, np.ones(len(users), dtype=np.float32)],
+            timestamps=np.r_[base.timestamps, np.full(len(users), base.timestamps.max() + 60)],
+        )
+        if not model.can_fold_in:
+            with pytest.raises(NotImplementedError):
+                model.fold_in(extra)
+            return
+        assert model.fold_in(extra) is model
+        for u in users:
+            assert data.held_out[u] in model.seen(int(u))
+            assert data.held_out[u] not in model.recommend(int(u), n=base.n_items)[0]
+        # the weights did not move: reading the fitted history again gives the fitted scores
+        model.fold_in(base)
+        for u, scores in zip(users, before, strict=True):
+            np.testing.assert_allclose(model.score(int(u), items), scores, rtol=1e-5, atol=1e-6)

@@ -189,3 +189,14 @@ def test_the_cli_writes_a_report_for_a_user_sample(
 def test_configs_are_plain_dataclasses_that_serialise() -> None:
     assert asdict(EASEConfig()) == {"l2": 200.0}
     assert json.dumps(asdict(BPRConfig()))
+
+
+def test_under_fold_in_a_model_with_user_factors_is_marked_and_tested_train_only() -> None:
+    split, catalogue = small_split()
+    bpr, ease = tiny_specs()[3], registry.get("ease")
+    report = harness.evaluate_models("toy", split, catalogue, [bpr, ease], protocol="fold-in")
+    marks = {r.name: r.folded_in for r in report.models}
+    assert marks == {"bpr": False, "ease": True}
+    table = harness.format_table(report)
+    assert "bpr†" in table and "cannot fold in" in table
+    assert harness.report_json(report)["models"][1]["folded_in"] is True

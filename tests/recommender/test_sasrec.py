@@ -217,3 +217,30 @@ def test_a_stopped_fit_resumes_from_its_checkpoint_to_the_same_weights(
     assert whole.net is not None and resumed.net is not None
     for name, value in whole.net.state_dict().items():
         assert torch.equal(value, resumed.net.state_dict()[name]), name
+
+
+def test_folding_in_the_validation_item_is_what_names_the_test_item() -> None:
+    """The successor task, except that each user jumps to a random item at the validation
+    position; the test item is that item's successor. Only a model that reads the validation
+    item as input (protocol fold-in) can name it; a train-only fit cannot know the jump."""
+    from recommender.harness import run_model
+    from recommender.registry import ModelSpec
+
+    data, catalogue, successor = successor_task(length=10)
+    rng = np.random.default_rng(3)
+    items = data.items.copy()
+    for u in range(data.n_users):
+        rows = np.flatnonzero(data.users == u)  # chronological: timestamps follow the rows
+        walked = set(items[rows[:-2]].tolist())
+        jump = int(rng.integers(data.n_items))
+        while jump in walked or int(successor[jump]) in walked:
+            jump = int(rng.integers(data.n_items))
+        items[rows[-2]], items[rows[-1]] = jump, successor[jump]
+    split = leave_last_out(replace(data, items=items))
+    cfg = replace(TINY, epochs=40, dropout=0.0, all_windows=True)
+    spec = ModelSpec("sasrec", lambda hp, seed: SASRec(cfg), grid={})
+    folded = run_model(spec, split, catalogue, seed=0, protocol="fold-in")
+    train_only = run_model(spec, split, catalogue, seed=0, protocol="train-only")
+    assert folded.folded_in is True and train_only.folded_in is None
+    assert folded.means["mrr@10"] >= 0.95, folded.means
+    assert train_only.means["mrr@10"] < 0.3, train_only.means
