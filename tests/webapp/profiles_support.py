@@ -89,3 +89,24 @@ def fan_fixture(client: Any, tastes: dict[str, Any]) -> Any:
     services.item_vectors_compute(encoder=ml.encoder())
     client.force_login(user)
     return user
+
+
+def winning_adapter(llm_folder: Path, served: str = "ease", k: int = 4) -> Any:
+    """A real LoRA adapter (2 steps on the tiny LLM, trained on ``served``'s candidates) whose
+    validation record says it beat that retriever: the state in which serving reranks.
+
+    The two numbers are set, not measured: a 2-step run on 20 users decides nothing, and the
+    decision itself is tested on its own (tests/recommender/test_decision.py and the
+    dashboard test); this is what the reranking that follows it needs.
+    """
+    from webapp.recommendations.models import Adapter
+
+    adapter = rec_services.adapter_train(
+        steps=2,
+        retriever=served,
+        llm_spec=str(llm_folder),
+        overrides={"k": k, "hard_negatives": 2, "history": 3, "eval_every": 2, "eval_users": 8},
+    )
+    Adapter.objects.filter(pk=adapter.pk).update(valid_ndcg=0.5, retriever_valid_ndcg=0.4)
+    adapter.refresh_from_db()
+    return adapter

@@ -5,6 +5,7 @@ explanation job whose message was lost is given up and queued again."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from tests.webapp.profiles_support import (  # noqa: F401 (fixtures)
     tastes_fixture,
     tiny_model_folders_fixture,
     tiny_models_fixture,
+    winning_adapter,
 )
 from webapp.catalogue import services as catalogue_services
 from webapp.catalogue import state as catalogue_state
@@ -140,7 +142,11 @@ def test_a_new_list_shows_at_once(fan: Any, tastes: dict[str, Any]) -> None:
     assert shown(after) == uncached(fan)
 
 
-def test_the_llm_reranking_of_a_list_shows_at_once(fan: Any) -> None:
+def test_the_llm_reranking_of_a_list_shows_at_once(
+    fan: Any, tiny_models: dict[str, Path], settings: Any, tmp_path: Path
+) -> None:
+    settings.ARTIFACT_DIR = tmp_path / "artifacts"
+    winning_adapter(tiny_models["llm"], served="ease")
     before = ranking_selectors.ranking_for(user=fan)
     assert not any("llm" in e["components"] for e in before.entries)
     assert rec_services.lists_rerank(user_ids=[fan.pk]) == 1

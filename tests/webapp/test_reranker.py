@@ -4,10 +4,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.test import Client, override_settings
+from django.test import Client
 from django.urls import reverse
 
 from tests.recommender.tiny_llm import save_tiny_llm
+from tests.webapp.profiles_support import winning_adapter
 from webapp.catalogue import selectors as catalogue_selectors
 from webapp.jobs.models import JobRun
 from webapp.recommendations import selectors, services
@@ -45,16 +46,50 @@ def test_fine_tuning_registers_an_adapter_that_serving_picks(
 
 
 def test_reranking_stores_a_permutation_of_each_lists_head(
-    two_tastes: Any, tiny_llm_folder: Path
+    two_tastes: Any, tiny_llm_folder: Path, settings: Any
 ) -> None:
+    settings.ARTIFACT_DIR = tiny_llm_folder.parent / "artifacts"
     mv = services.model_train(name="ease")
     services.recommendations_refresh(model_version=mv)
-    with override_settings(LLM_MODEL=str(tiny_llm_folder)):
-        assert services.lists_rerank() == 20
+    winning_adapter(tiny_llm_folder, served="ease", k=6)
+    assert services.lists_rerank() == 20
     for stored in RecommendationList.objects.all():
-        head = [e["item"] for e in stored.entries][:20]
+        head = [e["item"] for e in stored.entries][:6]
         assert sorted(stored.reranked) == sorted(head), "the LLM can only reorder real candidates"
         assert stored.reranked_by.startswith(str(tiny_llm_folder)) and stored.reranked_at
+
+
+def test_serving_reranks_only_when_validation_on_the_served_models_lists_says_so(
+    two_tastes: Any, tiny_llm_folder: Path, settings: Any, staff: Any, client: Client
+) -> None:
+    from django.contrib.auth.models import Permission
+
+    settings.ARTIFACT_DIR = tiny_llm_folder.parent / "artifacts"
+    mv = services.model_train(name="ease")
+    services.recommendations_refresh(model_version=mv)
+    staff.user_permissions.add(Permission.objects.get(codename="view_jobrun"))
+    client.force_login(staff)
+
+    def dashboard() -> str:
+        return client.get(reverse("dashboard:overview")).content.decode()
+
+    # no adapter: the zero-shot LLM is never served unmeasured
+    assert services.lists_rerank() == 0
+    assert "not serving" in dashboard() and "No validated reranker" in dashboard()
+    adapter = winning_adapter(tiny_llm_folder, served="ease")
+    assert services.lists_rerank() == 20 and RecommendationList.objects.exclude(reranked=None)
+    assert "serving" in dashboard() and "0.5000 against the ease&#x27;s 0.4000" in dashboard()
+    # validation says no gain: the stored LLM orders go, so pages show the model's order
+    Adapter.objects.filter(pk=adapter.pk).update(valid_ndcg=0.39)
+    assert services.lists_rerank() == 0
+    assert not RecommendationList.objects.exclude(reranked=None).exists()
+    assert "no gain, so the ease order is served" in dashboard()
+    # a reranker validated on another model's candidates says nothing about these lists
+    Adapter.objects.filter(pk=adapter.pk).update(
+        valid_ndcg=0.5, config=adapter.config | {"retriever": "hybrid"}
+    )
+    assert services.lists_rerank() == 0
+    assert "validated on hybrid candidates" in dashboard()
 
 
 def test_staff_start_fine_tuning_from_the_admin_and_bad_input_is_refused(
@@ -86,6 +121,8 @@ def test_an_adapter_trained_on_co_watch_hints_is_served_with_them(
         overrides={"k": 4, "history": 3, "eval_every": 2, "eval_users": 8, "cowatch_top": 2},
     )
     assert adapter.config["cowatch_top"] == 2, "the prompt form ships with the adapter"
+    # the decision's input: this adapter's validation beat the served model (see winning_adapter)
+    Adapter.objects.filter(pk=adapter.pk).update(valid_ndcg=0.5, retriever_valid_ndcg=0.4)
     mv = services.model_train(name="ease")
     services.recommendations_refresh(model_version=mv)
     assert services.lists_rerank() == 20

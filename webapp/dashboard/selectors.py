@@ -11,10 +11,11 @@ from django.db.models import Count, Max, Q
 from django.db.models.functions import TruncDay, TruncWeek
 from django.utils import timezone
 
+from recommender.decision import ServingDecision
 from webapp.catalogue.models import Genre, Interaction, Item
 from webapp.jobs.models import JobRun
 from webapp.recommendations.models import Adapter, ModelVersion
-from webapp.recommendations.selectors import best_adapter
+from webapp.recommendations.selectors import reranker_serving
 
 Period = Literal["day", "week"]
 PERIODS: dict[str, tuple[int, dt.timedelta]] = {
@@ -114,9 +115,11 @@ def model_versions(*, limit: int = 20) -> list[VersionRow]:
     return rows
 
 
-def adapters(*, limit: int = 20) -> tuple[list[Adapter], Adapter | None]:
-    """Registered LoRA adapters (best validation first) and the one serving uses."""
-    return list(Adapter.objects.all()[:limit]), best_adapter()
+def adapters(*, limit: int = 20) -> tuple[list[Adapter], Adapter | None, ServingDecision]:
+    """Registered LoRA adapters (best validation first), the best validated one, and whether
+    it reorders the served lists, with the reason."""
+    best, decision = reranker_serving()
+    return list(Adapter.objects.all()[:limit]), best, decision
 
 
 def _label(job: JobRun) -> JobRun:

@@ -68,12 +68,13 @@ def _jobs_context(user: Any) -> dict[str, Any]:
 def _page(
     request: HttpRequest, bound: dict[str, JobForm] | None = None, status: int = 200
 ) -> HttpResponse:
-    versions, (adapters, serving) = selectors.model_versions(), selectors.adapters()
+    versions, (adapters, best, decision) = selectors.model_versions(), selectors.adapters()
     context = {
         "counts": selectors.catalogue_counts(),
         "versions": versions,
         "adapters": adapters,
-        "serving_adapter": serving,
+        "best_adapter": best,
+        "reranker_decision": decision,
         "actions": action_forms(request.user, bound),
         **_chart_context(_period(request)),
         **_jobs_context(request.user),

@@ -46,6 +46,11 @@ class Adapter(models.Model):
     split_hash = models.CharField(max_length=32, blank=True)
     config = models.JSONField(default=dict, help_text="The fine-tuning config saved with it.")
     valid_ndcg = models.FloatField(null=True, blank=True, help_text="Reranked NDCG@10, validation.")
+    retriever_valid_ndcg = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="The retriever's own NDCG@10 on the same validation users: the bar to beat.",
+    )
     steps = models.PositiveIntegerField(default=0)
     seconds = models.FloatField(default=0.0)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 # the training data is the catalogue app's rows; re-exported here, where the callers read it
+from recommender.decision import ServingDecision, serving_decision
 from webapp.catalogue.selectors import dataset_from_db  # noqa: F401
 from webapp.jobs.models import JobRun
 from webapp.recommendations.models import Adapter, ModelVersion, RecommendationList
@@ -20,6 +21,18 @@ def best_adapter() -> Adapter | None:
 
 def active_model_version() -> ModelVersion | None:
     return ModelVersion.objects.filter(is_active=True).first()
+
+
+def reranker_serving() -> tuple[Adapter | None, ServingDecision]:
+    """The best validated adapter, and whether it reorders the served lists (and why)."""
+    adapter, version = best_adapter(), active_model_version()
+    decision = serving_decision(
+        version.name if version else None,
+        (adapter.config or {}).get("retriever") if adapter else None,
+        adapter.valid_ndcg if adapter else None,
+        adapter.retriever_valid_ndcg if adapter else None,
+    )
+    return adapter, decision
 
 
 def stored_list(*, user: Any, entries: bool = True) -> RecommendationList | None:

@@ -21,7 +21,6 @@ from django.utils import timezone
 from recommender import registry
 from recommender.base import Ranker
 from recommender.serving import pack_parts, top_n, train_for_serving
-from webapp import ml
 from webapp.catalogue.models import Interaction, Item
 from webapp.catalogue.selectors import POSITIVE, catalogue_from_db
 from webapp.jobs.services import Progress, quiet
@@ -231,6 +230,7 @@ def adapter_train(
             "split_hash": split.hash,
             "config": meta["config"] | {"blend": meta.get("valid_blend", 0.0)},
             "valid_ndcg": result.valid_ndcg,
+            "retriever_valid_ndcg": meta.get("retriever_valid_ndcg@10_in_candidates"),
             "steps": steps,
             "seconds": result.seconds,
         },
@@ -252,17 +252,28 @@ def llm_parts(scores: np.ndarray, order: np.ndarray) -> np.ndarray:
 
 
 def lists_rerank(*, user_ids: list[int] | None = None, progress: Progress = quiet) -> int:
-    """Reorder the head of stored lists with the LLM (the best validated adapter, else the
-    base model zero-shot) and store that order and each item's LLM part beside the list,
-    with the history item the co-watch hint paired it with. Background work only."""
+    """Reorder the head of stored lists with the best validated adapter, when validation says
+    it beats the served model's own order (:func:`recommender.decision.serving_decision`),
+    and store that order and each item's LLM part beside the list, with the history item the
+    co-watch hint paired it with. Otherwise clear any stored LLM order, so pages show the
+    model's. Background work only."""
     from recommender.cowatch import CoWatch
     from recommender.finetune import load_tuned
-    from recommender.rerank import RerankConfig, rerank_items
+    from recommender.rerank import rerank_items
 
-    adapter = selectors.best_adapter()
-    handle = load_tuned(Path(adapter.path), adapter.config.get("llm")) if adapter else ml.llm()
-    # The adapter's prompt form, validation blend and co-watch hint (zero-shot: the defaults).
-    config = adapter.rerank_config if adapter else RerankConfig()
+    adapter, decision = selectors.reranker_serving()
+    lists = RecommendationList.objects.all()
+    if user_ids is not None:
+        lists = lists.filter(user_id__in=user_ids)
+    if not decision.rerank or adapter is None:
+        cleared = lists.exclude(reranked=None).update(
+            reranked=None, reranked_parts=[], reranked_by="", reranked_at=None
+        )
+        progress(1.0, f"reranker not serving ({cleared:,} LLM orders cleared): {decision.reason}")
+        return 0
+    handle = load_tuned(Path(adapter.path), adapter.config.get("llm"))
+    # The adapter's prompt form, validation blend and co-watch hint.
+    config = adapter.rerank_config
     # The hint needs today's positive interactions (read once for the whole batch of lists);
     # a text-only prompt needs the catalogue alone.
     cowatch = None
@@ -273,9 +284,6 @@ def lists_rerank(*, user_ids: list[int] | None = None, progress: Progress = quie
     else:
         catalogue = catalogue_from_db()
     ids = catalogue.ids
-    lists = RecommendationList.objects.all()
-    if user_ids is not None:
-        lists = lists.filter(user_id__in=user_ids)
     done = 0
     total = lists.count()
     for stored in lists.iterator(chunk_size=100):
