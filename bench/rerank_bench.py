@@ -15,6 +15,10 @@ An adapter trained with co-watch hints (``finetune --cowatch-top N``) is scored 
 prompts (the zero-shot model too), and the table gets a row for the co-watch affinity alone,
 with no LLM, so the LLM's own contribution is visible.
 
+Without an adapter (``--adapter`` folder absent) the table has the retriever, the co-watch
+rows and the zero-shot LLM, prompted with ``--cowatch-top`` hints. ``--retriever hybrid``
+measures the pipeline the product serves (the hybrid's lists, reranked).
+
 Writes reports/bench/rerank.json and prints a table.
 """
 
@@ -36,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from recommender.cowatch import CoWatch
 from recommender.data import Catalogue, load_movielens
+from recommender.decision import serving_decision
 from recommender.finetune import candidate_scores, load_tuned, retriever_scores
 from recommender.llm import get_llm
 from recommender.metrics import paired_bootstrap_ci
@@ -128,6 +133,12 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, default=Path("var/llm/bench"))
     parser.add_argument("--out", type=Path, default=Path("reports/bench/rerank.json"))
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument(
+        "--cowatch-top",
+        type=int,
+        default=3,
+        help="co-watch hint size of the prompts when there is no adapter (0 = titles only)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -157,7 +168,7 @@ def main() -> int:
     # The prompt format the adapter was trained with (the zero-shot model gets the same one).
     meta_path = args.adapter / "finetune.json"
     trained = json.loads(meta_path.read_text())["config"] if meta_path.exists() else {}
-    cfg = RerankConfig.served(trained) if trained else RerankConfig()
+    cfg = RerankConfig.served(trained) if trained else RerankConfig(cowatch_top=args.cowatch_top)
     tag = f"{args.retriever}-{split.hash}-{args.users}"
     tag += f"-h{cfg.history}-c{cfg.title_chars}-y{int(cfg.years)}"
     if cfg.hinted:
@@ -167,6 +178,9 @@ def main() -> int:
     sample = prompt_messages(["a"], ["b", "c"], [1.0, 0.0] if cfg.hinted else None)
     tag += "-" + hashlib.sha256(json.dumps(sample).encode()).hexdigest()[:6]
     weights = args.adapter / "adapter_model.safetensors"
+    have_adapter = weights.exists()
+    if not have_adapter:
+        print(f"no adapter at {args.adapter}: retriever, co-watch and zero-shot rows only")
     adapter_tag = hashlib.sha256(weights.read_bytes()).hexdigest()[:8] if weights.exists() else "x"
     # Co-watch affinity of each candidate with the shown history, from the data each stage's
     # retriever was fitted on (train for validation, train + validation for test).
@@ -200,7 +214,7 @@ def main() -> int:
         for stage in ("valid", "test"):
             score("zeroshot", base.model, base.tokenizer, stage, 1)
     tuned = None
-    if "tuned" in stages or "report" in stages:
+    if have_adapter and ("tuned" in stages or "report" in stages):
         tuned = load_tuned(args.adapter)
         for stage in ("valid", "test"):
             for p in args.permutations:
@@ -222,7 +236,7 @@ def main() -> int:
             "permutations": 0,
         }
     )
-    variants = [("zeroshot", 1)] + [("tuned", p) for p in args.permutations]
+    variants = [("zeroshot", 1)] + [("tuned", p) for p in args.permutations if have_adapter]
     chosen_tuned: dict[str, Any] | None = None
     no_llm_ndcg: np.ndarray | None = None  # per test user, the co-watch blend without an LLM
     # With hints, a first row without any LLM: the co-watch affinity alone, blended with the
@@ -240,6 +254,7 @@ def main() -> int:
             v_nd, _ = ndcg_recall(combine(v, v_retr, w), v_pos)
             t_nd, t_rc = ndcg_recall(combine(t, t_retr, w), t_pos)
             ci = paired_bootstrap_ci(t_nd, test_retr_ndcg, resamples=2000, seed=0)
+            v_ci = paired_bootstrap_ci(v_nd, retr_ndcg, resamples=2000, seed=0)
             label = "co-watch affinity, no LLM" if name == "co-watch" else f"{name} LLM"
             row = {
                 "model": label + (" + retriever blend" if blended else ""),
@@ -248,6 +263,7 @@ def main() -> int:
                 "recall@10": t_rc.mean(),
                 "blend": w,
                 "permutations": p,
+                "valid_ndcg_diff_vs_retriever": {"low": v_ci.low, "high": v_ci.high},
                 "ndcg_diff_vs_retriever": {
                     "mean": ci.mean,
                     "low": ci.low,
@@ -275,6 +291,22 @@ def main() -> int:
                 chosen_tuned = row
     results["table"] = table
     results["chosen_on_validation"] = chosen_tuned
+    # What serving would do with these validation figures (the product's own rule): the LoRA
+    # row chosen on validation, or without an adapter the best zero-shot row.
+    llm_rows = [r for r in table if "LLM" in r["model"] and "co-watch" not in r["model"]]
+    candidate = chosen_tuned or max(llm_rows, key=lambda r: r["valid_ndcg@10"])
+    decision = serving_decision(
+        args.retriever,
+        args.retriever,
+        candidate["valid_ndcg@10"],
+        table[0]["valid_ndcg@10"],
+        candidate["valid_ndcg_diff_vs_retriever"]["low"],
+    )
+    results["serving_decision"] = {
+        "row": candidate["model"],
+        "rerank": decision.rerank,
+        "reason": decision.reason,
+    }
 
     # position bias: shuffled candidates, how often slot A is the top-scored slot
     bias_rows = t_rows[: args.bias_users]
@@ -286,12 +318,15 @@ def main() -> int:
         for r in bias_rows
     ]
     bias_cw = [t_cw[r] for r in bias_rows] if cfg.hinted else None
-    assert tuned is not None
     results["position_bias"] = {
         "zeroshot": position_bias(base, prompts, cowatch=bias_cw, cowatch_top=cfg.cowatch_top),
-        "tuned": position_bias(tuned, prompts, cowatch=bias_cw, cowatch_top=cfg.cowatch_top),
         "users": len(bias_rows),
     }
+    if tuned is not None:
+        results["position_bias"]["tuned"] = position_bias(
+            tuned, prompts, cowatch=bias_cw, cowatch_top=cfg.cowatch_top
+        )
+    timed = tuned if tuned is not None else base  # latency of the model that would serve
 
     # latency: end-to-end llm_rerank() per user (prompt building + forward), tuned merged model
     latency: dict[str, Any] = {}
@@ -308,7 +343,7 @@ def main() -> int:
                 if cfg.hinted
                 else None
             )
-            llm_rerank(tuned, hist, cands, dataclasses.replace(cfg, permutations=p), cowatch=cw)
+            llm_rerank(timed, hist, cands, dataclasses.replace(cfg, permutations=p), cowatch=cw)
             times.append((time.perf_counter() - t0) * 1000)
         latency[f"P={p}"] = {
             "p50_ms": float(np.percentile(times, 50)),
@@ -327,8 +362,8 @@ def main() -> int:
         k=K,
         base_model=base.model_id,
         base_version=base.version,
-        tuned_model=tuned.model_id,
-        tuned_version=tuned.version,
+        tuned_model=tuned.model_id if tuned else None,
+        tuned_version=tuned.version if tuned else None,
         dtype=str(base.model.dtype),
         torch_threads=torch.get_num_threads(),
         seconds=round(time.perf_counter() - started, 1),
@@ -346,6 +381,7 @@ def main() -> int:
         print(
             f"{row['model']:44s} {row['permutations']:>2d} {row['blend']:>5.2f} {row['valid_ndcg@10']:>7.4f} {row['ndcg@10']:>8.4f} {row['recall@10']:>6.4f}  {ci_text}"
         )
+    print(f"serving ({candidate['model']}):", decision.reason)
     print("position bias (top slot = A, shuffled):", results["position_bias"])
     print("latency per user (ms):", latency)
     print(f"wrote {args.out}")

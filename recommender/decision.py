@@ -6,7 +6,10 @@ validated on another retriever's candidates (EASE, say) says nothing about the s
 the hybrid's top 20 is a different, stronger set. So serving reranks only when the adapter's
 own validation run used the served model as its retriever and its reranked NDCG@10 (on the
 validation users whose item is among the candidates) is above that retriever's on the same
-users. This module is numpy-free and torch-free, so the web app's pages can call it.
+users, with the 95% paired-bootstrap interval of the gain above zero. A mean alone is not
+enough: on the hybrid's ML-100K lists the zero-shot LLM's blend gained +0.0031 on validation
+and lost 0.0016 on test (README, *LLM layer*), well inside the noise of 343 users.
+This module is numpy-free and torch-free, so the web app's pages can call it.
 """
 
 from __future__ import annotations
@@ -25,13 +28,15 @@ def serving_decision(
     retriever: str | None,
     reranked_valid: float | None,
     retriever_valid: float | None,
+    gain_low: float | None = None,
 ) -> ServingDecision:
     """Rerank only when validation on the served model's own candidates says it gains.
 
     ``served_model``: registry name of the active model version (None: none trained yet);
     ``retriever``: the model whose candidates the reranker was trained and validated on;
     ``reranked_valid`` / ``retriever_valid``: validation NDCG@10 of the served (blended)
-    reranker and of that retriever's own order, over the same users (None: not measured).
+    reranker and of that retriever's own order, over the same users (None: not measured);
+    ``gain_low``: the lower end of the 95% CI of their per-user difference (None: none).
     """
     if served_model is None:
         return ServingDecision(False, "No model version is active, so there are no lists.")
@@ -62,8 +67,18 @@ def serving_decision(
             f"{served_model}'s {retriever_valid:.4f} ({gain:+.4f}): no gain, so the "
             f"{served_model} order is served.",
         )
+    measured = (
+        f"On validation the reranker scored NDCG@10 {reranked_valid:.4f} against the "
+        f"{served_model}'s {retriever_valid:.4f} ({gain:+.4f})"
+    )
+    if gain_low is None or gain_low <= 0:
+        interval = "no interval was recorded" if gain_low is None else f"from {gain_low:+.4f}"
+        return ServingDecision(
+            False,
+            f"{measured}, but the gain's 95% interval does not clear zero ({interval}): "
+            f"the {served_model} order is served.",
+        )
     return ServingDecision(
         True,
-        f"On validation the reranker scored NDCG@10 {reranked_valid:.4f} against the "
-        f"{served_model}'s {retriever_valid:.4f} ({gain:+.4f}), so it reorders each list's head.",
+        f"{measured}, 95% interval from {gain_low:+.4f}, so it reorders each list's head.",
     )

@@ -63,10 +63,12 @@ from tqdm.auto import tqdm
 from recommender.cowatch import CoWatch
 from recommender.data import Catalogue, Interactions
 from recommender.llm import DEFAULT_SPEC, LLMHandle, load_llm
+from recommender.metrics import paired_bootstrap_ci
 from recommender.rerank import (
     RerankConfig,
     build_prompt,
     choose_blend,
+    combine,
     label_logits,
     label_token_ids,
     ndcg_in_candidates,
@@ -515,11 +517,27 @@ def finetune(
         alone = float(ndcg_in_candidates(scores, pos[eval_rows]).mean())
         blend, trials = choose_blend(scores, eval_retr, pos[eval_rows])
         ndcg = max(t["valid_ndcg"] for t in trials)
+        # the per-user gain over the retriever's own order, with its 95% interval: serving
+        # reranks only when the interval clears zero (recommender.decision)
+        gain = paired_bootstrap_ci(
+            ndcg_in_candidates(combine(scores, eval_retr, blend), pos[eval_rows]),
+            ndcg_in_candidates(eval_retr, pos[eval_rows]),
+            seed=config.seed,
+        )
         log.append(
-            {"step": float(at), "valid_ndcg": ndcg, "valid_ndcg_llm_only": alone, "blend": blend}
+            {
+                "step": float(at),
+                "valid_ndcg": ndcg,
+                "valid_ndcg_llm_only": alone,
+                "blend": blend,
+                "gain_low": gain.low,
+                "gain_high": gain.high,
+            }
         )
         if ndcg > best["valid_ndcg"]:
-            best.update(step=float(at), valid_ndcg=ndcg, blend=blend)
+            best.update(
+                step=float(at), valid_ndcg=ndcg, blend=blend, gain_low=gain.low, gain_high=gain.high
+            )
             model.save_pretrained(str(out / "adapter"))
         return ndcg
 
@@ -564,6 +582,8 @@ def finetune(
         "best_step": result.best_step,
         "valid_ndcg@10_in_candidates": result.valid_ndcg,
         "valid_blend": best["blend"],
+        # 95% paired-bootstrap interval of the best step's gain over the retriever's order
+        "valid_gain_ci": [best.get("gain_low"), best.get("gain_high")],
         "retriever_valid_ndcg@10_in_candidates": float(
             ndcg_in_candidates(eval_retr, pos[eval_rows]).mean()
         ),

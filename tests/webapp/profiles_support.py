@@ -95,7 +95,7 @@ def winning_adapter(llm_folder: Path, served: str = "ease", k: int = 4) -> Any:
     """A real LoRA adapter (2 steps on the tiny LLM, trained on ``served``'s candidates) whose
     validation record says it beat that retriever: the state in which serving reranks.
 
-    The two numbers are set, not measured: a 2-step run on 20 users decides nothing, and the
+    The three numbers are set, not measured: a 2-step run on 20 users decides nothing, and the
     decision itself is tested on its own (tests/recommender/test_decision.py and the
     dashboard test); this is what the reranking that follows it needs.
     """
@@ -107,6 +107,8 @@ def winning_adapter(llm_folder: Path, served: str = "ease", k: int = 4) -> Any:
         llm_spec=str(llm_folder),
         overrides={"k": k, "hard_negatives": 2, "history": 3, "eval_every": 2, "eval_users": 8},
     )
-    Adapter.objects.filter(pk=adapter.pk).update(valid_ndcg=0.5, retriever_valid_ndcg=0.4)
+    Adapter.objects.filter(pk=adapter.pk).update(
+        valid_ndcg=0.5, retriever_valid_ndcg=0.4, valid_gain_low=0.02
+    )
     adapter.refresh_from_db()
     return adapter

@@ -36,6 +36,9 @@ def test_fine_tuning_registers_an_adapter_that_serving_picks(
     )
     assert steps == [1, 2]
     assert adapter.valid_ndcg is not None and adapter.split_hash and adapter.steps == 2
+    # what the serving decision reads was measured by the run and stored with it
+    assert adapter.retriever_valid_ndcg is not None and adapter.valid_gain_low is not None
+    assert adapter.valid_gain_low <= adapter.valid_ndcg - adapter.retriever_valid_ndcg
     assert (Path(adapter.path) / "adapter_config.json").exists()
     assert adapter.config["llm"] == str(tiny_llm_folder)
     assert selectors.best_adapter() == adapter
@@ -79,6 +82,11 @@ def test_serving_reranks_only_when_validation_on_the_served_models_lists_says_so
     adapter = winning_adapter(tiny_llm_folder, served="ease")
     assert services.lists_rerank() == 20 and RecommendationList.objects.exclude(reranked=None)
     assert "serving" in dashboard() and "0.5000 against the ease&#x27;s 0.4000" in dashboard()
+    # a mean gain whose interval includes zero is noise: not served
+    Adapter.objects.filter(pk=adapter.pk).update(valid_gain_low=-0.01)
+    assert services.lists_rerank() == 0
+    assert "does not clear zero" in dashboard()
+    Adapter.objects.filter(pk=adapter.pk).update(valid_gain_low=0.02)
     # validation says no gain: the stored LLM orders go, so pages show the model's order
     Adapter.objects.filter(pk=adapter.pk).update(valid_ndcg=0.39)
     assert services.lists_rerank() == 0
@@ -122,7 +130,9 @@ def test_an_adapter_trained_on_co_watch_hints_is_served_with_them(
     )
     assert adapter.config["cowatch_top"] == 2, "the prompt form ships with the adapter"
     # the decision's input: this adapter's validation beat the served model (see winning_adapter)
-    Adapter.objects.filter(pk=adapter.pk).update(valid_ndcg=0.5, retriever_valid_ndcg=0.4)
+    Adapter.objects.filter(pk=adapter.pk).update(
+        valid_ndcg=0.5, retriever_valid_ndcg=0.4, valid_gain_low=0.02
+    )
     mv = services.model_train(name="ease")
     services.recommendations_refresh(model_version=mv)
     assert services.lists_rerank() == 20

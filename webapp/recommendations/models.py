@@ -51,6 +51,11 @@ class Adapter(models.Model):
         blank=True,
         help_text="The retriever's own NDCG@10 on the same validation users: the bar to beat.",
     )
+    valid_gain_low = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Lower end of the 95% interval of the validation gain; serving needs it > 0.",
+    )
     steps = models.PositiveIntegerField(default=0)
     seconds = models.FloatField(default=0.0)
     created_at = models.DateTimeField(auto_now_add=True)

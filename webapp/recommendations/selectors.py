@@ -31,6 +31,7 @@ def reranker_serving() -> tuple[Adapter | None, ServingDecision]:
         (adapter.config or {}).get("retriever") if adapter else None,
         adapter.valid_ndcg if adapter else None,
         adapter.retriever_valid_ndcg if adapter else None,
+        adapter.valid_gain_low if adapter else None,
     )
     return adapter, decision
 

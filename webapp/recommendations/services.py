@@ -231,6 +231,7 @@ def adapter_train(
             "config": meta["config"] | {"blend": meta.get("valid_blend", 0.0)},
             "valid_ndcg": result.valid_ndcg,
             "retriever_valid_ndcg": meta.get("retriever_valid_ndcg@10_in_candidates"),
+            "valid_gain_low": (meta.get("valid_gain_ci") or [None])[0],
             "steps": steps,
             "seconds": result.seconds,
         },
