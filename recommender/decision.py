@@ -6,9 +6,11 @@ validated on another retriever's candidates (EASE, say) says nothing about the s
 the hybrid's top 20 is a different, stronger set. So serving reranks only when the adapter's
 own validation run used the served model as its retriever and its reranked NDCG@10 (on the
 validation users whose item is among the candidates) is above that retriever's on the same
-users, with the 95% paired-bootstrap interval of the gain above zero. A mean alone is not
-enough: on the hybrid's ML-100K lists the zero-shot LLM's blend gained +0.0031 on validation
-and lost 0.0016 on test (README, *LLM layer*), well inside the noise of 343 users.
+users, with the 95% paired-bootstrap interval of the gain above zero, each user's blend
+weight chosen on the other users (:func:`recommender.rerank.crossfit_blend_ndcg`). A mean
+alone is not enough: on the hybrid's ML-100K lists the zero-shot LLM's blend gained +0.0031
+on validation, its interval starting at +0.0001 when the weight was chosen on the same users,
+and it lost 0.0016 on test (README, *LLM layer*).
 This module is numpy-free and torch-free, so the web app's pages can call it.
 """
 

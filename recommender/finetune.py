@@ -68,7 +68,7 @@ from recommender.rerank import (
     RerankConfig,
     build_prompt,
     choose_blend,
-    combine,
+    crossfit_blend_ndcg,
     label_logits,
     label_token_ids,
     ndcg_in_candidates,
@@ -517,10 +517,11 @@ def finetune(
         alone = float(ndcg_in_candidates(scores, pos[eval_rows]).mean())
         blend, trials = choose_blend(scores, eval_retr, pos[eval_rows])
         ndcg = max(t["valid_ndcg"] for t in trials)
-        # the per-user gain over the retriever's own order, with its 95% interval: serving
-        # reranks only when the interval clears zero (recommender.decision)
+        # the per-user gain over the retriever's own order, with its 95% interval, each
+        # user's blend chosen on the other users: serving reranks only when the interval
+        # clears zero (recommender.decision)
         gain = paired_bootstrap_ci(
-            ndcg_in_candidates(combine(scores, eval_retr, blend), pos[eval_rows]),
+            crossfit_blend_ndcg(scores, eval_retr, pos[eval_rows]),
             ndcg_in_candidates(eval_retr, pos[eval_rows]),
             seed=config.seed,
         )

@@ -14,6 +14,7 @@ from recommender.rerank import (
     RerankedRanker,
     build_prompt,
     choose_blend,
+    crossfit_blend_ndcg,
     label_logits,
     label_token_ids,
     llm_rerank,
@@ -190,3 +191,21 @@ def test_label_logits_equal_the_full_vocabulary_logits_at_the_labels() -> None:
         position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
         full = llm.model(input_ids=ids, attention_mask=mask, position_ids=position_ids).logits
     torch.testing.assert_close(fast, full[:, -1, labels].float(), rtol=1e-5, atol=1e-5)
+
+
+def test_a_blend_chosen_on_the_same_users_never_loses_but_cross_fitting_can() -> None:
+    """The in-sample blend search includes the retriever alone (blend 1), so its gain is >= 0
+    by construction; the cross-fitted gain is what a new user would see."""
+    rng = np.random.default_rng(0)
+    users, k = 400, 20
+    pos = rng.integers(0, k, size=users)
+    retriever = rng.normal(size=(users, k))
+    retriever[np.arange(users), pos] += 1.0  # informative
+    noise = rng.normal(size=(users, k))  # an LLM that knows nothing
+    base = ndcg_in_candidates(retriever, pos)
+    _, trials = choose_blend(noise, retriever, pos)
+    assert max(t["valid_ndcg"] for t in trials) >= base.mean()  # "gains" on its own users
+    assert crossfit_blend_ndcg(noise, retriever, pos).mean() < base.mean()
+    oracle = np.zeros((users, k))
+    oracle[np.arange(users), pos] = 1.0  # an LLM that always knows: the gain survives
+    assert crossfit_blend_ndcg(oracle, retriever, pos).mean() > base.mean() + 0.2
