@@ -231,8 +231,20 @@ _FIT_MEMO: OrderedDict[str, dict[str, Any]] = OrderedDict()
 _FIT_MEMO_SIZE = 4
 
 
-def _fingerprint(cfg: SASRecConfig, data: Interactions, validation: Any) -> str:
-    recipe = {k: v for k, v in asdict(cfg).items() if k != "checkpoint_dir"}
+# What a tune's checkpoint name leaves out: fields that never change the weights of a given
+# epoch. The epoch cap and the stopping rule only decide when to stop (validation draws no
+# random numbers), so a long tune stopped by hand can be resumed with a lower cap, and it
+# ends at once with the best epoch it has (``--set sasrec.epochs=N``). A plain fit keeps its
+# cap in the name: it returns its last epoch, which must be the cap.
+_NOT_IN_TUNE_CHECKPOINT_NAME = ("checkpoint_dir", "epochs", "patience", "eval_every")
+
+
+def _fingerprint(
+    cfg: SASRecConfig, data: Interactions, validation: Any, checkpoint: bool = False
+) -> str:
+    tune_checkpoint = checkpoint and validation is not None
+    dropped = _NOT_IN_TUNE_CHECKPOINT_NAME if tune_checkpoint else ("checkpoint_dir",)
+    recipe = {k: v for k, v in asdict(cfg).items() if k not in dropped}
     h = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode())
     for a in (data.users, data.items, data.timestamps):
         h.update(np.ascontiguousarray(a).tobytes())
@@ -298,7 +310,7 @@ class SASRec(Ranker):
             self.best_epoch_, self.history_ = memo["best_epoch"], list(memo["history"])
             self._refresh_cache()
             return self
-        self._train(interactions, validation, key)
+        self._train(interactions, validation, _fingerprint(cfg, interactions, validation, True))
         assert self.net is not None
         memo = {
             "state": {k: v.clone() for k, v in self.net.state_dict().items()},
@@ -345,6 +357,8 @@ class SASRec(Ranker):
             log.info("sasrec resumes after epoch %s from %s", first - 1, checkpoint)
             if validation is not None and stale >= cfg.patience:
                 first = cfg.epochs + 1  # it had stopped early: nothing left to train
+            elif first > cfg.epochs:
+                log.info("sasrec: %s epochs done, cap %s: the best so far", first - 1, cfg.epochs)
         for epoch in range(first, cfg.epochs + 1):
             start = time.perf_counter()
             loss = self._train_epoch(histories, opt, rng)

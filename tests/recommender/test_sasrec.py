@@ -244,3 +244,23 @@ def test_folding_in_the_validation_item_is_what_names_the_test_item() -> None:
     assert folded.folded_in is True and train_only.folded_in is None
     assert folded.means["mrr@10"] >= 0.95, folded.means
     assert train_only.means["mrr@10"] < 0.3, train_only.means
+
+
+def test_a_long_tune_stopped_by_hand_ends_at_a_lower_cap_with_its_best_epoch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = shuffled_checkerboard()
+    split = leave_last_out(data.interactions)
+    cfg = replace(TINY, epochs=6, patience=50, checkpoint_dir=str(tmp_path))
+    full = SASRec.tune_model(split, data.catalogue, cfg)  # "stopped by hand" after 6 epochs
+    sasrec._FIT_MEMO.clear()
+
+    def no_training(self: SASRec, *args: Any) -> float:
+        raise AssertionError("a capped resume must not train")
+
+    monkeypatch.setattr(SASRec, "_train_epoch", no_training)
+    capped = SASRec.tune_model(split, data.catalogue, replace(cfg, epochs=3, patience=8))
+    assert capped.best_epoch_ == full.best_epoch_ and capped.history_ == full.history_
+    assert full.net is not None and capped.net is not None
+    for name, value in full.net.state_dict().items():
+        assert torch.equal(value, capped.net.state_dict()[name]), name
