@@ -67,6 +67,10 @@ class SASRecConfig:
     all_windows: bool = False
     seed: int = 0  # torch / numpy seed: two fits with one config give identical weights
     threads: int = 2  # torch intra-op threads (our machines have 2 cores)
+    # torch.compile the training step (inductor, dynamic shapes): ~25% less time per step on
+    # ML-1M batches after ~100 s of compiling, so worth it for long runs only; the fused
+    # kernels round differently, so it is part of the recipe
+    compile: bool = False
     # A folder for a checkpoint after every epoch (weights, optimiser, random states, the
     # best epoch so far): a fit that is stopped resumes there and ends with the same weights
     # as one never stopped. "" keeps none. Not part of the recipe (not in the fingerprint).
@@ -200,6 +204,24 @@ def _left_pad(seqs: list[np.ndarray], length: int) -> np.ndarray:
     return out
 
 
+def _token_loss(net: _SASRecNet, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over every real next item: (B, W) inputs and targets (0 = padding)."""
+    keep = targets != 0  # only real next items count (padding has no target)
+    h = net.hidden(inputs)  # (B, W, d)
+    return F.cross_entropy(net.logits(h[keep]), targets[keep] - 1)  # logits (N, n_items)
+
+
+def _padded_token_loss(
+    net: _SASRecNet, inputs: torch.Tensor, targets: torch.Tensor
+) -> torch.Tensor:
+    """:func:`_token_loss` with fixed shapes for torch.compile: padding rows are scored and
+    ignored (little waste, as batches group similar lengths)."""
+    logits = net.logits(net.hidden(inputs))  # (B, W, n_items)
+    return F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), (targets - 1).reshape(-1), ignore_index=-1
+    )
+
+
 def _length_buckets(
     lengths: np.ndarray, batch_size: int, rng: np.random.Generator
 ) -> list[np.ndarray]:
@@ -267,6 +289,7 @@ class SASRec(Ranker):
         self.best_epoch_: int = 0
         self._user_vectors: np.ndarray | None = None  # (n_users, d) float32 cache
         self._item_vectors: np.ndarray | None = None  # (n_items, d) float32 cache
+        self._compiled: Any = None  # the compiled training loss, made on first use
 
     # ----------------------------------------------------------------- tuning and fitting
     @classmethod
@@ -423,14 +446,13 @@ class SASRec(Ranker):
         tokens = torch.from_numpy(_left_pad(crops, window))  # (U, T + 1)
         lengths = np.array([len(c) for c in crops])
         total, count = 0.0, 0
+        step_loss = self._compiled_loss() if cfg.compile else _token_loss
         for rows in _length_buckets(lengths, cfg.batch_size, rng):
             width = int(lengths[rows].max())  # trim the shared left padding
             batch = tokens[torch.from_numpy(rows), -width:]  # (B, W)
             inputs, targets = batch[:, :-1], batch[:, 1:]  # (B, W - 1) each
             keep = targets != 0  # only real next items count (padding has no target)
-            h = net.hidden(inputs)  # (B, W - 1, d)
-            logits = net.logits(h[keep])  # (N, n_items)
-            loss = F.cross_entropy(logits, targets[keep] - 1)
+            loss = step_loss(net, inputs, targets)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -445,6 +467,13 @@ class SASRec(Ranker):
         self._remember(interactions)
         self._refresh_cache()  # each user's state re-read from the longer sequence
         return self
+
+    def _compiled_loss(self) -> Any:
+        if self._compiled is None:
+            # padding targets are ignored rather than indexed away: a boolean index has a
+            # data-dependent shape, which would break the compiled graph
+            self._compiled = torch.compile(_padded_token_loss, dynamic=True)
+        return self._compiled
 
     @torch.no_grad()
     def _validate(self, users: np.ndarray, items: np.ndarray) -> float:

@@ -264,3 +264,15 @@ def test_a_long_tune_stopped_by_hand_ends_at_a_lower_cap_with_its_best_epoch(
     assert full.net is not None and capped.net is not None
     for name, value in full.net.state_dict().items():
         assert torch.equal(value, capped.net.state_dict()[name]), name
+
+
+def test_the_compiled_steps_loss_is_the_plain_loss() -> None:
+    """``compile=True`` trains on :func:`_padded_token_loss` (shapes fixed for the compiler):
+    the same mean over real next items as the plain loss, padding ignored."""
+    torch.manual_seed(0)
+    net = sasrec._SASRecNet(20, TINY).eval()  # no dropout: both see the same network
+    batch = torch.tensor([[0, 0, 3, 4, 5, 6, 7], [1, 2, 3, 4, 5, 6, 9], [0, 0, 0, 0, 0, 7, 8]])
+    inputs, targets = batch[:, :-1], batch[:, 1:]
+    torch.testing.assert_close(
+        sasrec._padded_token_loss(net, inputs, targets), sasrec._token_loss(net, inputs, targets)
+    )
