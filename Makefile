@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-models.txt | sha1sum | cut -c1-12)
 
-.PHONY: install run test test-fast lint bench bench-load bench-load-soak bench-rerank eval clean
+.PHONY: install run test test-fast lint bench bench-load bench-load-soak bench-rerank bench-rerank-hybrid eval clean
 
 $(STAMP): requirements.txt requirements-models.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -61,6 +61,15 @@ bench-rerank: install
 	  --eval-users 256 --cowatch-top 3 --lr 8e-4 --out var/llm/lora-cw3b
 	$(BIN)/python bench/rerank_bench.py --adapter var/llm/lora-cw3b/adapter --users 0 \
 	  --permutations 1 --latency-permutations 1 3 --latency-users 100
+
+## bench-rerank-hybrid: the same on the lists the product serves: LoRA trained on the hybrid's
+## candidates (8 hybrid refits + 450 steps, ~1 h on 2 idle cores), then the hybrid / co-watch /
+## zero-shot / LoRA table and the serving decision (reports/bench/rerank-hybrid.json)
+bench-rerank-hybrid: install
+	$(BIN)/python -m recommender.finetune --dataset ml-100k --retriever hybrid --steps 450 \
+	  --eval-every 75 --eval-users 256 --cowatch-top 3 --lr 8e-4 --out var/llm/lora-hybrid
+	$(BIN)/python bench/rerank_bench.py --retriever hybrid --adapter var/llm/lora-hybrid/adapter \
+	  --users 0 --permutations 1 --latency-permutations 1 --out reports/bench/rerank-hybrid.json
 
 ## eval: the offline evaluation table on ML-100K, every model
 eval: install
