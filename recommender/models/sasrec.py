@@ -71,6 +71,10 @@ class SASRecConfig:
     # ML-1M batches after ~100 s of compiling, so worth it for long runs only; the fused
     # kernels round differently, so it is part of the recipe
     compile: bool = False
+    # A second stage (ReduceLROnPlateau's one step, taken once): when validation stops
+    # improving for ``patience`` checks, go back to the best weights, multiply the learning
+    # rate by this, and early-stop again. 0 = stop at the first plateau.
+    lr_drop: float = 0.0
     # A folder for a checkpoint after every epoch (weights, optimiser, random states, the
     # best epoch so far): a fit that is stopped resumes there and ends with the same weights
     # as one never stopped. "" keeps none. Not part of the recipe (not in the fingerprint).
@@ -287,6 +291,7 @@ class SASRec(Ranker):
         self.net: _SASRecNet | None = None
         self.history_: list[dict[str, float]] = []  # per evaluated epoch: loss, ndcg, seconds
         self.best_epoch_: int = 0
+        self.lr_dropped_ = False  # whether the tune took its lr_drop second stage
         self._user_vectors: np.ndarray | None = None  # (n_users, d) float32 cache
         self._item_vectors: np.ndarray | None = None  # (n_items, d) float32 cache
         self._compiled: Any = None  # the compiled training loss, made on first use
@@ -344,6 +349,10 @@ class SASRec(Ranker):
         if validation is not None:
             # Validation draws no random numbers, so these weights are exactly what a plain
             # fit for best_epoch_ epochs would produce: remember them under that key too.
+            # After an lr_drop second stage they are not (a plain fit knows no plateau): the
+            # key then stands for "this recipe's tuned fit on this data", which is what the
+            # train-only and fold-in protocols test; a refit on other data (protocol refit)
+            # trains best_epoch_ epochs at the first rate, and reports must say so.
             plain = replace(cfg, epochs=max(self.best_epoch_, 1))
             _FIT_MEMO[_fingerprint(plain, interactions, None)] = memo
         while len(_FIT_MEMO) > _FIT_MEMO_SIZE:
@@ -367,7 +376,25 @@ class SASRec(Ranker):
         checkpoint = (
             Path(cfg.checkpoint_dir) / f"sasrec-{key[:16]}.pt" if cfg.checkpoint_dir else None
         )
-        first = 1
+        first, dropped = 1, False
+
+        def plateau() -> bool:
+            """At a plateau: drop the learning rate once (from the best weights) or stop."""
+            nonlocal stale, dropped
+            if validation is None or stale < cfg.patience:
+                return False
+            if cfg.lr_drop and not dropped and best_state is not None:
+                assert self.net is not None
+                self.net.load_state_dict(best_state)
+                for group in opt.param_groups:
+                    group["lr"] = cfg.lr * cfg.lr_drop
+                stale, dropped = 0, True
+                log.info(
+                    "sasrec: plateau, back to epoch %s at lr x %s", self.best_epoch_, cfg.lr_drop
+                )
+                return False
+            return True
+
         if checkpoint is not None and checkpoint.exists():
             saved = torch.load(checkpoint, weights_only=False)  # our own file, written below
             self.net.load_state_dict(saved["net"])
@@ -376,9 +403,10 @@ class SASRec(Ranker):
             rng.bit_generator.state = saved["numpy_rng"]
             best, best_state, stale = saved["best"], saved["best_state"], saved["stale"]
             self.best_epoch_, self.history_ = saved["best_epoch"], saved["history"]
+            dropped = saved.get("dropped", False)
             first = len(self.history_) + 1
             log.info("sasrec resumes after epoch %s from %s", first - 1, checkpoint)
-            if validation is not None and stale >= cfg.patience:
+            if plateau():
                 first = cfg.epochs + 1  # it had stopped early: nothing left to train
             elif first > cfg.epochs:
                 log.info("sasrec: %s epochs done, cap %s: the best so far", first - 1, cfg.epochs)
@@ -407,13 +435,15 @@ class SASRec(Ranker):
                     "stale": stale,
                     "best_epoch": self.best_epoch_,
                     "history": self.history_,
+                    "dropped": dropped,
                 }
                 checkpoint.parent.mkdir(parents=True, exist_ok=True)
                 partial = checkpoint.with_suffix(".partial")
                 torch.save(state, partial)
                 partial.replace(checkpoint)  # a kill mid-write leaves the previous one whole
-            if validation is not None and stale >= cfg.patience:
+            if plateau():
                 break
+        self.lr_dropped_ = dropped
         if best_state is not None:
             self.net.load_state_dict(best_state)
         else:

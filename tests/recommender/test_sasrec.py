@@ -276,3 +276,41 @@ def test_the_compiled_steps_loss_is_the_plain_loss() -> None:
     torch.testing.assert_close(
         sasrec._padded_token_loss(net, inputs, targets), sasrec._token_loss(net, inputs, targets)
     )
+
+
+def test_a_plateau_drops_the_learning_rate_once_and_a_killed_run_resumes_exactly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = shuffled_checkerboard()
+    split = leave_last_out(data.interactions)
+    cfg = replace(TINY, epochs=30, patience=1, lr_drop=0.1)
+    whole = SASRec.tune_model(split, data.catalogue, cfg)
+    assert whole.lr_dropped_, "patience 1 plateaus within 30 epochs on this data"
+    scores = [row["ndcg"] for row in whole.history_]
+    first_stop = next(e for e in range(1, len(scores)) if scores[e] <= max(scores[:e]))
+    assert len(scores) > first_stop + 1, "training went on after the first plateau"
+    sasrec._FIT_MEMO.clear()
+
+    real_epoch, calls = SASRec._train_epoch, []
+
+    def dies_after_the_drop(self: SASRec, *args: Any) -> float:
+        calls.append(1)
+        if len(calls) == first_stop + 2:  # in the second stage
+            raise KeyboardInterrupt
+        return real_epoch(self, *args)
+
+    resumable = replace(cfg, checkpoint_dir=str(tmp_path))
+    monkeypatch.setattr(SASRec, "_train_epoch", dies_after_the_drop)
+    with pytest.raises(KeyboardInterrupt):
+        SASRec.tune_model(split, data.catalogue, resumable)
+    monkeypatch.setattr(SASRec, "_train_epoch", real_epoch)
+    resumed = SASRec.tune_model(split, data.catalogue, resumable)
+
+    def untimed(history: list[dict[str, float]]) -> list[dict[str, float]]:
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+
+    assert untimed(resumed.history_) == untimed(whole.history_)
+    assert resumed.best_epoch_ == whole.best_epoch_
+    assert whole.net is not None and resumed.net is not None
+    for name, value in whole.net.state_dict().items():
+        assert torch.equal(value, resumed.net.state_dict()[name]), name
