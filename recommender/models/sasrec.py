@@ -75,6 +75,9 @@ class SASRecConfig:
     # improving for ``patience`` checks, go back to the best weights, multiply the learning
     # rate by this, and early-stop again. 0 = stop at the first plateau.
     lr_drop: float = 0.0
+    # Plain fits (no validation): after this many epochs multiply the rate by lr_drop. A tune
+    # that dropped sets it, so the refit follows the same schedule. 0 = never.
+    lr_drop_epoch: int = 0
     # A folder for a checkpoint after every epoch (weights, optimiser, random states, the
     # best epoch so far): a fit that is stopped resumes there and ends with the same weights
     # as one never stopped. "" keeps none. Not part of the recipe (not in the fingerprint).
@@ -292,6 +295,8 @@ class SASRec(Ranker):
         self.history_: list[dict[str, float]] = []  # per evaluated epoch: loss, ndcg, seconds
         self.best_epoch_: int = 0
         self.lr_dropped_ = False  # whether the tune took its lr_drop second stage
+        # (stage 1's best epoch, the epoch it stopped at) when it did
+        self.drop_at_: tuple[int, int] | None = None
         self._user_vectors: np.ndarray | None = None  # (n_users, d) float32 cache
         self._item_vectors: np.ndarray | None = None  # (n_items, d) float32 cache
         self._compiled: Any = None  # the compiled training loss, made on first use
@@ -314,8 +319,22 @@ class SASRec(Ranker):
         ``epochs`` set to the best epoch, so ``SASRec(model.config)`` refits the same recipe.
         """
         model = cls(config).fit(split.train, catalogue, validation=(split.users, split.valid_items))
-        model.config = replace(model.config, epochs=max(model.best_epoch_, 1))
+        model.config = model.refit_config()
         return model
+
+    def refit_config(self) -> SASRecConfig:
+        """The plain-fit recipe of what a tune found: ``epochs`` of updates to its best
+        epoch, and with an lr_drop second stage, the epoch of the drop (``lr_drop_epoch``).
+
+        Epochs trained past a plateau and then discarded (the tune went back to the best
+        weights) are not counted: stage 1 to its best epoch E1, then the second stage's
+        epochs up to its best. A second stage that never improved is no drop at all.
+        """
+        cfg, best = self.config, max(self.best_epoch_, 1)
+        if self.drop_at_ is None or best <= self.drop_at_[1]:
+            return replace(cfg, epochs=min(best, self.drop_at_[0]) if self.drop_at_ else best)
+        stage1, stopped = self.drop_at_
+        return replace(cfg, epochs=stage1 + best - stopped, lr_drop_epoch=stage1)
 
     def fit(
         self,
@@ -336,6 +355,8 @@ class SASRec(Ranker):
             self.net = _SASRecNet(self.n_items, cfg)
             self.net.load_state_dict(memo["state"])
             self.best_epoch_, self.history_ = memo["best_epoch"], list(memo["history"])
+            self.drop_at_ = memo["drop_at"]
+            self.lr_dropped_ = self.drop_at_ is not None
             self._refresh_cache()
             return self
         self._train(interactions, validation, _fingerprint(cfg, interactions, validation, True))
@@ -344,6 +365,7 @@ class SASRec(Ranker):
             "state": {k: v.clone() for k, v in self.net.state_dict().items()},
             "best_epoch": self.best_epoch_,
             "history": list(self.history_),
+            "drop_at": self.drop_at_,
         }
         _FIT_MEMO[key] = memo
         if validation is not None:
@@ -353,7 +375,7 @@ class SASRec(Ranker):
             # key then stands for "this recipe's tuned fit on this data", which is what the
             # train-only and fold-in protocols test; a refit on other data (protocol refit)
             # trains best_epoch_ epochs at the first rate, and reports must say so.
-            plain = replace(cfg, epochs=max(self.best_epoch_, 1))
+            plain = self.refit_config()
             _FIT_MEMO[_fingerprint(plain, interactions, None)] = memo
         while len(_FIT_MEMO) > _FIT_MEMO_SIZE:
             _FIT_MEMO.popitem(last=False)
@@ -372,7 +394,7 @@ class SASRec(Ranker):
         self.net = _SASRecNet(self.n_items, cfg)
         opt = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         best, best_state, stale = -1.0, None, 0
-        self.history_ = []
+        self.history_, self.drop_at_ = [], None
         checkpoint = (
             Path(cfg.checkpoint_dir) / f"sasrec-{key[:16]}.pt" if cfg.checkpoint_dir else None
         )
@@ -389,6 +411,7 @@ class SASRec(Ranker):
                 for group in opt.param_groups:
                     group["lr"] = cfg.lr * cfg.lr_drop
                 stale, dropped = 0, True
+                self.drop_at_ = (self.best_epoch_, len(self.history_))
                 log.info(
                     "sasrec: plateau, back to epoch %s at lr x %s", self.best_epoch_, cfg.lr_drop
                 )
@@ -404,6 +427,7 @@ class SASRec(Ranker):
             best, best_state, stale = saved["best"], saved["best_state"], saved["stale"]
             self.best_epoch_, self.history_ = saved["best_epoch"], saved["history"]
             dropped = saved.get("dropped", False)
+            self.drop_at_ = tuple(saved["drop_at"]) if saved.get("drop_at") else None  # type: ignore[assignment]
             first = len(self.history_) + 1
             log.info("sasrec resumes after epoch %s from %s", first - 1, checkpoint)
             if plateau():
@@ -411,6 +435,9 @@ class SASRec(Ranker):
             elif first > cfg.epochs:
                 log.info("sasrec: %s epochs done, cap %s: the best so far", first - 1, cfg.epochs)
         for epoch in range(first, cfg.epochs + 1):
+            if validation is None and cfg.lr_drop and epoch == cfg.lr_drop_epoch + 1 > 1:
+                for group in opt.param_groups:  # the schedule a tune found (refit_config)
+                    group["lr"] = cfg.lr * cfg.lr_drop
             start = time.perf_counter()
             loss = self._train_epoch(histories, opt, rng)
             row = {"epoch": epoch, "loss": loss, "seconds": time.perf_counter() - start}
@@ -436,6 +463,7 @@ class SASRec(Ranker):
                     "best_epoch": self.best_epoch_,
                     "history": self.history_,
                     "dropped": dropped,
+                    "drop_at": self.drop_at_,
                 }
                 checkpoint.parent.mkdir(parents=True, exist_ok=True)
                 partial = checkpoint.with_suffix(".partial")

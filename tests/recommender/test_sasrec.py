@@ -314,3 +314,21 @@ def test_a_plateau_drops_the_learning_rate_once_and_a_killed_run_resumes_exactly
     assert whole.net is not None and resumed.net is not None
     for name, value in whole.net.state_dict().items():
         assert torch.equal(value, resumed.net.state_dict()[name]), name
+
+
+def test_a_tune_that_dropped_its_rate_refits_with_the_same_schedule() -> None:
+    data = shuffled_checkerboard()
+    split = leave_last_out(data.interactions)
+    tuned = SASRec.tune_model(
+        split, data.catalogue, replace(TINY, epochs=30, patience=1, lr_drop=0.1)
+    )
+    assert tuned.drop_at_ is not None
+    stage1, stopped = tuned.drop_at_
+    if tuned.best_epoch_ > stopped:  # the second stage improved: its epochs follow stage 1's
+        assert tuned.config.lr_drop_epoch == stage1
+        assert tuned.config.epochs == stage1 + tuned.best_epoch_ - stopped
+    else:  # it did not: the refit is stage 1 alone
+        assert tuned.config.lr_drop_epoch == 0 and tuned.config.epochs == stage1
+    sasrec._FIT_MEMO.clear()
+    refit = SASRec(tuned.config).fit(split.train, data.catalogue)  # a real plain fit
+    assert len(refit.history_) == tuned.config.epochs
