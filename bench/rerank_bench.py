@@ -182,7 +182,7 @@ def main() -> int:
     have_adapter = weights.exists()
     if not have_adapter:
         print(f"no adapter at {args.adapter}: retriever, co-watch and zero-shot rows only")
-    adapter_tag = hashlib.sha256(weights.read_bytes()).hexdigest()[:8] if weights.exists() else "x"
+    adapter_tag = hashlib.sha256(weights.read_bytes()).hexdigest()[:8] if have_adapter else "x"
     # Co-watch affinity of each candidate with the shown history, from the data each stage's
     # retriever was fitted on (train for validation, train + validation for test).
     v_cw = CoWatch.from_interactions(split.train).affinities(

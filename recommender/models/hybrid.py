@@ -130,7 +130,6 @@ def registry_builder(name: str) -> Builder:
 
 class Hybrid(Ranker):
     name = "hybrid"
-    can_fold_in = True  # when every component can (fold_in checks)
 
     def __init__(
         self, config: HybridConfig | None = None, builders: Mapping[str, Builder] | None = None
@@ -153,6 +152,11 @@ class Hybrid(Ranker):
         for role, model_name in self.config.components:
             self.models[role] = self._build(role, model_name).fit(interactions, catalogue)
         return self
+
+    @property
+    def can_fold_in(self) -> bool:  # type: ignore[override]  # derived, never set
+        """When every component can: the hybrid's user state is theirs."""
+        return bool(self.models) and all(m.can_fold_in for m in self.models.values())
 
     def fold_in(self, interactions: Interactions) -> Self:
         for role, model in self.models.items():

@@ -294,12 +294,16 @@ class SASRec(Ranker):
         self.net: _SASRecNet | None = None
         self.history_: list[dict[str, float]] = []  # per evaluated epoch: loss, ndcg, seconds
         self.best_epoch_: int = 0
-        self.lr_dropped_ = False  # whether the tune took its lr_drop second stage
-        # (stage 1's best epoch, the epoch it stopped at) when it did
+        # (stage 1's best epoch, the epoch it stopped at) when a tune took its lr_drop stage
         self.drop_at_: tuple[int, int] | None = None
         self._user_vectors: np.ndarray | None = None  # (n_users, d) float32 cache
         self._item_vectors: np.ndarray | None = None  # (n_items, d) float32 cache
         self._compiled: Any = None  # the compiled training loss, made on first use
+
+    @property
+    def lr_dropped_(self) -> bool:
+        """Whether the tune took its lr_drop second stage."""
+        return self.drop_at_ is not None
 
     # ----------------------------------------------------------------- tuning and fitting
     @classmethod
@@ -315,8 +319,8 @@ class SASRec(Ranker):
     ) -> SASRec:
         """Fit on ``split.train`` with early stopping on the validation items.
 
-        Returns that model (fitted on train, weights of the best epoch) with its config's
-        ``epochs`` set to the best epoch, so ``SASRec(model.config)`` refits the same recipe.
+        Returns that model (fitted on train, weights of the best epoch) with its config set by
+        :meth:`refit_config`, so ``SASRec(model.config)`` refits the same recipe.
         """
         model = cls(config).fit(split.train, catalogue, validation=(split.users, split.valid_items))
         model.config = model.refit_config()
@@ -356,7 +360,6 @@ class SASRec(Ranker):
             self.net.load_state_dict(memo["state"])
             self.best_epoch_, self.history_ = memo["best_epoch"], list(memo["history"])
             self.drop_at_ = memo["drop_at"]
-            self.lr_dropped_ = self.drop_at_ is not None
             self._refresh_cache()
             return self
         self._train(interactions, validation, _fingerprint(cfg, interactions, validation, True))
@@ -370,11 +373,10 @@ class SASRec(Ranker):
         _FIT_MEMO[key] = memo
         if validation is not None:
             # Validation draws no random numbers, so these weights are exactly what a plain
-            # fit for best_epoch_ epochs would produce: remember them under that key too.
-            # After an lr_drop second stage they are not (a plain fit knows no plateau): the
-            # key then stands for "this recipe's tuned fit on this data", which is what the
-            # train-only and fold-in protocols test; a refit on other data (protocol refit)
-            # trains best_epoch_ epochs at the first rate, and reports must say so.
+            # fit of refit_config() would produce: remember them under that key too. After an
+            # lr_drop second stage they are the same schedule but not the same bits (the
+            # discarded epochs drew random numbers): the key then stands for "this recipe's
+            # tuned fit on this data", which is what the train-only and fold-in protocols test.
             plain = self.refit_config()
             _FIT_MEMO[_fingerprint(plain, interactions, None)] = memo
         while len(_FIT_MEMO) > _FIT_MEMO_SIZE:
@@ -398,19 +400,19 @@ class SASRec(Ranker):
         checkpoint = (
             Path(cfg.checkpoint_dir) / f"sasrec-{key[:16]}.pt" if cfg.checkpoint_dir else None
         )
-        first, dropped = 1, False
+        first = 1
 
         def plateau() -> bool:
             """At a plateau: drop the learning rate once (from the best weights) or stop."""
-            nonlocal stale, dropped
+            nonlocal stale
             if validation is None or stale < cfg.patience:
                 return False
-            if cfg.lr_drop and not dropped and best_state is not None:
+            if cfg.lr_drop and self.drop_at_ is None and best_state is not None:
                 assert self.net is not None
                 self.net.load_state_dict(best_state)
                 for group in opt.param_groups:
                     group["lr"] = cfg.lr * cfg.lr_drop
-                stale, dropped = 0, True
+                stale = 0
                 self.drop_at_ = (self.best_epoch_, len(self.history_))
                 log.info(
                     "sasrec: plateau, back to epoch %s at lr x %s", self.best_epoch_, cfg.lr_drop
@@ -426,7 +428,6 @@ class SASRec(Ranker):
             rng.bit_generator.state = saved["numpy_rng"]
             best, best_state, stale = saved["best"], saved["best_state"], saved["stale"]
             self.best_epoch_, self.history_ = saved["best_epoch"], saved["history"]
-            dropped = saved.get("dropped", False)
             self.drop_at_ = tuple(saved["drop_at"]) if saved.get("drop_at") else None  # type: ignore[assignment]
             first = len(self.history_) + 1
             log.info("sasrec resumes after epoch %s from %s", first - 1, checkpoint)
@@ -462,7 +463,6 @@ class SASRec(Ranker):
                     "stale": stale,
                     "best_epoch": self.best_epoch_,
                     "history": self.history_,
-                    "dropped": dropped,
                     "drop_at": self.drop_at_,
                 }
                 checkpoint.parent.mkdir(parents=True, exist_ok=True)
@@ -471,7 +471,6 @@ class SASRec(Ranker):
                 partial.replace(checkpoint)  # a kill mid-write leaves the previous one whole
             if plateau():
                 break
-        self.lr_dropped_ = dropped
         if best_state is not None:
             self.net.load_state_dict(best_state)
         else:

@@ -26,14 +26,16 @@ def active_model_version() -> ModelVersion | None:
 def reranker_serving() -> tuple[Adapter | None, ServingDecision]:
     """The best validated adapter, and whether it reorders the served lists (and why)."""
     adapter, version = best_adapter(), active_model_version()
-    decision = serving_decision(
-        version.name if version else None,
-        (adapter.config or {}).get("retriever") if adapter else None,
-        adapter.valid_ndcg if adapter else None,
-        adapter.retriever_valid_ndcg if adapter else None,
-        adapter.valid_gain_low if adapter else None,
+    served = version.name if version else None
+    if adapter is None:
+        return None, serving_decision(served, None, None, None)
+    return adapter, serving_decision(
+        served,
+        (adapter.config or {}).get("retriever"),
+        adapter.valid_ndcg,
+        adapter.retriever_valid_ndcg,
+        adapter.valid_gain_low,
     )
-    return adapter, decision
 
 
 def stored_list(*, user: Any, entries: bool = True) -> RecommendationList | None:
