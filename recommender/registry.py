@@ -68,6 +68,7 @@ _SPECS: dict[str, str] = {
     "sasrec": "recommender.models.sasrec:model_spec",
     "dense": "recommender.models.dense:model_spec",
     "hybrid": "recommender.models.hybrid:model_spec",
+    "semantic": "recommender.models.semantic:model_spec",
 }
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path
@@ -11,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from webapp.catalogue import services, tasks
 from webapp.catalogue.models import CatalogueStats, Genre, Interaction, Item, ItemVectors
+from webapp.catalogue.signals import items_added
 from webapp.jobs.admin import changelist_url, job_button
 from webapp.jobs.models import JobRun
 
@@ -97,6 +99,12 @@ class ItemAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Item]:
         return super().get_queryset(request).prefetch_related("genres")
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        if not change:  # genres are saved by now, so a listener reads the item's whole text
+            pk = form.instance.pk
+            transaction.on_commit(lambda: items_added.send(sender=Item, item_ids=[pk]))
 
     @admin.display(description="genres")
     def genre_names(self, item: Item) -> str:

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from recommender import movielens
 from webapp.accounts.models import Demographics
 from webapp.catalogue.models import Genre, Interaction, Item
+from webapp.catalogue.signals import items_added
 
 User = get_user_model()
 BATCH = 5000
@@ -459,6 +460,11 @@ def catalogue_import(
             ).values_list("external_id", "id")
         )
         _set_genres({pks[r.external_id]: r.genres for r in rows}, genre_ids)
+        created = [pks[item.external_id] for item in to_create]
+        if created:  # after the commit: a listener's job must find the rows
+            transaction.on_commit(
+                lambda: items_added.send(sender=Item, item_ids=created)  # type: ignore[arg-type]
+            )
         if on_progress:
             on_progress(len(rows))
     report.items_created, report.items_updated = len(to_create), len(to_update)

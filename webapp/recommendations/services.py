@@ -32,13 +32,20 @@ EVIDENCE_PER_ROLE = 3  # history items kept per score component and item, for ex
 
 
 def model_train(
-    *, name: str = "hybrid", seed: int = 0, activate: bool = True, progress: Progress = quiet
+    *,
+    name: str = "hybrid",
+    seed: int = 0,
+    activate: bool = True,
+    progress: Progress = quiet,
+    hparams: dict[str, Any] | None = None,
 ) -> ModelVersion:
-    """Tune on validation, refit on everything, save the artifact and register the version."""
+    """Tune on validation, refit on everything, save the artifact and register the version.
+
+    ``hparams`` skips the search (e.g. to retrain with an earlier version's choice)."""
     dataset = selectors.dataset_from_db()
     if len(dataset.interactions) == 0:
         raise ValueError("there are no interactions to learn from; import data first")
-    trained = train_for_serving(name, dataset, seed=seed, progress=progress)
+    trained = train_for_serving(name, dataset, seed=seed, progress=progress, hparams=hparams)
     # The random part keeps two trainings in the same second apart: the version names the
     # artifact file, and workers cache loaded models by it.
     version = (
@@ -119,9 +126,13 @@ def recommendations_refresh(
     index_of_user = {pk: i for i, pk in enumerate(known_users)}
     wanted = known_users if user_ids is None else [u for u in user_ids if u in index_of_user]
     # Retired items are left out, and so are items the model's id map knows but the database
-    # no longer has. Items added after fitting are simply unknown until the next training.
+    # no longer has. Items added after fitting are unknown until the next training, unless
+    # the model can place them from their text (items_add_to_model).
     active = set(Item.objects.filter(is_active=True).values_list("pk", flat=True))
     excluded = np.array([pk not in active for pk in item_ids], dtype=bool)
+    follow = getattr(model, "set_active", None)
+    if callable(follow):
+        follow(~excluded)  # the semantic model's trie of decodable IDs follows retire/restore
     started, written = time.perf_counter(), 0
     users = np.array([index_of_user[u] for u in wanted], dtype=np.int64)
     batch: list[RecommendationList] = []
@@ -164,6 +175,67 @@ def recommendations_refresh(
     written += _store(batch)
     progress(1.0, f"{written:,} lists in {time.perf_counter() - started:.1f} s")
     return written
+
+
+def items_add_to_model(*, progress: Progress = quiet) -> ModelVersion | None:
+    """Give active items the serving model has never seen a place in it, without training.
+
+    Only a model that can (``add_items``: the semantic-ID model, which makes an item's ID
+    from its text) does anything; None otherwise, or when no item is new. The result is a new
+    version (same network, longer ID table and ids file), its lists written from it, then
+    activated unless a newer version started serving meanwhile.
+    """
+    mv = selectors.active_model_version()
+    if mv is None:
+        return None
+    model_cls = type(registry.get(mv.name).build({}, 0))
+    if not hasattr(model_cls, "add_items"):
+        return None
+    requested_at = timezone.now()
+    ids = selectors.model_ids(mv.path)
+    known = set(ids["items"])
+    new = list(
+        Item.objects.filter(is_active=True)
+        .exclude(pk__in=known)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if not new:
+        return None
+    progress(0.1, f"semantic IDs for {len(new):,} new items")
+    from recommender.encoders import get_encoder
+
+    model: Any = model_cls.load(Path(mv.path))
+    encoder = get_encoder(model.config.model, settings.MODEL_CACHE_DIR)  # its own encoder
+    model._embed = encoder.encode
+    catalogue = catalogue_from_db()
+    model.add_items([catalogue.text(catalogue.ids.index(pk)) for pk in new])
+    version = f"{mv.name}-{timezone.now():%Y%m%d-%H%M%S}-{mv.split_hash[:8]}-{uuid.uuid4().hex[:6]}"
+    path = Path(settings.ARTIFACT_DIR) / "models" / f"{version}.bin"
+    model.save(path)
+    with transaction.atomic():
+        added = ModelVersion.objects.create(
+            name=mv.name,
+            version=version,
+            path=str(path),
+            hparams={**mv.hparams, "added_items": len(new), "added_to": mv.version},
+            valid_ndcg=mv.valid_ndcg,
+            split_hash=mv.split_hash,
+            n_users=mv.n_users,
+            n_items=mv.n_items + len(new),
+            n_interactions=mv.n_interactions,
+            seconds=mv.seconds,
+        )
+        selectors.ids_path(path).write_text(
+            json.dumps({"users": ids["users"], "items": [*ids["items"], *new]})
+        )
+
+    def refreshing(fraction: float, message: str) -> None:
+        progress(0.2 + 0.75 * fraction, f"refreshing lists: {message}")
+
+    recommendations_refresh(model_version=added, progress=refreshing)
+    model_activate(mv=added, requested_at=requested_at)
+    return added
 
 
 def _store(lists: list[RecommendationList]) -> int:

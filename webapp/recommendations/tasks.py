@@ -7,7 +7,7 @@ from django.db import OperationalError
 
 from webapp.catalogue.tasks import item_vectors_enqueue
 from webapp.jobs.models import JobRun
-from webapp.jobs.services import job_progress
+from webapp.jobs.services import job_enqueue, job_progress
 from webapp.jobs.tasks import JobTask
 from webapp.recommendations import selectors, services
 from webapp.recommendations.models import ModelVersion
@@ -50,6 +50,31 @@ def model_train(
         "lists": written,
         "activated": activated,
     }
+
+
+@shared_task(
+    base=JobTask, bind=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3
+)
+def items_add(self: JobTask, job_id: int | None = None) -> dict[str, Any]:
+    """New catalogue items into the serving model without training (semantic IDs from their
+    text), then every list from the extended version."""
+
+    def report(fraction: float, message: str) -> None:
+        job_progress(job_id=job_id, fraction=fraction, message=message)
+
+    mv = services.items_add_to_model(progress=report)
+    if mv is None:
+        return {"added": 0, "reason": "the serving model cannot place new items, or none is new"}
+    return {"model_version": mv.version, "added": mv.hparams["added_items"], "active": mv.is_active}
+
+
+def items_add_enqueue(**_: Any) -> JobRun | None:
+    """Receiver of ``webapp.catalogue.signals.items_added``: queue :func:`items_add` when the
+    serving model is one that can place new items (one job waiting at most)."""
+    mv = selectors.active_model_version()
+    if mv is None or mv.name != "semantic":
+        return None
+    return job_enqueue(task=items_add, dedupe_key="items-add")
 
 
 @shared_task(
