@@ -4,15 +4,17 @@ is in people's lists at once, without retraining (its ID comes from its text).""
 from __future__ import annotations
 
 from dataclasses import asdict, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from django.contrib.auth import get_user_model
 
 from recommender.models import semantic
 from webapp.catalogue.importing import catalogue_import
-from webapp.catalogue.models import Item
+from webapp.catalogue.models import Interaction, Item
 from webapp.catalogue.services import items_set_active
 from webapp.jobs.models import JobRun
 from webapp.recommendations import services, tasks
@@ -27,23 +29,43 @@ SMALL = replace(
 )  # fmt: skip
 
 
+@pytest.fixture
+def shuffled_tastes(make_item: Any) -> dict[str, Any]:
+    """Ten comedy fans and ten horror fans, each rating 7 of the 8 films of their genre in an
+    order of their own: a sequence model learns tastes here, not one fixed order."""
+    rng = np.random.default_rng(0)
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    rows, users = [], {"comedy": [], "horror": []}
+    for group in ("comedy", "horror"):
+        block = [make_item(title=f"{group.title()} {i}", genres=(group.title(),)) for i in range(8)]
+        for u in range(10):
+            user = get_user_model().objects.create_user(f"{group}{u}")
+            users[group].append(user)
+            order = [k for k in rng.permutation(8).tolist() if k != u % 8]
+            rows += [
+                Interaction(user=user, item=block[k], kind="rating", value=4,
+                            created_at=t0 + timedelta(minutes=n))
+                for n, k in enumerate(order)
+            ]  # fmt: skip
+    Interaction.objects.bulk_create(rows)
+    return {"users": users}
+
+
 def top(user: Any, n: int = 3) -> list[int]:
     return [e["item"] for e in RecommendationList.objects.get(user=user).entries[:n]]
 
 
 def test_an_imported_item_is_recommended_from_its_text_without_retraining(
-    two_tastes: dict[str, Any],
+    shuffled_tastes: dict[str, Any],
     tmp_path: Path,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
-    # 30 epochs as they are (the validation items of this toy all sit at the end of one fixed
-    # order, so early stopping would judge the order, not the tastes)
     first = services.model_train(name="semantic", hparams=asdict(SMALL))
     services.recommendations_refresh(model_version=first)
     weights = Path(first.path).read_bytes()
 
     csv = tmp_path / "new.csv"
-    csv.write_text("external_id,title,year,genres\nnew1,Comedy 8,,Comedy\n")
+    csv.write_text("external_id,title,year,genres\nnew1,Comedy 9,,Comedy\n")
     with django_capture_on_commit_callbacks(execute=True):
         catalogue_import(path=csv, source="test")  # the items_added signal queues the job
     new = Item.objects.get(external_id="new1")
@@ -56,7 +78,7 @@ def test_an_imported_item_is_recommended_from_its_text_without_retraining(
     assert Path(first.path).read_bytes() == weights  # the trained version is left as it was
 
     # every comedy fan gets the new comedy near the top; no horror fan does
-    comedy, horror = two_tastes["users"]["comedy"], two_tastes["users"]["horror"]
+    comedy, horror = shuffled_tastes["users"]["comedy"], shuffled_tastes["users"]["horror"]
     assert sum(new.pk in top(u) for u in comedy) >= 8
     assert not any(new.pk in top(u) for u in horror)
     # the network is the trained one: same weights, one more row in the ID table
@@ -85,3 +107,23 @@ def test_models_that_cannot_place_new_items_queue_nothing(
         catalogue_import(path=csv, source="test")
     assert not JobRun.objects.filter(task_name=tasks.items_add.name).exists()
     assert services.items_add_to_model() is None  # EASE has no ID for an unseen item
+
+
+def test_the_dashboard_trains_the_semantic_model_with_progress_and_serves_it(
+    client: Any,
+    staff: Any,
+    shuffled_tastes: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from tests.webapp.test_dashboard import _start
+
+    monkeypatch.setattr(semantic, "DEFAULTS", replace(SMALL, epochs=6, patience=2))
+    client.force_login(staff)
+    page = _start(client, "train", {"train-name": "semantic"}, django_capture_on_commit_callbacks)
+    job = JobRun.objects.get(task_name=tasks.model_train.name)
+    assert job.state == JobRun.State.SUCCEEDED, job.error
+    assert job.progress == 1.0 and job.result["lists"] == 20
+    serving = ModelVersion.objects.get(is_active=True)
+    assert serving.name == "semantic" and 1 <= serving.hparams["epochs"] <= 6
+    assert f"Training semantic (job #{job.pk})." in page.content.decode()
