@@ -151,13 +151,21 @@ class _SemanticNet(nn.Module):
         state = self.step_ln[level](state + self.step_emb[level](code))
         return state + self.step_mlp[level](state)
 
-    def id_loss(self, state: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced NLL of the content codes: (N, d) states, (N, levels + 1) IDs -> (N,)."""
+    def id_loss(
+        self, state: torch.Tensor, target: torch.Tensor, masks: list[torch.Tensor]
+    ) -> torch.Tensor:
+        """Teacher-forced NLL of the content codes: (N, d) states, (N, levels + 1) IDs and per
+        level (N, K) the codes that exist after the target's prefix -> (N,).
+
+        The softmax at each level runs over the codes that exist after the prefix (the
+        trie's children), as decoding does: a code never seen after this prefix is not
+        pushed down, so a new item whose ID opens a new branch keeps the probability its
+        code embedding earns elsewhere.
+        """
         loss = torch.zeros(len(state))
         for level in range(self.levels):
-            loss = loss + F.cross_entropy(
-                self.level_logits(state, level), target[:, level], reduction="none"
-            )
+            logits = self.level_logits(state, level).masked_fill(~masks[level], -torch.inf)
+            loss = loss + F.cross_entropy(logits, target[:, level], reduction="none")
             if level < self.levels - 1:
                 state = self.advance(state, level, target[:, level])
         return loss
@@ -166,7 +174,7 @@ class _SemanticNet(nn.Module):
 class _PrefixTree:
     """Index arrays for scoring every item at once: the distinct prefixes of each length."""
 
-    def __init__(self, ids: np.ndarray, levels: int) -> None:
+    def __init__(self, ids: np.ndarray, levels: int, codebook_size: int) -> None:
         content = ids[:, :levels]
         self.item_prefix: list[np.ndarray] = []  # per level l: (n_items,) row of the l-prefix
         self.parent: list[np.ndarray] = []  # per level l >= 1: (P_l,) row of the (l-1)-prefix
@@ -182,6 +190,27 @@ class _PrefixTree:
         # items sharing all content codes split their prefix's probability
         _, inverse, counts = np.unique(content, axis=0, return_inverse=True, return_counts=True)
         self.log_share = -np.log(counts[inverse.ravel()]).astype(np.float32)
+        # per level (P_l, K): which codes exist after each prefix; and prefix -> row
+        self.children: list[torch.Tensor] = []
+        self.row_of: list[dict[tuple[int, ...], int]] = []
+        for level in range(levels):
+            rows = self.item_prefix[level]
+            mask = np.zeros((int(rows.max()) + 1 if len(rows) else 1, codebook_size), dtype=bool)
+            mask[rows, content[:, level]] = True
+            self.children.append(torch.from_numpy(mask))
+            self.row_of.append(
+                {
+                    tuple(p): int(r)
+                    for p, r in zip(content[:, :level].tolist(), rows.tolist(), strict=True)
+                }
+            )
+
+    def masks(self, items: torch.Tensor) -> list[torch.Tensor]:
+        """Per level (N, K): the codes that exist after each item's prefix of that level."""
+        return [
+            self.children[level][torch.from_numpy(self.item_prefix[level])[items]]
+            for level in range(len(self.children))
+        ]
 
 
 def _fuse(text: np.ndarray, cf: np.ndarray | None, weight: float) -> np.ndarray:
@@ -232,15 +261,22 @@ class SemanticRec(Ranker):
 
     # ------------------------------------------------------------------- the tokenizer
     def _cf_vectors(self, interactions: Interactions) -> np.ndarray:
-        """(n_items, cf_dim) unit item factors from a truncated SVD of the binary matrix."""
-        from scipy.sparse.linalg import svds
+        """(n_items, cf_dim) unit item factors: the top eigenvectors of the item co-occurrence
+        matrix scaled by sqrt(eigenvalue), i.e. a truncated SVD of the binary matrix.
 
-        x = interactions.to_csr(binary=True).astype(np.float64).T.tocsr()  # (items, users)
-        k = max(1, min(self.config.cf_dim, min(x.shape) - 1))
-        u, s, _ = svds(x, k=k, random_state=self.config.seed)
-        vectors = u * np.sqrt(s)
-        vectors *= np.sign(vectors.sum(0, keepdims=True) + 1e-12)  # deterministic signs
-        return _unit(vectors)
+        A dense eigendecomposition (n_items^3: seconds for a few thousand items) rather than
+        an iterative one, so two fits give the same IDs; each factor's sign is fixed by its
+        largest entry.
+        """
+        x = interactions.to_csr(binary=True).astype(np.float64)  # (users, items)
+        gram = (x.T @ x).toarray()  # (items, items)
+        values, vectors = np.linalg.eigh(gram)  # ascending
+        k = max(1, min(self.config.cf_dim, len(values)))
+        values, vectors = values[::-1][:k], vectors[:, ::-1][:, :k]
+        factors = vectors * np.sqrt(np.maximum(values, 0.0))
+        biggest = np.abs(factors).argmax(0)
+        factors *= np.where(factors[biggest, np.arange(k)] < 0, -1.0, 1.0)
+        return _unit(factors)
 
     def _fit_tokenizer(self, interactions: Interactions, catalogue: Catalogue) -> None:
         text = _unit(np.asarray(self.embed(catalogue.texts()), dtype=np.float64))
@@ -260,7 +296,7 @@ class SemanticRec(Ranker):
 
     def _set_ids(self, ids: np.ndarray) -> None:
         self.ids = ids
-        self._tree = _PrefixTree(ids, self.config.levels)
+        self._tree = _PrefixTree(ids, self.config.levels, self.config.codebook_size)
         pad = np.zeros((1, ids.shape[1]), dtype=np.int64)
         self._table = torch.from_numpy(np.vstack([pad, ids]))  # row 0: padding
         active = self.trie.active if self.trie is not None else np.ones(0, bool)
@@ -367,7 +403,8 @@ class SemanticRec(Ranker):
         self, histories: list[np.ndarray], opt: torch.optim.Optimizer, rng: np.random.Generator
     ) -> float:
         assert self.net is not None
-        net, window = self.net, self.config.max_len + 1
+        net, tree, window = self.net, self._tree, self.config.max_len + 1
+        assert tree is not None
         net.train()
         crops = []
         for history in histories:  # a random full window of a long history, as SASRec
@@ -385,7 +422,8 @@ class SemanticRec(Ranker):
             inputs, targets = batch[:, :-1], batch[:, 1:]
             keep = targets != 0
             state = net.hidden(inputs, self._table)[keep]  # (N, d)
-            loss = net.id_loss(state, self._table[targets[keep]]).mean()
+            items = targets[keep] - 1
+            loss = net.id_loss(state, self._table[targets[keep]], tree.masks(items)).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -439,7 +477,8 @@ class SemanticRec(Ranker):
         state = torch.from_numpy(states)[:, None, :]  # (B, 1, d): the root prefix
         total = torch.zeros(len(states), len(self.ids))
         for level in range(self.config.levels):
-            logp = F.log_softmax(net.level_logits(state, level), dim=-1)  # (B, P_l, K)
+            logits = net.level_logits(state, level)  # (B, P_l, K)
+            logp = F.log_softmax(logits.masked_fill(~tree.children[level], -torch.inf), dim=-1)
             rows = torch.from_numpy(tree.item_prefix[level])
             total += logp[:, rows, ids[:, level]]
             if level + 1 < self.config.levels:
@@ -493,7 +532,8 @@ class SemanticRec(Ranker):
         recommendable ("new to the user"); only those are returned.
         """
         assert self.net is not None and self.trie is not None and self._user_vectors is not None
-        net, levels, k = self.net, self.config.levels, self.config.codebook_size
+        assert self._tree is not None
+        net, tree, levels, k = self.net, self._tree, self.config.levels, self.config.codebook_size
         beam = beam or self.config.beam
         blocked_items = {int(i) for i in self.seen(user)}
         if exclude is not None:
@@ -508,10 +548,18 @@ class SemanticRec(Ranker):
         prefixes: list[tuple[int, ...]] = [()]
         scores = torch.zeros(1)
         for level in range(levels):
-            logp = F.log_softmax(net.level_logits(state, level), dim=-1)  # (beams, K)
+            logits = net.level_logits(state, level)  # (beams, K)
             if constrained:
+                # the model's distribution over the codes that exist after each prefix (what
+                # score() computes), then only those still leading to an allowed item
+                rows = torch.tensor([tree.row_of[level][p] for p in prefixes])
+                logp = F.log_softmax(
+                    logits.masked_fill(~tree.children[level][rows], -torch.inf), dim=-1
+                )
                 mask = np.stack([self.trie.children_mask(p, k, blocked) for p in prefixes])
                 logp = logp.masked_fill(~torch.from_numpy(mask), -torch.inf)
+            else:
+                logp = F.log_softmax(logits, dim=-1)
             total = (scores[:, None] + logp).flatten()
             keep = min(beam, int(torch.isfinite(total).sum()))
             best = torch.topk(total, keep).indices
