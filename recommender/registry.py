@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from recommender.base import Ranker
@@ -52,6 +52,31 @@ class ModelSpec:
     tune: Tune | None = None  # when set, used instead of ``grid``
     baseline: bool = False  # a classic model: candidates for the reference in the CI column
     summary: str = ""
+
+
+Config = TypeVar("Config")
+
+
+def config_with(defaults: Config, hparams: Mapping[str, Any], seed: int) -> Config:
+    """``defaults`` (a config dataclass with a ``seed``) with ``hparams`` over it; hparams may
+    override the seed. Unknown keys are an error, not silently dropped."""
+    unknown = set(hparams) - {f.name for f in fields(defaults)}  # type: ignore[arg-type]
+    if unknown:
+        raise ValueError(f"unknown {type(defaults).__name__} hparams: {sorted(unknown)}")
+    return replace(defaults, **{"seed": seed, **hparams})  # type: ignore[type-var]
+
+
+def changed_hparams(config: Any) -> dict[str, Any]:
+    """``epochs`` plus the fields that differ from the config class's own defaults (what
+    reports record), compared with a fresh ``type(config)()`` rather than a module's
+    DEFAULTS, so a run that changed the defaults still shows what it changed."""
+    base = type(config)()
+    out = {
+        k: v
+        for k, v in asdict(config).items()
+        if k not in ("seed", "epochs") and v != getattr(base, k)
+    }
+    return {"epochs": config.epochs, **out}
 
 
 class ModelUnavailable(LookupError):

@@ -29,7 +29,7 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Self
 
@@ -40,7 +40,7 @@ from torch.nn import functional as F
 
 from recommender.base import Ranker
 from recommender.data import Catalogue, Interactions
-from recommender.registry import ModelSpec, TuneResult
+from recommender.registry import ModelSpec, TuneResult, changed_hparams, config_with
 from recommender.split import Split
 
 log = logging.getLogger(__name__)
@@ -668,25 +668,7 @@ DEFAULTS = SASRecConfig()
 
 def config_from(hparams: Mapping[str, Any], seed: int) -> SASRecConfig:
     """A config from registry hparams over :data:`DEFAULTS`; hparams may override the seed."""
-    unknown = set(hparams) - {f.name for f in fields(SASRecConfig)}
-    if unknown:
-        raise ValueError(f"unknown SASRec hparams: {sorted(unknown)}")
-    return replace(DEFAULTS, **{"seed": seed, **hparams})
-
-
-def changed_hparams(config: SASRecConfig) -> dict[str, Any]:
-    """``epochs`` plus the fields that differ from the class defaults (what reports record).
-
-    Compared with ``SASRecConfig()`` rather than :data:`DEFAULTS`, so a run that changed the
-    defaults still shows what it changed.
-    """
-    base = SASRecConfig()
-    out = {
-        k: v
-        for k, v in asdict(config).items()
-        if k not in ("seed", "epochs") and v != getattr(base, k)
-    }
-    return {"epochs": config.epochs, **out}
+    return config_with(DEFAULTS, hparams, seed)
 
 
 def model_spec() -> ModelSpec:

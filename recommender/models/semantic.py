@@ -35,7 +35,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Self
 
@@ -47,7 +47,7 @@ from torch.nn import functional as F
 from recommender.base import Ranker
 from recommender.data import Catalogue, Interactions
 from recommender.models.sasrec import _Block, _left_pad, _length_buckets, ndcg_at_k
-from recommender.registry import ModelSpec, TuneResult
+from recommender.registry import ModelSpec, TuneResult, changed_hparams, config_with
 from recommender.semantic_ids import CodeTrie, ResidualQuantizer, code_stats, with_collision_level
 from recommender.split import Split
 
@@ -661,10 +661,7 @@ DEFAULTS = SemanticConfig()
 
 
 def config_from(hparams: Mapping[str, Any], seed: int) -> SemanticConfig:
-    unknown = set(hparams) - {f.name for f in fields(SemanticConfig)}
-    if unknown:
-        raise ValueError(f"unknown semantic hparams: {sorted(unknown)}")
-    return replace(DEFAULTS, **{"seed": seed, **hparams})
+    return config_with(DEFAULTS, hparams, seed)
 
 
 def model_spec() -> ModelSpec:
@@ -675,22 +672,14 @@ def model_spec() -> ModelSpec:
         from recommender.harness import validate
 
         model = SemanticRec.tune_model(split, catalogue, replace(DEFAULTS, seed=seed))
-        base = SemanticConfig()
-        changed = {
-            k: v
-            for k, v in asdict(model.config).items()
-            if k not in ("seed", "epochs") and v != getattr(base, k)
-        }
         return TuneResult(
-            {"epochs": model.config.epochs, **changed},
-            validate(model, split),
-            list(model.history_),
+            changed_hparams(model.config), validate(model, split), list(model.history_)
         )
 
     return ModelSpec(
         "semantic",
         build,
         tune=tune,
-        summary="generative: semantic IDs (residual k-means of text vectors), trie-constrained "
-        "beam decoding; new items recommendable from their text",
+        summary="generative: semantic IDs (residual k-means of text + collaborative vectors), "
+        "trie-constrained beam decoding; new items recommendable from their text",
     )
