@@ -104,7 +104,11 @@ def sub_catalogue(catalogue: Catalogue, keep: np.ndarray) -> Catalogue:
 
 
 def new_items_experiment(
-    dataset: Any, share: float, id_models: list[str], sem_config: semantic.SemanticConfig
+    dataset: Any,
+    share: float,
+    id_models: list[str],
+    sem_config: semantic.SemanticConfig,
+    save: Any = lambda part: None,
 ) -> dict[str, Any]:
     data, catalogue = dataset.interactions, dataset.catalogue
     new, cut, train = new_items_split(data, share)
@@ -153,6 +157,7 @@ def new_items_experiment(
         }
         report["models"][name] = row
         print(f"  {name:10s} {row}")
+        save(report)  # a long run stopped half-way keeps the models already measured
 
     # the semantic model never sees the new items until add_items
     old = np.flatnonzero(~is_new)
@@ -235,15 +240,21 @@ def main() -> None:
         report["decoding"] = decoding_stats(model, users, args.beam)
         for mode, row in report["decoding"].items():
             print(f"decoding ({mode}, beam {args.beam}):", row)
-    report["new_items"] = new_items_experiment(
+    out = args.out or ROOT / "reports" / "bench" / f"semantic-{args.dataset}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def save(part: dict[str, Any]) -> None:
+        report["new_items"] = part
+        out.write_text(json.dumps(report, indent=2))
+
+    save({})
+    new_items_experiment(
         dataset,
         args.new_share,
         [m for m in args.id_models.split(",") if m],
         replace(cfg, epochs=report.get("training", {}).get("best_epoch") or cfg.epochs),
+        save,
     )
-    out = args.out or ROOT / "reports" / "bench" / f"semantic-{args.dataset}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
     print(f"wrote {out}")
 
 
