@@ -127,3 +127,31 @@ def test_the_dashboard_trains_the_semantic_model_with_progress_and_serves_it(
     serving = ModelVersion.objects.get(is_active=True)
     assert serving.name == "semantic" and 1 <= serving.hparams["epochs"] <= 6
     assert f"Training semantic (job #{job.pk})." in page.content.decode()
+
+
+def test_an_item_added_in_the_admin_reaches_the_lists_of_the_semantic_model(
+    admin_client: Any,
+    shuffled_tastes: dict[str, Any],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from django.urls import reverse
+
+    from webapp.catalogue.models import Genre
+
+    first = services.model_train(name="semantic", hparams=asdict(SMALL))
+    comedy_genre = Genre.objects.get(name="Comedy")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            reverse("admin:catalogue_item_add"),
+            {
+                "title": "Comedy 9", "year": "", "genres": [comedy_genre.pk], "is_active": "on",
+                "description": "", "facts": "{}", "source": "test", "external_id": "admin-1",
+            },
+        )  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[:1500]
+    new = Item.objects.get(external_id="admin-1")
+    job = JobRun.objects.get(task_name=tasks.items_add.name)
+    assert job.state == JobRun.State.SUCCEEDED, job.error
+    serving = ModelVersion.objects.get(is_active=True)
+    assert serving.hparams["added_to"] == first.version
+    assert sum(new.pk in top(u) for u in shuffled_tastes["users"]["comedy"]) >= 8
