@@ -193,6 +193,7 @@ ROLE_MARKERS: dict[str, tuple[str, ...]] = {
     ),
     "text": (r"\bits story is close to\b", r"\ba lot in common with\b", r"\bits description\b"),
     "llm": (r"\blanguage[- ]model\b",),
+    "semantic": (r"\bgenerative model\b",),
     "popularity": (r"\bmore widely watched films here\b",),
     "fans": (r"\bpopular with people who love the genres\b",),
     "profile": (

@@ -313,6 +313,11 @@ _HISTORY_PHRASES: dict[str, tuple[str, ...]] = {
         "It has a lot in common with {a}, which you liked.",
         "Its description reads much like that of {a}, which you liked.",
     ),
+    # the semantic-ID model generates the next film's ID from the sequence: a next-pick claim
+    "semantic": (
+        "After {a}, which you watched, our generative model predicts it as a next pick.",
+        "Our generative model, reading {a} in your history, picks it as a likely next film.",
+    ),
     "llm": (
         "Our language-model reranker moved it up: it is often watched with {a}.",
         "Our language model, reading your recent history, placed it higher: it goes well with {a}.",
@@ -325,6 +330,7 @@ _GENERIC = {
     "collaborative": "People with tastes like yours rate it highly.",
     "sequential": "It is a common next pick after films you watched.",
     "text": "Its description is close to films you liked.",
+    "semantic": "Our generative model predicts it as a likely next pick after films you watched.",
     "llm": "Our language-model reranker moved it up after reading your recent history.",
     # a new user's list starts from how widely each film is watched (positive = above average)
     "popularity": "It is one of the more widely watched films here.",

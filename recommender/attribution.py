@@ -37,8 +37,11 @@ For the two vector models the mean and std over U need no (n_items,) score rows:
 ``G = V^T V``, ``mean_U(V s) = mean_U(V) . s`` and ``mean_U((V s)^2) = (s G s - |V_S s|^2) / |U|``
 (S the seen items), so each occluded state costs O(d^2), not O(n_items d).
 
-Only EASE, DenseText and SASRec (alone or inside a :class:`Hybrid`) are attributable; other
-models (popularity, item kNN, ALS, BPR) get empty dictionaries.
+- generative (the semantic-ID model, ``r`` = each item's ID log-likelihood after H): the same
+  occluded sequences as SASRec, each scored exactly over the prefix tree.
+
+Only EASE, DenseText, SASRec and the semantic-ID model (alone or inside a :class:`Hybrid`)
+are attributable; other models (popularity, item kNN, ALS, BPR) get empty dictionaries.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from recommender.harness import score_users
 
 if TYPE_CHECKING:
     from recommender.models.sasrec import SASRec
+    from recommender.models.semantic import SemanticRec
 
 # role -> up to k (history item index, share > 0), largest share first
 Attribution = dict[str, list[tuple[int, float]]]
@@ -83,9 +87,10 @@ def attribute(
 ) -> list[list[Attribution]]:
     """Per user, per item of ``items[row]``: role -> up to ``k`` (history item, share > 0).
 
-    A :class:`Hybrid` answers per role (:meth:`Hybrid.attribute`); EASE, DenseText or SASRec
-    served alone answer under their own name, in raw score units; any other model returns
-    ``{}`` for every item. ``last``: how many of the newest positions SASRec occludes.
+    A :class:`Hybrid` answers per role (:meth:`Hybrid.attribute`); EASE, DenseText, SASRec or
+    the semantic-ID model served alone answer under their own name, in raw score units; any
+    other model returns ``{}`` for every item. ``last``: how many of the newest positions the
+    sequence models occlude.
     """
     from recommender.models.hybrid import Hybrid
 
@@ -98,15 +103,18 @@ def attribute(
 
 
 def attributable(model: Ranker) -> bool:
-    """Whether :func:`component_shares` can read ``model`` (EASE, DenseText or SASRec)."""
+    """Whether :func:`component_shares` can read ``model`` (EASE, DenseText, SASRec or the
+    semantic-ID model)."""
     from recommender.models.dense import DenseText
     from recommender.models.ease import EASE
 
     if isinstance(model, EASE | DenseText):
         return True
-    from recommender.models.sasrec import SASRec  # imports torch: only once the cheap checks fail
+    # these import torch: only once the cheap checks fail
+    from recommender.models.sasrec import SASRec
+    from recommender.models.semantic import SemanticRec
 
-    return isinstance(model, SASRec)
+    return isinstance(model, SASRec | SemanticRec)
 
 
 def parts_from_history(
@@ -212,16 +220,21 @@ def _occlusions(
                 states.append(np.vstack([full, without]))
         return _vector_occlusions(model.item_vectors, every, states, cand, unseen)
     from recommender.models.sasrec import SASRec
+    from recommender.models.semantic import SemanticRec
 
     if isinstance(model, SASRec):
         return _sequence_occlusions(model, users, cand, unseen, last)
+    if isinstance(model, SemanticRec):
+        return _likelihood_occlusions(model, users, cand, unseen, last)
     raise TypeError(f"{type(model).__name__} is not attributable")
 
 
-def _sequence_occlusions(
-    model: SASRec, users: np.ndarray, cand: list[np.ndarray], unseen: np.ndarray, last: int
-) -> list[Occlusion]:
-    """SASRec: every user's full and occluded sequences through the net in one batched call."""
+def _occluded_sequences(
+    model: Ranker, users: np.ndarray, last: int
+) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+    """(removed items per user, every user's full sequence then one per removed item,
+    row bounds per user). Only the distinct items among the newest ``last`` positions are
+    occluded: each costs a pass, and recent items carry the sequential signal."""
     histories = [model.seen(int(u)) for u in users]
     removed = [np.unique(h[-last:]) if last > 0 else h[:0] for h in histories]
     sequences = [
@@ -229,10 +242,32 @@ def _sequence_occlusions(
         for h, r in zip(histories, removed, strict=True)
         for seq in [h, *(h[h != item] for item in r)]  # every occurrence of the item goes
     ]
+    return removed, sequences, np.r_[0, np.cumsum([1 + len(r) for r in removed])]
+
+
+def _sequence_occlusions(
+    model: SASRec, users: np.ndarray, cand: list[np.ndarray], unseen: np.ndarray, last: int
+) -> list[Occlusion]:
+    """SASRec: every user's full and occluded sequences through the net in one batched call."""
+    removed, sequences, bounds = _occluded_sequences(model, users, last)
     flat = model.encode_histories(sequences, batch=512)  # (b + sum m, d)
-    bounds = np.r_[0, np.cumsum([1 + len(r) for r in removed])]
-    states = [flat[bounds[i] : bounds[i + 1]] for i in range(len(histories))]
+    states = [flat[bounds[i] : bounds[i + 1]] for i in range(len(users))]
     return _vector_occlusions(model.item_vectors(), removed, states, cand, unseen)
+
+
+def _likelihood_occlusions(
+    model: SemanticRec, users: np.ndarray, cand: list[np.ndarray], unseen: np.ndarray, last: int
+) -> list[Occlusion]:
+    """The semantic-ID model: each occluded sequence's exact ID log-likelihoods of every item
+    (its score is not linear in a state, so the statistics over U come from the rows)."""
+    removed, sequences, bounds = _occluded_sequences(model, users, last)
+    out = []
+    for row in range(len(users)):
+        scores = model.score_histories(sequences[bounds[row] : bounds[row + 1]])
+        scores = np.asarray(scores, dtype=np.float64)  # (1 + m, n_items)
+        free = scores[:, unseen[row]]
+        out.append(Occlusion(removed[row], scores[:, cand[row]], free.mean(1), free.std(1)))
+    return out
 
 
 def _vector_occlusions(

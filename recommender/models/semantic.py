@@ -18,8 +18,9 @@ cross-entropy on every code of every next item at every position. The collision 
 generated: items that share all content codes split their prefix's probability equally, so a
 newly added item (whose collision code the network never saw) is not penalised for it.
 
-- :meth:`SemanticRec.score` is the log-likelihood of each item's ID, computed for all items at
-  once over the trie of prefixes (exact, no beam): what the harness, hybrids and the web
+- :meth:`SemanticRec.score` is the log-likelihood of each item's ID plus log n_items (the
+  log-lift over a uniform pick), computed for all items at once over the trie of prefixes
+  (exact, no beam): what the harness, hybrids and the web
   app's stored lists rank by.
 - :meth:`SemanticRec.generate` is trie-constrained beam search: at each level only codes that
   lead to an active item outside the user's history survive, so every decoded ID is a real,
@@ -485,7 +486,10 @@ class SemanticRec(Ranker):
                 parent = torch.from_numpy(tree.parent[level])
                 code = torch.from_numpy(tree.last_code[level])
                 state = net.advance(state[:, parent], level, code)  # (B, P_{l+1}, d)
-        return (total + torch.from_numpy(tree.log_share)).numpy()
+        # + log n_items: the log of how much likelier than a uniform pick (a constant, so the
+        # ranking is the likelihood's; positive for the films a list leads with, which is how
+        # a score part reads as a reason in an explanation)
+        return (total + torch.from_numpy(tree.log_share)).numpy() + math.log(len(self.ids))
 
     def score_users(self, users: np.ndarray, batch: int = 128) -> np.ndarray:
         """(len(users), n_items) float32 log-likelihoods; a user with no history scores 0."""
@@ -509,7 +513,9 @@ class SemanticRec(Ranker):
     ) -> np.ndarray:
         """(len(histories), n_items) scores of arbitrary sequences (``values`` unused)."""
         states = self.encode_histories(histories)
-        out = self._log_likelihood(states)
+        out = np.zeros((len(histories), len(self.ids)), dtype=np.float32)
+        for start in range(0, len(states), 128):  # (B, prefixes, d) per level: bounded B
+            out[start : start + 128] = self._log_likelihood(states[start : start + 128])
         out[[len(h) == 0 for h in histories]] = 0.0
         return out
 
@@ -580,7 +586,7 @@ class SemanticRec(Ranker):
             counts["new_to_user"] += bool(fresh)
             for item in fresh:
                 items.append(item)
-                item_scores.append(score + float(self._tree.log_share[item]))
+                item_scores.append(score + float(tree.log_share[item]) + math.log(len(self.ids)))
         order = (
             np.lexsort((np.array(items), -np.array(item_scores)))[:n]
             if items

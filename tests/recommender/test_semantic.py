@@ -192,3 +192,23 @@ def test_a_new_item_is_recommendable_from_its_text_without_retraining(
     # and the generative path returns it: the trie took the new ID
     assert any(new in model.generate(u, n=10)[0] for u in comedy_fans)
     assert model.trie is not None and model.trie.item_of(model.ids[new]) == new
+
+
+def test_a_score_is_explained_by_exact_occlusion_of_the_newest_history_items(
+    fitted: SemanticRec,
+) -> None:
+    """Served alone, each cited history item's share is exactly how much the item's ID
+    log-likelihood drops when that item is taken out of the sequence."""
+    from recommender.attribution import attribute
+
+    user = 3
+    items, _ = Ranker.recommend(fitted, user, n=4)
+    evidence = attribute(fitted, np.array([user]), [items], k=2, last=5)[0]
+    history = fitted.seen(user)
+    assert any(e.get("semantic") for e in evidence)
+    full = fitted.score_histories([history])[0]
+    for item, per_item in zip(items.tolist(), evidence, strict=True):
+        for cited, share in per_item.get("semantic", []):
+            assert cited in history[-5:].tolist() and share > 0
+            without = fitted.score_histories([history[history != cited]])[0]
+            assert share == pytest.approx(float(full[item] - without[item]), abs=1e-4)

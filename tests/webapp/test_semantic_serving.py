@@ -63,6 +63,13 @@ def test_an_imported_item_is_recommended_from_its_text_without_retraining(
     first = services.model_train(name="semantic", hparams=asdict(SMALL))
     services.recommendations_refresh(model_version=first)
     weights = Path(first.path).read_bytes()
+    # each card's score is explained by the history items whose removal lowers it most
+    fan = shuffled_tastes["users"]["comedy"][0]
+    head = RecommendationList.objects.get(user=fan).entries[:5]
+    rated = set(Interaction.objects.filter(user=fan).values_list("item_id", flat=True))
+    assert head[0]["score"] > 0  # log-lift over a uniform pick: a reason, not a penalty
+    cited = [pk for e in head for pk, share in e["evidence"].get("semantic", []) if share > 0]
+    assert cited and set(cited) <= rated
 
     csv = tmp_path / "new.csv"
     csv.write_text("external_id,title,year,genres\nnew1,Comedy 9,,Comedy\n")
