@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-models.txt | sha1sum | cut -c1-12)
 
-.PHONY: install run test test-fast lint bench bench-load bench-load-soak bench-rerank bench-rerank-hybrid eval clean
+.PHONY: install run test test-fast lint bench bench-load bench-load-soak bench-rerank bench-rerank-hybrid bench-semantic eval clean
 
 $(STAMP): requirements.txt requirements-models.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -70,6 +70,11 @@ bench-rerank-hybrid: install
 	  --eval-every 75 --eval-users 256 --cowatch-top 3 --lr 8e-4 --out var/llm/lora-hybrid
 	$(BIN)/python bench/rerank_bench.py --retriever hybrid --adapter var/llm/lora-hybrid/adapter \
 	  --users 0 --permutations 1 --latency-permutations 1 --out reports/bench/rerank-hybrid.json
+
+## bench-semantic: the semantic-ID model's IDs, decoding and new-items experiment on ML-100K
+## (~15 min on 2 idle cores; reports/bench/semantic-ml-100k.json)
+bench-semantic: install
+	$(BIN)/python bench/semantic_bench.py --dataset ml-100k $(BENCH_ARGS)
 
 ## eval: the offline evaluation table on ML-100K, every model
 eval: install
