@@ -20,7 +20,8 @@ from webapp.jobs.models import JobRun
 from webapp.recommendations import services, tasks
 from webapp.recommendations.models import ModelVersion, RecommendationList
 
-pytestmark = pytest.mark.django_db
+# the packaged MiniLM gives the items their text vectors (what places a new film)
+pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 
 SMALL = replace(
     semantic.SemanticConfig(),
