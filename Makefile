@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-models.txt | sha1sum | cut -c1-12)
 
-.PHONY: install run test test-fast lint bench bench-load bench-load-soak bench-rerank bench-rerank-hybrid bench-semantic eval clean
+.PHONY: install run test test-fast lint bench bench-load bench-load-soak bench-rerank bench-rerank-hybrid bench-semantic bench-hybrid-components eval clean
 
 $(STAMP): requirements.txt requirements-models.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -75,6 +75,12 @@ bench-rerank-hybrid: install
 ## (~15 min on 2 idle cores; reports/bench/semantic-ml-100k.json)
 bench-semantic: install
 	$(BIN)/python bench/semantic_bench.py --dataset ml-100k $(BENCH_ARGS)
+
+## bench-hybrid-components: does the hybrid gain from the semantic model or a second SASRec
+## seed? Weights chosen on validation, test once, paired CIs (~35 min on 2 idle cores;
+## reports/bench/hybrid-components-ml-100k.json)
+bench-hybrid-components: install
+	$(BIN)/python bench/hybrid_components.py --dataset ml-100k $(BENCH_ARGS)
 
 ## eval: the offline evaluation table on ML-100K, every model
 eval: install
