@@ -23,7 +23,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from recommender.base import Ranker
@@ -77,6 +77,41 @@ def changed_hparams(config: Any) -> dict[str, Any]:
         if k not in ("seed", "epochs") and v != getattr(base, k)
     }
     return {"epochs": config.epochs, **out}
+
+
+class EarlyStopped(Protocol):
+    """A model class that tunes itself by early stopping (SASRec, the semantic-ID model)."""
+
+    def __call__(self, config: Any) -> Ranker: ...
+
+    def tune_model(self, split: Split, catalogue: Catalogue, config: Any) -> Any: ...
+
+
+def early_stopping_spec(
+    name: str,
+    model_class: EarlyStopped,
+    defaults: Callable[[], Any],
+    *,
+    summary: str,
+    baseline: bool = False,
+) -> ModelSpec:
+    """The spec of a model that early-stops on validation: ``tune`` fits on train with the
+    run's seed and returns the chosen epochs (and whatever else differs from the config's
+    class defaults); ``build`` makes that recipe. ``defaults`` is read at call time, because
+    tests and ``evaluate --set`` replace a module's DEFAULTS after the spec is made."""
+
+    def build(hparams: Mapping[str, Any], seed: int) -> Ranker:
+        return model_class(config_with(defaults(), hparams, seed))
+
+    def tune(split: Split, catalogue: Catalogue, seed: int) -> TuneResult:
+        from recommender.harness import validate  # the harness's exact tie-breaking
+
+        model = model_class.tune_model(split, catalogue, replace(defaults(), seed=seed))
+        return TuneResult(
+            changed_hparams(model.config), validate(model, split), list(model.history_)
+        )
+
+    return ModelSpec(name, build, tune=tune, baseline=baseline, summary=summary)
 
 
 class ModelUnavailable(LookupError):

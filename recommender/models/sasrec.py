@@ -40,7 +40,7 @@ from torch.nn import functional as F
 
 from recommender.base import Ranker
 from recommender.data import Catalogue, Interactions
-from recommender.registry import ModelSpec, TuneResult, changed_hparams, config_with
+from recommender.registry import ModelSpec, config_with, early_stopping_spec
 from recommender.split import Split
 
 log = logging.getLogger(__name__)
@@ -672,21 +672,10 @@ def config_from(hparams: Mapping[str, Any], seed: int) -> SASRecConfig:
 
 
 def model_spec() -> ModelSpec:
-    def build(hparams: Mapping[str, Any], seed: int) -> Ranker:
-        return SASRec(config_from(hparams, seed))
-
-    def tune(split: Split, catalogue: Catalogue, seed: int) -> TuneResult:
-        from recommender.harness import validate  # the harness's exact tie-breaking
-
-        model = SASRec.tune_model(split, catalogue, replace(DEFAULTS, seed=seed))
-        return TuneResult(
-            changed_hparams(model.config), validate(model, split), list(model.history_)
-        )
-
-    return ModelSpec(
+    return early_stopping_spec(
         "sasrec",
-        build,
-        tune=tune,
+        SASRec,
+        lambda: DEFAULTS,
         baseline=True,  # the field's standard sequential baseline: the hybrid must beat it
         summary="causal self-attention over the item sequence, full-softmax CE, early stopping",
     )

@@ -48,7 +48,7 @@ from torch.nn import functional as F
 from recommender.base import Ranker
 from recommender.data import Catalogue, Interactions
 from recommender.models.sasrec import _Block, _left_pad, _length_buckets, ndcg_at_k
-from recommender.registry import ModelSpec, TuneResult, changed_hparams, config_with
+from recommender.registry import ModelSpec, config_with, early_stopping_spec
 from recommender.semantic_ids import CodeTrie, ResidualQuantizer, code_stats, with_collision_level
 from recommender.split import Split
 
@@ -671,21 +671,10 @@ def config_from(hparams: Mapping[str, Any], seed: int) -> SemanticConfig:
 
 
 def model_spec() -> ModelSpec:
-    def build(hparams: Mapping[str, Any], seed: int) -> Ranker:
-        return SemanticRec(config_from(hparams, seed))
-
-    def tune(split: Split, catalogue: Catalogue, seed: int) -> TuneResult:
-        from recommender.harness import validate
-
-        model = SemanticRec.tune_model(split, catalogue, replace(DEFAULTS, seed=seed))
-        return TuneResult(
-            changed_hparams(model.config), validate(model, split), list(model.history_)
-        )
-
-    return ModelSpec(
+    return early_stopping_spec(
         "semantic",
-        build,
-        tune=tune,
+        SemanticRec,
+        lambda: DEFAULTS,
         summary="generative: semantic IDs (residual k-means of text + collaborative vectors), "
         "trie-constrained beam decoding; new items recommendable from their text",
     )
