@@ -41,11 +41,9 @@ from recommender import registry  # noqa: E402
 from recommender.data import Catalogue, Interactions, load_movielens  # noqa: E402
 from recommender.evaluate import DATASETS  # noqa: E402
 from recommender.harness import grid_search, score_users  # noqa: E402
-from recommender.metrics import paired_bootstrap_ci  # noqa: E402
-from recommender.models.hybrid import normalise, simplex  # noqa: E402
+from recommender.metrics import ndcg_at_k, paired_bootstrap_ci  # noqa: E402
+from recommender.models.hybrid import normalise, simplex, target_ranks  # noqa: E402
 from recommender.split import Split, leave_last_out  # noqa: E402
-
-SEEDED = ("sasrec", "semantic")  # registry models whose config takes a seed through hparams
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -89,8 +87,7 @@ def component_scores(
         if spec.tune
         else grid_search(spec, split, catalogue, seed)
     )
-    # a seeded model's tune leaves the seed out of its hparams (it is the run's seed)
-    hparams = {**tuned.hparams, **({"seed": seed} if name in SEEDED else {})}
+    hparams = tuned.hparams  # build() takes the seed itself, as the harness's refit does
     users = split.users
     parts = []
     for known in (split.train, split.train_valid):  # validation fit, then the test refit
@@ -99,6 +96,7 @@ def component_scores(
         parts.append(normalise(raw, seen_matrix(known, users), "zscore").astype(np.float32))
     record = {
         "hparams": hparams,
+        "seed": seed,
         "valid_ndcg": tuned.valid_ndcg,
         "seconds": round(time.perf_counter() - start, 1),
     }
@@ -109,12 +107,7 @@ def component_scores(
 
 def per_user_ndcg(scores: np.ndarray, seen: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """NDCG@10 of one target per user, seen items masked, ties broken by item index."""
-    masked = np.where(seen, -np.inf, scores)
-    rows = np.arange(len(targets))
-    target = masked[rows, targets][:, None]
-    item = np.arange(masked.shape[1])[None, :]
-    rank = ((masked > target) | ((masked == target) & (item < targets[:, None]))).sum(1)
-    return np.where(rank < 10, 1.0 / np.log2(rank + 2.0), 0.0)
+    return ndcg_at_k(target_ranks(np.where(seen, -np.inf, scores), targets), 10)
 
 
 def main(argv: list[str] | None = None) -> int:

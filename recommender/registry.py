@@ -90,23 +90,24 @@ class EarlyStopped(Protocol):
 def early_stopping_spec(
     name: str,
     model_class: EarlyStopped,
-    defaults: Callable[[], Any],
+    config_from: Callable[[Mapping[str, Any], int], Any],
     *,
     summary: str,
     baseline: bool = False,
 ) -> ModelSpec:
     """The spec of a model that early-stops on validation: ``tune`` fits on train with the
     run's seed and returns the chosen epochs (and whatever else differs from the config's
-    class defaults); ``build`` makes that recipe. ``defaults`` is read at call time, because
-    tests and ``evaluate --set`` replace a module's DEFAULTS after the spec is made."""
+    class defaults); ``build`` makes that recipe. ``config_from(hparams, seed)`` is the model
+    module's own (it reads the module's DEFAULTS when called, which tests and ``evaluate
+    --set`` replace after the spec is made)."""
 
     def build(hparams: Mapping[str, Any], seed: int) -> Ranker:
-        return model_class(config_with(defaults(), hparams, seed))
+        return model_class(config_from(hparams, seed))
 
     def tune(split: Split, catalogue: Catalogue, seed: int) -> TuneResult:
         from recommender.harness import validate  # the harness's exact tie-breaking
 
-        model = model_class.tune_model(split, catalogue, replace(defaults(), seed=seed))
+        model = model_class.tune_model(split, catalogue, config_from({}, seed))
         return TuneResult(
             changed_hparams(model.config), validate(model, split), list(model.history_)
         )

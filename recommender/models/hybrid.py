@@ -44,6 +44,7 @@ import numpy as np
 
 from recommender.base import Ranker
 from recommender.data import Catalogue, Interactions
+from recommender.metrics import ndcg_at_k
 from recommender.registry import ModelSpec, TuneResult
 from recommender.split import Split
 
@@ -112,14 +113,18 @@ def simplex(n: int, step: float) -> list[tuple[float, ...]]:
     return out
 
 
-def _ndcg10(scores: np.ndarray, targets: np.ndarray) -> float:
-    """Mean NDCG@10 of one target per row; scores (b, n) with seen items at -inf."""
+def target_ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """(b,) 0-based rank of one target per row; scores (b, n) with seen items at -inf."""
     rows = np.arange(len(targets))
     target = scores[rows, targets][:, None]
     item = np.arange(scores.shape[1])[None, :]
     # ties broken by item index, like Ranker.recommend and the evaluation harness
-    rank = ((scores > target) | ((scores == target) & (item < targets[:, None]))).sum(1)
-    return float(np.where(rank < 10, 1.0 / np.log2(rank + 2.0), 0.0).mean())
+    return ((scores > target) | ((scores == target) & (item < targets[:, None]))).sum(1)
+
+
+def _ndcg10(scores: np.ndarray, targets: np.ndarray) -> float:
+    """Mean NDCG@10 of one target per row; scores (b, n) with seen items at -inf."""
+    return float(ndcg_at_k(target_ranks(scores, targets), 10).mean())
 
 
 def registry_builder(name: str) -> Builder:

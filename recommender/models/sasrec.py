@@ -675,7 +675,7 @@ def model_spec() -> ModelSpec:
     return early_stopping_spec(
         "sasrec",
         SASRec,
-        lambda: DEFAULTS,
+        config_from,
         baseline=True,  # the field's standard sequential baseline: the hybrid must beat it
         summary="causal self-attention over the item sequence, full-softmax CE, early stopping",
     )

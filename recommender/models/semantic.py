@@ -674,7 +674,7 @@ def model_spec() -> ModelSpec:
     return early_stopping_spec(
         "semantic",
         SemanticRec,
-        lambda: DEFAULTS,
+        config_from,
         summary="generative: semantic IDs (residual k-means of text + collaborative vectors), "
         "trie-constrained beam decoding; new items recommendable from their text",
     )
