@@ -351,7 +351,7 @@ def evaluate_chat(requests: list[ChatRequest], ctx: ChatContext) -> dict[str, An
             continue
         if request.expect_nothing:
             impossible[1] += 1
-            ok = not reply.items and reply.text.startswith("Nothing")
+            ok = not reply.items and "Nothing in the catalogue" in reply.text
             impossible[0] += ok
             if not ok:
                 failures.append({**header, "failed": ["expected nothing"], "reply": reply.text})

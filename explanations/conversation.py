@@ -49,11 +49,18 @@ from typing import Any, Literal
 import numpy as np
 
 from explanations.matching import years_phrase
-from explanations.parsing import GENRE_PHRASE, genre_groups_in, parse_request
+from explanations.parsing import GENRE_PHRASE, ParsedRequest, genre_groups_in, parse_request
 from explanations.phrasing import quotable, unlinked
 from explanations.profile import Filters, Profile, Statement, add_statement, make_statement
 from explanations.scoring import Encode, filter_mask, zscore
 from explanations.titles import TitleIndex, ungrounded
+from explanations.understanding import (
+    GenreReader,
+    Understanding,
+    is_small_talk,
+    normalise,
+    understand,
+)
 from recommender.data import Catalogue
 
 MAX_WISHES = 20  # statements a chat keeps (the newest); its state is stored with every turn
@@ -196,10 +203,12 @@ class ConversationState:
     anchors: tuple[int, ...] = ()  # every like-turn's item: never recommended in this chat
     shown: tuple[int, ...] = ()  # catalogue indices already recommended in this chat
     turns: int = 0
+    exclude_years: tuple[tuple[int, int], ...] = ()  # "not from the 90s": inclusive ranges
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "statements": [s.to_dict() for s in self.statements],
+            "exclude_years": [list(r) for r in self.exclude_years],
             "filters": self.filters.to_dict(),
             "genre_groups": [list(g) for g in self.genre_groups],
             "anchor": self.anchor,
@@ -223,6 +232,7 @@ class ConversationState:
             anchors=tuple(data.get("anchors", () if anchor is None else (anchor,))),
             shown=tuple(data.get("shown", ())),
             turns=int(data.get("turns", 0)),
+            exclude_years=tuple((int(a), int(b)) for a, b in data.get("exclude_years", ())),
         )
 
     def is_empty(self) -> bool:
@@ -231,6 +241,7 @@ class ConversationState:
             and self.filters.is_empty()
             and not self.genre_groups
             and self.anchor is None
+            and not self.exclude_years
         )
 
     @property
@@ -247,6 +258,7 @@ class Reply:
     state: ConversationState
     mentioned: tuple[int, ...] = ()  # other items the text may name (the asked-about item)
     reasons: tuple[str, ...] = ()  # why each item fits, aligned with ``items``
+    understood: tuple[str, ...] = ()  # what the message was read as ("thrillers", "not horror")
 
     @property
     def allowed(self) -> set[int]:
@@ -269,6 +281,12 @@ class ChatContext:
     base_scores: np.ndarray | None = None
     seen: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     profile: Profile | None = None
+    reader: GenreReader | None = None  # words that are no genre -> a genre (None: rules only)
+
+    @property
+    def newest_year(self) -> int | None:
+        years = np.asarray(self.catalogue.years)
+        return int(years.max()) if len(years) and years.max() > 0 else None
 
 
 def _vague(text: str) -> bool:
@@ -332,6 +350,8 @@ def _wish(ctx: ChatContext, state: ConversationState) -> str:
     if f.exclude_genres:
         nouns = [_GENRE_WORDS.get(g, ("", f"{g.lower()} film"))[1] for g in f.exclude_genres]
         parts.append("that is not " + " or ".join(f"{_article(w)} {w}" for w in nouns))
+    for lo, hi in state.exclude_years:
+        parts.append("not " + _years_words(lo, hi))
     text = " ".join(parts)
     return f"{_article(text)} {text}"
 
@@ -383,6 +403,8 @@ def _meets(ctx: ChatContext, state: ConversationState) -> np.ndarray:
             ok &= years >= f.year_min
         if f.year_max is not None:
             ok &= years <= f.year_max
+    for lo, hi in state.exclude_years:
+        ok &= (years > 0) & ((years < lo) | (years > hi))
     anchors = set(state.anchors)
     if state.anchor is not None:
         anchors.add(state.anchor)
@@ -529,16 +551,22 @@ def _new_topic(text: str) -> bool:
 
 
 def _with_request(
-    ctx: ChatContext, state: ConversationState, text: str, fresh: bool = False
+    ctx: ChatContext,
+    state: ConversationState,
+    request: ParsedRequest,
+    fresh: bool = False,
+    exclude_years: Sequence[tuple[int, int]] = (),
+    soft: Sequence[str] = (),
 ) -> tuple[ConversationState, bool]:
-    """State plus what ``text`` asks for; the flag says whether it asked for anything.
-    ``fresh``: genres it names replace the genres asked for before (a new topic)."""
-    soft, text = _comparatives(text)
-    request = parse_request(text, _vocabulary(ctx.catalogue))
+    """State plus what ``request`` asks for; the flag says whether it asked for anything.
+    ``fresh``: genres it names replace the genres asked for before (a new topic); ``soft``:
+    comparatives' plain words ("funny" for "funnier"), which only rank."""
     statements = [(t, p) for t, p in request.statements if not _vague(t)]
     statements += [(plain, "likes") for plain in soft]
     has_years = request.year_min is not None or request.year_max is not None
-    if not (statements or request.genre_groups or request.exclude_genres or has_years):
+    if not (
+        statements or request.genre_groups or request.exclude_genres or has_years or exclude_years
+    ):
         return state, False
     asked = {g for group in request.genre_groups for g in group}
     excluded = set(request.exclude_genres)
@@ -560,8 +588,10 @@ def _with_request(
     )
     groups = [g for g in state.genre_groups if not set(g) <= excluded]
     previous = state.statements
+    years_out = tuple(dict.fromkeys([*state.exclude_years, *exclude_years]))
     if fresh and request.genre_groups:
         groups, previous = [], ()  # a new topic: the earlier wishes no longer apply
+        years_out = tuple(exclude_years)
         filters = replace(
             filters,
             include_genres=tuple(request.only_genres),
@@ -579,10 +609,36 @@ def _with_request(
         statements=temp.statements,
         filters=filters,
         genre_groups=tuple(dict.fromkeys([*groups, *request.genre_groups])),
+        exclude_years=years_out,
     ), True
 
 
-def _recommend(ctx: ChatContext, state: ConversationState, n: int, lead: str) -> Reply:
+def _distinct(
+    ctx: ChatContext, state: ConversationState, items: Sequence[int], n: int
+) -> list[int]:
+    """The first ``n`` items with distinct titles: MovieLens lists some films under two ids
+    ("Hugo Pool (1997)" twice), and a reply never shows one film twice, nor the film the
+    user started from."""
+    taken = {ctx.index.label(a) for a in (*state.anchors, *state.shown)}
+    out: list[int] = []
+    for i in items:
+        label = ctx.index.label(i)
+        if label not in taken:
+            taken.add(label)
+            out.append(i)
+        if len(out) == n:
+            break
+    return out
+
+
+def _recommend(
+    ctx: ChatContext,
+    state: ConversationState,
+    n: int,
+    lead: str,
+    understood: tuple[str, ...] = (),
+    note: str = "",
+) -> Reply:
     cat = ctx.catalogue
     mentioned = (state.anchor,) if state.anchor is not None else ()
     meets = _meets(ctx, state)
@@ -590,6 +646,7 @@ def _recommend(ctx: ChatContext, state: ConversationState, n: int, lead: str) ->
     keep, _ = filter_mask(cat, pool, _profile_filters(ctx, state))
     unavailable = np.concatenate([ctx.seen, np.array(state.shown, dtype=np.int64)])
     pool = np.setdiff1d(pool[keep], unavailable)
+    heard = note  # what was understood travels beside the text (Reply.understood)
     if not len(pool):
         wish = _wish(ctx, state)
         if not meets.any():
@@ -604,19 +661,20 @@ def _recommend(ctx: ChatContext, state: ConversationState, n: int, lead: str) ->
             text = "You have seen or been shown every film I could suggest for that."
         else:
             text = f"You have seen or been shown every film in the catalogue that is {wish}."
-        return Reply(text, (), (), None, state, mentioned)
-    items = _retrieve(ctx, state, pool, n)
+        return Reply(heard + text, (), (), None, state, mentioned, understood=understood)
+    items = _distinct(ctx, state, _retrieve(ctx, state, pool, 3 * n), n)
     # semicolons: "Fear (1996), The Assignment (1997)" reads as the title "Fear, The"
     names = "; ".join(ctx.index.label(i) for i in items)
     state = replace(state, shown=(*state.shown, *items)[-MAX_SHOWN:])
     return Reply(
-        f"{lead} {names}.",
+        f"{heard}{lead} {names}.",
         tuple(items),
         tuple(cat.ids.external(i) for i in items),
         None,
         state,
         mentioned,
         tuple(_reason(ctx, state, i) for i in items),
+        understood,
     )
 
 
@@ -626,10 +684,12 @@ CLARIFY = (
 )
 
 
-def respond(state: ConversationState, message: str, ctx: ChatContext, n: int = 5) -> Reply:
-    """One turn: answer a question, recommend, or ask for clarification (see module doc)."""
-    state = replace(state, turns=state.turns + 1)
-    cat = ctx.catalogue
+def _question(state: ConversationState, text: str, understood: tuple[str, ...] = ()) -> Reply:
+    return Reply(text, (), (), text, state, understood=understood)
+
+
+def _answer_question(ctx: ChatContext, state: ConversationState, message: str) -> Reply | None:
+    """ "why not X?" and "tell me about X": answered from the catalogue's facts."""
     if m := _WHY_NOT.match(message):
         found = _lookup(ctx, m.group("q"))
         if found is not None:
@@ -639,51 +699,101 @@ def respond(state: ConversationState, message: str, ctx: ChatContext, n: int = 5
         found = _lookup(ctx, m_about.group("q"))
         if found is not None:
             item = found[0]
-            return Reply(_describe(ctx.index, cat, item), (), (), None, state, (item,))
-    text = _LIKE_VERB.sub(r"\1 want", message)
-    if (m := _LIKE.search(text)) and (found := _lookup(ctx, m.group("q"))) is not None:
-        anchor, leftover = found
-        modifier = (m.group("mod") or "").lower()
-        known_year = int(cat.years[anchor]) > 0  # nothing is "newer" than an unknown year
-        relation: Relation | None = None
-        if known_year and _NEWER.search(modifier):
-            relation = "newer"
-        elif known_year and _OLDER.search(modifier):
-            relation = "older"
-        state = replace(
-            state,
-            anchor=anchor,
-            relation=relation,
-            anchors=tuple(dict.fromkeys([*state.anchors, anchor])),
-            shown=(),
-        )
-        modifier = _OLDER.sub(" ", _NEWER.sub(" ", modifier))
-        wishes = " , ".join([text[: m.start()], leftover, modifier])
-        state, _ = _with_request(ctx, state, wishes)
-        return _recommend(ctx, state, n, f"Like {ctx.index.label(anchor)}:")
+            return Reply(_describe(ctx.index, ctx.catalogue, item), (), (), None, state, (item,))
+    return None
+
+
+def _unknown_note(ctx: ChatContext, u: Understanding, message: str) -> str:
+    """ "I don't know X (2007)": the films named that the catalogue lacks, said once."""
+    names = [f"“{f.text}”" for f in u.unknown_films]
+    m = None if u.known_films or u.request.genre_groups else _LIKE.search(message)
     if m and (unknown := _unknown_title(ctx, m.group("q"))):
-        # "like Ghostbusters" in a catalogue without it: say so, never guess from the words
-        question = (
-            f"I could not find “{unknown}” in the catalogue. Which film did you mean, or what "
-            "do you like about it (a genre, a decade)?"
+        names.append(f"“{unknown}”")
+    if not names:
+        return ""
+    return f"I could not find {' or '.join(dict.fromkeys(names))} in the catalogue. "
+
+
+def _anchored(
+    ctx: ChatContext, state: ConversationState, u: Understanding, message: str
+) -> ConversationState:
+    """The state with the first film the message likes as its anchor; every named film is
+    kept out of the picks. "like X but newer/older" keeps years after/before X's."""
+    named = [f.item for f in u.known_films if f.item is not None]
+    liked = [f.item for f in u.known_films if f.role == "like" and f.item is not None]
+    anchor = liked[0] if liked else state.anchor
+    relation: Relation | None = None if liked else state.relation
+    if liked and int(ctx.catalogue.years[liked[0]]) > 0:  # nothing is newer than unknown
+        tail = message.lower()
+        if re.search(r"\bbut\s+(?:\w+\s+)?(?:newer|more recent|later)\b", tail):
+            relation = "newer"
+        elif re.search(r"\bbut\s+(?:\w+\s+)?(?:older|earlier)\b", tail):
+            relation = "older"
+    return replace(
+        state,
+        anchor=anchor,
+        relation=relation,
+        anchors=tuple(dict.fromkeys([*state.anchors, *named])),
+        shown=() if liked else state.shown,
+    )
+
+
+def _more(message: str) -> bool:
+    return bool(
+        re.fullmatch(
+            r"\s*(more|another|others?|next|more please|show me more)\s*[.!?]*\s*", message, re.I
         )
-        return Reply(question, (), (), question, state)
-    if re.fullmatch(
-        r"\s*(more|another|others?|next|more please|show me more)\s*[.!?]*\s*", message, re.I
-    ):
+    )
+
+
+def respond(state: ConversationState, message: str, ctx: ChatContext, n: int = 5) -> Reply:
+    """One turn: answer a question, recommend, or ask for clarification (see module doc)."""
+    state = replace(state, turns=state.turns + 1)
+    message = normalise(message)
+    if (answer := _answer_question(ctx, state, message)) is not None:
+        return answer
+    if _more(message):
         if state.is_empty():
-            return Reply(CLARIFY, (), (), CLARIFY, state)
+            return _question(state, CLARIFY)
         return _recommend(ctx, state, n, "More picks:")
-    fresh = _new_topic(message)
-    new_state, asked = _with_request(ctx, state, text, fresh=fresh)
-    if asked and fresh and new_state.genre_groups != state.genre_groups:
-        # a new topic drops the earlier "like X" too: "a western" after "like Heat"
-        new_state = replace(new_state, anchor=None, relation=None)
-    if not asked:
-        if _vague(message) or state.is_empty():
-            return Reply(CLARIFY, (), (), CLARIFY, state)
+    if is_small_talk(message):
+        return _question(state, CLARIFY)
+    soft, text = _comparatives(message)
+    u = understand(text, _vocabulary(ctx.catalogue), ctx.index, ctx.newest_year, ctx.reader)
+    understood = u.chips(ctx.index.label)
+    note = _unknown_note(ctx, u, message)
+    if u.only_unread_words and not soft and note:
+        return _question(
+            state, note + "Which film did you mean, or what do you like about it (a genre, "
+            "a decade)?", understood,
+        )  # fmt: skip
+    if u.only_unread_words and not soft:
+        words = "; ".join(f"“{t}”" for t, _ in u.request.statements[:2])
+        return _question(
+            state,
+            note + f"I could not match {words} to a genre, a decade or a film in our catalogue. "
+            "What are you in the mood for: a genre, a decade, or a film you liked?",
+            understood,
+        )
+    liked = any(f.role == "like" for f in u.known_films)
+    fresh = _new_topic(message) and not liked
+    before = state
+    state, asked = _with_request(ctx, _anchored(ctx, state, u, message), u.request, fresh,
+                                 u.exclude_years, soft)  # fmt: skip
+    if liked:
+        lead = f"Like {ctx.index.label(state.anchor)}:" if state.anchor is not None else ""
+        return _recommend(ctx, replace(state, shown=()), n, lead or "Here are some picks:",
+                          understood, note)  # fmt: skip
+    if not asked and not u.known_films:
+        if note:
+            return _question(state, note + "What do you like about it: a genre, a decade?")
+        if _vague(message) or before.is_empty():
+            return _question(state, CLARIFY)
         return _recommend(ctx, state, n, "Here are more picks:")
-    return _recommend(ctx, replace(new_state, shown=()), n, "Here are some picks:")
+    if fresh and state.genre_groups != before.genre_groups:
+        # a new topic drops the earlier "like X" too: "a western" after "like Heat"
+        state = replace(state, anchor=None, relation=None)
+    return _recommend(ctx, replace(state, shown=()), n, "Here are some picks:", understood, note)
 
 
 def promote(state: ConversationState, profile: Profile, index: TitleIndex | None = None) -> Profile:

@@ -135,7 +135,13 @@ _SOFT_NEG = (
     "does not like", "don't enjoy", "not into", "isn't into", "not a fan of", "stay away from",
     "steer clear of", "avoids", "avoid", "avoiding", "hates", "hate", "dislikes", "dislike",
     "less", "fewer", "fewer of", "less of", "skip", "skips", "tired of", "bored by", "sick of",
+    "no need of", "no need for", "not in the mood for", "not interested in", "not big on",
+    "not a big fan of", "not much of a fan of", "not really into", "not too keen on",
+    "not keen on", "i'm not into", "hated", "disliked", "didn't like", "did not like",
 )  # fmt: skip
+# cues that only turn a genre down in a ranking ("less musicals"); the other soft negations
+# ("I don't like horror") rule the genre out of a chat request
+_RANK_DOWN = frozenset(["less", "fewer", "fewer of", "less of"])
 _HARD_POS = ("only", "just")
 _SOFT_POS = (
     "is drawn to", "drawn to", "has a soft spot for", "a soft spot for", "a fan of", "fan of",
@@ -145,7 +151,7 @@ _SOFT_POS = (
     "appreciates", "appreciate", "is fond of", "fond of",
 )  # fmt: skip
 _LEAD = re.compile(
-    r"^(?:(?:the user|this user|user|they|he|she|i'm|i am|i|also|really|and|but|or|"
+    r"^(?:(?:the user|this user|user|they|he|she|i'm|i am|i|also|really|and|but|or|do|does|"
     r"please|just|generally|usually|tends to|seems to|definitely|absolutely)\s+)+",
     re.IGNORECASE,
 )
@@ -155,10 +161,17 @@ _FILLER = re.compile(
     re.IGNORECASE,
 )
 _TRAIL = re.compile(r"\s+(?:please|thanks|thank you|pls|ok|okay|either|too)$", re.IGNORECASE)
+# "what about" / "how about" / "instead" turn to something else, as "but" does: "I don't
+# really like horror what about thrillers" is a "no" to horror and a "yes" to thrillers
 _SPLIT = re.compile(
-    r"\s*(?:[,;.!?]|\s(?:and|but|or|though|although|yet|except|whereas|while)\s|&)\s*",
+    r"\s*(?:[,;.!?]|\s(?:and|but|or|though|although|yet|except|whereas|while|what about|"
+    r"how about|instead|rather)\s|&)\s*",
     re.IGNORECASE,
 )
+_CONTRAST = frozenset(
+    ["but", "though", "although", "yet", "except", "whereas", "while", "what about",
+     "how about", "instead", "rather"]
+)  # fmt: skip
 _STOP = frozenset(
     [
         "a",
@@ -197,6 +210,11 @@ _STOP = frozenset(
         "also",
     ]
 )
+_TRAILING = re.compile(
+    r"\s+(?:(?P<pos>(?:is|are)\s+(?:one of\s+)?(?:my|our)\s+(?:favou?rites?|thing|jam|go-to))|"
+    r"(?P<neg>(?:is|are)(?:n't| not)\s+(?:my thing|for me|my cup of tea|my favou?rites?)))\b.*$",
+    re.IGNORECASE,
+)
 _BETWEEN = re.compile(r"between\s+(\d{4})\s+and\s+(\d{4})", re.IGNORECASE)
 
 
@@ -212,6 +230,7 @@ class Clause:
     year_max: int | None = None
     rest: str = ""  # the topic minus genre and year words: non-empty = free-text meaning
     joiner: str = ","  # the word that joined it to the previous clause ("and", "or", "but", ",")
+    cue: str = ""  # the polarity cue it had ("" when inherited)
 
     @property
     def has_years(self) -> bool:
@@ -236,8 +255,10 @@ def genre_groups_in(
     vocab = set(vocabulary)
     low = " " + text.lower() + " "
     groups: list[tuple[str, ...]] = []
+    # hyphenated chains of short parts are one word ("who-dun-it", "sci-fi")
+    low = re.sub(r"\b[a-z]{1,3}(?:-[a-z]{1,3})+\b", lambda m: m.group(0).replace("-", ""), low)
     for phrase in sorted(GENRE_SYNONYMS, key=len, reverse=True):
-        pattern = r"(?<![\w-])" + re.escape(phrase) + r"(?![\w-])"
+        pattern = r"(?<![\w-])" + re.escape(phrase) + r"s?(?![\w-])"
         if re.search(pattern, low):
             genres = tuple(g for g in GENRE_SYNONYMS[phrase] if g in vocab)
             if genres:
@@ -348,12 +369,14 @@ def split_clauses(text: str, vocabulary: Sequence[str] = ()) -> list[Clause]:
             polarity, strength = "likes", "soft"
         else:
             cue, explicit = None, False
-            if previous is not None and joiner in {"but", "though", "although", "yet", "except",
-                                                   "whereas", "while"}:  # fmt: skip
+            if previous is not None and joiner in _CONTRAST:
                 polarity = "likes" if previous[0] == "avoids" else "avoids"
                 strength = "soft"
             elif previous is not None:
                 polarity, strength = previous
+        if cue is None and (tail := _TRAILING.search(body)):  # "comedy is my favourite"
+            polarity = "likes" if tail.group("pos") else "avoids"
+            strength, explicit, body = "soft", True, body[: tail.start()]
         topic = body[len(cue) :] if cue else body
         # a second cue after the first ("really don't like", "love more") is folded in
         for cues, pol in ((_SOFT_NEG, "avoids"), (_HARD_NEG, "avoids"), (_SOFT_POS, None)):
@@ -369,7 +392,17 @@ def split_clauses(text: str, vocabulary: Sequence[str] = ()) -> list[Clause]:
             continue
         clauses.append(
             Clause(
-                raw, topic or body, polarity, strength, explicit, genres, y_min, y_max, rest, joiner
+                raw,
+                topic or body,
+                polarity,
+                strength,
+                explicit,
+                genres,
+                y_min,
+                y_max,
+                rest,
+                joiner,
+                (cue or "").lower(),
             )
         )
         # a year-only clause is not the head of a list: "nothing after 2000, and funny" must
@@ -451,7 +484,13 @@ _FROM_YEAR = re.compile(r"\bfrom\s+(\d{4})\b(?!\s+on)", re.IGNORECASE)
 # for love stories
 _LOVE_STORIES = re.compile(r"\blove stor(?:y|ies)\b", re.IGNORECASE)
 # a year on its own ("a 1985 comedy", "films of 1985"), once ranges and decades are read
-_SINGLE_YEAR = re.compile(r"(?:\b(?:in|of)\s+)?(?<![\w-])((?:18|19|20)\d\d)(?![\w'’-])")
+# A year is a time phrase only in a time context ("in 1985", "a 1985 comedy", "1985 films"):
+# "Dracula 2000" is a title, not a year
+_SINGLE_YEAR = re.compile(
+    r"(?:\b(?:in|of|from|released in|made in|around|circa)\s+|\b(?:a|an|the)\s+)"
+    r"((?:18|19|20)\d\d)(?![\w'’-])|(?<![A-Za-z] )(?<![\w-])((?:18|19|20)\d\d)(?=\s+[a-z])",
+    re.IGNORECASE,
+)
 
 
 def _genre_words(genres: Sequence[str]) -> str:
@@ -486,18 +525,26 @@ def parse_request(text: str, vocabulary: Sequence[str]) -> ParsedRequest:
         clause_groups, rest = genre_groups_in(body, vocabulary)
         single = _SINGLE_YEAR.search(body) if c.polarity == "likes" else None
         if lo is None and hi is None and single:
-            lo = hi = int(single.group(1))
+            lo = hi = int(single.group(1) or single.group(2))
             body = (body[: single.start()] + body[single.end() :]).strip()
             rest = _SINGLE_YEAR.sub(" ", rest)
         rest = _leftover(rest)
         year_min = lo if lo is not None else year_min
         year_max = hi if hi is not None else year_max
         if clause_groups and c.polarity == "likes":
-            if c.joiner == "or" and previous_groups:
-                merged = (*previous_groups, *clause_groups)
-                union = tuple(dict.fromkeys(g for grp in merged for g in grp))
-                groups[-len(previous_groups) :] = [union]
-                previous_groups = [union]
+            # "horror, romance, comedy" and "comedies or dramas" list alternatives: a film
+            # of any of them will do; genre words inside one clause ("crime dramas") all apply
+            if c.joiner in {"or", ",", "and", "&"} and previous_groups:
+                # "romance or rom-coms": one alternative implies the other, keep the wider
+                if set(previous_groups) <= set(clause_groups):
+                    merged_groups = list(previous_groups)
+                elif set(clause_groups) <= set(previous_groups):
+                    merged_groups = list(clause_groups)
+                else:
+                    merged = (*previous_groups, *clause_groups)
+                    merged_groups = [tuple(dict.fromkeys(g for grp in merged for g in grp))]
+                groups[-len(previous_groups) :] = merged_groups
+                previous_groups = merged_groups
             else:
                 groups.extend(clause_groups)
                 previous_groups = list(clause_groups)
@@ -508,7 +555,9 @@ def parse_request(text: str, vocabulary: Sequence[str]) -> ParsedRequest:
             continue
         previous_groups = []
         genres = tuple(g for grp in clause_groups for g in grp)
-        if genres and c.strength == "hard":  # "no musicals", "not too violent"
+        rules_out = c.strength == "hard" or (c.polarity == "avoids" and c.explicit
+                                             and c.cue not in _RANK_DOWN)  # fmt: skip
+        if genres and rules_out:  # "no musicals", "not too violent", "I don't like horror"
             exclude.extend(genres)
             softened.append((genres, c.topic))
             if rest:

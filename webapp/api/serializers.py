@@ -439,6 +439,13 @@ class TurnSerializer(serializers.Serializer):
     who = serializers.ChoiceField(choices=["you", "bot"])
     text = serializers.CharField()
     items = ChatCardSerializer(many=True, source="cards", help_text="Item cards the reply names.")
+    understood = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        default=list,
+        help_text='What the message was read as, one phrase each: "thrillers", "not horror", '
+        '"like Seven (1995)", "not in the catalogue: Moon (2009)" (replies only).',
+    )
 
 
 class ConversationSerializer(serializers.Serializer):

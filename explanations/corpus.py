@@ -1,0 +1,147 @@
+"""Evaluation requests: real people's movie wishes (INSPIRED) and paraphrases we wrote.
+
+INSPIRED (Hayati et al., EMNLP 2020) states no licence, so its text stays out of this
+repository: ``data/real_requests.jsonl`` holds only our labels, each keyed by an id and a
+hash of the turn's text, and the text is read from the raw TSV files at run time. The hash
+catches a different copy of the files (or a re-numbered release) instead of silently pairing
+labels with the wrong turn. ``data/paraphrases.jsonl`` is ours, so it carries its text.
+See ``data/README.md`` for where to put the raw files and how the labels were written.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+_HERE = Path(__file__).resolve().parent
+_REPO = _HERE.parent
+LABELS = _HERE / "data" / "real_requests.jsonl"
+PARAPHRASES = _HERE / "data" / "paraphrases.jsonl"
+ENV_VAR = "REQUESTS_CORPUS_DIR"
+# Searched in this order after $REQUESTS_CORPUS_DIR, which corpus_dirs() reads at call time
+# so a test or a shell can point at another copy without reloading the module.
+CORPUS_DIRS = (_REPO / "var/corpora", _REPO.parent / "shared/corpora", Path("/work/corpora"))
+SPLITS = ("dev", "test")
+_SOURCE = {"inspired": "data/dialog_data/{split}.tsv from https://github.com/sweetpeach/Inspired"}
+
+
+class CorpusMissing(FileNotFoundError):
+    """A raw dataset file the labels point into is not on this machine."""
+
+
+@dataclass(frozen=True)
+class RealRequest:
+    """One request and what a careful reader takes it to ask for (see data/README.md)."""
+
+    id: str
+    split: str
+    text: str
+    actionable: bool
+    genres: tuple[tuple[str, ...], ...]  # a fitting film has a genre from every group
+    not_genres: tuple[str, ...]
+    year_min: int | None
+    year_max: int | None
+    not_years: tuple[int, int] | None
+    recent: bool
+    films: tuple[str, ...]
+    not_films: tuple[str, ...]
+    soft: tuple[str, ...]
+    note: str = ""
+
+
+def corpus_dirs() -> list[Path]:
+    """Where raw files are looked for, first match wins."""
+    env = os.environ.get(ENV_VAR)
+    return ([Path(env)] if env else []) + list(CORPUS_DIRS)
+
+
+def _find(relative: str, source: str, split: str) -> Path:
+    for base in corpus_dirs():
+        if (base / relative).is_file():
+            return base / relative
+    where = ", ".join(str(d) for d in corpus_dirs())
+    raise CorpusMissing(
+        f"{relative} is in none of {where} (${ENV_VAR} first when set): "
+        f"download {_SOURCE[source].format(split=split)} to <one of them>/{relative}"
+    )
+
+
+@cache
+def _inspired_turns(path: Path) -> dict[tuple[str, str], str]:
+    """(dialog_id, utt_id) -> text. QUOTE_NONE: the TSV is unquoted, a stray '"' is text."""
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
+        return {(r["dialog_id"], r["utt_id"]): r["text"].strip() for r in rows}
+
+
+def text_hash(text: str) -> str:
+    """The label's key to the exact text: the first 10 hex digits of sha1(stripped text)."""
+    return hashlib.sha1(text.strip().encode("utf-8")).hexdigest()[:10]
+
+
+def _raw_text(request_id: str, expected_hash: str) -> str:
+    source, split, dialog_id, utt_id = request_id.split("/")
+    path = _find(f"{source}/{split}.tsv", source, split)
+    text = _inspired_turns(path).get((dialog_id, utt_id))
+    if text is None or text_hash(text) != expected_hash:
+        raise ValueError(
+            f"{request_id}: {path} lacks the labelled text (no such turn, or sha1 differs); "
+            f"replace it with the original {_SOURCE[source].format(split=split)}"
+        )
+    return text
+
+
+def _read_jsonl(path: Path, split: str | None) -> list[dict[str, Any]]:
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS} or None, not {split!r}")
+    with path.open(encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
+    return [r for r in rows if split is None or r["split"] == split]
+
+
+def _request(row: dict[str, Any], text: str) -> RealRequest:
+    not_years = row.get("not_years")
+    return RealRequest(
+        id=row["id"],
+        split=row["split"],
+        text=text,
+        actionable=bool(row["actionable"]),
+        genres=tuple(tuple(group) for group in row["genres"]),
+        not_genres=tuple(row["not_genres"]),
+        year_min=row["year_min"],
+        year_max=row["year_max"],
+        not_years=(not_years[0], not_years[1]) if not_years else None,
+        recent=bool(row["recent"]),
+        films=tuple(row["films"]),
+        not_films=tuple(row["not_films"]),
+        soft=tuple(row["soft"]),
+        note=row.get("note", ""),
+    )
+
+
+def load_real_requests(split: str | None = None) -> list[RealRequest]:
+    """Labelled turns of real people, text read from the raw files (CorpusMissing if absent)."""
+    rows = _read_jsonl(LABELS, split)
+    return [_request(row, _raw_text(row["id"], row["sha1"])) for row in rows]
+
+
+def load_paraphrases(split: str | None = None) -> list[RealRequest]:
+    """Requests we wrote ourselves, labelled the same way; always available."""
+    return [_request(row, row["text"]) for row in _read_jsonl(PARAPHRASES, split)]
+
+
+def corpus_available() -> bool:
+    """Whether every raw file the labels need is on this machine."""
+    needed = {tuple(row["id"].split("/")[:2]) for row in _read_jsonl(LABELS, None)}
+    try:
+        for source, split in needed:
+            _find(f"{source}/{split}.tsv", source, split)
+    except CorpusMissing:
+        return False
+    return True
