@@ -786,7 +786,9 @@ def respond(state: ConversationState, message: str, ctx: ChatContext, n: int = 5
                           understood, note)  # fmt: skip
     if not asked and not u.known_films:
         if note:
-            return _question(state, note + "What do you like about it: a genre, a decade?")
+            return _question(
+                state, note + "What do you like about it: a genre, a decade?", understood
+            )
         if _vague(message) or before.is_empty():
             return _question(state, CLARIFY)
         return _recommend(ctx, state, n, "Here are more picks:")

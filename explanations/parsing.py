@@ -210,6 +210,11 @@ _STOP = frozenset(
         "also",
     ]
 )
+# "what about" / "how about" opening a clause after a comma or a full stop still turn to
+# something else ("I don't like horror, what about thrillers?"); "but" there is left as it
+# was, since "comedies, but also horror" adds to the list
+_PROPOSE = frozenset(["what about", "how about"])
+_CONTRAST_LEAD = re.compile(r"^(what about|how about)\s+", re.IGNORECASE)
 _TRAILING = re.compile(
     r"\s+(?:(?P<pos>(?:is|are)\s+(?:one of\s+)?(?:my|our)\s+(?:favou?rites?|thing|jam|go-to))|"
     r"(?P<neg>(?:is|are)(?:n't| not)\s+(?:my thing|for me|my cup of tea|my favou?rites?)))\b.*$",
@@ -352,6 +357,8 @@ def split_clauses(text: str, vocabulary: Sequence[str] = ()) -> list[Clause]:
     previous: tuple[Literal["likes", "avoids"], Strength] | None = None
     for joiner, raw in parts:
         raw = raw.strip()
+        if lead := _CONTRAST_LEAD.match(raw):
+            joiner, raw = lead.group(1).lower(), raw[lead.end() :]
         body = _LEAD.sub("", raw).strip()
         body = re.sub(r"between (\d{4}) to (\d{4})", r"between \1 and \2", body)
         if not body:
@@ -369,7 +376,9 @@ def split_clauses(text: str, vocabulary: Sequence[str] = ()) -> list[Clause]:
             polarity, strength = "likes", "soft"
         else:
             cue, explicit = None, False
-            if previous is not None and joiner in _CONTRAST:
+            if joiner in _PROPOSE:  # "what about thrillers?" asks for them, after a yes or a no
+                polarity, strength = "likes", "soft"
+            elif previous is not None and joiner in _CONTRAST:
                 polarity = "likes" if previous[0] == "avoids" else "avoids"
                 strength = "soft"
             elif previous is not None:
@@ -534,7 +543,7 @@ def parse_request(text: str, vocabulary: Sequence[str]) -> ParsedRequest:
         if clause_groups and c.polarity == "likes":
             # "horror, romance, comedy" and "comedies or dramas" list alternatives: a film
             # of any of them will do; genre words inside one clause ("crime dramas") all apply
-            if c.joiner in {"or", ",", "and", "&"} and previous_groups:
+            if (c.joiner in {"or", ",", "and", "&"} or c.joiner in _PROPOSE) and previous_groups:
                 # "romance or rom-coms": one alternative implies the other, keep the wider
                 if set(previous_groups) <= set(clause_groups):
                     merged_groups = list(previous_groups)

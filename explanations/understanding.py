@@ -366,7 +366,9 @@ def correct_spelling(text: str) -> str:
     return re.sub(r"[A-Za-z]+", fix, text)
 
 
-_CLIP = re.compile(r"\b([a-z]{3,5})[\s-]([a-z]{2,5}?)(s?)\b", re.IGNORECASE)
+# a lookahead, so that a pair that is no compound ("some rom") leaves its second word to
+# start the next pair ("rom coms")
+_CLIP = re.compile(r"\b(?=([a-z]{3,5})[\s-]([a-z]{2,5}?)(s?)\b)", re.IGNORECASE)
 
 
 def _split_clipped(word: str, words: Sequence[str]) -> str | None:
@@ -386,19 +388,28 @@ def expand_clipped(text: str) -> str:
     and neither may be a word of its own in the genre vocabulary."""
     words = sorted({w for p in GENRE_SYNONYMS for w in p.split() if len(w) >= 4})
 
-    def expand(m: re.Match[str]) -> str:
+    def expand(m: re.Match[str]) -> str | None:
         a, b = m.group(1).lower(), m.group(2).lower()
         if a in words or b in words or a + b in {"scifi"}:
-            return m.group(0)
+            return None
         full_a = next((w for w in words if w.startswith(a) and w != a), None)
         full_b = next((w for w in words if w.startswith(b) and w != b), None)
         if full_a is None or full_b is None or full_a == full_b:
-            return m.group(0)
+            return None
         if GENRE_SYNONYMS.get(full_a) == GENRE_SYNONYMS.get(full_b):
-            return m.group(0)
+            return None
         return f"{full_a} {full_b}"
 
-    text = _CLIP.sub(expand, text)
+    # "sci fi" clips one genre word, so it is written as the rules know it ("sci-fi") first:
+    # the pair search below would otherwise pair "sci" with the word before it ("some sci")
+    text = re.sub(r"\bsci\s+fi(s?)\b", r"sci-fi\1", text, flags=re.IGNORECASE)
+    pieces, last = [], 0
+    for m in _CLIP.finditer(text):
+        if m.start() < last or (new := expand(m)) is None:
+            continue
+        pieces.append(text[last : m.start()] + new)
+        last = m.start() + len(m.group(1)) + 1 + len(m.group(2)) + len(m.group(3))
+    text = "".join([*pieces, text[last:]])
 
     def glued(m: re.Match[str]) -> str:
         word = m.group(0)

@@ -300,3 +300,32 @@ def test_i_love_animated_films_fills_the_first_row(
     assert animated > row / 2, list(zip(titles[:row], first_row, strict=True))
     # and the first ten, beyond the row
     assert sum("Animation" in g for g in genres_of(titles[:10])) >= 6, titles[:10]
+
+
+def test_a_real_style_chat_request_says_what_it_read_and_names_a_film_it_lacks(
+    page: Page, screenshot: Any, movielens_100k: dict[str, Any], queued_tasks: None
+) -> None:
+    """A request as people write it (ellipsis, "sci fi" with a space, a film with its year
+    that MovieLens 100K, ending in 1998, lacks): the reply shows an "I read:" line, names the
+    film back as not in the catalogue, and still answers the genre."""
+    get_user_model().objects.create_user("chatter", password=PASSWORD)
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill("chatter")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name=re.compile("log in", re.I)).click()
+    page.goto("/profile/chat/")
+    page.get_by_test_id("chat-input").fill(
+        "I'm looking for a sci fi movie... something like Moon (2009)"
+    )
+    page.get_by_test_id("chat-send").click()
+    reply = page.locator("[data-testid='chat-turn'][data-who='bot']").last
+    read = reply.get_by_test_id("chat-understood")
+    expect(read).to_be_visible()
+    expect(read).to_contain_text("I read:")
+    expect(read).to_contain_text("not in the catalogue: Moon (2009)")
+    expect(read).to_contain_text("science fiction")
+    expect(reply).to_contain_text(re.compile(r"could not find .Moon \(2009\). in the catalogue"))
+    titles = [t.strip() for t in reply.get_by_test_id("item-card-title").all_inner_texts()]
+    screenshot("13-chat-understood")
+    # 2009 is the film's year, not a wish: the cards are science fiction of any year
+    assert titles and all("Sci-Fi" in g for g in genres_of(titles)), titles

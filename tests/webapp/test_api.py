@@ -516,6 +516,37 @@ def test_the_chat_answers_with_item_cards_and_can_be_kept_or_reset(
     }
 
 
+def test_a_chat_reply_says_what_it_read_and_names_a_film_it_lacks(
+    api: APIClient, fan: Any, make_item: Any
+) -> None:
+    url = f"{V1}/me/conversation/"
+    # the two-taste catalogue has no thriller: three, so "what about thrillers" can be met
+    for k, title in enumerate(("Seven (Se7en)", "Fugitive, The", "Usual Suspects, The")):
+        make_item(title=title, year=1993 + k, genres=("Crime", "Thriller"))
+    catalogue_services.item_vectors_compute(encoder=ml.encoder())  # the worker's job
+    said = "I don't really like horror movies what about thrillers"
+    reply = api.post(f"{url}messages/", {"message": said})
+    assert reply.status_code == 201
+    you, bot = reply.json()["turns"][-2:]
+    assert you["understood"] == []  # only replies say what they read
+    assert "thrillers" in bot["understood"]
+    assert any(chip.startswith("not horror") for chip in bot["understood"]), bot["understood"]
+    cards = bot["items"]
+    assert cards and all("Thriller" in c["genres"] and "Horror" not in c["genres"] for c in cards)
+    # a film the catalogue lacks, written with its year: named back, and 2009 is no wish
+    moon = api.post(f"{url}messages/", {"message": "something like Moon (2009)"})
+    assert moon.status_code == 201
+    bot = moon.json()["turns"][-1]
+    assert "Moon (2009)" in bot["text"] and not bot["items"]
+    assert "not in the catalogue: Moon (2009)" in bot["understood"]
+    # and the chat goes on answering
+    after = api.post(f"{url}messages/", {"message": "a comedy"})
+    assert after.status_code == 201
+    cards = after.json()["turns"][-1]["items"]
+    assert cards and all("Comedy" in c["genres"] for c in cards)
+    assert len(api.get(url).json()["turns"]) == 6
+
+
 # -- isolation ------------------------------------------------------------------------------
 
 
