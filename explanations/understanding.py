@@ -799,7 +799,7 @@ def understood_chips(u: Understanding, label: Callable[[int], str] | None) -> tu
         )
         chips.append(words if polarity == "likes" else f"less {words}")
     for f in u.unknown_films:
-        chips.append(f"not in the catalogue: {f.text}")
+        chips.append(f"not in the catalogue: “{f.text}”")  # quoted: the user's words
     return tuple(dict.fromkeys(c for c in chips if c))
 
 

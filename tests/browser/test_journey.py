@@ -322,7 +322,7 @@ def test_a_real_style_chat_request_says_what_it_read_and_names_a_film_it_lacks(
     read = reply.get_by_test_id("chat-understood")
     expect(read).to_be_visible()
     expect(read).to_contain_text("I read:")
-    expect(read).to_contain_text("not in the catalogue: Moon (2009)")
+    expect(read).to_contain_text("not in the catalogue: “Moon (2009)”")
     expect(read).to_contain_text("science fiction")
     expect(reply).to_contain_text(re.compile(r"could not find .Moon \(2009\). in the catalogue"))
     titles = [t.strip() for t in reply.get_by_test_id("item-card-title").all_inner_texts()]

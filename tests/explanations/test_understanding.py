@@ -139,7 +139,7 @@ def test_a_film_the_catalogue_lacks_is_named_while_the_genres_are_still_read(
     assert not u.known_films
     assert {g for group in u.request.genre_groups for g in group} == {"Thriller", "Comedy"}
     assert years(u) == (None, None)  # 2007 is the film's year, not a wish for 2007
-    assert "not in the catalogue: The Number 23 (2007)" in u.chips(tiny_index.label)
+    assert "not in the catalogue: “The Number 23 (2007)”" in u.chips(tiny_index.label)
 
 
 def test_the_moved_the_is_found_as_people_write_it(tiny_index: TitleIndex) -> None:
@@ -410,12 +410,12 @@ def test_a_reply_says_what_it_understood(chat: ChatContext) -> None:
 def test_a_film_the_catalogue_lacks_is_named_back(chat: ChatContext) -> None:
     alone = respond(ConversationState(), "something like Moon (2009)", chat)
     assert "Moon (2009)" in alone.text and alone.clarifying_question and not alone.items
-    assert "not in the catalogue: Moon (2009)" in alone.understood
+    assert "not in the catalogue: “Moon (2009)”" in alone.understood
     # beside a genre: named back, and the genre is still answered
     mixed = respond(ConversationState(), "I'm looking for a sci fi movie... like Moon (2009)", chat)
     assert "Moon (2009)" in mixed.text and mixed.items
     assert all("Sci-Fi" in chat.catalogue.genres[i] for i in mixed.items)
-    assert {"science fiction", "not in the catalogue: Moon (2009)"} <= set(mixed.understood)
+    assert {"science fiction", "not in the catalogue: “Moon (2009)”"} <= set(mixed.understood)
 
 
 @pytest.mark.parametrize("message", ["asdf", "hello!", "thanks", "😀", "une comédie française"])

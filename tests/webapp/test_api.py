@@ -538,7 +538,7 @@ def test_a_chat_reply_says_what_it_read_and_names_a_film_it_lacks(
     assert moon.status_code == 201
     bot = moon.json()["turns"][-1]
     assert "Moon (2009)" in bot["text"] and not bot["items"]
-    assert "not in the catalogue: Moon (2009)" in bot["understood"]
+    assert "not in the catalogue: “Moon (2009)”" in bot["understood"]
     # and the chat goes on answering
     after = api.post(f"{url}messages/", {"message": "a comedy"})
     assert after.status_code == 201
