@@ -136,12 +136,6 @@ _WHY_NOT = re.compile(
     r"\s+(?P<q>.+?)\s*\??\s*$",
     re.IGNORECASE,
 )
-# "I'd like a western" states a wish; it is not a request for films like "a western"
-_LIKE_VERB = re.compile(
-    r"\b(i|we|you)(?:'d|’d| would| do| really| also| just)? like\b", re.IGNORECASE
-)
-_NEWER = re.compile(r"\b(?:newer|more recent|recent|later|modern)\b")
-_OLDER = re.compile(r"\b(?:older|earlier|classic)\b")
 _LIKE = re.compile(
     r"(?:something |anything |a (?:film|movie) |films? |movies? )?"
     r"(?:like|similar to|in the vein of|such as)\s+(?P<q>.+?)"
@@ -550,6 +544,28 @@ def _new_topic(text: str) -> bool:
     return not _REFINE.match(text)
 
 
+def _merged_filters(f: Filters, request: ParsedRequest) -> Filters:
+    """The chat's filters plus a request's: "only" genres added (less those it excludes),
+    exclusions added (less those it asks for), a year bound it gives replaces the old one."""
+    asked = {g for group in request.genre_groups for g in group}
+    excluded = set(request.exclude_genres)
+    return replace(
+        f,
+        include_genres=tuple(
+            dict.fromkeys(
+                [*(g for g in f.include_genres if g not in excluded), *request.only_genres]
+            )
+        ),
+        exclude_genres=tuple(
+            dict.fromkeys(
+                [*(g for g in f.exclude_genres if g not in asked), *request.exclude_genres]
+            )
+        ),
+        year_min=request.year_min if request.year_min is not None else f.year_min,
+        year_max=request.year_max if request.year_max is not None else f.year_max,
+    )
+
+
 def _with_request(
     ctx: ChatContext,
     state: ConversationState,
@@ -568,24 +584,8 @@ def _with_request(
         statements or request.genre_groups or request.exclude_genres or has_years or exclude_years
     ):
         return state, False
-    asked = {g for group in request.genre_groups for g in group}
     excluded = set(request.exclude_genres)
-    f = state.filters
-    filters = replace(
-        f,
-        include_genres=tuple(
-            dict.fromkeys(
-                [*(g for g in f.include_genres if g not in excluded), *request.only_genres]
-            )
-        ),
-        exclude_genres=tuple(
-            dict.fromkeys(
-                [*(g for g in f.exclude_genres if g not in asked), *request.exclude_genres]
-            )
-        ),
-        year_min=request.year_min if request.year_min is not None else f.year_min,
-        year_max=request.year_max if request.year_max is not None else f.year_max,
-    )
+    filters = _merged_filters(state.filters, request)
     groups = [g for g in state.genre_groups if not set(g) <= excluded]
     previous = state.statements
     years_out = tuple(dict.fromkeys([*state.exclude_years, *exclude_years]))
@@ -646,7 +646,6 @@ def _recommend(
     keep, _ = filter_mask(cat, pool, _profile_filters(ctx, state))
     unavailable = np.concatenate([ctx.seen, np.array(state.shown, dtype=np.int64)])
     pool = np.setdiff1d(pool[keep], unavailable)
-    heard = note  # what was understood travels beside the text (Reply.understood)
     if not len(pool):
         wish = _wish(ctx, state)
         if not meets.any():
@@ -661,13 +660,13 @@ def _recommend(
             text = "You have seen or been shown every film I could suggest for that."
         else:
             text = f"You have seen or been shown every film in the catalogue that is {wish}."
-        return Reply(heard + text, (), (), None, state, mentioned, understood=understood)
+        return Reply(note + text, (), (), None, state, mentioned, understood=understood)
     items = _distinct(ctx, state, _retrieve(ctx, state, pool, 3 * n), n)
     # semicolons: "Fear (1996), The Assignment (1997)" reads as the title "Fear, The"
     names = "; ".join(ctx.index.label(i) for i in items)
     state = replace(state, shown=(*state.shown, *items)[-MAX_SHOWN:])
     return Reply(
-        f"{heard}{lead} {names}.",
+        f"{note}{lead} {names}.",  # what was read: Reply.understood
         tuple(items),
         tuple(cat.ids.external(i) for i in items),
         None,
@@ -714,9 +713,7 @@ def _unknown_note(ctx: ChatContext, u: Understanding, message: str) -> str:
     return f"I could not find {' or '.join(dict.fromkeys(names))} in the catalogue. "
 
 
-def _anchored(
-    ctx: ChatContext, state: ConversationState, u: Understanding, message: str
-) -> ConversationState:
+def _anchored(ctx: ChatContext, state: ConversationState, u: Understanding) -> ConversationState:
     """The state with the first film the message likes as its anchor; every named film is
     kept out of the picks. "like X but newer/older" keeps years after/before X's."""
     named = [f.item for f in u.known_films if f.item is not None]
@@ -724,11 +721,7 @@ def _anchored(
     anchor = liked[0] if liked else state.anchor
     relation: Relation | None = None if liked else state.relation
     if liked and int(ctx.catalogue.years[liked[0]]) > 0:  # nothing is newer than unknown
-        tail = message.lower()
-        if re.search(r"\bbut\s+(?:\w+\s+)?(?:newer|more recent|later)\b", tail):
-            relation = "newer"
-        elif re.search(r"\bbut\s+(?:\w+\s+)?(?:older|earlier)\b", tail):
-            relation = "older"
+        relation = u.relation
     return replace(
         state,
         anchor=anchor,
@@ -762,23 +755,19 @@ def respond(state: ConversationState, message: str, ctx: ChatContext, n: int = 5
     u = understand(text, _vocabulary(ctx.catalogue), ctx.index, ctx.newest_year, ctx.reader)
     understood = u.chips(ctx.index.label)
     note = _unknown_note(ctx, u, message)
-    if u.only_unread_words and not soft and note:
-        return _question(
-            state, note + "Which film did you mean, or what do you like about it (a genre, "
-            "a decade)?", understood,
-        )  # fmt: skip
     if u.only_unread_words and not soft:
         words = "; ".join(f"“{t}”" for t, _ in u.request.statements[:2])
-        return _question(
-            state,
-            note + f"I could not match {words} to a genre, a decade or a film in our catalogue. "
-            "What are you in the mood for: a genre, a decade, or a film you liked?",
-            understood,
+        ask = (
+            "Which film did you mean, or what do you like about it (a genre, a decade)?"
+            if note
+            else f"I could not match {words} to a genre, a decade or a film in our catalogue. "
+            "What are you in the mood for: a genre, a decade, or a film you liked?"
         )
+        return _question(state, note + ask, understood)
     liked = any(f.role == "like" for f in u.known_films)
     fresh = _new_topic(message) and not liked
     before = state
-    state, asked = _with_request(ctx, _anchored(ctx, state, u, message), u.request, fresh,
+    state, asked = _with_request(ctx, _anchored(ctx, state, u), u.request, fresh,
                                  u.exclude_years, soft)  # fmt: skip
     if liked:
         lead = f"Like {ctx.index.label(state.anchor)}:" if state.anchor is not None else ""

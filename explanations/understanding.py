@@ -91,32 +91,10 @@ class FilmMention:
 
 
 _YEAR_PARENS = re.compile(r"\(\s*((?:18|19|20)\d\d)\s*\)")
-_CONNECTORS = frozenset(
-    [
-        "of",
-        "the",
-        "a",
-        "an",
-        "and",
-        "in",
-        "on",
-        "to",
-        "for",
-        "at",
-        "with",
-        "from",
-        "'s",
-        "vs",
-        "by",
-        "is",
-        "my",
-        "me",
-        "i",
-        "you",
-        "it",
-        "no",
-    ]
-)
+_CONNECTORS = frozenset([
+    "of", "the", "a", "an", "and", "in", "on", "to", "for", "at", "with", "from", "'s", "vs",
+    "by", "is", "my", "me", "i", "you", "it", "no",
+])  # fmt: skip
 _TITLE_WORD = re.compile(r"[\w'&.:!?-]+|\S")
 _DISLIKE_CUE = re.compile(
     r"(?:didn't|did not|don't|do not|never)\s+(?:like|enjoy|love)\s*$|"
@@ -275,6 +253,15 @@ def _decade_start(word: str) -> int:
     return (2000 if digits[0] in "012" else 1900) + int(digits)
 
 
+# "old" is a time word only before what a film is ("older westerns", "old movies")
+_OLD_BEFORE_FILM = re.compile(
+    r"\bold(?:er)?\b(?!\s+than)(?=\s+(?:films?|movies?|ones|stuff|"
+    + "|".join(re.escape(p) for p in sorted(GENRE_SYNONYMS, key=len, reverse=True))
+    + r")\b)",
+    re.IGNORECASE,
+)
+
+
 def read_time(text: str, newest: int | None) -> tuple[str, list[tuple[int, int]]]:
     """(``text`` with time phrases in canonical form, year ranges to exclude)."""
     for word, start in _DECADE_WORDS.items():
@@ -317,12 +304,7 @@ def read_time(text: str, newest: int | None) -> tuple[str, list[tuple[int, int]]
             r"\b(?:classics?|vintage|golden age|black and white|old-school)\b(?!\s+than)",
             old, text, flags=re.IGNORECASE,
         )  # fmt: skip
-        # "old" is a time word only before what a film is ("older westerns", "old movies")
-        nouns = "|".join(re.escape(p) for p in sorted(GENRE_SYNONYMS, key=len, reverse=True))
-        text = re.sub(
-            rf"\bold(?:er)?\b(?!\s+than)(?=\s+(?:films?|movies?|ones|stuff|{nouns})\b)",
-            old, text, flags=re.IGNORECASE,
-        )  # fmt: skip
+        text = _OLD_BEFORE_FILM.sub(old, text)
     return text, excluded
 
 
@@ -371,6 +353,9 @@ def correct_spelling(text: str) -> str:
 _CLIP = re.compile(r"\b(?=([a-z]{3,5})[\s-]([a-z]{2,5}?)(s?)\b)", re.IGNORECASE)
 
 
+_CLIP_WORDS = tuple(sorted({w for p in GENRE_SYNONYMS for w in p.split() if len(w) >= 4}))
+
+
 def _split_clipped(word: str, words: Sequence[str]) -> str | None:
     """ "romcom" -> "romantic comedy": a word made of two clipped genre words."""
     for k in range(3, len(word) - 2):
@@ -386,7 +371,7 @@ def expand_clipped(text: str) -> str:
     """ "rom-com" -> "romantic comedy", "docu-drama" -> "documentary drama": each part is a
     prefix of a genre word (clipped compounds). Both parts must clip different genre words,
     and neither may be a word of its own in the genre vocabulary."""
-    words = sorted({w for p in GENRE_SYNONYMS for w in p.split() if len(w) >= 4})
+    words = _CLIP_WORDS
 
     def expand(m: re.Match[str]) -> str | None:
         a, b = m.group(1).lower(), m.group(2).lower()
@@ -556,156 +541,22 @@ class GenreReader:
 
 # -- the whole reading ------------------------------------------------------------------------
 
-_FILLER_WORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "some",
-        "any",
-        "good",
-        "great",
-        "nice",
-        "cool",
-        "fun",
-        "interesting",
-        "something",
-        "anything",
-        "movie",
-        "movies",
-        "film",
-        "films",
-        "flick",
-        "flicks",
-        "one",
-        "ones",
-        "stuff",
-        "kind",
-        "kinds",
-        "type",
-        "types",
-        "sort",
-        "of",
-        "to",
-        "watch",
-        "see",
-        "tonight",
-        "please",
-        "thanks",
-        "thank",
-        "you",
-        "maybe",
-        "really",
-        "very",
-        "pretty",
-        "quite",
-        "just",
-        "like",
-        "love",
-        "want",
-        "looking",
-        "for",
-        "recommend",
-        "recommendation",
-        "recommendations",
-        "suggest",
-        "suggestion",
-        "suggestions",
-        "me",
-        "i",
-        "my",
-        "we",
-        "our",
-        "with",
-        "that",
-        "this",
-        "these",
-        "those",
-        "are",
-        "is",
-        "be",
-        "it",
-        "its",
-        "new",
-        "old",
-        "good",
-        "best",
-        "top",
-        "well",
-        "watched",
-        "seen",
-        "genre",
-        "genres",
-        "lately",
-        "i'm",
-        "im",
-        "am",
-        "can",
-        "could",
-        "would",
-        "you",
-        "your",
-        "ever",
-        "been",
-        "have",
-        "has",
-        "had",
-        "do",
-        "does",
-        "in",
-        "on",
-        "at",
-        "by",
-        "and",
-        "or",
-        "but",
-        "more",
-        "less",
-        "lot",
-        "lots",
-        "little",
-        "bit",
-        "too",
-        "so",
-        "also",
-        "what",
-        "how",
-        "about",
-        "loved",
-        "liked",
-        "enjoyed",
-        "enjoy",
-        "love",
-        "likes",
-        "made",
-        "released",
-        "came",
-        "out",
-        "set",
-        "got",
-        "get",
-        "give",
-        "show",
-        "hello",
-        "hi",
-        "hey",
-        "something's",
-        "there",
-        "other",
-        "others",
-        "else",
-        "all",
-        "everything",
-        "anything's",
-        "favorite",
-        "favourite",
-        "favorites",
-        "favourites",
-        "one's",
-        "thing",
-        "things",
-    ]
-)
+_FILLER_WORDS = frozenset([
+    "a", "an", "the", "some", "any", "good", "great", "nice", "cool", "fun", "interesting",
+    "something", "anything", "movie", "movies", "film", "films", "flick", "flicks", "one",
+    "ones", "stuff", "kind", "kinds", "type", "types", "sort", "of", "to", "watch", "see",
+    "tonight", "please", "thanks", "thank", "you", "maybe", "really", "very", "pretty", "quite",
+    "just", "like", "love", "want", "looking", "for", "recommend", "recommendation",
+    "recommendations", "suggest", "suggestion", "suggestions", "me", "i", "my", "we", "our",
+    "with", "that", "this", "these", "those", "are", "is", "be", "it", "its", "new", "old",
+    "best", "top", "well", "watched", "seen", "genre", "genres", "lately", "i'm", "im", "am",
+    "can", "could", "would", "your", "ever", "been", "have", "has", "had", "do", "does", "in",
+    "on", "at", "by", "and", "or", "but", "more", "less", "lot", "lots", "little", "bit", "too",
+    "so", "also", "what", "how", "about", "loved", "liked", "enjoyed", "enjoy", "likes", "made",
+    "released", "came", "out", "set", "got", "get", "give", "show", "hello", "hi", "hey",
+    "something's", "there", "other", "others", "else", "all", "everything", "anything's",
+    "favorite", "favourite", "favorites", "favourites", "one's", "thing", "things",
+])  # fmt: skip
 _CHAT = re.compile(
     r"^\s*(?:hi|hello|hey|hiya|howdy|good (?:morning|evening|afternoon)|how are you|thanks|"
     r"thank you|ok(?:ay)?|yes|yeah|yep|no|nope|sure|cool|great|bye|goodbye)\b",
@@ -720,6 +571,7 @@ class Understanding:
     films: tuple[FilmMention, ...] = ()
     exclude_years: tuple[tuple[int, int], ...] = ()
     readings: tuple[GenreReading, ...] = ()  # what the learned reader made of leftover words
+    relation: Literal["newer", "older"] | None = None  # "like X but newer": years after X's
 
     @property
     def known_films(self) -> tuple[FilmMention, ...]:
@@ -870,6 +722,11 @@ def _film_bounds(
     return lo, hi
 
 
+_RELATIVE_TO_FILM = re.compile(
+    r"\bbut\s+(?:\w+\s+)?(?:(?P<newer>newer|more recent|later)|older|earlier)\b", re.IGNORECASE
+)
+
+
 def understand(
     text: str,
     vocabulary: Sequence[str],
@@ -883,8 +740,10 @@ def understand(
     body = clean
     if index is not None:
         films, body = read_films(clean, index, vocabulary)
-    if any(f.role == "like" for f in films):  # "like X but newer" is relative to X
-        body = re.sub(r"\bbut\s+(?:\w+\s+)?(?:newer|more recent|later|older|earlier)\b", " ", body)
+    relation: Literal["newer", "older"] | None = None
+    if any(f.role == "like" for f in films) and (m := _RELATIVE_TO_FILM.search(body)):
+        relation = "newer" if m.group("newer") else "older"  # relative to X, not to today
+        body = _RELATIVE_TO_FILM.sub(" ", body)
     body, excluded = read_time(body, newest_year)
     body = expand_clipped(correct_spelling(body))
     body = re.sub(r"\b(?:newer|more recent|later|older|earlier)\s+than\s+FILM\b", " ", body)
@@ -903,7 +762,7 @@ def understand(
     if None not in (request.year_min, request.year_max) and request.year_min > request.year_max:  # type: ignore[operator]
         request = replace(request, year_min=None, year_max=None)  # "old ... recent": unsure
     request, readings = _with_readings(request, reader)
-    return Understanding(clean, request, tuple(films), tuple(excluded), readings)
+    return Understanding(clean, request, tuple(films), tuple(excluded), readings, relation)
 
 
 def is_small_talk(text: str) -> bool:

@@ -44,6 +44,15 @@ PREVIEW_TITLE = (
 STATEMENT = "[data-testid='statement'], li.statement"
 
 
+def new_user_logs_in(page: Page, username: str) -> None:
+    """A fresh account, logged in through the login form."""
+    get_user_model().objects.create_user(username, password=PASSWORD)
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name=re.compile("log in", re.I)).click()
+
+
 def card_titles(page: Page) -> list[str]:
     return [t.strip() for t in page.locator(CARD).locator(CARD_TITLE).all_inner_texts()]
 
@@ -282,11 +291,7 @@ def test_i_love_animated_films_fills_the_first_row(
     from webapp.catalogue.services import catalogue_stats_recompute
 
     catalogue_stats_recompute()  # what the import command runs: counts and genre fans
-    get_user_model().objects.create_user("animation-fan", password=PASSWORD)
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill("animation-fan")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name=re.compile("log in", re.I)).click()
+    new_user_logs_in(page, "animation-fan")
     page.goto("/profile/start/")
     page.get_by_label("What do you like to watch?").fill("I love animated films")
     page.get_by_role("button", name=re.compile("show me films", re.I)).click()
@@ -308,11 +313,7 @@ def test_a_real_style_chat_request_says_what_it_read_and_names_a_film_it_lacks(
     """A request as people write it (ellipsis, "sci fi" with a space, a film with its year
     that MovieLens 100K, ending in 1998, lacks): the reply shows an "I read:" line, names the
     film back as not in the catalogue, and still answers the genre."""
-    get_user_model().objects.create_user("chatter", password=PASSWORD)
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill("chatter")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name=re.compile("log in", re.I)).click()
+    new_user_logs_in(page, "chatter")
     page.goto("/profile/chat/")
     page.get_by_test_id("chat-input").fill(
         "I'm looking for a sci fi movie... something like Moon (2009)"

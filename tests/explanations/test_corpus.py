@@ -79,22 +79,21 @@ def test_the_loader_reads_the_labelled_text_from_the_raw_file(
     assert corpus.corpus_available()
 
 
-def test_a_changed_text_is_refused_naming_the_turn(
-    tmp_path: Path, labels: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    "turns",
+    [
+        # another copy of the files (or a re-numbered release): same turn id, other words
+        [("3", "SEEKER", TEXT.replace("thrillers", "comedies"))],
+        # the labelled turn is not in the file at all
+        [("2", "SEEKER", TEXT)],
+    ],
+    ids=["changed text", "missing turn"],
+)
+def test_a_file_that_does_not_hold_the_labelled_text_is_refused_naming_the_turn(
+    tmp_path: Path, labels: Path, monkeypatch: pytest.MonkeyPatch, turns: list[tuple[str, str, str]]
 ) -> None:
-    # another copy of the files (or a re-numbered release): same turn id, other words
     raw = tmp_path / "raw"
-    write_corpus(raw, [("3", "SEEKER", TEXT.replace("thrillers", "comedies"))])
-    monkeypatch.setenv("REQUESTS_CORPUS_DIR", str(raw))
-    with pytest.raises(ValueError, match=f"inspired/dev/{DIALOG}/3"):
-        load_real_requests()
-
-
-def test_a_turn_missing_from_the_file_is_refused_naming_it(
-    tmp_path: Path, labels: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    raw = tmp_path / "raw"
-    write_corpus(raw, [("2", "SEEKER", TEXT)])
+    write_corpus(raw, turns)
     monkeypatch.setenv("REQUESTS_CORPUS_DIR", str(raw))
     with pytest.raises(ValueError, match=f"inspired/dev/{DIALOG}/3"):
         load_real_requests()
