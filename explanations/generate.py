@@ -39,6 +39,7 @@ from explanations.profile import (
     make_statement,
 )
 from explanations.scoring import Encode
+from explanations.understanding import normalise
 
 MOVIELENS_GENRES: tuple[str, ...] = tuple(GENRE_PHRASE)
 LIKED_RATING = 4.0  # ratings at or above this count as liked (MovieLens 1-5 stars)
@@ -338,6 +339,7 @@ def profile_from_text(
     soft one ("mostly films from the 90s", "I love 80s films") is a taste, so a statement:
     a filter would hide every older film from someone who only said "mostly".
     """
+    text = normalise(text)  # "don't really like" is a negation, "dont" too
     parsed = parse_preferences(text, vocabulary, hard_genre_filters=False)
     year_min = year_max = None
     soft_years = []

@@ -39,6 +39,7 @@ import numpy as np
 
 from explanations.parsing import Clause, split_clauses
 from explanations.titles import TitleIndex, natural_title
+from explanations.understanding import GenreReader, understand
 from recommender.data import Catalogue
 
 # Free text fits an item at or above this z-score of its cosine: the pooled threshold at which
@@ -93,18 +94,29 @@ def years_phrase(
 class StatementFacts:
     """The checkable content of one statement's text (see the module doc for the kinds)."""
 
-    genres: tuple[str, ...] = ()  # an item fits if it has any of these
-    without_genres: tuple[str, ...] = ()  # ... and none of these
+    genres: tuple[str, ...] = ()  # every genre the statement names (for labels and claims)
+    without_genres: tuple[str, ...] = ()  # an item fits only with none of these
     year_min: int | None = None  # inclusive bounds on the item's year
     year_max: int | None = None
     titles: tuple[int, ...] = ()  # catalogue indices a title statement names
     title_names: tuple[str, ...] = ()  # their natural titles, aligned with ``titles``
+    # an item fits iff it has a genre of *every* group: "crime dramas" is ((Crime,), (Drama,)),
+    # "violent" ((Action, Crime, War),), "comedies or dramas" ((Comedy, Drama),). Empty: one
+    # group of all ``genres`` (any of them will do)
+    groups: tuple[tuple[str, ...], ...] = ()
+    without_years: tuple[tuple[int, int], ...] = ()  # "not from the 90s": inclusive ranges
+
+    @property
+    def genre_groups(self) -> tuple[tuple[str, ...], ...]:
+        if self.groups:
+            return self.groups
+        return (self.genres,) if self.genres else ()
 
     @property
     def kind(self) -> Kind:
         if self.titles:
             return "title"
-        if self.genres or self.without_genres or self.has_years:
+        if self.genres or self.without_genres or self.has_years or self.without_years:
             return "facts"
         return "free"
 
@@ -117,9 +129,11 @@ class StatementFacts:
         unknown year fits no year range: we cannot say it does)."""
         if self.kind != "facts":
             return False
-        if self.genres and not set(genres) & set(self.genres):
+        if any(not set(genres) & set(group) for group in self.genre_groups):
             return False
         if set(genres) & set(self.without_genres):
+            return False
+        if any(lo <= year <= hi for lo, hi in self.without_years):
             return False
         if self.has_years:
             if year <= 0:
@@ -152,6 +166,7 @@ class StatementFacts:
             parts.append("not: " + ", ".join(self.without_genres))
         if self.has_years:
             parts.append(self.years_label())
+        parts.extend(f"not {lo}-{hi}" for lo, hi in self.without_years)
         return "; ".join(parts)
 
 
@@ -167,48 +182,114 @@ def _title_reference(clause: Clause, index: TitleIndex) -> list[int]:
     return []
 
 
+def _titles_named(clauses: Sequence[Clause], index: TitleIndex | None) -> list[int]:
+    """Catalogue indices when *every* clause is a title ("Heat, Alien"), else none."""
+    if index is None or not clauses:
+        return []
+    # a clause with genre or year words is about those ("western" is a genre before it is
+    # the 1997 film Western)
+    references = [[] if c.genres or c.has_years else _title_reference(c, index) for c in clauses]
+    if not all(references):
+        return []
+    return list(dict.fromkeys(i for ref in references for i in ref))
+
+
+def _read_facts(
+    text: str,
+    vocabulary: tuple[str, ...],
+    index: TitleIndex | None,
+    newest_year: int | None,
+    reader: GenreReader | None,
+) -> StatementFacts:
+    """Genres, exclusions and years, read as the chat reads a request (one understanding
+    layer, :func:`explanations.understanding.understand`): films with their year cut out,
+    "newer than Heat", decades in words, "recent"/"classic" against the catalogue's newest
+    year, typos, clipped compounds ("rom-com"), words that name no genre read by ``reader``
+    ("spooky"), and genre words of one phrase that all apply ("crime dramas" is both) while a
+    list is any of them ("comedies or dramas")."""
+    u = understand(text, vocabulary, index, newest_year, reader)
+    request = u.request
+    groups = request.genre_groups
+    genres = tuple(dict.fromkeys(g for group in groups for g in group))
+    return StatementFacts(
+        genres=genres,
+        without_genres=tuple(g for g in request.exclude_genres if g not in genres),
+        year_min=request.year_min,
+        year_max=request.year_max,
+        groups=groups,
+        without_years=u.exclude_years,
+    )
+
+
 @lru_cache(maxsize=4096)
-def _parse(text: str, vocabulary: tuple[str, ...], index: TitleIndex | None) -> StatementFacts:
+def _parse(
+    text: str,
+    vocabulary: tuple[str, ...],
+    index: TitleIndex | None,
+    newest_year: int | None,
+    reader: GenreReader | None,
+) -> StatementFacts:
     # parenthesised parts are labels ("films like Toy Story (Animation, Comedy)", "(1995)"):
     # their commas would cut the statement into clauses that are not the user's meaning
-    clauses = split_clauses(_PARENS.sub("", text), vocabulary)
-    titles: list[int] = []
-    if index is not None and clauses:
-        # a clause with genre or year words is about those ("western" is a genre before it
-        # is the 1997 film Western)
-        references = [
-            [] if c.genres or c.has_years else _title_reference(c, index) for c in clauses
-        ]
-        if all(references):
-            titles = list(dict.fromkeys(i for ref in references for i in ref))
+    bare = _PARENS.sub("", text)
+    titles = _titles_named(split_clauses(bare, vocabulary), index)
     if titles:
         assert index is not None
         names = tuple(dict.fromkeys(natural_title(index.titles[i]) for i in titles))
         return StatementFacts(titles=tuple(titles), title_names=names)
-    genres: list[str] = []
-    without: list[str] = []
-    year_min: int | None = None
-    year_max: int | None = None
-    for c in clauses:
-        # a clause's polarity is relative to the statement's own ("likes: thrillers but no
-        # gore"); year bounds are already flipped by the parser ("nothing before 1980")
-        target = genres if c.polarity == "likes" else without
-        target.extend(g for g in c.genres if g not in target)
-        year_min = c.year_min if c.year_min is not None else year_min
-        year_max = c.year_max if c.year_max is not None else year_max
-    return StatementFacts(
-        genres=tuple(genres),
-        without_genres=tuple(g for g in without if g not in genres),
-        year_min=year_min,
-        year_max=year_max,
-    )
+    return _read_facts(bare, vocabulary, index, newest_year, reader)
 
 
 def statement_facts(
-    text: str, vocabulary: Sequence[str], index: TitleIndex | None = None
+    text: str,
+    vocabulary: Sequence[str],
+    index: TitleIndex | None = None,
+    newest_year: int | None = None,
+    reader: GenreReader | None = None,
 ) -> StatementFacts:
-    """What ``text`` names: genres of ``vocabulary``, a year range, or catalogue titles."""
-    return _parse(text, tuple(vocabulary), index)
+    """What ``text`` names: genres of ``vocabulary``, a year range, or catalogue titles.
+    ``newest_year`` (the catalogue's) anchors "recent" and "classic"; without it they are
+    not read as years. ``reader`` reads words that name no genre ("spooky"); without it they
+    stay free text."""
+    return _parse(text, tuple(vocabulary), index, newest_year, reader)
+
+
+def newest_year(catalogue: Catalogue) -> int | None:
+    """The catalogue's newest release year ("recent" and "classic" are relative to it)."""
+    years = np.asarray(catalogue.years)
+    return int(years.max()) if len(years) and years.max() > 0 else None
+
+
+def _group_hits(catalogue: Catalogue, facts: StatementFacts) -> np.ndarray:
+    """(n_items, n_groups) bool: whether each item has a genre of each of the groups."""
+    vocab = {g: j for j, g in enumerate(catalogue.genre_vocabulary)}
+    has = catalogue.genre_matrix > 0  # (n_items, n_genres)
+    hits = np.zeros((len(catalogue), len(facts.genre_groups)), dtype=bool)
+    for k, group in enumerate(facts.genre_groups):
+        cols = [vocab[g] for g in group if g in vocab]
+        if cols:
+            hits[:, k] = has[:, cols].any(axis=1)
+    return hits
+
+
+def _other_facts(catalogue: Catalogue, facts: StatementFacts) -> np.ndarray:
+    """(n_items,) bool: none of the ruled-out genres, and a known year inside the range and
+    outside every excluded range."""
+    vocab = {g: j for j, g in enumerate(catalogue.genre_vocabulary)}
+    out = np.ones(len(catalogue), dtype=bool)
+    cols = [vocab[g] for g in facts.without_genres if g in vocab]
+    if cols:
+        out &= ~(catalogue.genre_matrix[:, cols] > 0).any(axis=1)
+    if facts.has_years or facts.without_years:
+        years = np.asarray(catalogue.years)
+        out &= years > 0
+        if facts.year_min is not None:
+            out &= years >= facts.year_min
+        if facts.year_max is not None:
+            out &= years <= facts.year_max
+        for lo, hi in facts.without_years:
+            out &= (years < lo) | (years > hi)
+    return out
 
 
 def catalogue_fit(catalogue: Catalogue, facts: StatementFacts) -> np.ndarray:
@@ -223,38 +304,26 @@ def catalogue_fit(catalogue: Catalogue, facts: StatementFacts) -> np.ndarray:
         return out
     if kind == "free":
         return np.zeros(n, dtype=bool)
-    vocab = {g: j for j, g in enumerate(catalogue.genre_vocabulary)}
-    has = catalogue.genre_matrix > 0  # (n_items, n_genres)
-    out = np.ones(n, dtype=bool)
-    if facts.genres:
-        cols = [vocab[g] for g in facts.genres if g in vocab]
-        out &= has[:, cols].any(axis=1) if cols else False
-    cols = [vocab[g] for g in facts.without_genres if g in vocab]
-    if cols:
-        out &= ~has[:, cols].any(axis=1)
-    if facts.has_years:
-        years = np.asarray(catalogue.years)
-        out &= years > 0
-        if facts.year_min is not None:
-            out &= years >= facts.year_min
-        if facts.year_max is not None:
-            out &= years <= facts.year_max
-    return out
+    return _group_hits(catalogue, facts).all(axis=1) & _other_facts(catalogue, facts)
+
+
+# An item with some but not all of a compound statement's genres ("crime dramas": a drama)
+# gets this much of the affinity per share of groups it has: enough to rank it above films
+# with none, too little to rank it with films that are what was asked (it is never cited)
+PARTIAL_CREDIT = 0.3
 
 
 def catalogue_affinity(catalogue: Catalogue, facts: StatementFacts) -> np.ndarray:
-    """(n_items,) float in [0, 1]: how fully each item fits a "facts" statement, the share of
-    its named genres the item has (times the year fit). "Funny animated films for kids" names
-    Comedy, Animation and Children's: an animated family comedy fits it fully, a plain comedy
-    a third, so the person who wrote it gets animated films first, not the catalogue's many
-    comedies. Zero exactly where :func:`catalogue_fit` is False."""
+    """(n_items,) float in [0, 1]: how fully each item fits a "facts" statement. 1 where
+    :func:`catalogue_fit` holds; for a statement of several genre groups ("funny animated
+    films for kids": Comedy, Animation, Children's), ``PARTIAL_CREDIT`` times the share of
+    groups an item has, so the person who wrote it gets animated family comedies first, then
+    animated films, never the catalogue's many plain comedies ahead of them."""
     fit = catalogue_fit(catalogue, facts).astype(np.float64)
-    vocab = {g: j for j, g in enumerate(catalogue.genre_vocabulary)}
-    cols = [vocab[g] for g in facts.genres if g in vocab]
-    if facts.kind != "facts" or len(cols) < 2:
+    if facts.kind != "facts" or len(facts.genre_groups) < 2:
         return fit
-    has = catalogue.genre_matrix[:, cols] > 0  # (n_items, G)
-    return fit * has.mean(axis=1)
+    share = _group_hits(catalogue, facts).mean(axis=1) * _other_facts(catalogue, facts)
+    return np.where(fit > 0, 1.0, PARTIAL_CREDIT * share)
 
 
 def min_z_for_precision(z: np.ndarray, truth: np.ndarray, target: float = 0.95) -> float:

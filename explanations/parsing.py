@@ -138,6 +138,7 @@ _SOFT_NEG = (
     "no need of", "no need for", "not in the mood for", "not interested in", "not big on",
     "not a big fan of", "not much of a fan of", "not really into", "not too keen on",
     "not keen on", "i'm not into", "hated", "disliked", "didn't like", "did not like",
+    "don't care for", "do not care for", "not crazy about", "don't love", "can't do",
 )  # fmt: skip
 # cues that only turn a genre down in a ranking ("less musicals"); the other soft negations
 # ("I don't like horror") rule the genre out of a chat request
@@ -215,9 +216,16 @@ _STOP = frozenset(
 # was, since "comedies, but also horror" adds to the list
 _PROPOSE = frozenset(["what about", "how about"])
 _CONTRAST_LEAD = re.compile(r"^(what about|how about)\s+", re.IGNORECASE)
+_JUST_LEAD = re.compile(r"^(?:(?:and|but|i|we)\s+)*(?:just|only)\s+(?:a|an|some|the)\b", re.I)
+# "but" opening a clause after a comma turns, as without the comma; "but also" adds
+_TURN_LEAD = re.compile(r"^(but|though|although|yet|whereas)\s+(?!also\b|too\b)", re.IGNORECASE)
 _TRAILING = re.compile(
-    r"\s+(?:(?P<pos>(?:is|are)\s+(?:one of\s+)?(?:my|our)\s+(?:favou?rites?|thing|jam|go-to))|"
-    r"(?P<neg>(?:is|are)(?:n't| not)\s+(?:my thing|for me|my cup of tea|my favou?rites?)))\b.*$",
+    r"\s+(?:(?P<pos>(?:is|are)\s+(?:one of\s+)?(?:my|our)\s+(?:favou?rites?|thing|jam|go-to)|"
+    r"(?:is|are)\s+(?:so\s+|really\s+|always\s+)?(?:great|awesome|amazing|the best|fun|cool))|"
+    r"(?P<neg>(?:is|are)(?:n't| not)\s+(?:really\s+)?(?:my thing|for me|my cup of tea|"
+    r"my favou?rites?)|(?:is|are|get|gets)\s+(?:so\s+|too\s+|really\s+|kind of\s+|pretty\s+)?"
+    r"(?:boring|dull|awful|terrible|overrated|lame|annoying|stupid|cheesy|tedious)|"
+    r"(?:freak|freaks|creep|creeps|gross|grosses)\s+me\s+out|(?:bore|bores)\s+me))\b.*$",
     re.IGNORECASE,
 )
 _BETWEEN = re.compile(r"between\s+(\d{4})\s+and\s+(\d{4})", re.IGNORECASE)
@@ -359,6 +367,11 @@ def split_clauses(text: str, vocabulary: Sequence[str] = ()) -> list[Clause]:
         raw = raw.strip()
         if lead := _CONTRAST_LEAD.match(raw):
             joiner, raw = lead.group(1).lower(), raw[lead.end() :]
+        elif turn := _TURN_LEAD.match(raw):  # "I don't like horror, but sci-fi is great"
+            joiner, raw = turn.group(1).lower(), raw[turn.end() :]
+        # "just" / "only" after a no is a yes ("no musicals, just a fun comedy"), which the
+        # leading filler words below would otherwise drop
+        just = _JUST_LEAD.match(raw)
         body = _LEAD.sub("", raw).strip()
         body = re.sub(r"between (\d{4}) to (\d{4})", r"between \1 and \2", body)
         if not body:
@@ -374,6 +387,8 @@ def split_clauses(text: str, vocabulary: Sequence[str] = ()) -> list[Clause]:
             polarity, strength = "likes", "hard"
         elif cue := _cue(body, _SOFT_POS):
             polarity, strength = "likes", "soft"
+        elif just:
+            polarity, strength, cue = "likes", "soft", None
         else:
             cue, explicit = None, False
             if joiner in _PROPOSE:  # "what about thrillers?" asks for them, after a yes or a no
@@ -461,8 +476,8 @@ def parse_preferences(
             out.statements.append((topic, c.polarity))
         elif c.rest or (c.topic and not c.has_years):
             text_ = c.topic
-            if c.has_years:
-                text_ = c.rest
+            if c.has_years:  # the years are a statement of their own: "fun comedies" is left
+                text_ = f"{c.rest} {_genre_words(c.genres)}".strip()
             if text_:
                 out.statements.append((text_, c.polarity))
     return out
@@ -483,7 +498,9 @@ class ParsedRequest:
 # "crime films without horror" is one clause to the splitter; the negation inside it must not
 # make Horror a genre the user asks for, so it becomes a clause of its own
 _INNER_NEGATION = re.compile(
-    r"\s+(?:without|with no|excluding|minus|other than|apart from)\s+", re.IGNORECASE
+    r"\s+(?:without|with no|excluding|minus|other than|apart from|"
+    r"(?:that|which|who)(?:'s|\s+is|\s+are|'re)\s+not|(?:that|which)\s+(?:isn't|aren't))\s+",
+    re.IGNORECASE,
 )
 # In a request "from 1985" names that year ("a comedy from 1985"), and "from 1985 to 1990" a
 # range; :func:`years_in` reads "from 1985" as "from 1985 on", as a profile statement means.
@@ -500,6 +517,27 @@ _SINGLE_YEAR = re.compile(
     r"((?:18|19|20)\d\d)(?![\w'’-])|(?<![A-Za-z] )(?<![\w-])((?:18|19|20)\d\d)(?=\s+[a-z])",
     re.IGNORECASE,
 )
+
+
+# "a rom-com or a mystery or a western or ..." multiplies out; past this many groups the
+# alternatives are read as one group of all their genres (wider, never narrower)
+MAX_GROUPS = 8
+
+
+def either(a: Sequence[tuple[str, ...]], b: Sequence[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """The groups an item must meet to be one alternative *or* the other, each alternative
+    being groups that all apply: "a rom-com or a mystery" is (Romance and Comedy) or Mystery,
+    that is (Romance or Mystery) and (Comedy or Mystery). A group implied by another is
+    dropped, so "romance or rom-coms" stays Romance (the wider alternative)."""
+    product = [tuple(dict.fromkeys((*x, *y))) for x in a for y in b]
+    if len(product) > MAX_GROUPS:
+        return [tuple(dict.fromkeys(g for grp in (*a, *b) for g in grp))]
+    kept = [
+        g
+        for i, g in enumerate(product)
+        if not any(set(o) < set(g) or (set(o) == set(g) and j < i) for j, o in enumerate(product))
+    ]
+    return kept
 
 
 def _genre_words(genres: Sequence[str]) -> str:
@@ -544,14 +582,7 @@ def parse_request(text: str, vocabulary: Sequence[str]) -> ParsedRequest:
             # "horror, romance, comedy" and "comedies or dramas" list alternatives: a film
             # of any of them will do; genre words inside one clause ("crime dramas") all apply
             if (c.joiner in {"or", ",", "and", "&"} or c.joiner in _PROPOSE) and previous_groups:
-                # "romance or rom-coms": one alternative implies the other, keep the wider
-                if set(previous_groups) <= set(clause_groups):
-                    merged_groups = list(previous_groups)
-                elif set(clause_groups) <= set(previous_groups):
-                    merged_groups = list(clause_groups)
-                else:
-                    merged = (*previous_groups, *clause_groups)
-                    merged_groups = [tuple(dict.fromkeys(g for grp in merged for g in grp))]
+                merged_groups = either(previous_groups, clause_groups)
                 groups[-len(previous_groups) :] = merged_groups
                 previous_groups = merged_groups
             else:

@@ -241,7 +241,7 @@ _DECADE_WORDS = {
     "seventies": 1970, "eighties": 1980, "nineties": 1990,
 }  # fmt: skip
 _DECADE = r"(?:(?:19|20)?\d0'?s|'\d0s)"
-_PART = {"early": (0, 4), "mid": (3, 7), "middle": (3, 7), "late": (5, 9)}
+_PART = {"early": (0, 3), "mid": (3, 7), "middle": (3, 7), "late": (7, 9)}  # as annotated
 RECENT_YEARS = 5  # "recent": the catalogue's newest five years
 CLASSIC_AGE = 25  # "classic", "old": at least this many years before the newest film
 
@@ -278,6 +278,14 @@ def read_time(text: str, newest: int | None) -> tuple[str, list[tuple[int, int]]
     text = re.sub(
         rf"\b(?:the\s+)?({_DECADE})(?![\w])", lambda m: f"the {_decade_start(m.group(1))}s", text
     )
+    # "not older than 1990" is from 1990 on, "no newer than 1990" up to 1990
+    text = re.sub(
+        r"\b(?:not|no)\s+(?:older|earlier)\s+than\s+(\d{4})\b", r"from \1 on", text, flags=re.I
+    )
+    text = re.sub(
+        r"\b(?:not|no)\s+(?:newer|later|more recent)\s+than\s+(\d{4})\b", r"up to \1", text,
+        flags=re.IGNORECASE,
+    )  # fmt: skip
     excluded: list[tuple[int, int]] = []
 
     def exclude(m: re.Match[str]) -> str:
@@ -293,7 +301,7 @@ def read_time(text: str, newest: int | None) -> tuple[str, list[tuple[int, int]]
     if newest is not None:
         recent = f"after {newest - RECENT_YEARS}"
         text = re.sub(
-            r"\b(?:recent|recently released|latest|newer|modern|new releases?|"
+            r"\b(?:recent|recently released|latest|newest|newer|modern|new releases?|current|"
             r"(?:this|last|past)\s+(?:year|(?:few|couple of|two|three|\w+)\s+years))\b"
             r"(?!\s+than)",
             recent, text, flags=re.IGNORECASE,
@@ -555,7 +563,7 @@ _FILLER_WORDS = frozenset([
     "so", "also", "what", "how", "about", "loved", "liked", "enjoyed", "enjoy", "likes", "made",
     "released", "came", "out", "set", "got", "get", "give", "show", "hello", "hi", "hey",
     "something's", "there", "other", "others", "else", "all", "everything", "anything's",
-    "favorite", "favourite", "favorites", "favourites", "one's", "thing", "things",
+    "favorite", "favourite", "favorites", "favourites", "one's", "thing", "things", "mood",
 ])  # fmt: skip
 _CHAT = re.compile(
     r"^\s*(?:hi|hello|hey|hiya|howdy|good (?:morning|evening|afternoon)|how are you|thanks|"
@@ -667,14 +675,14 @@ def _phrase(text: str) -> str:
     """A statement's content words ("a really spooky one" -> "spooky"), at most four; in a
     longer one, the words just before "movies" / "films" ("I love disney movies")."""
     low = text.lower()
-    words = [w for w in re.findall(r"[a-z][a-z'-]*", low) if w not in _FILLER_WORDS]
-    if 0 < len(words) <= 4:
-        return " ".join(words)
+    # what stands before "movie" is what kind of movie ("suspenseful films I can watch after
+    # Bird Box"): read first, so the rest of the sentence does not blur it
     head = re.search(r"((?:[a-z'-]+\s+){1,3})(?:movies?|films?|flicks?)\b", low)
-    if head:
-        near = [w for w in head.group(1).split() if w not in _FILLER_WORDS]
+    near = [w for w in head.group(1).split() if w not in _FILLER_WORDS] if head else []
+    if near:
         return " ".join(near[-2:])
-    return ""
+    words = [w for w in re.findall(r"[a-z][a-z'-]*", low) if w not in _FILLER_WORDS]
+    return " ".join(words) if 0 < len(words) <= 4 else ""
 
 
 def _with_readings(

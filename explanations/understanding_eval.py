@@ -32,7 +32,7 @@ import json
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -207,11 +207,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", choices=["dev", "test", "all"], default="test")
     parser.add_argument("--statements", type=int, default=20, help="users per statement (0: skip)")
     parser.add_argument("--out", type=Path, default=Path("reports/understanding.json"))
+    parser.add_argument(
+        "--no-reader",
+        action="store_true",
+        help="rules alone: no MiniLM reading of words that name no genre (the ablation)",
+    )
     args = parser.parse_args(argv)
     split = None if args.split == "all" else args.split
     ctx, dataset = build_context()
+    if args.no_reader:
+        ctx = replace(ctx, reader=None)
     sets = {"real": load_real_requests(split), "paraphrases": load_paraphrases(split)}
-    results: dict[str, Any] = {"split": args.split}
+    results: dict[str, Any] = {"split": args.split, "reader": not args.no_reader}
     for name, requests in sets.items():
         results[name] = evaluate_chat(requests, ctx)
     if args.statements:
@@ -221,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
             results[f"{name}_statements"] = evaluate_statements(
                 requests, ctx, dataset, users=args.statements
             )
-    print(f"split: {args.split}")
+    print(f"split: {args.split}" + (" (rules alone, no reader)" if args.no_reader else ""))
     print("| set | requests | answered | cards meeting | fully met | asked back | p95 |")
     print("|---|---|---|---|---|---|---|")
     for name in sets:

@@ -25,15 +25,22 @@ TOP = 10
 
 
 def _base_scores(dataset: Dataset, users: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-    """(U, n_items) EASE scores with each user's history at -inf, and the histories."""
+    """(U, n_items) EASE scores z-scored per user over the unseen items, as the hybrid
+    normalises each part it serves (raw EASE has a heavy tail: a few items sit many spreads
+    above the rest, which no served list has), with each user's history at -inf; and the
+    histories."""
     from recommender.models.ease import EASE
+    from recommender.models.hybrid import normalise
 
     model = EASE().fit(dataset.interactions, dataset.catalogue)
-    scores = np.asarray(model.score_users(users), dtype=np.float64)
+    raw = np.asarray(model.score_users(users), dtype=np.float64)
     inter = dataset.interactions
     seen = [inter.items[inter.users == u] for u in users]
+    mask = np.zeros(raw.shape, dtype=bool)
     for row, items in enumerate(seen):
-        scores[row, items] = -np.inf
+        mask[row, items] = True
+    scores = normalise(raw, mask, "zscore")
+    scores[mask] = -np.inf
     return scores, seen
 
 
@@ -70,6 +77,7 @@ def evaluate_statements(
             out = profile_rerank(
                 candidates, base[candidates], {"collaborative": base[candidates]},
                 ctx.item_vectors, svec, profile, cat, index=ctx.index, catalogue_scores=whole,
+                reader=ctx.reader,
             )  # fmt: skip
             fit.append(float(meets[out.items[:TOP]].mean()))
         shares.append(float(np.mean(fit)))
@@ -81,4 +89,5 @@ def evaluate_statements(
         "fit_top10": float(np.mean(shares)) if shares else 0.0,
         "share_at_least_80": float(np.mean([s >= 0.8 for s in shares])) if shares else 0.0,
         "worst": [{"fit": f, "id": i, "text": t} for f, i, t in worst[:8]],
+        "all": [{"fit": f, "id": i, "text": t} for f, i, t in worst],
     }

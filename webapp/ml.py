@@ -6,8 +6,11 @@ Nothing here loads at import time: workers pay for a model on first use, and web
 
 from __future__ import annotations
 
+import functools
+
 from django.conf import settings
 
+from explanations.understanding import GenreReader
 from recommender.encoders import TextEncoder
 from recommender.llm import LLMHandle
 
@@ -22,3 +25,10 @@ def encoder() -> TextEncoder:
     from recommender.encoders import get_encoder
 
     return get_encoder(settings.EMBEDDING_MODEL, settings.MODEL_CACHE_DIR)
+
+
+@functools.lru_cache(maxsize=4)
+def genre_reader(vocabulary: tuple[str, ...]) -> GenreReader:
+    """One reader of words that name no genre per process and genre vocabulary (the chat's
+    and the typed statements'): it embeds the genre descriptions once."""
+    return GenreReader(encoder().encode, vocabulary)

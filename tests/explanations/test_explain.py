@@ -152,6 +152,27 @@ def test_a_decade_statement_is_cited_only_for_films_of_that_decade(catalogue: Ca
     assert cited == {i for i in range(len(catalogue)) if 1990 <= catalogue.years[i] <= 1999}
 
 
+def test_a_compound_statement_is_cited_only_for_films_that_are_all_of_it(
+    catalogue: Catalogue,
+) -> None:
+    profile = Profile(statements=(make_statement("crime dramas"),))
+    sid = profile.statements[0].id
+    cited = {}
+    for item in range(len(catalogue)):
+        ev = collect_evidence(
+            catalogue,
+            item,
+            {"collaborative": 0.5, "profile": 0.5},
+            profile=profile,
+            statement_contributions={sid: 0.5},
+            statement_matches={sid: True},  # whatever a caller claims, the genres decide
+        )
+        if ev.statements:
+            cited[catalogue.titles[item]] = ev.statements[0]
+    assert set(cited) == {"Fargo"}  # Babe is a drama, Heat and Seven crime films: none is both
+    assert set(cited["Fargo"].facts.genres) == {"Crime", "Drama"}
+
+
 def test_an_avoided_genre_is_never_a_reason(catalogue, item_vectors, encode, index) -> None:  # type: ignore[no-untyped-def]
     for item in (14, 7, 9):  # non-horror films that "avoids horror" pushed up
         ev = evidence_for(catalogue, item_vectors, encode, index, item, "avoids horror")

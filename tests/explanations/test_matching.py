@@ -87,3 +87,77 @@ def test_ties_count_together_when_calibrating() -> None:
     assert min_z_for_precision(z, truth, 0.9) == float("inf")  # z >= 2 is only half right
     with pytest.raises(ValueError):
         min_z_for_precision(z, truth[:2])
+
+
+# -- statements read by the understanding layer (issue 23) -----------------------------------
+
+
+def test_genre_words_of_one_phrase_all_apply(catalogue: Catalogue) -> None:
+    crime_dramas = statement_facts("crime dramas", GENRES)
+    assert set(crime_dramas.genre_groups) == {("Crime",), ("Drama",)}
+    assert fitting_titles(catalogue, crime_dramas) == {"Fargo"}  # Seven is no drama
+    assert not crime_dramas.fits(("Drama",), 1995) and crime_dramas.fits(("Crime", "Drama"), 1995)
+
+
+def test_a_list_of_genres_is_any_of_them(catalogue: Catalogue) -> None:
+    either = statement_facts("comedies or musicals", GENRES)
+    assert either.genre_groups == (("Comedy", "Musical"),)
+    assert "Sound of Music, The" in fitting_titles(catalogue, either)
+    assert "Airplane!" in fitting_titles(catalogue, either)
+
+
+def test_alternatives_of_compounds_keep_each_compound_whole(catalogue: Catalogue) -> None:
+    # (Romance and Comedy) or Sci-Fi: a plain comedy is neither
+    facts = statement_facts("a rom-com or a sci-fi film", GENRES)
+    fits = fitting_titles(catalogue, facts)
+    assert {"Grease", "Annie Hall", "Alien"} <= fits
+    assert "Airplane!" not in fits and "Toy Story" not in fits
+
+
+def test_decades_and_relative_time_in_words() -> None:
+    seventies = statement_facts("thrillers from the seventies", GENRES)
+    assert (seventies.genres, seventies.year_min, seventies.year_max) == (("Thriller",), 1970, 1979)
+    late = statement_facts("late 80s action", GENRES)
+    assert (late.year_min, late.year_max) == (1987, 1989)
+    recent = statement_facts("recent comedies", GENRES, newest_year=1998)
+    assert (recent.year_min, recent.year_max) == (1994, None)
+    # "recent" without the catalogue's newest year is not guessed from today
+    assert statement_facts("recent comedies", GENRES).year_min is None
+    assert statement_facts("kid friendly, not older than 1990", GENRES).year_min == 1990
+
+
+def test_an_excluded_decade_rules_its_years_out(catalogue: Catalogue) -> None:
+    facts = statement_facts("horror, but not from the 90s", GENRES)
+    assert facts.without_years == ((1990, 1999),)
+    assert fitting_titles(catalogue, facts) == {"Shining, The", "Alien"}  # Scream is 1996
+    assert "not 1990-1999" in facts.label()
+
+
+def test_typos_and_clipped_words_are_read_as_their_genre() -> None:
+    assert statement_facts("comdeies", GENRES).genres == ("Comedy",)
+    assert set(statement_facts("rom-coms", GENRES).genres) == {"Romance", "Comedy"}
+    assert statement_facts("cowboy films", GENRES).kind == "free"  # no Western in GENRES
+    assert statement_facts("a musical that's not for kids", GENRES).without_genres == (
+        "Children's",
+    )
+
+
+def test_a_film_written_with_its_year_is_no_year_range(index: TitleIndex) -> None:
+    facts = statement_facts("thrillers like Heat (1995)", GENRES, index)
+    assert facts.genres == ("Thriller",) and not facts.has_years
+    newer = statement_facts("a comedy newer than Grease", GENRES, index)
+    assert (newer.genres, newer.year_min) == (("Comedy",), 1979)
+
+
+def test_a_compound_gives_partial_fits_a_little_and_never_a_claim(catalogue: Catalogue) -> None:
+    from explanations.matching import PARTIAL_CREDIT, catalogue_affinity
+
+    facts = statement_facts("crime dramas", GENRES)
+    affinity = catalogue_affinity(catalogue, facts)
+    fargo, seven, shining = (
+        catalogue.titles.index(t) for t in ("Fargo", "Seven (Se7en)", "Shining, The")
+    )
+    assert affinity[fargo] == 1.0
+    assert affinity[seven] == PARTIAL_CREDIT / 2  # one of two groups
+    assert affinity[shining] == 0.0
+    assert not catalogue_fit(catalogue, facts)[seven]

@@ -58,8 +58,10 @@ def test_one_statement_moves_items_but_keeps_the_collaborative_order_elsewhere(
         profile,
         catalogue,
     )
-    # the profile part is capped relative to the spread of the hybrid score
-    assert np.abs(out.components["profile"]).max() <= 4.0 * scores.std() + 1e-9
+    # the profile part is capped relative to the spread of the hybrid score (a statement the
+    # user wrote has the explicit cap)
+    cap = ScoringConfig().explicit_cap
+    assert np.abs(out.components["profile"]).max() <= cap * scores.std() + 1e-9
     # items the statement scores alike keep their hybrid order
     non_animated = [i for i in out.items.tolist() if "Animation" not in catalogue.genres[i]]
     same = [
@@ -125,7 +127,8 @@ def test_a_genre_statement_raises_exactly_the_items_of_that_genre(
     assert animated == {0, 1, 2}
     assert len({round(parts[i], 9) for i in animated}) == 1  # the fact, not a cosine
     assert len({round(parts[i], 9) for i in set(parts) - animated}) == 1
-    assert min(parts[i] for i in animated) > 0 > max(parts[i] for i in set(parts) - animated)
+    # what the person asked for is lifted by a fixed step; the rest keep their hybrid score
+    assert min(parts[i] for i in animated) > 0 == max(parts[i] for i in set(parts) - animated)
     assert {i for i in parts if out.matched(i)[sid]} == animated
 
 
@@ -306,3 +309,19 @@ def test_an_explicit_avoid_holds_every_fitting_item_down_by_avoid_z(
     limit = c.explicit_cap * spread
     expected = -limit * np.tanh(c.avoid_z * spread / limit)
     assert parts[next(iter(comedy))] == pytest.approx(expected)
+
+
+def test_a_rare_fact_asked_for_moves_as_far_as_a_common_one(
+    catalogue, item_vectors, encode
+) -> None:  # type: ignore[no-untyped-def]
+    # Grease is the only 1970s musical of the catalogue; seven films are comedies
+    rare = Profile(statements=(make_statement("70s musicals"),))
+    common = Profile(statements=(make_statement("comedies"),))
+    grease = catalogue.titles.index("Grease")
+    lifts = []
+    for profile in (rare, common):
+        out = run(catalogue, item_vectors, encode, profile)
+        lifts.append(out.contribution(grease)[profile.statements[0].id])
+    assert lifts[0] == pytest.approx(lifts[1]) and lifts[0] > 0
+    # and the one film that is what was asked for leads the list
+    assert run(catalogue, item_vectors, encode, rare).items[0] == grease

@@ -312,6 +312,58 @@ def test_a_list_of_genres_is_one_any_of_group_and_a_compound_is_two(
     assert set(compound) == {("Crime",), ("Drama",)}  # a film must be both
 
 
+def test_alternatives_of_compounds_keep_each_compound_whole(tiny_index: TitleIndex) -> None:
+    # (Romance and Comedy) or Crime = (Romance or Crime) and (Comedy or Crime)
+    groups = read("a rom-com or a crime film", tiny_index).request.genre_groups
+    assert {frozenset(g) for g in groups} == {
+        frozenset({"Romance", "Crime"}),
+        frozenset({"Comedy", "Crime"}),
+    }
+    # one alternative implies the other: the wider one is kept
+    wider = read("romance movies or rom coms", tiny_index).request.genre_groups
+    assert wider == (("Romance",),)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "action movies are boring",
+        "Action freaks me out",
+        "I don't care for action",
+        "action isn't really my thing",
+    ],
+)
+def test_a_negation_after_the_genre_rules_it_out(tiny_index: TitleIndex, text: str) -> None:
+    u = read(text, tiny_index)
+    assert u.request.exclude_genres == ("Action",) and not u.request.genre_groups, text
+
+
+def test_a_clause_after_a_comma_and_but_turns_the_polarity(tiny_index: TitleIndex) -> None:
+    u = read("I don't really like horror, but westerns are great", tiny_index)
+    assert u.request.exclude_genres == ("Horror",) and u.request.genre_groups == (("Western",),)
+    # "but also" adds to the list instead
+    also = read("comedies, but also westerns", tiny_index).request
+    assert not also.exclude_genres
+
+
+def test_just_after_a_no_is_a_yes(tiny_index: TitleIndex) -> None:
+    u = read("no horror, just a fun 80s comedy", tiny_index)
+    assert u.request.exclude_genres == ("Horror",)
+    assert u.request.genre_groups == (("Comedy",),) and years(u) == (1980, 1989)
+
+
+def test_that_is_not_inside_a_clause_rules_the_genre_out(tiny_index: TitleIndex) -> None:
+    u = read("a comedy that's not for kids", tiny_index)
+    assert u.request.genre_groups == (("Comedy",),)
+    assert u.request.exclude_genres == ("Children's",)
+
+
+def test_not_older_than_a_year_is_from_that_year_on(tiny_index: TitleIndex) -> None:
+    assert years(read("a western not older than 1990", tiny_index)) == (1990, None)
+    assert years(read("a western no newer than 1950", tiny_index)) == (None, 1950)
+    assert years(read("the newest thrillers", tiny_index)) == (NEWEST - RECENT_YEARS + 1, None)
+
+
 # -- chit-chat and junk -----------------------------------------------------------------------
 
 

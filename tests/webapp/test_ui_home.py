@@ -10,6 +10,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from tests.webapp.profiles_support import (  # noqa: F401 (fixtures)
     fan_fixture,
@@ -51,7 +52,7 @@ def test_a_card_shows_the_item_its_explanation_evidence_and_critique_buttons(
     entry = ranking_selectors.ranking_for(user=fan, limit=1).entries[0]
     assert entry["item"].title in card and str(entry["item"].year) in card
     assert all(f'class="tag">{g.name}<' in card for g in entry["item"].genres.all())
-    assert 'data-testid="explanation"' in card and entry["explanation"]["text"] in card
+    assert 'data-testid="explanation"' in card and escape(entry["explanation"]["text"]) in card
     assert 'data-testid="why"' in card and "<summary" in card
     for testid in ("critique-more", "critique-less", "critique-reason", "critique-not"):
         assert f'data-testid="{testid}"' in card

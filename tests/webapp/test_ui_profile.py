@@ -21,6 +21,7 @@ from webapp.catalogue.models import Interaction, Item
 from webapp.jobs.models import JobRun
 from webapp.profiles import selectors, services
 from webapp.profiles.models import ProfileVersion
+from webapp.ranking import selectors as ranking_selectors
 from webapp.ranking import services as ranking_services
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("tiny_models")]
@@ -310,3 +311,31 @@ def test_sign_ups_from_one_address_are_limited(client: Client, db: Any) -> None:
     )  # fmt: skip
     assert blocked.status_code == 429 and "Too many new accounts" in blocked.content.decode()
     cache.clear()
+
+
+def test_a_statement_nothing_fits_says_so_next_to_it(client: Client, fan: Any) -> None:
+    # the tiny catalogue holds comedies and horror films only, all from 1975
+    services.profile_edit(user=fan, by=fan, action="add", text="westerns", polarity="likes")
+    services.profile_edit(user=fan, by=fan, action="add", text="horror films", polarity="likes")
+    horror = selectors.current_profile(user=fan).statements[-1].id  # type: ignore[union-attr]
+    services.profile_edit(user=fan, by=fan, action="weight", sid=horror, weight=0.05)
+    page = client.get(reverse("profile")).content.decode()
+    rows = {
+        m.group(1): m.group(2)
+        for m in re.finditer(r'value="([^"]+)" aria-label="Statement text"(.*?)</li>', page, re.S)
+    }
+    assert "No film in the catalogue fits this." in rows["westerns"]
+    # every film this fan has not rated is in their top 10 (9 of them): horror shows
+    assert 'data-testid="statement-note"' not in rows["horror films"]
+    assert 'data-testid="statement-note"' not in rows["funny films"]
+    # at a twentieth of the weight horror does not beat the one comedy left for the top 1
+    ranking = ranking_selectors.ranking_for(user=fan, limit=10)
+    notes = ranking_selectors.statement_notes(ranking, top=1)
+    assert notes == {horror: "None of your top 1 fits this yet.", **_westerns(fan)}
+
+
+def _westerns(user: Any) -> dict[str, str]:
+    profile = selectors.current_profile(user=user)
+    assert profile is not None
+    sid = next(s.id for s in profile.statements if s.text == "westerns")
+    return {sid: "No film in the catalogue fits this."}

@@ -25,8 +25,11 @@ from explanations.explain import (
     explanation_key,
     template_explanation,
 )
+from explanations.matching import catalogue_fit, newest_year, statement_facts
+from explanations.parsing import GENRE_PHRASE
 from explanations.profile import Profile
 from explanations.scoring import (
+    EXPLICIT_SOURCES,
     CatalogueScores,
     Reranked,
     filter_mask,
@@ -320,6 +323,9 @@ def _rank(
         catalogue_scores=found.catalogue_scores if ready else None,
         covered=found.covered,
         neighbours=state.neighbours,
+        # words that name no genre ("spooky") read as the chat reads them; only with the
+        # item vectors, which say the encoder is there
+        reader=ml.genre_reader(tuple(state.catalogue.genre_vocabulary)) if ready else None,
     )
     return _cards(inputs, model_version, ranked, ready, limit, positions)
 
@@ -660,3 +666,30 @@ def for_you(*, user: Any, limit: int = HOME_LENGTH) -> dict[str, Any]:
         "explain_job": job,
         "explaining": job is not None and not job.is_finished,
     }
+
+
+def statement_notes(ranking: Ranking, top: int = 10) -> dict[str, str]:
+    """Statement id -> a note for the profile page when a statement the person wrote does
+    not show in their list: no statement is silently ignored. "No film in the catalogue
+    fits this" when its genres and years fit nothing; "None of your top 10 fits this yet"
+    when the catalogue has such films but none reached the top (a low weight, or other
+    statements outweigh it)."""
+    reranked, profile = ranking.reranked, ranking.profile
+    if reranked is None or profile is None or not reranked.statement_ids:
+        return {}
+    catalogue = catalogue_state().catalogue
+    # read against every genre we know, so "westerns" in a catalogue without any is a genre
+    # that nothing fits rather than free text
+    known = tuple(sorted(set(GENRE_PHRASE) | set(catalogue.genre_vocabulary)))
+    shown = reranked.matches[:top]  # (top, S)
+    notes = {}
+    for j, sid in enumerate(reranked.statement_ids):
+        st = next((s for s in profile.statements if s.id == sid), None)
+        if st is None or st.source not in EXPLICIT_SOURCES or st.polarity != "likes":
+            continue
+        f = statement_facts(st.text, known, newest_year=newest_year(catalogue))
+        if f.kind == "facts" and not catalogue_fit(catalogue, f).any():
+            notes[sid] = "No film in the catalogue fits this."
+        elif len(reranked.items) and not shown[:, j].any():
+            notes[sid] = f"None of your top {min(top, len(reranked.items))} fits this yet."
+    return notes

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import numpy as np
 
 from explanations.conversation import ChatContext, ConversationState, promote, respond
-from explanations.understanding import GenreReader
 from webapp import ml
 from webapp.catalogue.models import Item
 from webapp.catalogue.selectors import history_rows
@@ -39,14 +37,8 @@ def _chat_context(user: Any) -> ChatContext:
         base_scores=base,
         seen=np.array([i for pk in seen if (i := state.position(pk)) is not None], np.int64),
         profile=ranking.profile,
-        reader=_genre_reader(state.catalogue.genre_vocabulary),
+        reader=ml.genre_reader(tuple(state.catalogue.genre_vocabulary)),
     )
-
-
-@functools.lru_cache(maxsize=4)
-def _genre_reader(vocabulary: tuple[str, ...]) -> GenreReader:
-    """One reader per process and genre vocabulary: it embeds the genre descriptions once."""
-    return GenreReader(ml.encoder().encode, vocabulary)
 
 
 def conversation_respond(*, user: Any, message: str) -> Conversation:

@@ -58,9 +58,16 @@ def _filters(profile: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _rows(profile: Any, errors: dict[str, str], typed: dict[str, QueryDict]) -> list[dict]:
-    """One editable row per statement; a row whose edit failed shows what was typed."""
+def _rows(
+    profile: Any,
+    errors: dict[str, str],
+    typed: dict[str, QueryDict],
+    notes: dict[str, str] | None = None,
+) -> list[dict]:
+    """One editable row per statement; a row whose edit failed shows what was typed; ``notes``
+    say which statements nothing in the list fits."""
     statements = profile.statements if profile else ()
+    notes = notes or {}
     cited = Item.objects.in_bulk([pk for s in statements for pk in s.evidence])
     rows = []
     for s in statements:
@@ -74,6 +81,7 @@ def _rows(profile: Any, errors: dict[str, str], typed: dict[str, QueryDict]) -> 
                 # a checkbox sends nothing when unticked: read it only from the full row form
                 "pinned": "pinned" in said if said and said.get("action") in FULL else s.pinned,
                 "error": errors.get(s.id),
+                "note": notes.get(s.id),
                 "evidence": [cited[pk] for pk in s.evidence if pk in cited],
             }
         )
@@ -91,7 +99,9 @@ def _editor(
     user, errors = request.user, errors or {}
     ranking = ranking_selectors.ranking_for(user=user, limit=PREVIEW_LENGTH)
     context = {
-        "statements": _rows(ranking.profile, errors, typed or {}),
+        "statements": _rows(
+            ranking.profile, errors, typed or {}, ranking_selectors.statement_notes(ranking)
+        ),
         "errors": errors,
         "version": selectors.current_version(user=user),
         "profile": ranking.profile,
