@@ -34,6 +34,7 @@ from explanations.profile import (
     make_statement,
 )
 from explanations.titles import natural_title
+from explanations.understanding import clean
 from recommender.data import Catalogue
 
 ItemCritique = Literal["more", "less", "not_for_me"]
@@ -103,7 +104,7 @@ def critique_item(
         reason.strip(),
         flags=re.IGNORECASE,
     )
-    for clause in split_clauses(cleaned, catalogue.genre_vocabulary):
+    for clause in split_clauses(clean(cleaned)[0], catalogue.genre_vocabulary):
         topic = re.sub(r"^(?:too|a|an|the|so|very)\s+", "", clause.topic, flags=re.IGNORECASE)
         if not topic:
             continue
@@ -119,14 +120,17 @@ def critique_list(
     profile: Profile, text: str, vocabulary: Sequence[str]
 ) -> tuple[Profile, Critique]:
     """Apply a free-text critique of the whole list ("less violent, more comedies")."""
-    parsed = parse_preferences(text, vocabulary, hard_genre_filters=True)
+    words, excluded = clean(text)  # "no rom-coms from the nineties" as the rules read it
+    parsed = parse_preferences(words, vocabulary, hard_genre_filters=True)
+    statements = list(parsed.statements)
+    statements += [(f"films from the {lo}s", "avoids") for lo, _ in excluded]
     filters = Filters(
         include_genres=tuple(parsed.include_genres),
         exclude_genres=tuple(parsed.exclude_genres),
         year_min=parsed.year_min,
         year_max=parsed.year_max,
     )
-    return _apply(profile, text, parsed.statements, filters)
+    return _apply(profile, text, statements, filters)
 
 
 def undo_critique(profile: Profile, critique: Critique) -> Profile:

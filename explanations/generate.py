@@ -39,7 +39,7 @@ from explanations.profile import (
     make_statement,
 )
 from explanations.scoring import Encode
-from explanations.understanding import normalise
+from explanations.understanding import clean
 
 MOVIELENS_GENRES: tuple[str, ...] = tuple(GENRE_PHRASE)
 LIKED_RATING = 4.0  # ratings at or above this count as liked (MovieLens 1-5 stars)
@@ -321,6 +321,11 @@ def regenerate_profile(
     return generate_profile(llm, history, pinned, filters=previous.filters, **kwargs)
 
 
+def _genre_words(genres: Sequence[str]) -> str:
+    """The words parse_preferences writes for a clause of genres and years ("thrillers")."""
+    return " and ".join(GENRE_PHRASE.get(g, g) for g in genres)
+
+
 def _years_text(lo: int | None, hi: int | None) -> str:
     """A year wish as a statement the matcher reads back as the same range."""
     return years_phrase(
@@ -339,21 +344,29 @@ def profile_from_text(
     soft one ("mostly films from the 90s", "I love 80s films") is a taste, so a statement:
     a filter would hide every older film from someone who only said "mostly".
     """
-    text = normalise(text)  # "don't really like" is a negation, "dont" too
+    # "don't really like" is a negation, "the nineties" a decade, "rom-coms" two genres
+    text, excluded = clean(text)
     parsed = parse_preferences(text, vocabulary, hard_genre_filters=False)
     year_min = year_max = None
-    soft_years = []
+    soft_years, compounds = [], {}
     for clause in split_clauses(text, vocabulary):
         if clause.year_min is None and clause.year_max is None:
             continue
         if clause.strength == "soft" and clause.polarity == "likes":
-            soft_years.append(_years_text(clause.year_min, clause.year_max))
+            if clause.genres:  # "thrillers from the 1970s" is one wish: 70s thrillers
+                compounds[_genre_words(clause.genres)] = clause.topic
+            else:
+                soft_years.append(_years_text(clause.year_min, clause.year_max))
             continue
         year_min = clause.year_min if clause.year_min is not None else year_min
         year_max = clause.year_max if clause.year_max is not None else year_max
     profile = Profile(filters=Filters(year_min=year_min, year_max=year_max))
     for topic, polarity in parsed.statements:
+        topic = compounds.get(topic, topic) if polarity == "likes" else topic
         profile = add_statement(profile, make_statement(topic, polarity, source=source))
     for topic in dict.fromkeys(soft_years):
         profile = add_statement(profile, make_statement(topic, "likes", source=source))
+    for lo, hi in excluded:  # "but not from the 90s"
+        topic = _years_text(lo, hi)
+        profile = add_statement(profile, make_statement(topic, "avoids", source=source))
     return profile

@@ -153,7 +153,8 @@ _SOFT_POS = (
 )  # fmt: skip
 _LEAD = re.compile(
     r"^(?:(?:the user|this user|user|they|he|she|i'm|i am|i|also|really|and|but|or|do|does|"
-    r"please|just|generally|usually|tends to|seems to|definitely|absolutely)\s+)+",
+    r"please|just|generally|usually|tends to|seems to|definitely|absolutely|so|well|then|"
+    r"actually|honestly)\s+)+",
     re.IGNORECASE,
 )
 _FILLER = re.compile(
@@ -351,9 +352,15 @@ def _leftover(text: str) -> str:
     return "" if all(w in _STOP for w in rest.lower().split()) else rest
 
 
+# "both scary and funny" is one wish for films that are both: the "and" joins no clauses
+# ("that's both", "is both"); "I like both comedy and horror" likes each, a list
+_BOTH = re.compile(r"(?<=(?:'s|is|be) )both\s+([\w'-]+(?:\s+[\w'-]+)?)\s+and\s+", re.IGNORECASE)
+
+
 def split_clauses(text: str, vocabulary: Sequence[str] = ()) -> list[Clause]:
     """Clauses of ``text`` with polarity, strength, genres and years (see module doc)."""
     protected = _BETWEEN.sub(lambda m: f"between {m.group(1)} to {m.group(2)}", text)
+    protected = _BOTH.sub(r"\1 ", protected)
     parts: list[tuple[str, str]] = []  # (joiner before the clause, clause)
     pos, joiner = 0, ","
     for m in _SPLIT.finditer(protected):
@@ -463,7 +470,10 @@ def parse_preferences(
             out.year_min = c.year_min
         if c.year_max is not None:
             out.year_max = c.year_max
-        if c.genres and hard_genre_filters and c.strength == "hard":
+        # "no rom-coms" rules out films that are both, which no genre filter can say: it
+        # stays a statement (a strong "avoids" holds exactly those films down)
+        compound = len(genre_groups_in(c.topic, vocabulary)[0]) > 1
+        if c.genres and hard_genre_filters and c.strength == "hard" and not compound:
             target = out.exclude_genres if c.polarity == "avoids" else out.include_genres
             target.extend(g for g in c.genres if g not in target)
             if c.rest:

@@ -254,12 +254,16 @@ def _decade_start(word: str) -> int:
 
 
 # "old" is a time word only before what a film is ("older westerns", "old movies")
-_OLD_BEFORE_FILM = re.compile(
-    r"\bold(?:er)?\b(?!\s+than)(?=\s+(?:films?|movies?|ones|stuff|"
+_FILM_WORDS = (
+    r"(?:films?|movies?|ones|stuff|releases?|"
     + "|".join(re.escape(p) for p in sorted(GENRE_SYNONYMS, key=len, reverse=True))
-    + r")\b)",
-    re.IGNORECASE,
+    + r")s?\b"
 )
+_OLD_BEFORE_FILM = re.compile(
+    rf"\b(?:old(?:er)?|earlier)\b(?!\s+than)(?=\s+{_FILM_WORDS})", re.IGNORECASE
+)
+# "a new comedy" is a recent one ("new to me" is not a year)
+_NEW_BEFORE_FILM = re.compile(rf"\bnew\b(?=\s+{_FILM_WORDS})", re.IGNORECASE)
 
 
 def read_time(text: str, newest: int | None) -> tuple[str, list[tuple[int, int]]]:
@@ -276,8 +280,10 @@ def read_time(text: str, newest: int | None) -> tuple[str, list[tuple[int, int]]
 
     text = re.sub(rf"\b(early|mid|middle|late)[\s-]+(?:the\s+)?({_DECADE})", part, text, flags=re.I)
     text = re.sub(
-        rf"\b(?:the\s+)?({_DECADE})(?![\w])", lambda m: f"the {_decade_start(m.group(1))}s", text
-    )
+        rf"\b(the\s+)?({_DECADE})(?![\w])",
+        lambda m: f"{m.group(1) or ''}{_decade_start(m.group(2))}s",
+        text,
+    )  # "80s comedies" -> "1980s comedies", "the 80's" -> "the 1980s"
     # "not older than 1990" is from 1990 on, "no newer than 1990" up to 1990
     text = re.sub(
         r"\b(?:not|no)\s+(?:older|earlier)\s+than\s+(\d{4})\b", r"from \1 on", text, flags=re.I
@@ -295,7 +301,7 @@ def read_time(text: str, newest: int | None) -> tuple[str, list[tuple[int, int]]
 
     text = re.sub(
         r"\b(?:but\s+)?(?:not|nothing|no|none|except|excluding|other than|anything but)\s+"
-        r"(?:(?:from|in|of|made in|set in)\s+)?the\s+(\d{4})s(?:\s+(?:films?|movies?|ones?))?",
+        r"(?:(?:from|in|of|made in|set in)\s+)?(?:the\s+)?(\d{4})s(?:\s+(?:films?|movies?|ones?))?",
         exclude, text, flags=re.IGNORECASE,
     )  # fmt: skip
     if newest is not None:
@@ -306,7 +312,7 @@ def read_time(text: str, newest: int | None) -> tuple[str, list[tuple[int, int]]
             r"(?!\s+than)",
             recent, text, flags=re.IGNORECASE,
         )  # fmt: skip
-        text = re.sub(r"\bnew\b(?=\s+(?:films?|movies?|ones?|releases?|stuff)\b)", recent, text)
+        text = _NEW_BEFORE_FILM.sub(recent, text)
         old = f"before {newest - CLASSIC_AGE + 1}"
         text = re.sub(
             r"\b(?:classics?|vintage|golden age|black and white|old-school)\b(?!\s+than)",
@@ -318,7 +324,10 @@ def read_time(text: str, newest: int | None) -> tuple[str, list[tuple[int, int]]
 
 # -- 4. spelling and clipped compounds --------------------------------------------------------
 
-_GENRE_WORDS = tuple(sorted({w for p in GENRE_SYNONYMS for w in p.split() if len(w) >= 6}))
+_GENRE_WORDS = tuple(sorted({w for p in GENRE_SYNONYMS for w in p.split() if len(w) >= 5}))
+# a five-letter word is corrected only right before "movie"/"film" ("horor movies"): alone,
+# one edit turns too many everyday words into genre words ("prime" -> "crime")
+_BEFORE_FILM_WORD = re.compile(r"\s+(?:movies?|films?|flicks?)\b", re.IGNORECASE)
 
 
 def _damerau_one(a: str, b: str) -> bool:
@@ -345,7 +354,8 @@ def correct_spelling(text: str) -> str:
     def fix(m: re.Match[str]) -> str:
         word = m.group(0)
         low = word.lower()
-        if len(low) < 6 or low in _GENRE_WORDS:
+        short = len(low) == 5 and not _BEFORE_FILM_WORD.match(text, m.end())
+        if len(low) < 5 or short or low in _GENRE_WORDS:
             return word
         stem = low[:-1] if low.endswith("s") and low[:-1] not in _GENRE_WORDS else low
         for target in _GENRE_WORDS:
@@ -564,6 +574,7 @@ _FILLER_WORDS = frozenset([
     "released", "came", "out", "set", "got", "get", "give", "show", "hello", "hi", "hey",
     "something's", "there", "other", "others", "else", "all", "everything", "anything's",
     "favorite", "favourite", "favorites", "favourites", "one's", "thing", "things", "mood",
+    "fan", "fans", "big", "huge", "interested",
 ])  # fmt: skip
 _CHAT = re.compile(
     r"^\s*(?:hi|hello|hey|hiya|howdy|good (?:morning|evening|afternoon)|how are you|thanks|"
@@ -613,6 +624,19 @@ class Understanding:
         return all(
             read.get(t, "none") == "none" and not _GENRE_PHRASE.search(t) for t, _ in r.statements
         )
+
+    @property
+    def only_hints(self) -> tuple[str, ...]:
+        """The genres weakly read from words that name none, when nothing else was read
+        ("I'm kinda bored": comedies?): too little to recommend on, enough to ask about."""
+        r = self.request
+        if r.genre_groups or r.exclude_genres or r.year_min is not None or r.year_max is not None:
+            return ()
+        if self.exclude_years or self.known_films:
+            return ()
+        if any(x.strength == "genre" for x in self.readings):
+            return ()
+        return tuple(dict.fromkeys(x.genre for x in self.readings if x.genre is not None))
 
     def chips(self, label: Callable[[int], str] | None = None) -> tuple[str, ...]:
         """What was understood, one short phrase each (shown as "I read: a · b · c")."""
@@ -735,6 +759,15 @@ _RELATIVE_TO_FILM = re.compile(
 )
 
 
+def clean(text: str, newest_year: int | None = None) -> tuple[str, list[tuple[int, int]]]:
+    """Steps 1, 3 and 4 for the rule readers of statements and critiques, which keep the
+    person's words: (the text with time phrases, typos and clipped compounds in the forms the
+    rules read, decades ruled out). "no rom-coms from the nineties" -> "no romantic comedies
+    from the 1990s"."""
+    body, excluded = read_time(normalise(text), newest_year)
+    return expand_clipped(correct_spelling(body)), excluded
+
+
 def understand(
     text: str,
     vocabulary: Sequence[str],
@@ -786,6 +819,7 @@ __all__ = [
     "GenreReader",
     "GenreReading",
     "Understanding",
+    "clean",
     "correct_spelling",
     "expand_clipped",
     "is_small_talk",

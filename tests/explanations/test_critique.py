@@ -65,3 +65,18 @@ def test_undo_keeps_later_user_edits(catalogue: Catalogue) -> None:
     p2, _ = critique_list(p1, "no horror", GENRES)
     undone = undo_critique(p2, first)
     assert undone.filters.year_min is None and undone.filters.exclude_genres == ("Horror",)
+
+
+def test_a_critique_in_real_words_is_read_by_the_understanding_layer() -> None:
+    from explanations.critique import critique_list
+    from explanations.matching import statement_facts
+    from explanations.profile import Profile
+    from tests.explanations.conftest import GENRES
+
+    profile, _ = critique_list(Profile(), "no rom-coms, nothing from the seventies", GENRES)
+    # a compound cannot be a genre filter: hiding every comedy would hide far more
+    assert profile.filters.exclude_genres == ()
+    read = {s.text: (s.polarity, statement_facts(s.text, GENRES)) for s in profile.statements}
+    romcoms = next(f for p, f in read.values() if p == "avoids" and f.genres)
+    assert set(romcoms.genre_groups) == {("Romance",), ("Comedy",)}
+    assert any(p == "avoids" and (f.year_min, f.year_max) == (1970, 1979) for p, f in read.values())

@@ -87,3 +87,24 @@ def test_repair_drops_evidence_no_longer_in_the_history(catalogue: Catalogue) ->
     profile = generate_profile(None, rows, vocabulary=GENRES)
     repaired = repair_evidence(profile, {101})
     assert all(set(s.evidence) <= {101} for s in repaired.statements)
+
+
+def test_onboarding_in_real_words_keeps_each_wish_whole() -> None:
+    from explanations.generate import MOVIELENS_GENRES, profile_from_text
+    from explanations.matching import statement_facts
+
+    def read(text: str) -> list[tuple[str, tuple[tuple[str, ...], ...], int | None, int | None]]:
+        return [
+            (s.polarity, (f := statement_facts(s.text, MOVIELENS_GENRES)).genre_groups,
+             f.year_min, f.year_max)
+            for s in profile_from_text(text).statements
+        ]  # fmt: skip
+
+    # one statement: seventies thrillers, not thrillers plus any film of the seventies
+    assert read("I love thrillers from the seventies") == [("likes", (("Thriller",),), 1970, 1979)]
+    assert read("I don't really like horror, but sci fi is great") == [
+        ("avoids", (("Horror",),), None, None),
+        ("likes", (("Sci-Fi",),), None, None),
+    ]
+    assert read("westerns are boring") == [("avoids", (("Western",),), None, None)]
+    assert ("avoids", (), 1990, 1999) in read("horror, but not from the nineties")

@@ -364,6 +364,24 @@ def test_not_older_than_a_year_is_from_that_year_on(tiny_index: TitleIndex) -> N
     assert years(read("the newest thrillers", tiny_index)) == (NEWEST - RECENT_YEARS + 1, None)
 
 
+def test_both_x_and_y_asks_for_films_that_are_both(tiny_index: TitleIndex) -> None:
+    both = read("something that's both scary and funny", tiny_index).request.genre_groups
+    assert set(both) == {("Horror",), ("Comedy",)}
+    each = read("I like both comedy and horror", tiny_index).request.genre_groups
+    assert len(each) == 1 and set(each[0]) == {"Comedy", "Horror"}  # likes each: a list
+
+
+def test_a_five_letter_typo_is_corrected_only_before_movie(tiny_index: TitleIndex) -> None:
+    assert read("got any horor movies", tiny_index).request.genre_groups == (("Horror",),)
+    assert read("prime time comedy", tiny_index).request.genre_groups == (("Comedy",),)
+
+
+def test_new_and_earlier_before_a_genre_are_times(tiny_index: TitleIndex) -> None:
+    assert years(read("a new comedy", tiny_index)) == (NEWEST - RECENT_YEARS + 1, None)
+    assert years(read("earlier horror", tiny_index)) == (None, NEWEST - CLASSIC_AGE)
+    assert years(read("a movie that is new to me", tiny_index)) == (None, None)
+
+
 # -- chit-chat and junk -----------------------------------------------------------------------
 
 
@@ -549,3 +567,22 @@ def test_only_a_clear_reading_becomes_a_genre_constraint(
     # a genre word is never sent to the reader: the rules have read it
     u = understand("a comedy", READER_VOCAB, tiny_index, NEWEST, sure)
     assert u.request.genre_groups == (("Comedy",),) and not u.readings
+
+
+def test_a_message_read_only_as_a_hint_is_asked_about_not_answered(
+    tiny_encoder: TextEncoder,
+) -> None:
+    hinted = reader(tiny_encoder, min_similarity=2, hint_similarity=-1, hint_margin=0)
+    cat = catalogue_of(TINY)
+    ctx = ChatContext(
+        cat, TitleIndex(cat.titles, cat.years.tolist()), KeywordEncoder()(cat.texts()),
+        KeywordEncoder(), base_scores=np.linspace(0, 1, len(cat)), reader=hinted,
+    )  # fmt: skip
+    (guess,) = hinted.read(["spooky"])
+    u = understand("something spooky", VOCAB, ctx.index, NEWEST, hinted)
+    assert u.only_hints == (guess.genre,)
+    reply = respond(ConversationState(), "something spooky", ctx)
+    assert reply.clarifying_question and not reply.items
+    assert reply.text.startswith("Do you mean ")
+    # with a genre beside it, the hint only ranks and the genre is answered
+    assert respond(ConversationState(), "a spooky comedy", ctx).items
