@@ -5,20 +5,16 @@ from django.contrib.auth.forms import UserCreationForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from webapp.ratelimit import allow
+from webapp.ratelimit import allow_client
 
 SIGNUP_RATE = "10/hour"  # new accounts per address: enough for a family, not for a script
-
-
-def client_address(request: HttpRequest) -> str:
-    return str(request.META.get("REMOTE_ADDR", ""))
 
 
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("home")
     form = UserCreationForm(request.POST or None)
-    if request.method == "POST" and not allow(f"signup:{client_address(request)}", SIGNUP_RATE):
+    if request.method == "POST" and not allow_client(request, "signup", SIGNUP_RATE):
         form.add_error(None, "Too many new accounts from here; try again in an hour.")
         return render(request, "registration/signup.html", {"form": form}, status=429)
     if request.method == "POST" and form.is_valid():

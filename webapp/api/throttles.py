@@ -2,6 +2,7 @@
 
 DRF binds ``THROTTLE_RATES`` when its module is imported, so a changed ``REST_FRAMEWORK``
 setting (a test's override) would never reach it; reading ``api_settings`` each time does.
+Each names its client by ``webapp.clientip.client_ip``, as every other per-address limit does.
 """
 
 from __future__ import annotations
@@ -9,13 +10,21 @@ from __future__ import annotations
 from typing import Any
 
 from rest_framework import throttling
+from rest_framework.request import Request
 from rest_framework.settings import api_settings
+
+from webapp.clientip import client_ip
 
 
 class _LiveRates:
+    """Rates read per request; clients named the way every per-address limit names them."""
+
     @property
     def THROTTLE_RATES(self) -> dict[str, Any]:  # DRF reads this name
         return api_settings.DEFAULT_THROTTLE_RATES
+
+    def get_ident(self, request: Request) -> str:  # anonymous clients' key, in every throttle
+        return client_ip(request)
 
 
 class AnonThrottle(_LiveRates, throttling.AnonRateThrottle):

@@ -51,7 +51,7 @@ def export(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def delete(request: HttpRequest) -> HttpResponse:
     data = request.POST if request.method == "POST" else None  # an empty POST is still one
-    form = AccountDeleteForm(data, user=request.user)
+    form = AccountDeleteForm(data, request=request)
     if request.method == "POST" and form.is_valid():
         try:
             deleted = personal_data_delete(user=request.user)
@@ -62,7 +62,7 @@ def delete(request: HttpRequest) -> HttpResponse:
             request.session[DELETED_KEY] = deleted
             return redirect("privacy:deleted")
     counts = personal_data_counts(personal_data_export(user=request.user))
-    status = 400 if form.errors else 200
+    status = 429 if form.locked_out else 400 if form.errors else 200
     return render(request, "privacy/delete.html", {"form": form, "counts": counts}, status=status)
 
 
