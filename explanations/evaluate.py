@@ -94,6 +94,7 @@ from explanations.scoring import (
     profile_rerank,
 )
 from explanations.steering_eval import cold_start, critique_effects, steering_shares
+from explanations.taste import DISLIKED_RATING, LIKED_RATING, BaseRates
 from explanations.titles import Mention, TitleIndex, natural_title
 from explanations.understanding import GenreReader
 from recommender import metrics
@@ -760,6 +761,15 @@ class Served:
         return out.items
 
 
+def rating_base(dataset: Dataset, known: Interactions) -> BaseRates:
+    """Everyone's liked and disliked films (of ``known``), the base rate of measured tastes."""
+    cat, r = dataset.catalogue, np.asarray(known.values, np.float64)
+    n = len(cat)
+    liked = np.bincount(known.items[r >= LIKED_RATING], minlength=n)
+    disliked = np.bincount(known.items[r <= DISLIKED_RATING], minlength=n)
+    return BaseRates.of(cat.genres, cat.years, liked, disliked)
+
+
 def history_rows(dataset: Dataset, items: np.ndarray, ratings: np.ndarray) -> list[tuple[Any, ...]]:
     cat = dataset.catalogue
     return [
@@ -793,9 +803,10 @@ def serve(
         dataset, index, item_vectors, embed, model, users, parts, total, cand, {}, {}, {}, times,
         neighbours=CoWatch.from_interactions(known).neighbours(30),
     )  # fmt: skip
+    base = rating_base(dataset, known)
     for u in users.tolist():
         rows = history_rows(dataset, served.history(u), served.ratings(u))
-        served.generated[u] = generate_profile(None, rows)  # product weight for "generated"
+        served.generated[u] = generate_profile(None, rows, base=base)  # "generated" weight
         served.typed[u] = TYPED[u % len(TYPED)]
         served.profiles[u] = typed_profile(served.generated[u], served.typed[u])
     lists = [served.rerank(row, served.profiles[int(u)]) for row, u in enumerate(users)]

@@ -1,16 +1,15 @@
 """Write a profile from a user's ratings (LLM or rules), or from a sentence they typed.
 
-:func:`generate_profile` asks the LLM for one sentence about the user's taste (a system prompt
-plus one worked example, which SmolLM2-135M handles zero-shot; see MODELS.md), cuts it into
-statements with :mod:`explanations.parsing`, and attaches evidence to each statement here,
-deterministically: history items whose genres match the statement (and, given an encoder,
-whose text is closest to it). The LLM never picks evidence, so it cannot cite an item the user
-has not rated. A generated statement that no history item supports is dropped: it would be a
-claim about the user with nothing behind it.
-
-When no LLM is given, or its output yields no supported statement, :func:`fallback_profile`
-writes statements from genre statistics of liked and disliked items, so there is always a
-profile. Pinned statements are copied through unchanged, first, whatever the generator says.
+A generated profile claims things about a person, so it says only what their ratings clearly
+show: :mod:`explanations.taste` measures their tastes (a genre, a pair of genres or a decade
+over-represented among their liked or disliked films, by a lift over everyone's, with a
+minimum count), drops any that contradict each other or a statement they pinned, and keeps the
+strongest. The LLM (:func:`write_profile`) is asked to phrase exactly those tastes, with no
+worked example to copy; its sentence is cut into clauses and a clause is kept only when what
+it claims is one of the measured tastes, with words the catalogue cannot check ("light-hearted")
+giving way to the taste's own words. Every taste the model left out keeps its own words, so
+the profile is the same set of true statements whoever worded it; which one did is returned
+for the page to say. Evidence beside a statement is films that fully match it.
 
 History rows are ``(item_id, title, year, genres, rating)``, oldest first; ``rating`` may be
 ``None`` for implicit feedback (then every item counts as liked and nothing as disliked).
@@ -19,32 +18,25 @@ History rows are ``(item_id, title, year, genres, rating)``, oldest first; ``rat
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any, NamedTuple
 
-import numpy as np
-
 from explanations.llm_text import as_generator
-from explanations.matching import years_phrase
-from explanations.parsing import GENRE_PHRASE, genres_in, parse_preferences, split_clauses
+from explanations.matching import statement_facts, years_phrase
+from explanations.parsing import GENRE_PHRASE, parse_preferences, split_clauses
 from explanations.profile import (
     Filters,
-    Polarity,
     Profile,
     Source,
     Statement,
     add_statement,
     make_statement,
 )
-from explanations.scoring import Encode
+from explanations.taste import BaseRates, Rated, Taste, claimed, contradicts, tastes
 from explanations.understanding import clean
 
 MOVIELENS_GENRES: tuple[str, ...] = tuple(GENRE_PHRASE)
-LIKED_RATING = 4.0  # ratings at or above this count as liked (MovieLens 1-5 stars)
-DISLIKED_RATING = 2.0  # at or below: disliked
-EVIDENCE_PER_STATEMENT = 3
 
 
 class HistoryItem(NamedTuple):
@@ -59,71 +51,6 @@ def as_history(rows: Iterable[Sequence[Any]]) -> list[HistoryItem]:
     return [HistoryItem(r[0], str(r[1]), int(r[2] or -1), tuple(r[3]), r[4]) for r in rows]
 
 
-def _liked(h: HistoryItem) -> bool:
-    return h.rating is None or h.rating >= LIKED_RATING
-
-
-def _disliked(h: HistoryItem) -> bool:
-    return h.rating is not None and h.rating <= DISLIKED_RATING
-
-
-def _item_text(h: HistoryItem) -> str:
-    """The same shape as ``Catalogue.text`` so statement-item cosines match the rerank's."""
-    year = f" ({h.year})" if h.year > 0 else ""
-    genres = f" Genres: {', '.join(h.genres)}." if h.genres else ""
-    return f"{h.title}{year}{genres}"
-
-
-# -- evidence ---------------------------------------------------------------------------
-
-
-def attach_evidence(
-    text: str,
-    polarity: Polarity,
-    history: Sequence[HistoryItem],
-    encode: Encode | None = None,
-    vocabulary: Sequence[str] = MOVIELENS_GENRES,
-    k: int = EVIDENCE_PER_STATEMENT,
-    history_vectors: np.ndarray | None = None,
-) -> tuple[Hashable, ...]:
-    """Up to ``k`` ids of history items that support the statement, best first.
-
-    Pool: liked items for "likes", disliked ones for "avoids". Within the pool, items sharing
-    a genre the statement names come first; ties (or no genre named) are ordered by text
-    similarity when ``encode`` is given, else by rating and recency. With neither a genre nor
-    an encoder there is no way to tell which items support the text, so nothing is attached.
-    The result only ever contains ids taken from ``history``.
-    """
-    pool = [
-        (pos, h)
-        for pos, h in enumerate(history)
-        if (_liked(h) if polarity == "likes" else _disliked(h))
-    ]
-    if not pool:
-        return ()
-    genres, _ = genres_in(text, vocabulary)
-    genre_hit = np.array([bool(set(h.genres) & set(genres)) for _, h in pool])
-    if encode is None and not genres:
-        return ()
-    if encode is not None:
-        if history_vectors is None:
-            vectors = np.asarray(encode([_item_text(h) for _, h in pool]), dtype=np.float32)
-        else:
-            vectors = history_vectors[[pos for pos, _ in pool]]
-        statement = np.asarray(encode([text]), dtype=np.float32)[0]
-        sims = vectors @ statement  # (pool,)
-        # with no genre named, keep only items clearly closer than the pool's average
-        eligible = genre_hit if genres else sims > sims.mean() + 0.5 * sims.std()
-        key = np.lexsort((np.arange(len(pool)), -sims, ~eligible))
-    else:
-        eligible = genre_hit
-        ratings = np.array([h.rating if h.rating is not None else 0.0 for _, h in pool])
-        recency = np.array([pos for pos, _ in pool])
-        key = np.lexsort((-recency, -ratings, ~eligible))
-    chosen = [pool[j][1].item_id for j in key if eligible[j]][:k]
-    return tuple(dict.fromkeys(chosen))
-
-
 def repair_evidence(profile: Profile, history_ids: Iterable[Hashable]) -> Profile:
     """Drop evidence ids that are no longer in the user's history (e.g. a deleted rating)."""
     known = set(history_ids)
@@ -133,144 +60,68 @@ def repair_evidence(profile: Profile, history_ids: Iterable[Hashable]) -> Profil
     return replace(profile, statements=statements)
 
 
-# -- the deterministic fallback -----------------------------------------------------------
+# -- the LLM phrases measured tastes; the checks keep only what was measured ---------------
 
-
-def fallback_statements(
-    history: Sequence[Sequence[Any]], max_likes: int = 3, max_avoids: int = 2
-) -> list[Statement]:
-    """Genre statistics: genres over-represented among liked (disliked) items.
-
-    A genre qualifies as liked when at least two liked items carry it and its like rate,
-    smoothed as (liked + 1) / (all + 2), is at least the user's overall like rate; they are
-    ranked by liked count times that lift, so a user's most-watched genre does not win on
-    volume alone. Disliked genres need two disliked items and a dislike rate 1.5x the user's
-    overall one. Evidence: the best-rated, most recent items of that genre in the pool.
-    """
-    history = as_history(history)
-    if not history:
-        return []
-    n_all = Counter(g for h in history for g in h.genres)
-    n_liked = Counter(g for h in history if _liked(h) for g in h.genres)
-    n_disliked = Counter(g for h in history if _disliked(h) for g in h.genres)
-    like_rate = sum(map(_liked, history)) / len(history)
-    dislike_rate = sum(map(_disliked, history)) / len(history)
-
-    def evidence(genre: str, liked: bool) -> tuple[Hashable, ...]:
-        pool = [
-            (h.rating or 0.0, pos, h.item_id)
-            for pos, h in enumerate(history)
-            if genre in h.genres and (_liked(h) if liked else _disliked(h))
-        ]
-        pool.sort(key=lambda t: (-t[0], -t[1]) if liked else (t[0], -t[1]))
-        return tuple(item for _, _, item in pool[:EVIDENCE_PER_STATEMENT])
-
-    scored = []
-    for g, count in n_liked.items():
-        rate = (count + 1) / (n_all[g] + 2)
-        if count >= 2 and rate >= like_rate:
-            scored.append((-(count * rate / max(like_rate, 1e-9)), g))
-    out = [
-        make_statement(
-            GENRE_PHRASE.get(g, f"{g} films"),
-            "likes",
-            source="generated",
-            evidence=evidence(g, True),
-        )
-        for _, g in sorted(scored)[:max_likes]
-    ]
-    avoid = []
-    for g, count in n_disliked.items():
-        rate = (count + 1) / (n_all[g] + 2)
-        liked_rate = (n_liked[g] + 1) / (n_all[g] + 2)
-        if count >= 2 and rate >= 1.5 * dislike_rate and rate > liked_rate:
-            avoid.append((-count * rate, g))
-    out += [
-        make_statement(
-            GENRE_PHRASE.get(g, f"{g} films"),
-            "avoids",
-            source="generated",
-            evidence=evidence(g, False),
-        )
-        for _, g in sorted(avoid)[:max_avoids]
-    ]
-    return [s for s in out if s.evidence]
-
-
-# -- the LLM path -------------------------------------------------------------------------
-
+# No worked example: SmolLM2-135M copies an example's content into most users' profiles
+# (measured: "light-hearted animated comedies" in 12 of 13). It gets this person's measured
+# tastes and only phrases them.
 PROFILE_SYSTEM = (
-    "You write short taste profiles for a movie recommender. You see films a user rated. "
-    "Write ONE sentence about the kinds of films they like and dislike: genres, moods, eras. "
-    "Do not name any film."
+    "You write a one-sentence taste profile for a movie recommender. You get tastes measured "
+    "from one person's ratings. Say each of them in plain words, in ONE sentence: what they "
+    "like, then what they avoid. Add no other genre, mood, era or film."
 )
-_EXAMPLE_USER = (
-    "Liked: Toy Story (1995; Animation, Children's, Comedy); Aladdin (1992; Animation, "
-    "Children's, Comedy, Musical); Babe (1995; Children's, Comedy, Drama); Back to the Future "
-    "(1985; Comedy, Sci-Fi)\n"
-    "Disliked: Scream (1996; Horror, Thriller); Platoon (1986; Drama, War)\n"
-    "Recent: Jumanji (1995; Adventure, Children's, Fantasy)"
-)
-_EXAMPLE_ANSWER = (
-    "Loves light-hearted animated comedies and family adventures, but dislikes gory horror "
-    "and grim war dramas."
-)
+Writer = str  # "llm": the language model worded it; "rules": the measured tastes' own words
 
 
-def _line(h: HistoryItem) -> str:
-    year = f"{h.year}; " if h.year > 0 else ""
-    return f"{h.title} ({year}{', '.join(h.genres)})"
+def profile_prompt(measured: Sequence[Taste]) -> list[dict[str, str]]:
+    """Chat messages: the instruction and this person's measured tastes, nothing else."""
+    likes = [t.text for t in measured if t.polarity == "likes"]
+    avoids = [t.text for t in measured if t.polarity == "avoids"]
+    user = f"Likes: {'; '.join(likes) or 'nothing clear'}\nAvoids: {'; '.join(avoids) or 'nothing'}"
+    return [{"role": "system", "content": PROFILE_SYSTEM}, {"role": "user", "content": user}]
 
 
-def profile_prompt(
-    history: Sequence[HistoryItem], n_liked: int = 8, n_disliked: int = 5
-) -> list[dict[str, str]]:
-    """Chat messages: system, one worked example, then this user's liked/disliked/recent."""
-    liked = sorted(
-        [(pos, h) for pos, h in enumerate(history) if _liked(h)],
-        key=lambda t: (-(t[1].rating or 0.0), -t[0]),
-    )[:n_liked]
-    disliked = sorted(
-        [(pos, h) for pos, h in enumerate(history) if _disliked(h)],
-        key=lambda t: (t[1].rating or 0.0, -t[0]),
-    )[:n_disliked]
-    recent = list(history)[-5:]
-    user = (
-        f"Liked: {'; '.join(_line(h) for _, h in liked) or '(none)'}\n"
-        f"Disliked: {'; '.join(_line(h) for _, h in disliked) or '(none)'}\n"
-        f"Recent: {'; '.join(_line(h) for h in recent) or '(none)'}"
-    )
-    return [
-        {"role": "system", "content": PROFILE_SYSTEM},
-        {"role": "user", "content": _EXAMPLE_USER},
-        {"role": "assistant", "content": _EXAMPLE_ANSWER},
-        {"role": "user", "content": user},
-    ]
-
-
-def statements_from_sentence(
-    sentence: str,
-    history: Sequence[HistoryItem],
-    encode: Encode | None = None,
-    vocabulary: Sequence[str] = MOVIELENS_GENRES,
-    source: Source = "generated",
-) -> list[Statement]:
-    """Cut an LLM sentence into statements; keep those the history supports."""
+def checked_wording(
+    sentence: str, measured: Sequence[Taste], vocabulary: Sequence[str]
+) -> dict[tuple[str, frozenset[str], int | None], str]:
+    """The model's wording of each measured taste its sentence states: a clause is kept only
+    when what it claims is exactly a measured taste (anything else, such as a genre the
+    ratings do not show, is dropped), and words the catalogue cannot check ("light-hearted")
+    give way to the taste's own words."""
+    by_key = {t.key(): t for t in measured}
     first = re.split(r"(?<=[.!?])\s|\n", sentence.strip(), maxsplit=1)[0]
-    titles = {h.title.lower() for h in history}
-    out: list[Statement] = []
-    for clause in split_clauses(first, vocabulary):
-        text = clause.topic.strip()
-        words = text.split()
-        # a usable statement is a short phrase; titles and echoes of the prompt are not tastes
-        if not 1 <= len(words) <= 10 or text.lower() in titles or ":" in text:
+    out: dict[tuple[str, frozenset[str], int | None], str] = {}
+    for clause in split_clauses(clean(first)[0], vocabulary):
+        words = clause.topic.strip(" .,;:!?")
+        if not 1 <= len(words.split()) <= 8:
             continue
-        if text.lower() in _EXAMPLE_ANSWER.lower() and not genres_in(text, vocabulary)[0]:
-            continue
-        evidence = attach_evidence(text, clause.polarity, history, encode, vocabulary)
-        if evidence:
-            out.append(make_statement(text, clause.polarity, source=source, evidence=evidence))
+        claim = claimed(statement_facts(words, vocabulary), clause.polarity)
+        key = claim.key() if claim is not None else None
+        if key is not None and key in by_key and key not in out:
+            out[key] = words if not clause.rest else by_key[key].text
     return out
+
+
+def _against_pinned(t: Taste, pinned: Sequence[Statement], vocabulary: Sequence[str]) -> bool:
+    """Whether a measured taste contradicts a statement the person pinned."""
+    for s in pinned:
+        theirs = claimed(statement_facts(s.text, vocabulary), s.polarity)
+        if theirs is None or s.polarity == t.polarity:
+            continue
+        like, avoid = (theirs, t) if s.polarity == "likes" else (t, theirs)
+        if contradicts(like, avoid):
+            return True
+    return False
+
+
+def _rated(rows: Sequence[HistoryItem]) -> list[Rated]:
+    return [Rated(h.item_id, h.genres, h.year, h.rating) for h in rows]
+
+
+def _own_base(rows: Sequence[HistoryItem]) -> BaseRates:
+    """Without the catalogue's base rates: what the person rated is the base, so a taste is
+    a genre over-represented among their liked films relative to all they rated."""
+    return BaseRates.of([h.genres for h in rows], [h.year for h in rows])
 
 
 def _merge(pinned: Sequence[Statement], fresh: Iterable[Statement], filters: Filters) -> Profile:
@@ -283,42 +134,55 @@ def _merge(pinned: Sequence[Statement], fresh: Iterable[Statement], filters: Fil
     return profile
 
 
-def generate_profile(
+def write_profile(
     llm: Any,
     history: Iterable[Sequence[Any]],
     pinned: Sequence[Statement] = (),
     *,
-    encode: Encode | None = None,
+    base: BaseRates | None = None,
     vocabulary: Sequence[str] = MOVIELENS_GENRES,
     filters: Filters | None = None,
     max_statements: int = 6,
-) -> Profile:
-    """A profile for one user: ``pinned`` first and unchanged, then generated statements.
-
-    ``llm``: an ``LLMHandle``, a ``messages -> text`` callable, or ``None`` (rules only).
-    Pinned statements keep their ids, text and evidence; ``filters`` (the previous profile's)
-    are carried over, since regenerating statements must not silently drop a hard filter.
-    """
+) -> tuple[Profile, Writer]:
+    """A profile for one user and who worded it: ``pinned`` first and unchanged, then one
+    statement per measured taste (:func:`explanations.taste.tastes`, against ``base``), in
+    the LLM's words where its sentence states that taste and in the taste's own words
+    otherwise. ``llm``: an ``LLMHandle``, a ``messages -> text`` callable, or ``None``."""
     rows = as_history(history)
+    rated = _rated(rows)
+    found = tastes(rated, base or _own_base(rows)) if rated else []
+    measured = [t for t in found if not _against_pinned(t, pinned, vocabulary)]
+    measured = measured[: max(0, max_statements - len(pinned))]
+    wording: dict[tuple[str, frozenset[str], int | None], str] = {}
     generator = as_generator(llm, max_new_tokens=48)
-    fresh: list[Statement] = []
-    if generator is not None and rows:
+    if generator is not None and measured:
         try:
-            sentence = generator(profile_prompt(rows))
-        except Exception:
+            sentence = generator(profile_prompt(measured))
+        except Exception:  # a model that fails leaves the measured tastes' own words
             sentence = ""
-        fresh = statements_from_sentence(sentence, rows, encode, vocabulary)
-    if not fresh:
-        fresh = fallback_statements(rows)
-    return _merge(pinned, fresh[: max(0, max_statements - len(pinned))], filters or Filters())
+        wording = checked_wording(sentence, measured, vocabulary)
+    fresh = [
+        make_statement(
+            wording.get(t.key(), t.text), t.polarity, source="generated", evidence=t.evidence
+        )
+        for t in measured
+    ]
+    return _merge(pinned, fresh, filters or Filters()), "llm" if wording else "rules"
+
+
+def generate_profile(
+    llm: Any, history: Iterable[Sequence[Any]], pinned: Sequence[Statement] = (), **kwargs: Any
+) -> Profile:
+    """:func:`write_profile`'s profile alone."""
+    return write_profile(llm, history, pinned, **kwargs)[0]
 
 
 def regenerate_profile(
     previous: Profile, llm: Any, history: Iterable[Sequence[Any]], **kwargs: Any
-) -> Profile:
+) -> tuple[Profile, Writer]:
     """Regenerate keeping the previous profile's pinned statements and its filters."""
     pinned = [s for s in previous.statements if s.pinned]
-    return generate_profile(llm, history, pinned, filters=previous.filters, **kwargs)
+    return write_profile(llm, history, pinned, filters=previous.filters, **kwargs)
 
 
 def _genre_words(genres: Sequence[str]) -> str:

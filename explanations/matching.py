@@ -124,6 +124,12 @@ class StatementFacts:
     def has_years(self) -> bool:
         return self.year_min is not None or self.year_max is not None
 
+    @property
+    def decade(self) -> int | None:
+        """The decade when the year range is exactly one ("the 1970s"), else None."""
+        lo, hi = self.year_min, self.year_max
+        return lo if lo is not None and lo % 10 == 0 and hi == lo + 9 else None
+
     def fits(self, genres: Sequence[str], year: int) -> bool:
         """Whether an item with these genres and year fits a "facts" statement (an item of
         unknown year fits no year range: we cannot say it does)."""

@@ -64,6 +64,7 @@ GENRE_SYNONYMS: dict[str, tuple[str, ...]] = {
     "documentaries": ("Documentary",),
     "drama": ("Drama",),
     "dramas": ("Drama",),
+    "dramatic": ("Drama",),  # "dramatic thrillers": how the product writes Drama as a modifier
     "fantasy": ("Fantasy",),
     "film-noir": ("Film-Noir",),
     "film noir": ("Film-Noir",),

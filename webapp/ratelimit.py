@@ -1,12 +1,11 @@
-"""Fixed-window request limits for the pages, counted in Django's cache: the same store the
-API's throttles use, so with ``CACHE_URL`` (Redis) every web process shares the counts; with
-the default local-memory cache each process counts its own (the embedded default runs one).
-Limits per client address key on ``webapp.clientip.client_ip``, the one reading of the address
-that the API's throttles and django-axes share. Imports no app, so every app may use it."""
+"""Fixed-window request limits for the pages (each window opened by its first request),
+counted in Django's cache: the same store the API's throttles use, so with ``CACHE_URL``
+(Redis) every web process shares the counts; with the default local-memory cache each process
+counts its own (the embedded default runs one). Limits per client address key on
+``webapp.clientip.client_ip``, the one reading of the address that the API's throttles and
+django-axes share. Imports no app, so every app may use it."""
 
 from __future__ import annotations
-
-import time
 
 from django.core.cache import cache
 
@@ -22,14 +21,17 @@ def parse_rate(rate: str) -> tuple[int, int]:
 
 
 def allow(key: str, rate: str) -> bool:
-    """Count one request under ``key`` in the current window; False once over the rate."""
+    """Count one request under ``key``; False once over the rate. The window starts with the
+    first request and lasts one period: windows aligned to the clock let a burst that
+    straddles a boundary (an hour's 10 sign-ups at 4:59 and 10 more at 5:00) through twice."""
     limit, period = parse_rate(rate)
-    window = f"ratelimit:{key}:{int(time.time() // period)}"
-    cache.add(window, 0, timeout=period + 1)
+    counter = f"ratelimit:{key}"
+    if cache.add(counter, 1, timeout=period):  # the first request opens the window
+        return limit >= 1
     try:
-        count = cache.incr(window)
-    except ValueError:  # evicted between add and incr: count afresh
-        cache.set(window, 1, timeout=period + 1)
+        count = cache.incr(counter)
+    except ValueError:  # expired between add and incr: a new window
+        cache.set(counter, 1, timeout=period)
         count = 1
     return count <= limit
 
@@ -40,6 +42,5 @@ def allow_client(request: RequestLike, scope: str, rate: str) -> bool:
 
 
 def retry_after(rate: str) -> int:
-    """Seconds until the current window of ``rate`` ends: a 429's Retry-After."""
-    _, period = parse_rate(rate)
-    return max(1, period - int(time.time()) % period)
+    """Seconds a refused client should wait: at most one period (its window may be older)."""
+    return parse_rate(rate)[1]

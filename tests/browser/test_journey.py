@@ -330,3 +330,33 @@ def test_a_real_style_chat_request_says_what_it_read_and_names_a_film_it_lacks(
     screenshot("13-chat-understood")
     # 2009 is the film's year, not a wish: the cards are science fiction of any year
     assert titles and all("Sci-Fi" in g for g in genres_of(titles)), titles
+
+
+def test_a_profile_written_from_ratings_says_what_each_statement_does(
+    page: Page, screenshot: Any, movielens_100k: dict[str, Any]
+) -> None:
+    """A MovieLens user has their profile written from their ratings (the task runs in the
+    request here, the packaged LLM included): every statement is one their ratings show, and
+    each says what it does to their list."""
+    user = get_user_model().objects.get(username="ml100k_21")
+    user.set_password(PASSWORD)
+    user.save()
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name=re.compile("log in", re.I)).click()
+    page.goto("/profile/")
+    page.get_by_test_id("regenerate").last.click()
+    page.wait_for_load_state("networkidle")
+    page.goto("/profile/")
+    rows = page.get_by_test_id("statement")
+    expect(rows.first).to_be_visible()
+    effects = [r.get_by_test_id("statement-effect").inner_text() for r in rows.all()]
+    screenshot("14-profile-from-ratings")
+    assert effects and all(
+        re.search(r"of your top|Holds down|slight preference|gentle nudge|None of your", e)
+        for e in effects
+    ), effects
+    version = ProfileVersion.objects.filter(user=user).order_by("-number").first()
+    assert version is not None and version.summary.startswith("written")
+    expect(page.get_by_test_id("version").first).to_contain_text("written")

@@ -9,6 +9,7 @@ from explanations.explain import StatementEvidence, collect_evidence, explain, g
 from explanations.generate import generate_profile, profile_from_text
 from explanations.profile import Profile, make_statement
 from explanations.scoring import embed_statements, profile_rerank
+from explanations.taste import BaseRates
 from explanations.titles import TitleIndex
 
 pytestmark = pytest.mark.integration
@@ -74,11 +75,16 @@ def test_smollm2_explanations_stay_grounded_under_injection(ml100k) -> None:  # 
     result = explain(ev, llm, index)
     assert not grounding_problems(result.text, ev, index)
     assert "Shining" not in result.text
+    # a sci-fi fan: the packaged LLM words what their ratings show, and nothing else
+    scifi = [i for i in range(len(cat)) if "Sci-Fi" in cat.genres[i]][:6]
     rows = [
         (cat.ids.external(int(i)), cat.titles[i], int(cat.years[i]), cat.genres[i], 5.0)
-        for i in history
+        for i in [*history, *scifi]
     ]
-    profile = generate_profile(llm, rows, encode=encoder.encode)
+    counts = np.bincount(dataset.interactions.items, minlength=len(cat))
+    base = BaseRates.of(cat.genres, cat.years, counts)
+    profile = generate_profile(llm, rows, base=base)
     assert profile.statements and all(
         set(s.evidence) <= {r[0] for r in rows} for s in profile.statements
     )
+    assert any("sci-fi" in s.text.lower() for s in profile.statements), profile.statements

@@ -207,6 +207,6 @@ def test_the_packaged_models_write_a_grounded_profile_and_explanations(
     settings.EMBEDDING_MODEL, settings.LLM_MODEL = defaults.EMBEDDING_MODEL, defaults.LLM_MODEL
     fan = tastes["fans"]["comedy"][1]
     catalogue_services.item_vectors_compute(encoder=ml.encoder())
-    version = services.profile_generate(user=fan, llm=ml.llm(), encoder=ml.encoder())
+    version = services.profile_generate(user=fan, llm=ml.llm())
     assert version.profile["statements"]
     assert ranking_services.explanations_refresh(user=fan, llm_loader=ml.llm, limit=2) == 2

@@ -17,13 +17,13 @@ from django.db import transaction
 from explanations import critique as crit
 from explanations import profile as ops
 from explanations.generate import (
-    generate_profile,
     profile_from_text,
     regenerate_profile,
     repair_evidence,
+    write_profile,
 )
 from explanations.profile import Profile
-from recommender.encoders import TextEncoder
+from explanations.taste import BaseRates
 from webapp.catalogue.models import Item
 from webapp.catalogue.selectors import history_rows
 from webapp.catalogue.state import catalogue_state
@@ -96,24 +96,39 @@ def profile_save(
     return version
 
 
-def profile_generate(
-    *, user: Any, llm: Any, encoder: TextEncoder | None = None, by: Any = None
-) -> ProfileVersion:
+# what the history line says about who worded a generated profile
+WRITTEN_BY = {
+    "llm": "written by the language model from your measured tastes",
+    "rules": "written from your measured tastes (the language model's sentence did not pass "
+    "the checks, or no model ran)",
+}
+
+
+def profile_generate(*, user: Any, llm: Any, by: Any = None) -> ProfileVersion:
     """Write a profile from the user's history; pinned statements and filters survive."""
     rows = history_rows(user=user)
     if not rows:
         raise ValueError("there is no history to learn from yet; rate or like a few items")
-    encode = encoder.encode if encoder is not None else None
-    vocabulary = catalogue_state().catalogue.genre_vocabulary
+    state = catalogue_state()
+    catalogue = state.catalogue
+    # everyone's films as the base rate: how often each catalogue item was rated
+    counts = state.counts if len(state.counts) == len(catalogue) else None
+    base = BaseRates.of(catalogue.genres, catalogue.years, counts)
     read = selectors.current_version(user=user)
     previous = Profile.from_dict(read.profile) if read is not None else None
+    kwargs = {"base": base, "vocabulary": catalogue.genre_vocabulary}
     if previous is None:
-        profile = generate_profile(llm, rows, encode=encode, vocabulary=vocabulary)
+        profile, writer = write_profile(llm, rows, **kwargs)
     else:
         # evidence must stay inside the history: a pinned statement may cite a rating since
         # deleted, and that citation goes, while the statement stays
         previous = repair_evidence(previous, [r[0] for r in rows])
-        profile = regenerate_profile(previous, llm, rows, encode=encode, vocabulary=vocabulary)
+        profile, writer = regenerate_profile(previous, llm, rows, **kwargs)
+    if not any(s.source == "generated" for s in profile.statements):
+        raise ValueError(
+            "your ratings do not show a clear taste yet (it takes at least 3 liked or disliked "
+            "films of a kind, clearly more than most people's): rate a few more films"
+        )
     with profile_locked(user):
         now = selectors.current_version(user=user)
         if (now.number if now else 0) != (read.number if read else 0):
@@ -123,7 +138,7 @@ def profile_generate(
                 "nothing was replaced: start it again to include your latest edit"
             )
         return profile_save(
-            user=user, profile=profile, reason=Reason.GENERATED, by=by, summary="from your history"
+            user=user, profile=profile, reason=Reason.GENERATED, by=by, summary=WRITTEN_BY[writer]
         )
 
 

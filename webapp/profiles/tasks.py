@@ -26,10 +26,10 @@ def profile_generate(
     users = get_user_model().objects
     user = users.get(pk=user_id)
     by = users.filter(pk=requested_by_id).first() if requested_by_id else None
-    job_progress(job_id=job_id, fraction=0.1, message="reading your history")
-    encoder = ml.encoder()
+    job_progress(job_id=job_id, fraction=0.1, message="measuring your tastes")
+    llm = ml.llm()
     job_progress(job_id=job_id, fraction=0.3, message="writing your profile")
-    version = services.profile_generate(user=user, llm=ml.llm(), encoder=encoder, by=by)
+    version = services.profile_generate(user=user, llm=llm, by=by)
     job_progress(job_id=job_id, fraction=0.9, message="saved")
     return {"version": version.number, "statements": len(version.profile["statements"])}
 

@@ -668,12 +668,14 @@ def for_you(*, user: Any, limit: int = HOME_LENGTH) -> dict[str, Any]:
     }
 
 
-def statement_notes(ranking: Ranking, top: int = 10) -> dict[str, str]:
-    """Statement id -> a note for the profile page when a statement the person wrote does
-    not show in their list: no statement is silently ignored. "No film in the catalogue
-    fits this" when its genres and years fit nothing; "None of your top 10 fits this yet"
-    when the catalogue has such films but none reached the top (a low weight, or other
-    statements outweigh it)."""
+def statement_notes(ranking: Ranking, top: int = 10) -> dict[str, tuple[str, bool]]:
+    """Statement id -> (what it does to the list, whether that is a warning), for the profile
+    page: no statement is silently ignored, and a gentle generated one says so.
+
+    "8 of your top 10 fit this"; "Holds down 12 films of your list; none is in your top 10";
+    "A slight preference: 2 of your top 10 fit it anyway" (a generated avoid, weighed lightly);
+    "No film in the catalogue fits this" (genres and years nothing has); "None of your top 10
+    fits this yet" (a low weight, or other statements outweigh it)."""
     reranked, profile = ranking.reranked, ranking.profile
     if reranked is None or profile is None or not reranked.statement_ids:
         return {}
@@ -681,15 +683,35 @@ def statement_notes(ranking: Ranking, top: int = 10) -> dict[str, str]:
     # read against every genre we know, so "westerns" in a catalogue without any is a genre
     # that nothing fits rather than free text
     known = tuple(sorted(set(GENRE_PHRASE) | set(catalogue.genre_vocabulary)))
-    shown = reranked.matches[:top]  # (top, S)
+    n = min(top, len(reranked.items))
+    by_id = {s.id: s for s in profile.statements}
     notes = {}
     for j, sid in enumerate(reranked.statement_ids):
-        st = next((s for s in profile.statements if s.id == sid), None)
-        if st is None or st.source not in EXPLICIT_SOURCES or st.polarity != "likes":
+        st = by_id.get(sid)
+        if st is None:
             continue
         f = statement_facts(st.text, known, newest_year=newest_year(catalogue))
         if f.kind == "facts" and not catalogue_fit(catalogue, f).any():
-            notes[sid] = "No film in the catalogue fits this."
-        elif len(reranked.items) and not shown[:, j].any():
-            notes[sid] = f"None of your top {min(top, len(reranked.items))} fits this yet."
+            notes[sid] = ("No film in the catalogue fits this.", True)
+            continue
+        shown, listed = int(reranked.matches[:n, j].sum()), int(reranked.matches[:, j].sum())
+        notes[sid] = _effect(st, shown, listed, n)
     return notes
+
+
+def _effect(st: Any, shown: int, listed: int, n: int) -> tuple[str, bool]:
+    """One statement's line: ``shown`` of the top ``n`` match it, ``listed`` of the list."""
+    gentle = st.source not in EXPLICIT_SOURCES
+    if st.polarity == "likes":
+        if shown:
+            return f"{shown} of your top {n} fit this.", False
+        if gentle:
+            return f"A gentle nudge: none of your top {n} fits it.", False
+        return f"None of your top {n} fits this yet.", True
+    if not shown:
+        if not listed:
+            return "None of your films fits this.", False
+        return f"Holds down {listed} films of your list; none is in your top {n}.", False
+    if gentle:
+        return f"A slight preference: {shown} of your top {n} fit it anyway.", False
+    return f"{shown} of your top {n} fit it anyway: a higher weight holds them down.", True

@@ -62,10 +62,10 @@ def _rows(
     profile: Any,
     errors: dict[str, str],
     typed: dict[str, QueryDict],
-    notes: dict[str, str] | None = None,
+    notes: dict[str, tuple[str, bool]] | None = None,
 ) -> list[dict]:
     """One editable row per statement; a row whose edit failed shows what was typed; ``notes``
-    say which statements nothing in the list fits."""
+    say what each statement does to the list (and which ones nothing fits)."""
     statements = profile.statements if profile else ()
     notes = notes or {}
     cited = Item.objects.in_bulk([pk for s in statements for pk in s.evidence])
