@@ -358,20 +358,63 @@ def _leftover(text: str) -> str:
 _BOTH = re.compile(r"(?<=(?:'s|is|be) )both\s+([\w'-]+(?:\s+[\w'-]+)?)\s+and\s+", re.IGNORECASE)
 
 
-def split_clauses(text: str, vocabulary: Sequence[str] = ()) -> list[Clause]:
-    """Clauses of ``text`` with polarity, strength, genres and years (see module doc)."""
+_Polarity = tuple[Literal["likes", "avoids"], Strength]
+
+
+def _parts(text: str) -> list[tuple[str, str]]:
+    """(the joiner before it, the clause) for each clause of ``text``."""
     protected = _BETWEEN.sub(lambda m: f"between {m.group(1)} to {m.group(2)}", text)
     protected = _BOTH.sub(r"\1 ", protected)
-    parts: list[tuple[str, str]] = []  # (joiner before the clause, clause)
+    parts: list[tuple[str, str]] = []
     pos, joiner = 0, ","
     for m in _SPLIT.finditer(protected):
         parts.append((joiner, protected[pos : m.start()]))
         joiner, pos = m.group(0).strip().lower() or ",", m.end()
     parts.append((joiner, protected[pos:]))
+    return parts
 
+
+def _cued(
+    body: str, joiner: str, previous: _Polarity | None, just: bool
+) -> tuple[Literal["likes", "avoids"], Strength, bool, str | None]:
+    """(polarity, strength, explicit, cue) of a clause: its own cue, else what "just", a
+    "what about", a contrast or the clause before it says."""
+    for cues, polarity, strength in (
+        (_HARD_NEG, "avoids", "hard"),
+        (_SOFT_NEG, "avoids", "soft"),
+        (_HARD_POS, "likes", "hard"),
+        (_SOFT_POS, "likes", "soft"),
+    ):
+        if cue := _cue(body, cues):
+            return polarity, strength, True, cue  # type: ignore[return-value]
+    if just:
+        return "likes", "soft", True, None
+    if joiner in _PROPOSE:  # "what about thrillers?" asks for them, after a yes or a no
+        return "likes", "soft", False, None
+    if previous is not None and joiner in _CONTRAST:
+        return ("likes" if previous[0] == "avoids" else "avoids"), "soft", False, None
+    if previous is not None:
+        return previous[0], previous[1], False, None
+    return "likes", "soft", False, None
+
+
+def _topic(body: str, cue: str | None, polarity: str) -> tuple[str, Literal["likes", "avoids"]]:
+    """The clause without its cue; a second cue after the first ("really don't like", "love
+    more") is folded in."""
+    topic = body[len(cue) :] if cue else body
+    for cues, pol in ((_SOFT_NEG, "avoids"), (_HARD_NEG, "avoids"), (_SOFT_POS, None)):
+        if (again := _cue(topic.strip(), cues)) and len(again) > 1:
+            topic = topic.strip()[len(again) :]
+            if pol == "avoids":
+                polarity = "avoids"
+    return _clean(topic), polarity  # type: ignore[return-value]
+
+
+def split_clauses(text: str, vocabulary: Sequence[str] = ()) -> list[Clause]:
+    """Clauses of ``text`` with polarity, strength, genres and years (see module doc)."""
     clauses: list[Clause] = []
-    previous: tuple[Literal["likes", "avoids"], Strength] | None = None
-    for joiner, raw in parts:
+    previous: _Polarity | None = None
+    for joiner, raw in _parts(text):
         raw = raw.strip()
         if lead := _CONTRAST_LEAD.match(raw):
             joiner, raw = lead.group(1).lower(), raw[lead.end() :]
@@ -379,64 +422,25 @@ def split_clauses(text: str, vocabulary: Sequence[str] = ()) -> list[Clause]:
             joiner, raw = turn.group(1).lower(), raw[turn.end() :]
         # "just" / "only" after a no is a yes ("no musicals, just a fun comedy"), which the
         # leading filler words below would otherwise drop
-        just = _JUST_LEAD.match(raw)
+        just = bool(_JUST_LEAD.match(raw))
         body = _LEAD.sub("", raw).strip()
         body = re.sub(r"between (\d{4}) to (\d{4})", r"between \1 and \2", body)
         if not body:
             continue
-        polarity: Literal["likes", "avoids"] = "likes"
-        strength: Strength = "soft"
-        explicit = True
-        if cue := _cue(body, _HARD_NEG):
-            polarity, strength = "avoids", "hard"
-        elif cue := _cue(body, _SOFT_NEG):
-            polarity, strength = "avoids", "soft"
-        elif cue := _cue(body, _HARD_POS):
-            polarity, strength = "likes", "hard"
-        elif cue := _cue(body, _SOFT_POS):
-            polarity, strength = "likes", "soft"
-        elif just:
-            polarity, strength, cue = "likes", "soft", None
-        else:
-            cue, explicit = None, False
-            if joiner in _PROPOSE:  # "what about thrillers?" asks for them, after a yes or a no
-                polarity, strength = "likes", "soft"
-            elif previous is not None and joiner in _CONTRAST:
-                polarity = "likes" if previous[0] == "avoids" else "avoids"
-                strength = "soft"
-            elif previous is not None:
-                polarity, strength = previous
+        polarity, strength, explicit, cue = _cued(body, joiner, previous, just)
         if cue is None and (tail := _TRAILING.search(body)):  # "comedy is my favourite"
             polarity = "likes" if tail.group("pos") else "avoids"
             strength, explicit, body = "soft", True, body[: tail.start()]
-        topic = body[len(cue) :] if cue else body
-        # a second cue after the first ("really don't like", "love more") is folded in
-        for cues, pol in ((_SOFT_NEG, "avoids"), (_HARD_NEG, "avoids"), (_SOFT_POS, None)):
-            if (again := _cue(topic.strip(), cues)) and len(again) > 1:
-                topic = topic.strip()[len(again) :]
-                if pol == "avoids":
-                    polarity = "avoids"
-        topic = _clean(topic)
+        topic, polarity = _topic(body, cue, polarity)
         y_min, y_max, without_years = years_in(topic, negated=polarity == "avoids")
         genres, rest = genres_in(without_years, vocabulary) if vocabulary else ((), without_years)
         rest = _leftover(rest)
         if not topic and not genres and y_min is None and y_max is None:
             continue
         clauses.append(
-            Clause(
-                raw,
-                topic or body,
-                polarity,
-                strength,
-                explicit,
-                genres,
-                y_min,
-                y_max,
-                rest,
-                joiner,
-                (cue or "").lower(),
-            )
-        )
+            Clause(raw, topic or body, polarity, strength, explicit, genres, y_min, y_max, rest,
+                   joiner, (cue or "").lower())
+        )  # fmt: skip
         # a year-only clause is not the head of a list: "nothing after 2000, and funny" must
         # not hand its negation to "funny"
         year_only = (y_min is not None or y_max is not None) and not genres and not rest

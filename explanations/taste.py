@@ -44,6 +44,7 @@ EVIDENCE = 3
 # (likes) and 1.55x (avoids) as common as everyone's; with z = 1, 1.61x and 1.71x, at 2.8
 # statements a profile instead of 4.1 (z = 1.64: 1.76x / 1.93x, but 1 profile in 5 empty)
 CONFIDENCE_Z = 1.0
+FILL_TO = 3  # ... and a profile with fewer is filled from point estimates (see tastes)
 # two tastes say the same thing when this share of one's films are the other's
 SAME_FILMS = 0.7
 
@@ -163,7 +164,9 @@ def _candidates(films: Sequence[Rated]) -> set[tuple[tuple[str, ...], int | None
         out.update(((g,), None) for g in gs)
         out.update((pair, None) for pair in itertools.combinations(gs, 2))
         if f.year > 0:
-            out.add(((), f.year // 10 * 10))
+            decade = f.year // 10 * 10
+            out.add(((), decade))
+            out.update(((g,), decade) for g in gs)  # "1970s thrillers"
     return out
 
 
@@ -232,6 +235,35 @@ def contradicts(like: Taste, avoid: Taste) -> bool:
     return set(avoid.genres) <= set(like.genres)
 
 
+def _found(history: Sequence[Rated], base: BaseRates, min_lift: float, z: float) -> list[Taste]:
+    """Every candidate that passes the lift test, strongest first."""
+    found = [
+        t
+        for polarity in ("likes", "avoids")
+        for genres, decade in _candidates([f for f in history if f.pool() == polarity])
+        if holds(t := measure(polarity, genres, decade, history, base), min_lift, z=z)  # type: ignore[arg-type]
+    ]
+    return sorted(found, key=lambda t: (-t.strength, t.text))
+
+
+def _fits_beside(t: Taste, kept: Sequence[Taste]) -> bool:
+    """Whether ``t`` may join ``kept``: within its kind's limit, not the same as one kept,
+    not contradicting one."""
+    kind = (t.polarity, t.decade is not None)
+    limit = (
+        MAX_DECADES if t.decade is not None else {"likes": MAX_LIKES}.get(t.polarity, MAX_AVOIDS)
+    )
+    if sum((k.polarity, k.decade is not None) == kind for k in kept) >= limit:
+        return False
+    if any(_same(t, k) for k in kept):
+        return False
+    return not any(
+        contradicts(k, t) if t.polarity == "avoids" else contradicts(t, k)
+        for k in kept
+        if k.polarity != t.polarity
+    )
+
+
 def tastes(
     history: Sequence[Rated],
     base: BaseRates,
@@ -240,31 +272,21 @@ def tastes(
     z: float = CONFIDENCE_Z,
 ) -> list[Taste]:
     """The person's clearest tastes, strongest first: at most ``MAX_LIKES`` likes,
-    ``MAX_AVOIDS`` avoids and ``MAX_DECADES`` decades, none saying the same as another,
-    none contradicting a stronger one."""
-    found = [
-        t
-        for polarity in ("likes", "avoids")
-        for genres, decade in _candidates([f for f in history if f.pool() == polarity])
-        if holds(t := measure(polarity, genres, decade, history, base), min_lift, z=z)  # type: ignore[arg-type]
-    ]
-    found.sort(key=lambda t: (-t.strength, t.text))
+    ``MAX_AVOIDS`` avoids and ``MAX_DECADES`` decades (alone or with a genre), none saying
+    the same as another, none contradicting a stronger one. Tastes that clear the lift at
+    the low end of their interval come first; a profile with fewer than ``FILL_TO`` is
+    filled with ones that clear it on the point estimate (still ``MIN_FILMS`` films), so a
+    person with few ratings is more than "likes 1990s dramas"."""
     kept: list[Taste] = []
-    limits = {("likes", False): MAX_LIKES, ("avoids", False): MAX_AVOIDS}
-    for t in found:
-        kind = (t.polarity, t.decade is not None)
-        limit = MAX_DECADES if t.decade is not None else limits[kind]
-        if sum((k.polarity, k.decade is not None) == kind for k in kept) >= limit:
-            continue
-        if any(_same(t, k) for k in kept):
-            continue
-        if any(
-            contradicts(k, t) if t.polarity == "avoids" else contradicts(t, k)
-            for k in kept
-            if k.polarity != t.polarity
-        ):
-            continue
-        kept.append(t)
+    for t in _found(history, base, min_lift, z):
+        if _fits_beside(t, kept):
+            kept.append(t)
+    if len(kept) < FILL_TO and z > 0:
+        for t in _found(history, base, min_lift, 0.0):
+            if len(kept) >= FILL_TO:
+                break
+            if t.key() not in {k.key() for k in kept} and _fits_beside(t, kept):
+                kept.append(t)
     return kept
 
 
