@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-models.txt | sha1sum | cut -c1-12)
 
-.PHONY: install run test test-fast lint eval-understanding bench bench-load bench-load-soak bench-rerank bench-rerank-hybrid bench-semantic bench-hybrid-components eval clean
+.PHONY: install run test test-fast lint eval-understanding eval-profiles bench bench-load bench-load-soak bench-rerank bench-rerank-hybrid bench-semantic bench-hybrid-components eval clean
 
 $(STAMP): requirements.txt requirements-models.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -88,9 +88,14 @@ eval: install
 	  --models pop,itemknn,als,bpr,ease,sasrec,dense,hybrid --out reports/full
 
 ## eval-understanding: real people's requests (INSPIRED, text loaded at run time) and our
-## paraphrases through the chat and as profile statements; test split (~25 s)
+## paraphrases through the chat and as profile statements; test split (~70 s)
 eval-understanding: install
 	$(BIN)/python -m explanations.understanding_eval --split test --out reports/understanding-test.json
+
+## eval-profiles: profiles written from ratings, true / personal / predictive / consistent,
+## 300 ML-100K users by the rules and 40 worded by the packaged LLM (~3 min)
+eval-profiles: install
+	$(BIN)/python -m explanations.profile_eval --users 300 --llm-users 40 --out reports/profiles.json
 
 clean:
 	rm -rf var/test .pytest_cache
