@@ -75,10 +75,12 @@ import numpy as np
 from explanations.chat_eval import chat_requests, evaluate_chat
 from explanations.conversation import ChatContext
 from explanations.explain import (
+    GENERIC_REASONS,
     REASON_MIN_SHARE,
     Evidence,
     collect_evidence,
     explain,
+    list_evidence,
     problem_kind,
     template_explanation,
 )
@@ -812,34 +814,73 @@ def serve(
     lists = [served.rerank(row, served.profiles[int(u)]) for row, u in enumerate(users)]
     log(f"re-ranked {len(lists)} lists; attributing their top {TOP}")
     attributions = attribute(model, users, [r.items[:TOP] for r in lists], k=3, last=20)
-    cat = dataset.catalogue
     retrieved = 0
     for row, u in enumerate(users.tolist()):
-        out, profile = lists[row], served.profiles[u]
-        facts = out.facts_by_id()
         stored = set(served.cand[row].tolist())
-        for j, item in enumerate(out.items[:TOP].tolist()):
+        for j, item in enumerate(lists[row].items[:TOP].tolist()):
             if item not in stored:
                 # as in the web app: the worker attributed its stored top 100 only, so an
                 # item a statement retrieved has no history evidence to cite
                 attributions[row][j] = {}
                 retrieved += 1
-            ev = collect_evidence(
-                cat,
-                item,
-                {r: float(v[j]) for r, v in out.components.items()},
-                attributions[row][j],
-                history=served.history(u),
-                profile=profile,
-                statement_contributions=out.contribution(item),
-                statement_matches=out.matched(item),
-                facts=facts,
-            )
-            text = template_explanation(ev, index).text
-            served.cards.append(Card(u, j, ev, text, out.contribution(item), out.matched(item)))
+        served.cards.extend(_list_cards(served, int(u), lists[row], attributions[row]))
     log(f"{retrieved} of {len(served.cards)} cards are items a statement retrieved")
     served.retrieved_cards = retrieved
     return served
+
+
+def _list_cards(served: Served, u: int, out: Reranked, attributions: list[Any]) -> list[Card]:
+    """One user's top-10 cards as the web app builds them: each card's evidence chosen
+    knowing what the cards above it cite (explanations.explain.list_evidence)."""
+    cat, profile, facts = served.dataset.catalogue, served.profiles[u], out.facts_by_id()
+
+    def evidence_at(j: int, before: Any) -> Evidence:
+        item = int(out.items[j])
+        parts = {r: float(v[j]) for r, v in out.components.items()}
+        return collect_evidence(
+            cat, item, parts, attributions[j], history=served.history(u), profile=profile,
+            statement_contributions=out.contribution(item), statement_matches=out.matched(item),
+            facts=facts, cited_before=before,
+        )  # fmt: skip
+
+    return [
+        Card(u, j, ev, template_explanation(ev, served.index).text, out.contribution(ev.item),
+             out.matched(ev.item))
+        for j, ev in enumerate(list_evidence(evidence_at, min(TOP, len(out.items))))
+    ]  # fmt: skip
+
+
+# the history roles' sentences that name no film (a role with no cited film falls back to one)
+HISTORY_GENERIC = tuple(GENERIC_REASONS[r] for r in ("sequential", "semantic", "text"))
+
+
+def distinct_reasons(served: Served) -> dict[str, Any]:
+    """What a reader of one list notices: the share of its ten sentences that name the same
+    history film (the most named one), and sentences with a history reason that names no
+    film ("a common next pick after films you watched")."""
+    by_user: dict[int, list[Card]] = {}
+    for c in served.cards:
+        by_user.setdefault(c.user, []).append(c)
+    shares: list[float] = []
+    examples: list[dict[str, Any]] = []
+    vague = 0
+    for u, cards in by_user.items():
+        named = Counter(
+            h.title for c in cards for h in {x.title: x for x in c.evidence.history}.values()
+            if h.title in c.text
+        )  # fmt: skip
+        top, n = named.most_common(1)[0] if named else ("", 0)
+        shares.append(n / len(cards))
+        if n / len(cards) > 0.3 and len(examples) < 5:
+            examples.append({"user": u, "film": top, "cards": n, "of": len(cards)})
+        vague += sum(any(g in c.text for g in HISTORY_GENERIC) for c in cards)
+    return {
+        "lists": len(shares),
+        "mean_share_naming_the_same_film": float(np.mean(shares)) if shares else 0.0,
+        "lists_over_30pct": int(sum(s > 0.3 for s in shares)),
+        "history_reasons_naming_no_film": vague,
+        "examples": examples,
+    }
 
 
 def _label(ev: Evidence) -> str:
@@ -1464,6 +1505,7 @@ def main(argv: list[str] | None = None) -> int:
         served = serve(dataset, split.train_valid, model, users, embed, item_vectors, index)
     with stage(times, "coverage"):
         report["coverage"] = coverage(served)
+        report["distinct_reasons"] = distinct_reasons(served)
         report["coverage"]["cards_retrieved_from_outside_the_top_100"] = served.retrieved_cards
     with stage(times, "claims"):
         report["claims"], report["avoid_as_reason"], report["hostile"] = claims_report(served)
@@ -1549,6 +1591,14 @@ def format_table(r: dict[str, Any]) -> str:
             "all",
         ),
     ]
+    if dr := r.get("distinct_reasons"):
+        rows += [
+            ("a list's sentences naming its most named film (mean)",
+             _pct(dr["mean_share_naming_the_same_film"]), "<= 30%"),
+            ("lists where one film is named on over 30% of cards",
+             f"{dr['lists_over_30pct']}/{dr['lists']}", ""),
+            ("history reasons that name no film", str(dr["history_reasons_naming_no_film"]), "0"),
+        ]  # fmt: skip
     for role, p in cov["per_role"].items():
         rows.append(
             (

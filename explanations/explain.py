@@ -34,7 +34,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Hashable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -139,6 +140,13 @@ def _plain(value: object) -> object:
     return str(value)
 
 
+# A history film already cited on a card higher in the list counts this much less per
+# citation when choosing what a card cites: the sequential model leans on the newest films,
+# so without it one film was named on 81% of a list's cards. A film the others do not
+# explain as well (over 1 / CITED_BEFORE times the share) is still cited.
+CITED_BEFORE = 0.25
+
+
 def _history_evidence(
     catalogue: Catalogue,
     item: int,
@@ -146,15 +154,20 @@ def _history_evidence(
     attributions: Mapping[str, Sequence[tuple[int, float]]],
     history: np.ndarray | None,
     k: int,
+    cited_before: Mapping[int, int] | None = None,
 ) -> list[HistoryEvidence]:
     allowed = None if history is None else set(np.asarray(history, dtype=np.int64).tolist())
     taken = {int(item)}
     cited: list[HistoryEvidence] = []
+    before = cited_before or {}
     # larger parts first, so a film two roles share is cited under the one that mattered more
     for role in sorted(attributions, key=lambda r: (-components.get(r, 0.0), r)):
         if role == "profile" or components.get(role, 0.0) <= 0:
             continue  # a role that lowered the score is not a reason for it
-        ranked = sorted(((int(h), float(w)) for h, w in attributions[role]), key=lambda x: -x[1])
+        ranked = sorted(
+            ((int(h), float(w)) for h, w in attributions[role]),
+            key=lambda x: -x[1] * CITED_BEFORE ** before.get(int(x[0]), 0),
+        )  # what sets this card apart first: its own largest share, less what others said
         n = 0
         for h, share in ranked:
             if n >= k or share <= 0:
@@ -191,6 +204,7 @@ def collect_evidence(
     k_history: int = 2,
     k_statements: int = 2,
     min_statement_share: float = 0.1,
+    cited_before: Mapping[int, int] | None = None,
 ) -> Evidence:
     """Evidence for catalogue item ``item`` (see the module doc).
 
@@ -201,11 +215,15 @@ def collect_evidence(
     ``facts``: ``Reranked.contribution(item)``, ``Reranked.matched(item)`` and
     ``Reranked.facts_by_id()``. Genre and year statements are checked against the catalogue
     here too; text statements are cited only if ``statement_matches`` says they match.
+    ``cited_before``: history item -> how many cards higher in the same list cite it
+    (:func:`list_evidence`), so each card leads with what sets it apart.
     """
     item = int(item)
     item_genres = tuple(catalogue.genres[item])
     year = int(catalogue.years[item])
-    cited = _history_evidence(catalogue, item, components, attributions or {}, history, k_history)
+    cited = _history_evidence(
+        catalogue, item, components, attributions or {}, history, k_history, cited_before
+    )
     statements: list[StatementEvidence] = []
     if profile is not None and statement_contributions:
         positive_mass = sum(max(float(v), 0.0) for v in components.values())
@@ -256,6 +274,20 @@ def collect_evidence(
         history=tuple(cited),
         statements=tuple(statements[:k_statements]),
     )
+
+
+def list_evidence(
+    evidence_at: Callable[[int, Mapping[int, int]], Evidence], rows: int
+) -> list[Evidence]:
+    """The evidence of a list's first ``rows`` cards, in order, each chosen knowing which
+    history films the cards above it cite (``evidence_at(row, cited_before)``)."""
+    counts: Counter[int] = Counter()
+    out = []
+    for row in range(rows):
+        ev = evidence_at(row, counts)
+        counts.update(h.item for h in ev.history)
+        out.append(ev)
+    return out
 
 
 @dataclass(frozen=True)
@@ -326,7 +358,7 @@ _HISTORY_PHRASES: dict[str, tuple[str, ...]] = {
 }
 _OTHER_ROLE = ("It is linked to {a}, which you watched.",)
 # a role that drove the score but came without attributions: true, and names no film
-_GENERIC = {
+GENERIC_REASONS = {
     "collaborative": "People with tastes like yours rate it highly.",
     "sequential": "It is a common next pick after films you watched.",
     "text": "Its description is close to films you liked.",
@@ -434,8 +466,8 @@ def _reasons(evidence: Evidence, index: TitleIndex) -> list[_Reason]:
             those = "those" if len(cited) > 1 else "that"
             shapes = _HISTORY_PHRASES.get(role, _OTHER_ROLE)
             reasons.append(_Reason(part, tuple(p.format(a=a, those=those) for p in shapes), role))
-        elif role in _GENERIC:
-            reasons.append(_Reason(part, (_GENERIC[role],), role))
+        elif role in GENERIC_REASONS:
+            reasons.append(_Reason(part, (GENERIC_REASONS[role],), role))
     # the profile is one reason, ranked by the profile's part like every other role and said
     # through the statement that raised the score most (the others stay in the evidence)
     liked = [s for s in evidence.statements if s.polarity == "likes"]  # hand-made evidence

@@ -208,7 +208,7 @@ def test_every_template_phrasing_is_read_as_its_own_role() -> None:
     fill = {"a": "Heat", "those": "that", "t": "Heat", "fact": "a thriller", "p": "thrillers"}
     fill["q"] = "slow-burn thrillers"
     cases = [(r, p) for r, ps in template._HISTORY_PHRASES.items() for p in ps]
-    cases += list(template._GENERIC.items())
+    cases += list(template.GENERIC_REASONS.items())
     profile = (
         template._CANONICAL_PHRASES
         + template._QUOTED_PHRASES

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,7 @@ from explanations.explain import (
     Evidence,
     collect_evidence,
     explanation_key,
+    list_evidence,
     template_explanation,
 )
 from explanations.matching import catalogue_fit, newest_year, statement_facts
@@ -67,16 +68,18 @@ def _web_threads() -> None:
     torch.set_num_threads(1)
 
 
-def statement_vectors(profile: Profile, *, in_request: bool = True) -> np.ndarray:
+def statement_vectors(
+    profile: Profile, *, in_request: bool = True, store: bool = True
+) -> np.ndarray:
     """(S, d) vectors; cached texts are read from the encoder's disk cache, new ones encoded
-    (in a request that is the one statement just typed)."""
+    (in a request that is the one statement just typed) and, with ``store``, cached."""
     encoder = ml.encoder()
     texts = [s.text for s in profile.statements]
     if in_request and encoder.cache is not None:
         found = encoder.cache.get_many(encoder.key, [text_sha(t) for t in texts])
         if len(found) < len(set(texts)):
             _web_threads()  # only now is torch needed at all
-    return encoder.encode(texts)
+    return encoder.encode(texts, store=store)
 
 
 # -- the re-ranked list ---------------------------------------------------------------------
@@ -294,8 +297,16 @@ def _scored_profile(inputs: _Inputs) -> Profile:
 
 
 def _rank(
-    inputs: _Inputs, limit: int, positions: Sequence[int] | None, in_request: bool
+    inputs: _Inputs,
+    limit: int,
+    positions: Sequence[int] | None,
+    in_request: bool,
+    *,
+    store: bool = True,
 ) -> _Ranked:
+    """``store=False`` (a profile that is not saved: the edit preview) embeds its new words
+    without caching their vectors: a preview is sent on every pause in typing, and each
+    half-typed text would otherwise leave a row in the shared cache."""
     state, profile = inputs.state, inputs.profile
     found = _candidates(inputs)
     model_version = found.model_version
@@ -307,7 +318,7 @@ def _rank(
     if vectors is None:
         vectors = np.zeros((len(state.catalogue), 1), dtype=np.float32)
     s_vectors = (
-        statement_vectors(scored, in_request=in_request)
+        statement_vectors(scored, in_request=in_request, store=store)
         if scored.statements
         else np.zeros((0, vectors.shape[1]), dtype=np.float32)
     )
@@ -325,7 +336,9 @@ def _rank(
         neighbours=state.neighbours,
         # words that name no genre ("spooky") read as the chat reads them; only with the
         # item vectors, which say the encoder is there
-        reader=ml.genre_reader(tuple(state.catalogue.genre_vocabulary)) if ready else None,
+        reader=ml.genre_reader(tuple(state.catalogue.genre_vocabulary), store=store)
+        if ready
+        else None,
     )
     return _cards(inputs, model_version, ranked, ready, limit, positions)
 
@@ -397,6 +410,7 @@ def card_evidence(
     attributions: dict[int, Attributions],
     history: np.ndarray,
     profile: Profile | None,
+    cited_before: Mapping[int, int] | None = None,
 ) -> Evidence:
     """The evidence of the card at ``row`` of ``reranked``: every score component with the
     history items its model credits, and the statements the item truly matches."""
@@ -411,6 +425,25 @@ def card_evidence(
         statement_contributions=reranked.contribution(i),
         statement_matches=reranked.matched(i),
         facts=reranked.facts_by_id(),
+        cited_before=cited_before,
+    )
+
+
+def cards_evidence(
+    state: CatalogueState,
+    reranked: Reranked,
+    rows: int,
+    attributions: dict[int, Attributions],
+    history: np.ndarray,
+    profile: Profile | None,
+) -> list[Evidence]:
+    """The evidence of the first ``rows`` cards, each knowing what the cards above cite, so
+    a list does not name one film on every card (explanations.explain.list_evidence)."""
+    return list_evidence(
+        lambda row, before: card_evidence(
+            state, reranked, row, attributions, history, profile, before
+        ),
+        min(rows, len(reranked.items)),
     )
 
 
@@ -424,8 +457,10 @@ def _draft(inputs: _Inputs, ranked: _Ranked, places: list[int]) -> None:
     attributions = stored_attributions(state, inputs.stored)
     history, scored = inputs.history, _scored_profile(inputs)
     pending = {"pending": True} if settings.EXPLANATIONS_LLM else {}
+    upto = max((ranked.rows[n] for n in places), default=-1) + 1
+    listed = cards_evidence(state, reranked, upto, attributions, history, scored)
     for n in places:
-        found = card_evidence(state, reranked, ranked.rows[n], attributions, history, scored)
+        found = listed[ranked.rows[n]]
         text = template_explanation(found, state.index).to_dict() | pending
         ranked.drafts[ranked.pks[n]] = (text, found.to_dict())
 
@@ -486,7 +521,7 @@ def ranking_for(
             w = whole[1]
             ranked = _cards(inputs, w.model_version, w.reranked, w.vectors_ready, 0, positions)
     if ranked is None:
-        ranked = _rank(inputs, limit, positions, in_request)
+        ranked = _rank(inputs, limit, positions, in_request, store=profile is None)
     if ranked.empty:
         if cacheable and fresh:
             cache.set(key, (digest, ranked), RANKING_CACHE_SECONDS)

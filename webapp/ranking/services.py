@@ -37,12 +37,13 @@ def explanations_refresh(
     attributions = selectors.stored_attributions(state, ranking.stored)
     profile = ranking.profile if ranking.vectors_ready else None
     llm, loaded, written = None, False, 0
+    listed = selectors.cards_evidence(
+        state, ranking.reranked, len(ranking.entries), attributions, ranking.history, profile
+    )  # as the request path chooses them: each card knowing what the ones above cite
     for row, entry in enumerate(ranking.entries):
         if entry["explanation"] is not None:  # explain=False: only a row under today's key
             continue
-        evidence = selectors.card_evidence(
-            state, ranking.reranked, row, attributions, ranking.history, profile
-        )
+        evidence = listed[row]
         key = selectors.explanation_key_for(
             state, evidence.item, ranking.fingerprint, ranking.model_version
         )
