@@ -115,11 +115,13 @@ def test_the_status_line_says_whether_the_llm_reranking_has_run(
     client: Client, fan: Any, tastes: dict[str, Any]
 ) -> None:
     page = client.get(reverse("home")).content.decode()
-    assert "Language-model reranking: pending" in page and "LLM #" not in page.split("</h1>")[1]
+    # the reranker is not served by default: nothing about it, and the model in plain words
+    assert "rerank-status" not in page and "LLM #" not in page.split("</h1>")[1]
+    assert "Ordered by what people with taste like yours enjoyed" in page
     job = JobRun.objects.create(
         task_name=rec_tasks.lists_rerank.name, state="running", progress=0.5
     )
-    assert "reranking in progress (50%)" in client.get(reverse("home")).content.decode()
+    assert "is reordering the top of the list (50%)" in client.get(reverse("home")).content.decode()
     job.delete()
     stored = RecommendationList.objects.get(user=fan)
     head = [e["item"] for e in stored.entries[:3]][::-1]  # the LLM reversed the top 3
@@ -127,7 +129,7 @@ def test_the_status_line_says_whether_the_llm_reranking_has_run(
         reranked=head, reranked_by="/models/smollm2-135m@abc123", reranked_at=timezone.now()
     )
     page = client.get(reverse("home")).content.decode()
-    assert "Language-model reranking finished" in page and "(smollm2-135m)" in page
+    assert "A language model reordered the top 3" in page and "(smollm2-135m)" in page
     assert page.count('class="badge"') == 3
     card = page.split(f'data-item-id="{head[0]}"')[1].split('data-testid="rec-card"')[0]
     assert "LLM #1" in card

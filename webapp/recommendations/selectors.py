@@ -74,6 +74,20 @@ def model_item_ids(version: str, path: str) -> tuple[Any, ...]:
 LISTS_RERANK_TASK = "webapp.recommendations.tasks.lists_rerank"
 
 
+# what each model ordering a list does, in the words of the page (no model names)
+MODEL_WORDS = {
+    "hybrid": "what people with taste like yours enjoyed and what you watched recently",
+    "ease": "what people with taste like yours enjoyed",
+    "itemknn": "films watched alongside the ones you liked",
+    "als": "what people with taste like yours enjoyed",
+    "bpr": "what people with taste like yours enjoyed",
+    "sasrec": "what usually comes next after what you watched recently",
+    "dense": "films whose descriptions are close to ones you liked",
+    "pop": "what is widely watched here",
+    "semantic": "what usually comes next after what you watched recently",
+}
+
+
 def list_status(*, stored: RecommendationList | None) -> dict[str, Any] | None:
     """Where a stored list (as the ranking already read it) stands: which model wrote it and
     when, and whether the LLM reranker has reordered its head since (or is doing so now).
@@ -86,6 +100,7 @@ def list_status(*, stored: RecommendationList | None) -> dict[str, Any] | None:
     return {
         "computed_at": stored.computed_at,
         "model": stored.model_version.name,
+        "model_words": MODEL_WORDS.get(stored.model_version.name, "our recommender"),
         "model_version": stored.model_version.version,
         "reranked_at": stored.reranked_at if reranked_current else None,
         # "<model path or id>@<content hash>": the folder or hub name is what a person reads
