@@ -111,6 +111,10 @@ AXES_CLIENT_IP_CALLABLE = "webapp.clientip.client_ip"
 # counted before any hashing: each check costs ~0.1 s of CPU, so a flood of them would
 # otherwise be a cheap way to exhaust the web processes, whatever the usernames.
 LOGIN_ATTEMPT_RATE = env_rate("LOGIN_ATTEMPT_RATE", "20/min")
+# Versions kept per profile (webapp.profiles.services.profile_compact): the newest this many,
+# the versions they reverted to and the critiques that can still be undone. Without a cap one
+# account editing at the API's rate would write gigabytes a day.
+PROFILE_VERSIONS_KEPT = env_int("PROFILE_VERSIONS_KEPT", 100, minimum=1)
 
 ROOT_URLCONF = "webapp.urls"
 CSRF_FAILURE_VIEW = "webapp.api.errors.csrf_failure"  # JSON under /api/, Django's page elsewhere

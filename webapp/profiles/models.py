@@ -1,4 +1,4 @@
-"""Scrutable profiles: every version kept.
+"""Scrutable profiles: a history of versions, compacted to a bounded number per user.
 
 Nothing here imports torch or the ML packages: a profile is stored as ``Profile.to_dict()``
 JSON. What is derived from a profile (the ranking, its explanations) lives in
@@ -35,8 +35,10 @@ class Reason:
 class ProfileVersion(models.Model):
     """One saved state of a user's profile; the current profile is the highest ``number``.
 
-    Versions are never edited or deleted, so history, diffs and reverts are plain reads, and
-    ``critique`` keeps exactly what one critique added so it can be undone on its own later.
+    Versions are never edited (only ``critique_undone`` is set), so history, diffs and reverts
+    are plain reads, and ``critique`` keeps exactly what one critique added so it can be undone
+    on its own later. Old ones are deleted past PROFILE_VERSIONS_KEPT
+    (``services.profile_compact``), but a number is never reused or renumbered.
     """
 
     user = models.ForeignKey(

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
@@ -91,9 +92,35 @@ def profile_save(
             critique=critique,
             reverted_from=reverted_from,
         )
+        profile_compact(user=user, newest=number)
         if refresh:
             profile_saved.send(sender=ProfileVersion, user=user, by=by, version=version)
     return version
+
+
+def profile_compact(*, user: Any, newest: int | None = None, keep: int | None = None) -> int:
+    """Delete old versions beyond the newest ``keep`` (PROFILE_VERSIONS_KEPT); returns how
+    many went. Kept besides: each version one of those reverted to (its "back to version k"
+    still names a row) and the newest ``keep`` critiques not yet undone (undo reads what the
+    critique added from its own row). So a profile holds at most three times ``keep`` rows
+    however many edits a client sends. Numbers never change: the next version is still the
+    highest number + 1, and a gap in the history is where versions were compacted.
+
+    ``newest``: the number just saved; while it is within ``keep`` nothing can be over the
+    cap (numbers are unique and start at 1), so the common case costs no query.
+    """
+    keep = settings.PROFILE_VERSIONS_KEPT if keep is None else keep
+    if newest is not None and newest <= keep:
+        return 0
+    versions = ProfileVersion.objects.filter(user=user)
+    window = list(versions.order_by("-number").values_list("number", "reverted_from")[:keep])
+    if len(window) < keep:
+        return 0
+    reverted_to = {target for _, target in window if target is not None}
+    undoable = versions.filter(reason=Reason.CRITIQUE, critique_undone=False).order_by("-number")
+    protected = reverted_to | set(undoable.values_list("number", flat=True)[:keep])
+    old = versions.filter(number__lt=window[-1][0]).exclude(number__in=protected)
+    return int(old.delete()[0])
 
 
 # what the history line says about who worded a generated profile
