@@ -250,8 +250,12 @@ class TextEncoder:
         self._load()
         return int(self._network.config.hidden_size)
 
-    def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
-        """(len(texts), dim) float32, L2-normalised; only uncached texts hit the network."""
+    def encode(
+        self, texts: Sequence[str], progress: bool = False, *, store: bool = True
+    ) -> np.ndarray:
+        """(len(texts), dim) float32, L2-normalised; only uncached texts hit the network.
+        ``store=False`` reads the cache but writes nothing to it: for texts that may never be
+        kept (a preview of an edit typed letter by letter), whose rows would only pile up."""
         texts = list(texts)
         shas = [text_sha(t) for t in texts]
         found = self.cache.get_many(self.key, shas) if self.cache else {}
@@ -260,7 +264,7 @@ class TextEncoder:
             by_sha = dict(zip(shas, texts, strict=True))
             fresh = self.encode_uncached([by_sha[s] for s in missing], progress=progress)
             new = dict(zip(missing, fresh, strict=True))
-            if self.cache:
+            if self.cache and store:
                 self.cache.put_many(self.key, new)
             found.update(new)
         if not texts:

@@ -28,7 +28,8 @@ def encoder() -> TextEncoder:
 
 
 @functools.lru_cache(maxsize=4)
-def genre_reader(vocabulary: tuple[str, ...]) -> GenreReader:
+def genre_reader(vocabulary: tuple[str, ...], *, store: bool = True) -> GenreReader:
     """One reader of words that name no genre per process and genre vocabulary (the chat's
-    and the typed statements'): it embeds the genre descriptions once."""
-    return GenreReader(encoder().encode, vocabulary)
+    and the typed statements'): it embeds the genre descriptions once. ``store=False``: one
+    that caches no vector of what it reads (the edit preview's words may never be saved)."""
+    return GenreReader(functools.partial(encoder().encode, store=store), vocabulary)

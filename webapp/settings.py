@@ -115,6 +115,12 @@ LOGIN_ATTEMPT_RATE = env_rate("LOGIN_ATTEMPT_RATE", "20/min")
 # the versions they reverted to and the critiques that can still be undone. Without a cap one
 # account editing at the API's rate would write gigabytes a day.
 PROFILE_VERSIONS_KEPT = env_int("PROFILE_VERSIONS_KEPT", 100, minimum=1)
+# Work a signed-in user's clicks and keystrokes make the web process do, per user (counted in
+# the cache, webapp.ratelimit): the live preview embeds the typed words and re-ranks on every
+# pause in typing; each edit, critique or onboarding writes a version and re-ranks. The API's
+# endpoints that write the profile share EDIT_RATE (its "edit" throttle scope).
+PREVIEW_RATE = env_rate("PREVIEW_RATE", "30/min")
+EDIT_RATE = env_rate("EDIT_RATE", "60/min")
 
 ROOT_URLCONF = "webapp.urls"
 CSRF_FAILURE_VIEW = "webapp.api.errors.csrf_failure"  # JSON under /api/, Django's page elsewhere
@@ -236,6 +242,8 @@ REST_FRAMEWORK = {
         "user": env_rate("API_USER_THROTTLE", "600/min"),
         # conversation turns and profile regeneration: model work per request
         "llm": env_rate("API_LLM_THROTTLE", "30/min"),
+        # writes of the profile (edits, reverts, critiques, keeping a chat): the pages' rate
+        "edit": EDIT_RATE,
     },
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Proxies in front of the app: every per-address limit (webapp.clientip: throttles,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from rest_framework import throttling
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
@@ -36,4 +37,11 @@ class UserThrottle(_LiveRates, throttling.UserRateThrottle):
 
 
 class ScopedThrottle(_LiveRates, throttling.ScopedRateThrottle):
-    """Views that name a ``throttle_scope`` ("llm": ``API_LLM_THROTTLE``), per user."""
+    """Views that name a ``throttle_scope`` ("llm": ``API_LLM_THROTTLE``, "edit":
+    ``EDIT_RATE``), per user. Only writes count: a scope names costly work (a model's, a new
+    version's), and reading the profile it is on costs neither."""
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        if request.method in SAFE_METHODS:
+            return True
+        return bool(super().allow_request(request, view))

@@ -51,6 +51,7 @@ from webapp.steering import services as steering_services
 from webapp.steering.models import Conversation
 
 LLM = "llm"  # throttle scope of endpoints that make a model work (API_LLM_THROTTLE)
+EDIT = "edit"  # ... and of those that write a profile version and re-rank (EDIT_RATE)
 NO_BODY = OpenApiResponse(description="Done; no body.")
 
 
@@ -199,6 +200,8 @@ def _profile(user: Any) -> dict[str, Any]:
 class ProfileView(APIView):
     """Your natural-language profile: statements (what re-ranks your list) and filters."""
 
+    throttle_scope = EDIT
+
     @extend_schema(responses=s.ProfileSerializer)
     def get(self, request: Request) -> Response:
         return Response(_profile(request.user))
@@ -221,6 +224,8 @@ class ProfileView(APIView):
 
 @extend_schema(tags=["profile"])
 class FiltersView(APIView):
+    throttle_scope = EDIT
+
     @extend_schema(request=s.FiltersWriteSerializer, responses=s.ProfileSerializer)
     def put(self, request: Request) -> Response:
         """Replace every filter at once (one new version; statements stay). Send ``{}`` to
@@ -234,6 +239,8 @@ class FiltersView(APIView):
 
 @extend_schema(tags=["profile"])
 class StatementListView(APIView):
+    throttle_scope = EDIT
+
     @extend_schema(
         request=s.StatementAddSerializer, responses={201: s.ProfileSerializer}, summary="Add"
     )
@@ -251,6 +258,8 @@ class StatementListView(APIView):
     tags=["profile"], parameters=[OpenApiParameter("sid", OpenApiTypes.STR, OpenApiParameter.PATH)]
 )
 class StatementDetailView(APIView):
+    throttle_scope = EDIT
+
     @extend_schema(request=s.StatementPatchSerializer, responses=s.ProfileSerializer)
     def patch(self, request: Request, sid: str) -> Response:
         """Change any of text, polarity, weight, pinned of one statement (one version);
@@ -307,6 +316,8 @@ class VersionListView(generics.ListAPIView):
 
 @extend_schema(tags=["profile"])
 class VersionRevertView(APIView):
+    throttle_scope = EDIT
+
     @extend_schema(request=None, responses=s.ProfileSerializer)
     def post(self, request: Request, number: int) -> Response:
         """Make version `number` current again (as a new version: history is kept)."""
@@ -399,6 +410,8 @@ class InteractionDetailView(generics.RetrieveAPIView):
 
 @extend_schema(tags=["critiques"])
 class CritiqueItemView(APIView):
+    throttle_scope = EDIT
+
     @extend_schema(request=s.CritiqueItemSerializer, responses={201: s.VersionSerializer})
     def post(self, request: Request) -> Response:
         """More / less like this item, or not for me (with an optional reason): written
@@ -413,6 +426,8 @@ class CritiqueItemView(APIView):
 
 @extend_schema(tags=["critiques"])
 class CritiqueListView(APIView):
+    throttle_scope = EDIT
+
     @extend_schema(request=s.CritiqueListSerializer, responses={201: s.VersionSerializer})
     def post(self, request: Request) -> Response:
         """Critique the whole list in words ("less violent, more comedies"); no LLM."""
@@ -426,6 +441,8 @@ class CritiqueListView(APIView):
 
 @extend_schema(tags=["critiques"])
 class CritiqueUndoView(APIView):
+    throttle_scope = EDIT
+
     @extend_schema(request=None, responses={200: s.VersionSerializer, 409: OpenApiTypes.OBJECT})
     def post(self, request: Request, number: int) -> Response:
         """Remove what critique version `number` added, keeping every later edit."""
@@ -480,6 +497,8 @@ class MessageView(APIView):
 
 @extend_schema(tags=["conversation"])
 class ConversationKeepView(APIView):
+    throttle_scope = EDIT
+
     @extend_schema(request=None, responses={200: s.VersionSerializer, 409: OpenApiTypes.OBJECT})
     def post(self, request: Request) -> Response:
         """Write the wishes from the chat into your profile (a new version)."""

@@ -22,7 +22,7 @@ from webapp.profiles import selectors, services, tasks
 from webapp.profiles.models import ProfileVersion
 from webapp.ranking import selectors as ranking_selectors
 from webapp.ranking import services as ranking_services
-from webapp.ratelimit import allow
+from webapp.ratelimit import allow, retry_after
 from webapp.steering import forms
 from webapp.steering import selectors as steering_selectors
 from webapp.steering import services as steering_services
@@ -33,6 +33,7 @@ GONE = "That statement is no longer in your profile."
 PREVIEW_LENGTH = 10  # the "top 10" the profile page previews
 ONBOARDING_ITEMS = 12
 FULL = ("save", "preview")  # the actions whose form carries every field of a statement
+TOO_MANY = "Too many requests in a row: wait a minute and try again."
 
 
 def _filters(profile: Any) -> list[dict[str, Any]]:
@@ -115,9 +116,8 @@ def _editor(
         "start_form": forms.ColdStartForm(),
         **extra,
     }
-    if request.htmx:
-        return render(request, "profiles/profile.html#editor", context)
-    return render(request, "profiles/profile.html", context, status=status)
+    template = "profiles/profile.html#editor" if request.htmx else "profiles/profile.html"
+    return render(request, template, context, status=status)
 
 
 def _home_list(request: HttpRequest, status: int = 200, **extra: Any) -> HttpResponse:
@@ -148,13 +148,50 @@ def _failed(request: HttpRequest, **extra: Any) -> HttpResponse:
     return _editor(request, status=200 if request.htmx else 422, **extra)
 
 
+# -- per-user limits on the work a page makes the web process do -----------------------------
+
+
+def _edit_allowed(request: HttpRequest) -> bool:
+    """One more profile write (edit, revert, critique, onboarding) within EDIT_RATE: each one
+    saves a version and re-ranks in the request. Counted per user, pages apart from the API."""
+    return allow(f"edit:{request.user.pk}", settings.EDIT_RATE)
+
+
+def _refused(response: HttpResponse, rate: str) -> HttpResponse:
+    """``response`` (the page or fragment saying TOO_MANY, with what was typed kept) as a 429
+    with when to retry; base.html lets htmx swap a 429 in, so the page shows why."""
+    response.status_code = 429
+    response["Retry-After"] = str(retry_after(rate))
+    return response
+
+
+def _edit_refused(request: HttpRequest, **extra: Any) -> HttpResponse:
+    """The profile page (or its #editor) with TOO_MANY where ``extra`` puts it."""
+    return _refused(_editor(request, **extra), settings.EDIT_RATE)
+
+
+def _home_refused(request: HttpRequest) -> HttpResponse:
+    """Over EDIT_RATE on a home-page control: said in the list (a 429), or as a message."""
+    response = _home_failed(request, TOO_MANY)
+    return _refused(response, settings.EDIT_RATE) if request.htmx else response
+
+
+def _told(form: Any, field: str, message: str = TOO_MANY) -> Any:
+    """``form`` (bound: it keeps what was typed) with ``message`` under ``field``."""
+    form.is_valid()  # add_error needs the cleaned form
+    form.add_error(field, message)
+    return form
+
+
 @login_required
 @require_GET
 def profile_page(request: HttpRequest) -> HttpResponse:
     return _editor(request)
 
 
-def _onboarding(request: HttpRequest, form: forms.ColdStartForm, error: str = "") -> HttpResponse:
+def _onboarding(
+    request: HttpRequest, form: forms.ColdStartForm, error: str = "", status: int | None = None
+) -> HttpResponse:
     items = list(catalogue_selectors.popular_items(limit=ONBOARDING_ITEMS))
     states = catalogue_selectors.item_states_for_user(user=request.user, items=items)
     context = {
@@ -162,14 +199,25 @@ def _onboarding(request: HttpRequest, form: forms.ColdStartForm, error: str = ""
         "cards": [{"item": i, "state": states[i.pk]} for i in items],
         "ratings_error": error,
     }
-    status = 422 if form.errors or error else 200
+    status = status or (422 if form.errors or error else 200)
     return render(request, "profiles/onboarding.html", context, status=status)
+
+
+def _onboarding_refused(request: HttpRequest) -> HttpResponse:
+    """Over EDIT_RATE: the page again, with what was typed and why nothing happened."""
+    if request.POST.get("action") == "ratings":
+        page = _onboarding(request, forms.ColdStartForm(), error=TOO_MANY.rstrip("."))
+    else:
+        page = _onboarding(request, _told(forms.ColdStartForm(request.POST), "text"))
+    return _refused(page, settings.EDIT_RATE)
 
 
 @login_required
 def onboarding(request: HttpRequest) -> HttpResponse:
     """Cold start: a new user describes their taste in their own words, or rates a few
     well-known films and has their profile written from those ratings."""
+    if request.method == "POST" and not _edit_allowed(request):
+        return _onboarding_refused(request)
     if request.method == "POST" and request.POST.get("action") == "ratings":
         try:
             tasks.profile_generate_enqueue(user=request.user)
@@ -193,6 +241,8 @@ def onboarding(request: HttpRequest) -> HttpResponse:
 @require_POST
 def statement_add(request: HttpRequest) -> HttpResponse:
     form = forms.StatementAddForm(request.POST)
+    if not _edit_allowed(request):
+        return _edit_refused(request, add_form=_told(form, "text"))
     if not form.is_valid():
         return _failed(request, add_form=form)
     try:
@@ -220,6 +270,8 @@ def _statement_change(action: str, sid: str, data: dict[str, Any]) -> tuple[str,
 def statement_update(request: HttpRequest, sid: str) -> HttpResponse:
     form = forms.StatementEditForm(request.POST)
     typed = {sid: request.POST}
+    if not _edit_allowed(request):
+        return _edit_refused(request, errors={sid: TOO_MANY}, typed=typed)
     if not form.is_valid():
         errors = " ".join(e for es in form.errors.values() for e in es)
         return _failed(request, errors={sid: errors}, typed=typed)
@@ -241,36 +293,51 @@ def statement_update(request: HttpRequest, sid: str) -> HttpResponse:
 def statement_preview(request: HttpRequest) -> HttpResponse:
     """The top 10 as it would be with the statement being edited (or added), saving nothing:
     the #preview fragment for htmx, the whole page (edits kept) without JavaScript."""
-    form = forms.StatementPreviewForm(request.POST)
-    preview, error = None, ""
-    if not request.POST.get("text", "").strip():
-        pass  # an empty box previews nothing; the saved list stays on show
-    elif form.is_valid():
-        sid = form.cleaned_data["sid"] or None
-        try:
-            preview = ranking_services.profile_preview(
-                user=request.user, sid=sid, limit=PREVIEW_LENGTH, **form.changes()
-            )
-        except KeyError:
-            error = GONE
-        except ValueError as exc:
-            error = str(exc)
-    else:
-        error = " ".join(e for es in form.errors.values() for e in es)
-    context = {"preview": preview, "preview_error": error}
+    preview, error, refused = _previewed(request, forms.StatementPreviewForm(request.POST))
+    context: dict[str, Any] = {"preview": preview, "preview_error": error}
+    response: HttpResponse
     if request.htmx:
         if preview is None:
             context["ranking"] = ranking_selectors.ranking_for(
                 user=request.user, limit=PREVIEW_LENGTH, explain=False
             )
-        return render(request, "profiles/profile.html#preview", context)
-    sid = request.POST.get("sid", "")
-    return _editor(request, typed={sid: request.POST} if sid else {}, **context)
+        response = render(request, "profiles/profile.html#preview", context)
+    else:
+        sid = request.POST.get("sid", "")
+        response = _editor(request, typed={sid: request.POST} if sid else {}, **context)
+    return _refused(response, settings.PREVIEW_RATE) if refused else response
+
+
+def _previewed(
+    request: HttpRequest, form: forms.StatementPreviewForm
+) -> tuple[ranking_services.Preview | None, str, bool]:
+    """(the preview or None, what to say instead, refused over PREVIEW_RATE). Only a preview
+    that would embed and re-rank counts: the page sends one on every pause in typing."""
+    if not request.POST.get("text", "").strip():
+        return None, "", False  # an empty box previews nothing; the saved list stays on show
+    if not form.is_valid():
+        return None, " ".join(e for es in form.errors.values() for e in es), False
+    if not allow(f"preview:{request.user.pk}", settings.PREVIEW_RATE):
+        return None, TOO_MANY, True
+    try:
+        preview = ranking_services.profile_preview(
+            user=request.user,
+            sid=form.cleaned_data["sid"] or None,
+            limit=PREVIEW_LENGTH,
+            **form.changes(),
+        )
+    except KeyError:
+        return None, GONE, False
+    except ValueError as exc:
+        return None, str(exc), False
+    return preview, "", False
 
 
 @login_required
 @require_POST
 def filter_remove(request: HttpRequest) -> HttpResponse:
+    if not _edit_allowed(request):
+        return _edit_refused(request, errors={"filters": TOO_MANY})
     name, value = request.POST.get("name", ""), request.POST.get("value") or None
     if name not in ("include_genres", "exclude_genres", "year_min", "year_max", "exclude_items"):
         return _failed(request, errors={"filters": "Unknown filter."})
@@ -286,6 +353,8 @@ def filter_remove(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def version_revert(request: HttpRequest, number: int) -> HttpResponse:
+    if not _edit_allowed(request):
+        return _edit_refused(request, errors={"history": TOO_MANY})
     get_object_or_404(request.user.profile_versions, number=number)  # type: ignore[union-attr]
     services.profile_revert(user=request.user, by=request.user, number=number)
     return _done(request)
@@ -294,6 +363,10 @@ def version_revert(request: HttpRequest, number: int) -> HttpResponse:
 @login_required
 @require_POST
 def critique_undo(request: HttpRequest, number: int) -> HttpResponse:
+    if not _edit_allowed(request):
+        if request.POST.get("next") == "home":
+            return _home_refused(request)
+        return _edit_refused(request, errors={"history": TOO_MANY})
     get_object_or_404(request.user.profile_versions, number=number, reason="critique")  # type: ignore[union-attr]
     try:
         services.critique_undo(user=request.user, number=number)
@@ -302,9 +375,6 @@ def critique_undo(request: HttpRequest, number: int) -> HttpResponse:
             return _home_failed(request, str(exc).capitalize() + ".")
         return _failed(request, errors={"history": str(exc)})
     return _done(request)
-
-
-TOO_MANY = "Too many requests in a row: wait a minute and try again."
 
 
 def llm_rate() -> str:
@@ -356,6 +426,8 @@ def job_status(request: HttpRequest, job_id: int) -> HttpResponse:
 @require_POST
 def critique_item(request: HttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(Item, pk=pk)
+    if not _edit_allowed(request):
+        return _home_refused(request)
     form = forms.CritiqueItemForm(request.POST)
     if not form.is_valid():
         return _home_failed(request, "Pick more like this, less like this or not for me.")
@@ -371,6 +443,9 @@ def critique_item(request: HttpRequest, pk: int) -> HttpResponse:
 def critique_list(request: HttpRequest) -> HttpResponse:
     form = forms.CritiqueListForm(request.POST)
     version: ProfileVersion | None = None
+    if not _edit_allowed(request):
+        response = _home_list(request, critique_form=_told(form, "text"))
+        return _refused(response, settings.EDIT_RATE)
     if form.is_valid():
         try:
             version = services.critique_list_apply(
@@ -417,6 +492,9 @@ def chat(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def chat_promote(request: HttpRequest) -> HttpResponse:
+    if not _edit_allowed(request):
+        messages.error(request, TOO_MANY)
+        return redirect("profile_chat")
     try:
         steering_services.conversation_promote(user=request.user)
     except (ValueError, Conversation.DoesNotExist) as exc:
