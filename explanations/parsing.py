@@ -559,6 +559,21 @@ def _genre_words(genres: Sequence[str]) -> str:
     return " and ".join(GENRE_PHRASE.get(g, g) for g in genres)
 
 
+def _clause_facts(
+    c: Clause, vocabulary: Sequence[str]
+) -> tuple[int | None, int | None, str, list[tuple[str, ...]], str]:
+    """(year_min, year_max, body without year words, genre groups, leftover words) of a
+    request's clause; a bare year in a "likes" clause is that year only ("a 1985 comedy")."""
+    lo, hi, body = years_in(c.topic, negated=c.polarity == "avoids")
+    clause_groups, rest = genre_groups_in(body, vocabulary)
+    single = _SINGLE_YEAR.search(body) if c.polarity == "likes" else None
+    if lo is None and hi is None and single:
+        lo = hi = int(single.group(1) or single.group(2))
+        body = (body[: single.start()] + body[single.end() :]).strip()
+        rest = _SINGLE_YEAR.sub(" ", rest)
+    return lo, hi, body, list(clause_groups), _leftover(rest)
+
+
 def parse_request(text: str, vocabulary: Sequence[str]) -> ParsedRequest:
     """What a chat message asks for: genre groups, exclusions, a year range, statements.
 
@@ -583,14 +598,7 @@ def parse_request(text: str, vocabulary: Sequence[str]) -> ParsedRequest:
     text = _FROM_TO.sub(r"between \1 and \2", text)
     text = _FROM_YEAR.sub(r"of \1", text)
     for c in split_clauses(_INNER_NEGATION.sub(", without ", text), vocabulary):
-        lo, hi, body = years_in(c.topic, negated=c.polarity == "avoids")
-        clause_groups, rest = genre_groups_in(body, vocabulary)
-        single = _SINGLE_YEAR.search(body) if c.polarity == "likes" else None
-        if lo is None and hi is None and single:
-            lo = hi = int(single.group(1) or single.group(2))
-            body = (body[: single.start()] + body[single.end() :]).strip()
-            rest = _SINGLE_YEAR.sub(" ", rest)
-        rest = _leftover(rest)
+        lo, hi, body, clause_groups, rest = _clause_facts(c, vocabulary)
         year_min = lo if lo is not None else year_min
         year_max = hi if hi is not None else year_max
         if clause_groups and c.polarity == "likes":
@@ -626,9 +634,7 @@ def parse_request(text: str, vocabulary: Sequence[str]) -> ParsedRequest:
             if wording:
                 statements.append((wording, c.polarity))
     asked = {g for grp in groups for g in grp}
-    for genres, words in softened:
-        if asked & set(genres) and words:
-            statements.append((words, "avoids"))
+    statements += [(words, "avoids") for genres, words in softened if asked & set(genres) and words]
     return ParsedRequest(
         genre_groups=tuple(dict.fromkeys(groups)),
         only_genres=tuple(dict.fromkeys(only)),
