@@ -134,13 +134,16 @@ def _predictive(profiles: dict[int, Profile], data: dict[str, Any], seed: int) -
     }
     scores = {u: profile_scores(p, cat) for u, p in profiles.items()}
     pop = data["popularity"]
-    own, swap, popular = [], [], []
+    # popularity as a tie-break only (below any profile step): does the profile add to it?
+    tie = (np.argsort(np.argsort(pop)) + 1) / (len(pop) + 1) * 1e-3
+    own, swap, popular, both = [], [], [], []
     for u in users:
         cand = np.setdiff1d(np.arange(len(cat)), seen[u])
         own.append(auc(scores[u], target[u], cand))
         swap.append(auc(scores[other[u]], target[u], cand))
         popular.append(auc(pop, target[u], cand))
-    own_a, swap_a, pop_a = map(np.array, (own, swap, popular))
+        both.append(auc(scores[u] + tie, target[u], cand))
+    own_a, swap_a, pop_a, both_a = map(np.array, (own, swap, popular, both))
     return {
         "users": len(users),
         "auc_own_profile": float(own_a.mean()),
@@ -150,6 +153,9 @@ def _predictive(profiles: dict[int, Profile], data: dict[str, Any], seed: int) -
         "own_minus_another_ci95": bootstrap(own_a - swap_a, seed),
         "own_minus_popularity": float((own_a - pop_a).mean()),
         "own_minus_popularity_ci95": bootstrap(own_a - pop_a, seed),
+        "auc_own_profile_ties_by_popularity": float(both_a.mean()),
+        "ties_by_popularity_minus_popularity": float((both_a - pop_a).mean()),
+        "ties_by_popularity_minus_popularity_ci95": bootstrap(both_a - pop_a, seed),
     }
 
 
