@@ -175,10 +175,11 @@ class EmbeddingCache:
 
     def keep_only(self, model: str, shas: Iterable[str]) -> int:
         """Delete ``model``'s vectors of every text not in ``shas`` (the retention sweep:
-        texts no item, profile or chat uses any more); returns rows deleted."""
+        texts no item, profile or chat uses any more); returns rows deleted. ``shas`` is
+        read as it comes (it may repeat), into a temporary table: never all in memory."""
         with self._connect() as db:
             db.execute("CREATE TEMP TABLE keep (sha TEXT PRIMARY KEY)")
-            db.executemany("INSERT OR IGNORE INTO keep VALUES (?)", [(sha,) for sha in shas])
+            db.executemany("INSERT OR IGNORE INTO keep VALUES (?)", ((sha,) for sha in shas))
             return db.execute(
                 "DELETE FROM embeddings WHERE model = ? AND sha NOT IN (SELECT sha FROM keep)",
                 [model],

@@ -140,7 +140,7 @@ def test_the_export_holds_my_rows_and_nothing_of_anyone_elses(
     response = client.get(reverse("privacy:export"))
     assert response["Content-Type"].startswith("application/json")
     assert response["Content-Disposition"].startswith('attachment; filename="my-data-alice-')
-    body = response.content.decode()
+    body = b"".join(response.streaming_content).decode()
     data = json.loads(body)
     assert data["format"] == "steerable-recommender/personal-data/1"
     assert (
@@ -315,3 +315,89 @@ def test_the_retention_sweep_deletes_only_what_is_past_its_time(
         data_prune_task.apply()
     job = JobRun.objects.get(task_name=data_prune_task.name)
     assert job.state == JobRun.State.SUCCEEDED and "jobs" in job.result
+
+
+def _versions(user: Any, n: int) -> None:
+    """``n`` versions written straight to the table (no compaction), one statement each."""
+    ProfileVersion.objects.bulk_create(
+        ProfileVersion(
+            user=user,
+            number=k,
+            profile={"statements": [{"id": f"s{k}", "text": f"wish {k}"}]},
+            fingerprint=f"{k:016d}",
+            reason="edit",
+            created_by=user,
+            critique={"text": f"critique {k}"} if k % 10 == 0 else None,
+        )
+        for k in range(1, n + 1)
+    )
+
+
+def test_a_long_history_is_exported_a_row_at_a_time_and_whole(
+    client: Client, alice: Any, monkeypatch: Any
+) -> None:
+    from webapp.privacy import services
+
+    monkeypatch.setattr(services, "CHUNK", 7)  # many chunks from a history of 250
+    _versions(alice, 250)
+    client.force_login(alice)
+    response = client.get(reverse("privacy:export"))
+    assert response.status_code == 200 and response.streaming
+    chunks = [c.decode() for c in response.streaming_content]
+    assert len(chunks) > 250, "written a row at a time, not as one body"
+    data = json.loads("".join(chunks))
+    assert [v["number"] for v in data["profile_versions"]] == list(range(250, 0, -1))
+    assert data["profile_versions"][-1]["profile"]["statements"][0]["text"] == "wish 1"
+    assert [c["version"] for c in data["critiques"]] == list(range(250, 0, -10))
+    assert data == json.loads(json.dumps(services.personal_data_export(user=alice))) | {
+        "exported_at": data["exported_at"]
+    }
+    api = client.get(reverse("api:export"))
+    assert (
+        api.streaming and json.loads(b"".join(api.streaming_content))["account"]["id"] == alice.pk
+    )
+
+
+def test_the_privacy_page_counts_a_long_history_and_shows_its_newest_rows(
+    client: Client, alice: Any
+) -> None:
+    from webapp.privacy.services import PAGE_ROWS
+
+    _versions(alice, PAGE_ROWS + 30)
+    client.force_login(alice)
+    html = client.get(reverse("privacy:overview")).content.decode()
+    assert f'Profile versions <span class="count">({PAGE_ROWS + 30})' in html
+    assert html.count("<h3>Version ") == PAGE_ROWS and f"Version {PAGE_ROWS + 30} " in html
+    assert f"The newest {PAGE_ROWS} of {PAGE_ROWS + 30}" in html
+    delete = client.get(reverse("privacy:delete")).content.decode()
+    assert f"{PAGE_ROWS + 30} profile versions" in delete
+
+
+def test_the_sweep_deletes_in_batches_and_keeps_the_words_of_every_version(
+    alice: Any, make_item: Any, monkeypatch: Any
+) -> None:
+    from datetime import timedelta
+
+    import numpy as np
+    from django.utils import timezone
+
+    from recommender.encoders import text_sha
+    from webapp import ml
+    from webapp.privacy import services
+
+    monkeypatch.setattr(services, "CHUNK", 3)  # batches and chunks of 3 rows
+    item = make_item(title="Alpha Film")
+    old = [Explanation(user=alice, item=item, key=f"old{k}", explanation={}) for k in range(10)]
+    Explanation.objects.bulk_create(old)
+    Explanation.objects.update(created_at=timezone.now() - timedelta(days=365))
+    fresh = Explanation.objects.create(user=alice, item=item, key="new", explanation={})
+    _versions(alice, 20)
+    encoder = ml.encoder()
+    words = [f"wish {k}" for k in range(1, 21)] + ["critique 10", "nobody's words"]
+    encoder.cache.put_many(encoder.key, {text_sha(w): np.ones(4, np.float32) for w in words})
+
+    pruned = services.data_prune()
+    assert pruned["explanations"] == 10
+    assert list(Explanation.objects.values_list("pk", flat=True)) == [fresh.pk]
+    kept = encoder.cache.get_many(encoder.key, [text_sha(w) for w in words])
+    assert set(kept) == {text_sha(w) for w in words[:-1]}

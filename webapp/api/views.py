@@ -12,6 +12,7 @@ from axes.handlers.proxy import AxesProxyHandler
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
+from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -40,7 +41,7 @@ from webapp.catalogue import selectors as catalogue_selectors
 from webapp.catalogue import services as catalogue_services
 from webapp.catalogue.models import Interaction, Item
 from webapp.jobs.models import JobRun
-from webapp.privacy.services import personal_data_export
+from webapp.privacy.services import personal_data_json
 from webapp.profiles import selectors as profile_selectors
 from webapp.profiles import services as profile_services
 from webapp.profiles.models import ProfileVersion, Reason
@@ -519,5 +520,8 @@ class ExportView(APIView):
     """Everything stored about you, as the privacy page's JSON download (one service)."""
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
-    def get(self, request: Request) -> Response:
-        return Response(personal_data_export(user=request.user))
+    def get(self, request: Request) -> StreamingHttpResponse:
+        """Streamed a row at a time, as the page's download is."""
+        return StreamingHttpResponse(
+            personal_data_json(user=request.user), content_type="application/json"
+        )

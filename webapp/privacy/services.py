@@ -8,8 +8,10 @@ that keeps personal data belongs in both functions (and in the privacy tests).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from typing import Any
 
@@ -17,6 +19,7 @@ from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -55,23 +58,109 @@ def personal_jobs(*, user: Any) -> QuerySet[JobRun]:
     return JobRun.objects.filter(Q(requested_by=user) | Q(arguments__user_id=user.pk))
 
 
-def personal_data_export(*, user: Any) -> dict[str, Any]:
-    """Everything stored about ``user`` as plain JSON types, newest first within each list.
+CHUNK = 500  # rows read at a time by the export and the sweep: memory stays flat however
+# long a history is
+PAGE_ROWS = 50  # the newest rows of each list the privacy page shows (the download has all)
 
-    Left out on purpose: the password (only a salted hash is stored, and it is useless to
-    its owner) and the API token's key (a credential; its existence is listed).
-    """
-    interactions = list(
-        Interaction.objects.filter(user=user).select_related("item").order_by("-created_at", "-id")
-    )
-    versions = list(ProfileVersion.objects.filter(user=user).order_by("-number"))
-    explanations = list(
-        Explanation.objects.filter(user=user).select_related("item").order_by("-created_at")
-    )
+
+def _interaction(i: Interaction, user: Any) -> dict[str, Any]:
+    return {
+        "item": {"id": i.item_id, "title": i.item.display_title},
+        "kind": i.kind,
+        "value": i.value,
+        "created_at": _iso(i.created_at),
+    }
+
+
+def _version(v: ProfileVersion, user: Any) -> dict[str, Any]:
+    return {
+        "number": v.number,
+        "reason": v.reason,
+        "summary": v.summary,
+        "written_by": "you"
+        if v.created_by_id == user.pk
+        else ("the system" if v.created_by_id is None else "staff"),
+        "reverted_from": v.reverted_from,
+        "created_at": _iso(v.created_at),
+        "profile": v.profile,
+    }
+
+
+def _critique(v: ProfileVersion, user: Any) -> dict[str, Any]:
+    critique = v.critique or {}
+    return {
+        "version": v.number,
+        "text": critique.get("text", v.summary),
+        "undone": v.critique_undone,
+        "created_at": _iso(v.created_at),
+        "change": v.critique,
+    }
+
+
+def _explanation(e: Explanation, user: Any) -> dict[str, Any]:
+    return {
+        "item": {"id": e.item_id, "title": e.item.display_title},
+        "text": e.explanation.get("text", ""),
+        "explanation": e.explanation,
+        "evidence": e.evidence,
+        "created_at": _iso(e.created_at),
+    }
+
+
+def _job(j: JobRun, user: Any) -> dict[str, Any]:
+    return {
+        "id": j.pk,
+        "task": j.task_name,
+        "arguments": j.arguments,
+        "state": j.state,
+        # the one-line message only: a traceback shows the server's code and paths
+        "message": j.message,
+        "started_by_you": j.requested_by_id == user.pk,
+        "created_at": _iso(j.created_at),
+        "finished_at": _iso(j.finished_at),
+    }
+
+
+def _lists(user: Any) -> dict[str, tuple[QuerySet[Any], Callable[[Any, Any], dict[str, Any]]]]:
+    """Each list of the export: its rows, newest first, and how one row is written."""
+    versions = ProfileVersion.objects.filter(user=user).order_by("-number")
+    return {
+        "interactions": (
+            Interaction.objects.filter(user=user)
+            .select_related("item")
+            .order_by("-created_at", "-id"),
+            _interaction,
+        ),
+        "profile_versions": (versions, _version),
+        "critiques": (versions.filter(critique__isnull=False), _critique),
+        "explanations": (
+            Explanation.objects.filter(user=user).select_related("item").order_by("-created_at"),
+            _explanation,
+        ),
+        "jobs": (personal_jobs(user=user).order_by("-created_at", "-id"), _job),
+    }
+
+
+def _listed(
+    rows: QuerySet[Any], write: Callable[[Any, Any], dict[str, Any]], user: Any, limit: int | None
+) -> Iterator[dict[str, Any]]:
+    """``rows`` (at most ``limit``) written one at a time, read from the database CHUNK at a
+    time: the query runs only when the first row is asked for."""
+    for row in (rows if limit is None else rows[:limit]).iterator(chunk_size=CHUNK):
+        yield write(row, user)
+
+
+def _sections(user: Any, limit: int | None) -> dict[str, Any]:
+    """The export in its order; each list an iterator over its newest ``limit`` rows (None:
+    all). Left out on purpose: the password (only a salted hash is stored, and it is useless
+    to its owner) and the API token's key (a credential; its existence is listed)."""
     demographics = Demographics.objects.filter(user=user).first()
     conversation = Conversation.objects.filter(user=user).first()
     stored = stored_list(user=user)
     token = Token.objects.filter(user=user).first()
+    lists = {
+        name: _listed(rows, write, user, limit) for name, (rows, write) in _lists(user).items()
+    }
     return {
         "format": EXPORT_FORMAT,
         "exported_at": _iso(timezone.now()),
@@ -94,40 +183,9 @@ def personal_data_export(*, user: Any) -> dict[str, Any]:
             "zip_code": demographics.zip_code,
             "source": demographics.source,
         },
-        "interactions": [
-            {
-                "item": {"id": i.item_id, "title": i.item.display_title},
-                "kind": i.kind,
-                "value": i.value,
-                "created_at": _iso(i.created_at),
-            }
-            for i in interactions
-        ],
-        "profile_versions": [
-            {
-                "number": v.number,
-                "reason": v.reason,
-                "summary": v.summary,
-                "written_by": "you"
-                if v.created_by_id == user.pk
-                else ("the system" if v.created_by_id is None else "staff"),
-                "reverted_from": v.reverted_from,
-                "created_at": _iso(v.created_at),
-                "profile": v.profile,
-            }
-            for v in versions
-        ],
-        "critiques": [
-            {
-                "version": v.number,
-                "text": v.critique.get("text", v.summary),
-                "undone": v.critique_undone,
-                "created_at": _iso(v.created_at),
-                "change": v.critique,
-            }
-            for v in versions
-            if v.critique is not None
-        ],
+        "interactions": lists["interactions"],
+        "profile_versions": lists["profile_versions"],
+        "critiques": lists["critiques"],
         "conversation": None
         if conversation is None
         else {
@@ -135,33 +193,44 @@ def personal_data_export(*, user: Any) -> dict[str, Any]:
             "state": conversation.state,
             "updated_at": _iso(conversation.updated_at),
         },
-        "explanations": [
-            {
-                "item": {"id": e.item_id, "title": e.item.display_title},
-                "text": e.explanation.get("text", ""),
-                "explanation": e.explanation,
-                "evidence": e.evidence,
-                "created_at": _iso(e.created_at),
-            }
-            for e in explanations
-        ],
+        "explanations": lists["explanations"],
         "recommendations": None if stored is None else _recommendations(stored),
-        "jobs": [
-            {
-                "id": j.pk,
-                "task": j.task_name,
-                "arguments": j.arguments,
-                "state": j.state,
-                # the one-line message only: a traceback shows the server's code and paths
-                "message": j.message,
-                "started_by_you": j.requested_by_id == user.pk,
-                "created_at": _iso(j.created_at),
-                "finished_at": _iso(j.finished_at),
-            }
-            for j in personal_jobs(user=user).order_by("-created_at", "-id")
-        ],
+        "jobs": lists["jobs"],
         "api_token": None if token is None else {"created": _iso(token.created)},
     }
+
+
+def _materialised(sections: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, Iterator) else v for k, v in sections.items()}
+
+
+def personal_data_export(*, user: Any) -> dict[str, Any]:
+    """Everything stored about ``user`` as plain JSON types, newest first within each list,
+    all in memory: responses stream :func:`personal_data_json` instead."""
+    return _materialised(_sections(user, None))
+
+
+def personal_data_page(*, user: Any, rows: int = PAGE_ROWS) -> dict[str, Any]:
+    """The export with only the newest ``rows`` of each list: what the privacy page shows
+    (beside :func:`personal_data_counts`), however long the history."""
+    return _materialised(_sections(user, rows))
+
+
+def personal_data_json(*, user: Any) -> Iterator[str]:
+    """The export as JSON text, written a row at a time (each list's rows on lines of their
+    own), so a long history is never held in memory: a StreamingHttpResponse's content."""
+    dump = partial(json.dumps, ensure_ascii=False, cls=DjangoJSONEncoder)
+    yield "{"
+    for n, (key, value) in enumerate(_sections(user, None).items()):
+        yield f"{',' if n else ''}\n  {dump(key)}: "
+        if not isinstance(value, Iterator):
+            yield dump(value)
+            continue
+        yield "["
+        for m, row in enumerate(value):
+            yield f"{',' if m else ''}\n    {dump(row)}"
+        yield "\n  ]"
+    yield "\n}\n"
 
 
 def _recommendations(stored: RecommendationList) -> dict[str, Any]:
@@ -183,10 +252,10 @@ def _recommendations(stored: RecommendationList) -> dict[str, Any]:
     }
 
 
-def personal_data_counts(export: dict[str, Any]) -> dict[str, int]:
-    """How many rows of each kind an export holds (what the delete page warns about)."""
-    lists = ("interactions", "profile_versions", "critiques", "explanations", "jobs")
-    return {key: len(export[key]) for key in lists}
+def personal_data_counts(*, user: Any) -> dict[str, int]:
+    """How many rows each list of the export holds (what the privacy and delete pages say),
+    counted by the database."""
+    return {name: rows.count() for name, (rows, _) in _lists(user).items()}
 
 
 def _only_admin(user: Any) -> bool:
@@ -194,22 +263,23 @@ def _only_admin(user: Any) -> bool:
     return bool(user.is_superuser) and not others.exclude(pk=user.pk).exists()
 
 
-def _texts(versions: QuerySet[ProfileVersion], chats: QuerySet[Conversation]) -> set[str]:
+def _texts(versions: QuerySet[ProfileVersion], chats: QuerySet[Conversation]) -> Iterator[str]:
     """Every text these rows hold that may have been encoded: statements of every version,
-    critiques, the chat's gathered wishes and its turns."""
-    texts: set[str] = set()
-    for profile, critique in versions.values_list("profile", "critique"):
-        texts.update(s.get("text", "") for s in (profile or {}).get("statements", []))
-        texts.add((critique or {}).get("text", ""))
-    for state, turns in chats.values_list("state", "turns"):
-        texts.update(s.get("text", "") for s in (state or {}).get("statements", []))
-        texts.update(t.get("text", "") for t in turns or [])
-    return texts - {""}
+    critiques, the chat's gathered wishes and its turns. Read CHUNK rows at a time (the
+    sweep reads everyone's), so a text may come more than once."""
+    rows = versions.order_by().values_list("profile", "critique").iterator(chunk_size=CHUNK)
+    for profile, critique in rows:
+        yield from (s.get("text", "") for s in (profile or {}).get("statements", []))
+        yield (critique or {}).get("text", "")
+    for state, turns in chats.order_by().values_list("state", "turns").iterator(chunk_size=CHUNK):
+        yield from (s.get("text", "") for s in (state or {}).get("statements", []))
+        yield from (t.get("text", "") for t in turns or [])
 
 
 def personal_texts(*, user: Any) -> set[str]:
     """The user's own words that may have been encoded (their vectors go with the account)."""
-    return _texts(ProfileVersion.objects.filter(user=user), Conversation.objects.filter(user=user))
+    mine = ProfileVersion.objects.filter(user=user), Conversation.objects.filter(user=user)
+    return set(_texts(*mine)) - {""}
 
 
 def _forget_cached(user_id: int, texts: set[str]) -> None:
@@ -266,11 +336,22 @@ def data_prune(*, now: dt.datetime | None = None) -> dict[str, int]:
     old = Explanation.objects.filter(
         created_at__lt=now - settings.EXPLANATION_RETENTION_DAYS * days
     )
-    pruned = {"jobs": jobs.delete()[0], "explanations": old.delete()[0]}
+    pruned = {"jobs": _delete_batched(jobs), "explanations": _delete_batched(old)}
     app.backend.cleanup()  # a no-op for backends that expire results themselves (Redis)
     encoder = ml.encoder()
     if encoder.cache is not None:
-        used = set(catalogue_state().texts)
-        used |= _texts(ProfileVersion.objects.all(), Conversation.objects.all())
+        # streamed into the cache's own table of texts to keep: never every user's in memory
+        everyone = _texts(ProfileVersion.objects.all(), Conversation.objects.all())
+        used = (t for t in itertools.chain(catalogue_state().texts, everyone) if t)
         pruned["text vectors"] = encoder.cache.keep_only(encoder.key, map(text_sha, used))
     return pruned
+
+
+def _delete_batched(rows: QuerySet[Any]) -> int:
+    """Delete ``rows`` CHUNK at a time; returns rows deleted. One DELETE of every expired row
+    would hold its lock for as long as that takes, and Django collects the rows (and what
+    cascades from them) in memory first."""
+    deleted = 0
+    while batch := list(rows.order_by().values_list("pk", flat=True)[:CHUNK]):
+        deleted += rows.model.objects.filter(pk__in=batch).delete()[0]
+    return deleted

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.core.serializers.json import DjangoJSONEncoder
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -18,7 +15,8 @@ from webapp.privacy.forms import AccountDeleteForm
 from webapp.privacy.services import (
     personal_data_counts,
     personal_data_delete,
-    personal_data_export,
+    personal_data_json,
+    personal_data_page,
 )
 
 DELETED_KEY = "privacy_deleted"  # session key: what the confirmation page reports
@@ -28,19 +26,21 @@ DELETED_KEY = "privacy_deleted"  # session key: what the confirmation page repor
 @login_required
 @require_GET
 def overview(request: HttpRequest) -> HttpResponse:
-    """The page shows the export itself, so what you see is exactly what you download."""
-    data = personal_data_export(user=request.user)
-    context = {"data": data, "counts": personal_data_counts(data)}
+    """The page shows the export itself, so what you see is what you download: each list
+    with its count and its newest rows (a long history is in the download only)."""
+    data = personal_data_page(user=request.user)
+    context = {"data": data, "counts": personal_data_counts(user=request.user)}
     return render(request, "privacy/overview.html", context)
 
 
 @never_cache
 @login_required
 @require_GET
-def export(request: HttpRequest) -> HttpResponse:
-    data = personal_data_export(user=request.user)
-    body = json.dumps(data, indent=2, ensure_ascii=False, cls=DjangoJSONEncoder)
-    response = HttpResponse(body, content_type="application/json; charset=utf-8")
+def export(request: HttpRequest) -> StreamingHttpResponse:
+    """Streamed a row at a time: a long history never sits in the web process's memory."""
+    response = StreamingHttpResponse(
+        personal_data_json(user=request.user), content_type="application/json; charset=utf-8"
+    )
     name = f"my-data-{request.user.get_username()}-{timezone.now():%Y%m%d}.json"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
@@ -61,7 +61,7 @@ def delete(request: HttpRequest) -> HttpResponse:
             logout(request)  # a fresh session: the old one belonged to the deleted account
             request.session[DELETED_KEY] = deleted
             return redirect("privacy:deleted")
-    counts = personal_data_counts(personal_data_export(user=request.user))
+    counts = personal_data_counts(user=request.user)
     status = 429 if form.locked_out else 400 if form.errors else 200
     return render(request, "privacy/delete.html", {"form": form, "counts": counts}, status=status)
 
