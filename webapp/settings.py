@@ -327,6 +327,9 @@ CELERY_BEAT_SCHEDULE = {
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 JOB_RETENTION_DAYS = env_int("JOB_RETENTION_DAYS", 90, minimum=1)
 EXPLANATION_RETENTION_DAYS = env_int("EXPLANATION_RETENTION_DAYS", 30, minimum=1)
+# django-axes' logs of sign-ins and failed ones (username, address, user agent): the sweep
+# deletes them after this many days (they go with the account at once, and are in its export)
+AXES_LOG_DAYS = env_int("AXES_LOG_DAYS", 30, minimum=1)
 # Work a person's click starts (their profile, their explanations) has a queue of its own,
 # served by its own worker (scripts/run.sh), so a six-hour training run or a catalogue import
 # on the default queue never holds it up; each user has at most one such job of a kind queued

@@ -401,3 +401,69 @@ def test_the_sweep_deletes_in_batches_and_keeps_the_words_of_every_version(
     assert list(Explanation.objects.values_list("pk", flat=True)) == [fresh.pk]
     kept = encoder.cache.get_many(encoder.key, [text_sha(w) for w in words])
     assert set(kept) == {text_sha(w) for w in words[:-1]}
+
+
+def _sign_ins(username: str, marker: str, address: str) -> None:
+    """django-axes' rows about ``username``: a login, a logged failure, a lockout counter."""
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+
+    seen = {"username": username, "ip_address": address, "user_agent": f"{marker}-agent"}
+    AccessLog.objects.create(**seen, path_info="/accounts/login/")
+    AccessFailureLog.objects.create(**seen, path_info="/accounts/login/", locked_out=True)
+    AccessAttempt.objects.create(
+        **seen, path_info="/accounts/login/", get_data="", post_data="", failures_since_start=3
+    )
+
+
+def _sign_in_rows(username: str) -> int:
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+
+    models = (AccessAttempt, AccessFailureLog, AccessLog)
+    return sum(m.objects.filter(username=username).count() for m in models)
+
+
+def test_sign_ins_are_in_the_export_and_go_with_the_account(
+    client: Client, people: dict[str, Any]
+) -> None:
+    _sign_ins("alice", "alicemark", "10.0.0.1")
+    _sign_ins("bob", "zebramark", "10.9.9.9")
+    client.force_login(people["alice"])
+    data = json.loads(b"".join(client.get(reverse("privacy:export")).streaming_content))
+    assert any(a["user_agent"] == "alicemark-agent" for a in data["logins"])
+    assert data["login_failures"][0]["address"] == "10.0.0.1"
+    assert data["login_failures"][0]["locked_out"] is True
+    assert [a["failures"] for a in data["login_attempts"]] == [3]
+    assert "zebra" not in json.dumps(data) and "10.9.9.9" not in json.dumps(data)
+    html = client.get(reverse("privacy:overview")).content.decode()
+    assert "alicemark-agent" in html and "3 wrong passwords" in html and "zebra" not in html
+
+    bobs = _sign_in_rows("bob")
+    client.post(reverse("privacy:delete"), {"password": PASSWORD})
+    assert not get_user_model().objects.filter(username="alice").exists()
+    assert _sign_in_rows("alice") == 0 and _sign_in_rows("bob") == bobs
+
+
+def test_the_sweep_prunes_old_sign_ins_but_never_lifts_a_lockout_early(
+    alice: Any, settings: Any
+) -> None:
+    from datetime import timedelta
+
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+    from django.utils import timezone
+
+    from webapp.privacy.services import data_prune
+
+    settings.AXES_LOG_DAYS = 1
+    settings.AXES_COOLOFF_TIME = timedelta(days=3)
+    now = timezone.now()
+    for address, age in (("10.0.0.1", 0), ("10.0.0.2", 2), ("10.0.0.3", 9)):
+        _sign_ins("alice", f"aged{age}", address)
+        for model in (AccessAttempt, AccessFailureLog, AccessLog):
+            model.objects.filter(ip_address=address).update(attempt_time=now - timedelta(days=age))
+    pruned = data_prune(now=now)
+    assert (pruned["logins"], pruned["login failures"], pruned["login attempts"]) == (2, 2, 1)
+    assert set(AccessLog.objects.values_list("ip_address", flat=True)) == {"10.0.0.1"}
+    assert set(AccessFailureLog.objects.values_list("ip_address", flat=True)) == {"10.0.0.1"}
+    # two days old: past AXES_LOG_DAYS, but the counter still locks within the cool-off
+    kept = set(AccessAttempt.objects.values_list("ip_address", flat=True))
+    assert kept == {"10.0.0.1", "10.0.0.2"}

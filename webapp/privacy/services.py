@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from typing import Any
 
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -121,6 +122,50 @@ def _job(j: JobRun, user: Any) -> dict[str, Any]:
     }
 
 
+def _access(row: AccessAttempt | AccessFailureLog | AccessLog) -> dict[str, Any]:
+    """What django-axes keeps of a sign-in under this username: when, from where, with what.
+    Left out: the form data of a failed one (the password in it is masked; the rest is the
+    username and a CSRF token) and a login's session hash (derived from a credential)."""
+    return {
+        "at": _iso(row.attempt_time),
+        "address": row.ip_address,
+        "user_agent": row.user_agent,
+        "path": row.path_info,
+    }
+
+
+def _login(row: AccessLog, user: Any) -> dict[str, Any]:
+    return _access(row) | {"logged_out_at": _iso(row.logout_time)}
+
+
+def _login_failure(row: AccessFailureLog, user: Any) -> dict[str, Any]:
+    return _access(row) | {"locked_out": row.locked_out}
+
+
+def _login_attempt(row: AccessAttempt, user: Any) -> dict[str, Any]:
+    return _access(row) | {"failures": row.failures_since_start}
+
+
+SIGN_IN_ROWS: dict[str, Callable[[Any, Any], dict[str, Any]]] = {
+    "logins": _login,
+    "login_failures": _login_failure,
+    "login_attempts": _login_attempt,
+}
+
+
+def sign_in_logs(*, user: Any) -> dict[str, QuerySet[Any]]:
+    """django-axes' rows about this account, newest first: they name it by username (no
+    foreign key, so no CASCADE reaches them) with an address and a user agent."""
+    username = user.get_username()
+    return {
+        "logins": AccessLog.objects.filter(username=username).order_by("-attempt_time"),
+        "login_failures": AccessFailureLog.objects.filter(username=username).order_by(
+            "-attempt_time"
+        ),
+        "login_attempts": AccessAttempt.objects.filter(username=username).order_by("-attempt_time"),
+    }
+
+
 def _lists(user: Any) -> dict[str, tuple[QuerySet[Any], Callable[[Any, Any], dict[str, Any]]]]:
     """Each list of the export: its rows, newest first, and how one row is written."""
     versions = ProfileVersion.objects.filter(user=user).order_by("-number")
@@ -138,6 +183,7 @@ def _lists(user: Any) -> dict[str, tuple[QuerySet[Any], Callable[[Any, Any], dic
             _explanation,
         ),
         "jobs": (personal_jobs(user=user).order_by("-created_at", "-id"), _job),
+        **{name: (rows, SIGN_IN_ROWS[name]) for name, rows in sign_in_logs(user=user).items()},
     }
 
 
@@ -197,6 +243,9 @@ def _sections(user: Any, limit: int | None) -> dict[str, Any]:
         "recommendations": None if stored is None else _recommendations(stored),
         "jobs": lists["jobs"],
         "api_token": None if token is None else {"created": _iso(token.created)},
+        "logins": lists["logins"],
+        "login_failures": lists["login_failures"],
+        "login_attempts": lists["login_attempts"],
     }
 
 
@@ -308,8 +357,12 @@ def personal_data_delete(*, user: Any) -> dict[str, int]:
     texts = personal_texts(user=user)
     transaction.on_commit(partial(_forget_cached, user.pk, texts))
     deleted["background jobs"] = personal_jobs(user=user).delete()[0]
+    per_model: Counter[str] = Counter()
+    for rows in sign_in_logs(user=user).values():  # named by username: no CASCADE
+        per_model.update(rows.delete()[1])
     user_label = user._meta.label
-    for label, n in user.delete()[1].items():
+    per_model.update(user.delete()[1])
+    for label, n in per_model.items():
         name = "account" if label == user_label else apps.get_model(label)._meta.verbose_name_plural
         deleted[str(name).lower()] += n
     return {name: n for name, n in deleted.items() if n}
@@ -324,6 +377,8 @@ def data_prune(*, now: dt.datetime | None = None) -> dict[str, int]:
     - finished jobs older than JOB_RETENTION_DAYS (their messages and errors included);
     - explanations written more than EXPLANATION_RETENTION_DAYS ago (a cache: a card whose
       row is gone shows its evidence-built sentence and is written again when next seen);
+    - django-axes' logs of sign-ins (username, address, user agent) older than AXES_LOG_DAYS,
+      and its lockout counters too, once also past the lockout's cool-off;
     - Celery's stored task results past CELERY_RESULT_EXPIRES (the backend's own cleanup);
     - vectors of texts that no item, profile version or chat uses any more.
     """
@@ -337,6 +392,7 @@ def data_prune(*, now: dt.datetime | None = None) -> dict[str, int]:
         created_at__lt=now - settings.EXPLANATION_RETENTION_DAYS * days
     )
     pruned = {"jobs": _delete_batched(jobs), "explanations": _delete_batched(old)}
+    pruned |= _sign_ins_prune(now)
     app.backend.cleanup()  # a no-op for backends that expire results themselves (Redis)
     encoder = ml.encoder()
     if encoder.cache is not None:
@@ -347,11 +403,23 @@ def data_prune(*, now: dt.datetime | None = None) -> dict[str, int]:
     return pruned
 
 
+def _sign_ins_prune(now: dt.datetime) -> dict[str, int]:
+    """django-axes' rows past AXES_LOG_DAYS; a lockout counter only once past the cool-off
+    as well, so pruning never lifts a lockout early."""
+    logged = now - dt.timedelta(days=settings.AXES_LOG_DAYS)
+    counted = min(logged, now - settings.AXES_COOLOFF_TIME)
+    return {
+        "logins": _delete_batched(AccessLog.objects.filter(attempt_time__lt=logged)),
+        "login failures": _delete_batched(AccessFailureLog.objects.filter(attempt_time__lt=logged)),
+        "login attempts": _delete_batched(AccessAttempt.objects.filter(attempt_time__lt=counted)),
+    }
+
+
 def _delete_batched(rows: QuerySet[Any]) -> int:
     """Delete ``rows`` CHUNK at a time; returns rows deleted. One DELETE of every expired row
     would hold its lock for as long as that takes, and Django collects the rows (and what
     cascades from them) in memory first."""
-    deleted = 0
+    deleted, label = 0, rows.model._meta.label
     while batch := list(rows.order_by().values_list("pk", flat=True)[:CHUNK]):
-        deleted += rows.model.objects.filter(pk__in=batch).delete()[0]
+        deleted += rows.model.objects.filter(pk__in=batch).delete()[1].get(label, 0)
     return deleted
