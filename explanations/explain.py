@@ -276,6 +276,63 @@ def collect_evidence(
     )
 
 
+# a row's heading when what raised its cards most names no film or statement
+ROLE_HEADINGS = {
+    "collaborative": "Loved by people with taste like yours",
+    "sequential": "What people watch next",
+    "text": "Close to films you liked",
+    "semantic": "What people watch next",
+    "llm": "Moved up by the language model",
+    "popularity": "Widely watched here",
+    "fans": "Popular with fans of the genres you named",
+}
+MORE = ("more", "More for you")
+
+
+def leading_reason(evidence: Mapping[str, Any]) -> tuple[str, str]:
+    """(key, heading) of what raised a card's score most, from its evidence as stored
+    (``Evidence.to_dict``): "Because you watched The River Wild", "Because you like
+    “westerns”", or the role itself when it cites nothing. Cards with the same key share a
+    row of the page, so the reason is said once for the row."""
+    comp = evidence.get("components", {})
+    liked = [s for s in evidence.get("statements", []) if s.get("polarity") == "likes"]
+    for role in sorted((r for r, v in comp.items() if v > 0), key=lambda r: -comp[r]):
+        # a new user's "fans" part is there because of the genres their statements named
+        if role in ("profile", "fans"):
+            if not liked:
+                if role == "fans":
+                    return f"role:{role}", ROLE_HEADINGS[role]
+                continue
+            top = max(liked, key=lambda s: s.get("contribution", 0.0))
+            words = " ".join(str(top["text"]).split())[:60]
+            if top.get("source") == "generated":
+                return f"statement:{top['id']}", f"Because your ratings show you like {words}"
+            return f"statement:{top['id']}", f"Because you like “{words}”"
+        films = [h for h in evidence.get("history", []) if h.get("kind") == role]
+        if films:
+            return f"film:{films[0]['item_id']}", f"Because you watched {films[0]['title']}"
+        if role in ROLE_HEADINGS:
+            return f"role:{role}", ROLE_HEADINGS[role]
+    return MORE
+
+
+def reason_rows(keys: Sequence[tuple[str, str]], min_cards: int = 2) -> list[tuple[str, list[int]]]:
+    """Rows of a page: (heading, card positions), one row per reason shared by at least
+    ``min_cards`` cards, the rest in "More for you"; rows ordered by their best card, cards
+    by their rank within a row."""
+    by_key: dict[str, list[int]] = {}
+    headings = dict(keys)
+    for n, (key, _) in enumerate(keys):
+        by_key.setdefault(key, []).append(n)
+    rows: dict[str, list[int]] = {}
+    for key, cards in by_key.items():
+        target = key if len(cards) >= min_cards or key == MORE[0] else MORE[0]
+        rows.setdefault(target, []).extend(cards)
+    headings[MORE[0]] = MORE[1]
+    ordered = sorted(rows.items(), key=lambda kv: min(kv[1]))
+    return [(headings[key], sorted(cards)) for key, cards in ordered]
+
+
 def list_evidence(
     evidence_at: Callable[[int, Mapping[int, int]], Evidence], rows: int
 ) -> list[Evidence]:

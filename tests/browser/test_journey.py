@@ -54,7 +54,14 @@ def new_user_logs_in(page: Page, username: str) -> None:
 
 
 def card_titles(page: Page) -> list[str]:
-    return [t.strip() for t in page.locator(CARD).locator(CARD_TITLE).all_inner_texts()]
+    """The list's titles in rank order (the page shows them in rows by reason)."""
+    cards = page.locator(CARD)
+    ranks = [int(r or n) for n, r in enumerate(cards.evaluate_all(RANKS_JS), start=1)]
+    titles = [t.strip() for t in cards.locator(CARD_TITLE).all_inner_texts()]
+    return [t for _, t in sorted(zip(ranks, titles, strict=True))]
+
+
+RANKS_JS = "(cards) => cards.map((c) => c.getAttribute('data-rank'))"
 
 
 def preview_titles(page: Page) -> list[str]:
@@ -298,7 +305,8 @@ def test_i_love_animated_films_fills_the_first_row(
     expect(page.locator(CARD).first).to_be_visible()
     row = int(page.evaluate(FIRST_ROW_JS, CARD))
     titles = card_titles(page)
-    first_row = genres_of(titles[:row])
+    shown = [t.strip() for t in page.locator(CARD).locator(CARD_TITLE).all_inner_texts()]
+    first_row = genres_of(shown[:row])  # the first row on screen, whatever the ranks
     animated = sum("Animation" in g for g in first_row)
     screenshot("12-onboarding-animated")
     assert row >= 2, row
@@ -360,3 +368,42 @@ def test_a_profile_written_from_ratings_says_what_each_statement_does(
     version = ProfileVersion.objects.filter(user=user).order_by("-number").first()
     assert version is not None and version.summary.startswith("written")
     expect(page.get_by_test_id("version").first).to_contain_text("written")
+
+
+LINES_JS = """
+(el) => {
+  const style = getComputedStyle(el);
+  const line = parseFloat(style.lineHeight) || 1.4 * parseFloat(style.fontSize);
+  return el.getBoundingClientRect().height / line;
+}
+"""
+
+
+def test_the_list_is_rows_of_reasons_with_short_card_sentences(
+    page: Page, screenshot: Any, movielens_100k: dict[str, Any], queued_tasks: None
+) -> None:
+    """A new user who wrote two tastes sees rows headed by a reason each ("Because you like
+    “westerns”"), every card's sentence in at most two lines, at desktop and phone widths."""
+    from webapp.catalogue.services import catalogue_stats_recompute
+
+    catalogue_stats_recompute()
+    new_user_logs_in(page, "row-reader")
+    page.goto("/profile/start/")
+    page.get_by_label("What do you like to watch?").fill("I love westerns and animated films")
+    page.get_by_role("button", name=re.compile("show me films", re.I)).click()
+    expect(page.locator(CARD).first).to_be_visible()
+    headings = [h.strip() for h in page.get_by_test_id("reason-heading").all_inner_texts()]
+    assert len(headings) >= 2 and len(set(headings)) == len(headings), headings
+    assert any(h.startswith("Because you like") for h in headings), headings
+    for width, name in ((1280, "15-rows-1280"), (390, "16-rows-390")):
+        page.set_viewport_size({"width": width, "height": 900})
+        sentences = page.locator("[data-testid='rec-card'] [data-testid='explanation']")
+        lines = [
+            float(sentences.nth(k).evaluate(LINES_JS)) for k in range(min(6, sentences.count()))
+        ]
+        screenshot(name)
+        assert lines and max(lines) <= 2.2, (width, lines)
+    # the whole sentence is behind "Why?"
+    first = page.locator(CARD).first
+    first.get_by_test_id("why-toggle").click()
+    expect(first.get_by_test_id("why-full")).to_be_visible()

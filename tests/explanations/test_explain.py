@@ -478,3 +478,25 @@ def test_a_list_names_a_different_film_on_each_card_where_one_explains_it(
     assert cited[2] == 0 and 0.9 * CITED_BEFORE > 0.1
     # every share cited is the model's own, not the adjusted one
     assert [ev.history[0].weight for ev in list_evidence(at, 3)] == [0.5, 0.2, 0.9]
+
+
+def test_a_cards_leading_reason_is_its_largest_cited_part() -> None:
+    from explanations.explain import MORE, leading_reason, reason_rows
+
+    film = {"kind": "sequential", "item_id": 5, "title": "Heat"}
+    said = {"id": "s1", "text": "westerns", "polarity": "likes", "contribution": 0.4}
+    assert leading_reason(
+        {"components": {"sequential": 1.0, "profile": 0.4}, "history": [film], "statements": [said]}
+    ) == ("film:5", "Because you watched Heat")
+    assert leading_reason(
+        {"components": {"sequential": 0.2, "profile": 0.9}, "history": [film], "statements": [said]}
+    ) == ("statement:s1", "Because you like “westerns”")
+    generated = {**said, "source": "generated"}
+    assert leading_reason({"components": {"profile": 1.0}, "statements": [generated]})[1] == (
+        "Because your ratings show you like westerns"
+    )
+    assert leading_reason({"components": {"collaborative": 1.0}})[0] == "role:collaborative"
+    assert leading_reason({"components": {"profile": -1.0}}) == MORE
+    # rows: shared reasons once, single cards together, rows by their best card
+    keys = [("a", "A"), ("b", "B"), ("a", "A"), ("c", "C"), ("b", "B")]
+    assert reason_rows(keys) == [("A", [0, 2]), ("B", [1, 4]), ("More for you", [3])]

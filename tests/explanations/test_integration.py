@@ -59,7 +59,7 @@ def test_an_explicit_avoid_empties_the_top_10_a_generated_one_only_nudges(ml100k
 def test_smollm2_explanations_stay_grounded_under_injection(ml100k) -> None:  # type: ignore[no-untyped-def]
     from recommender.llm import get_llm
 
-    dataset, encoder, _vectors = ml100k
+    dataset, _encoder, _vectors = ml100k
     cat = dataset.catalogue
     index = TitleIndex(cat.titles, cat.years.tolist())
     llm = get_llm()

@@ -73,9 +73,10 @@ def _titles(response: Any) -> list[str]:
 
 
 def _home_order(api: APIClient) -> list[str]:
+    """The home page's cards in rank order (the page groups them in rows by reason)."""
     page = api.get(reverse("home")).content.decode()
-    cards = page.split('<ol class="recs">')[1].split("</ol>")[0].split("<strong>")[1:]
-    return [c.split("</strong>")[0] for c in cards]
+    cards = re.findall(r'data-rank="(\d+)">.*?<strong>(.*?)</strong>', page, re.S)
+    return [title for _, title in sorted(cards, key=lambda c: int(c[0]))]
 
 
 # -- catalogue ------------------------------------------------------------------------------
@@ -824,3 +825,12 @@ def test_a_request_django_refuses_before_any_view_answers_json_under_the_api(
     assert "DATA_UPLOAD_MAX_NUMBER_FIELDS" in refused.json()["detail"]
     page = client.post("/accounts/login/", body, content_type=kind)
     assert page.status_code == 400 and page["Content-Type"].startswith("text/html")
+
+
+def test_recommendations_come_with_the_pages_rows(api: APIClient, fan: Any) -> None:
+    api.post(f"{V1}/me/profile/statements/", {"text": "scary films", "polarity": "likes"})
+    data = api.get(f"{V1}/me/recommendations/").json()
+    ranks = sorted(r for section in data["sections"] for r in section["ranks"])
+    assert ranks == list(range(1, len(data["results"]) + 1))  # every card in one row
+    first = data["sections"][0]
+    assert first["heading"] == "Because you like “scary films”" and 1 in first["ranks"]

@@ -195,3 +195,20 @@ def test_filters_that_remove_everything_are_named_as_the_reason(client: Client, 
     services.critique_list_apply(user=fan, text="no comedies")
     page = client.get(reverse("home")).content.decode()
     assert not card_titles(page) and "filters on your profile remove every candidate" in page
+
+
+def test_no_template_comment_leaks_onto_a_page(client: Client, fan: Any) -> None:
+    # a {# #} comment must fit on one line; a longer one is printed as text
+    for name in ("home", "profile", "profile_chat", "item_list"):
+        page = client.get(reverse(name)).content.decode()
+        assert "{#" not in page and "#}" not in page, name
+
+
+def test_the_list_comes_in_rows_headed_by_a_reason_said_once(client: Client, fan: Any) -> None:
+    services.profile_edit(user=fan, by=fan, action="add", text="scary films", polarity="likes")
+    page = client.get(reverse("home")).content.decode()
+    headings = re.findall(r'data-testid="reason-heading">(.*?)</h2>', page)
+    assert headings and len(set(headings)) == len(headings)
+    assert headings[0] == "Because you like “scary films”"
+    ranks = [int(r) for r in re.findall(r'data-rank="(\d+)"', page)]
+    assert sorted(ranks) == list(range(1, len(ranks) + 1))  # every card once

@@ -194,6 +194,15 @@ class RecommendationSerializer(serializers.Serializer):
         return EvidenceSerializer(entry["evidence"]).data if entry.get("evidence") else None
 
 
+class SectionSerializer(serializers.Serializer):
+    heading = serializers.CharField(
+        help_text='What raised these cards most, said once: "Because you watched Heat".'
+    )
+    ranks = serializers.ListField(
+        child=serializers.IntegerField(), help_text="The ranks (in results) of its cards."
+    )
+
+
 class RecommendationListSerializer(serializers.Serializer):
     model_version = serializers.CharField(help_text='"profile-only" for a cold start.')
     profile_fingerprint = serializers.CharField(source="fingerprint")
@@ -201,6 +210,9 @@ class RecommendationListSerializer(serializers.Serializer):
         help_text="False until the worker has embedded the catalogue (statements wait)."
     )
     results = RecommendationSerializer(many=True, source="entries")
+    sections = SectionSerializer(
+        many=True, help_text="The page's rows: results grouped by their leading reason."
+    )
 
 
 class RecommendationQuerySerializer(serializers.Serializer):

@@ -179,6 +179,10 @@ class RecommendationsView(APIView):
             "fingerprint": ranking.fingerprint,
             "vectors_ready": ranking.vectors_ready,
             "entries": entries,
+            "sections": [
+                {"heading": row["heading"], "ranks": [e["rank"] for e in row["entries"]]}
+                for row in ranking_selectors.sections(entries)
+            ],
         }
         return Response(s.RecommendationListSerializer(data).data)
 

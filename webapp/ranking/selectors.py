@@ -20,10 +20,13 @@ from django.core.cache import cache
 from django.db.models import Count
 
 from explanations.explain import (
+    MORE,
     Evidence,
     collect_evidence,
     explanation_key,
+    leading_reason,
     list_evidence,
+    reason_rows,
     template_explanation,
 )
 from explanations.matching import catalogue_fit, newest_year, statement_facts
@@ -683,6 +686,16 @@ def similar_items(*, item: Item, limit: int = 6) -> list[Item]:
 HOME_LENGTH = 20  # cards on the home page
 
 
+def sections(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The page's rows: cards grouped by what raised them most ("Because you watched The
+    River Wild"), each reason said once for its row (explanations.explain.reason_rows)."""
+    keys = [leading_reason(e["evidence"]) if e.get("evidence") else MORE for e in entries]
+    return [
+        {"heading": heading, "entries": [entries[n] for n in cards]}
+        for heading, cards in reason_rows(keys)
+    ]
+
+
 def for_you(*, user: Any, limit: int = HOME_LENGTH) -> dict[str, Any]:
     """What the home page's list shows: the profile-re-ranked entries (each with the LLM
     reranker's place, when it has one), where the stored list stands, and whether the
@@ -690,12 +703,14 @@ def for_you(*, user: Any, limit: int = HOME_LENGTH) -> dict[str, Any]:
     ranking = ranking_for(user=user, limit=limit)
     status = list_status(stored=ranking.stored)
     llm_place = {pk: n for n, pk in enumerate(status["llm_order"] if status else [], start=1)}
-    for entry in ranking.entries:
+    for rank, entry in enumerate(ranking.entries, start=1):
         entry["llm_rank"] = llm_place.get(entry["item"].pk)
+        entry["rank"] = rank
     job = explanations_job(user=user) if ranking.entries else None
     return {
         "explain_top": EXPLAIN_TOP_N,
         "recommendations": ranking.entries,
+        "sections": sections(ranking.entries),
         "ranking": ranking,
         "status": status,
         "explain_job": job,
