@@ -834,3 +834,12 @@ def test_recommendations_come_with_the_pages_rows(api: APIClient, fan: Any) -> N
     assert ranks == list(range(1, len(data["results"]) + 1))  # every card in one row
     first = data["sections"][0]
     assert first["heading"] == "Because you like “scary films”" and 1 in first["ranks"]
+
+
+def test_a_huge_body_is_refused_before_it_is_parsed(api: APIClient, fan: Any) -> None:
+    body = '{"text": "' + "x" * (3 * 1024 * 1024) + '", "polarity": "likes"}'
+    response = api.generic(
+        "POST", f"{V1}/me/profile/statements/", body, content_type="application/json"
+    )
+    assert response.status_code in (400, 413)
+    assert selectors.current_version(user=fan) is None  # nothing was written
