@@ -313,23 +313,12 @@ def catalogue_fit(catalogue: Catalogue, facts: StatementFacts) -> np.ndarray:
     return _group_hits(catalogue, facts).all(axis=1) & _other_facts(catalogue, facts)
 
 
-# An item with some but not all of a compound statement's genres ("crime dramas": a drama)
-# gets this much of the affinity per share of groups it has: enough to rank it above films
-# with none, too little to rank it with films that are what was asked (it is never cited)
-PARTIAL_CREDIT = 0.3
-
-
 def catalogue_affinity(catalogue: Catalogue, facts: StatementFacts) -> np.ndarray:
-    """(n_items,) float in [0, 1]: how fully each item fits a "facts" statement. 1 where
-    :func:`catalogue_fit` holds; for a statement of several genre groups ("funny animated
-    films for kids": Comedy, Animation, Children's), ``PARTIAL_CREDIT`` times the share of
-    groups an item has, so the person who wrote it gets animated family comedies first, then
-    animated films, never the catalogue's many plain comedies ahead of them."""
-    fit = catalogue_fit(catalogue, facts).astype(np.float64)
-    if facts.kind != "facts" or len(facts.genre_groups) < 2:
-        return fit
-    share = _group_hits(catalogue, facts).mean(axis=1) * _other_facts(catalogue, facts)
-    return np.where(fit > 0, 1.0, PARTIAL_CREDIT * share)
+    """(n_items,) float in [0, 1]: how fully each item fits a "facts" statement: 1 where
+    :func:`catalogue_fit` holds, else 0. A film with only some of a compound statement's
+    genres ("crime dramas": a crime film) gets nothing: a part of its score the statement
+    raised would be one no explanation can cite (it is not a crime drama)."""
+    return catalogue_fit(catalogue, facts).astype(np.float64)
 
 
 def min_z_for_precision(z: np.ndarray, truth: np.ndarray, target: float = 0.95) -> float:

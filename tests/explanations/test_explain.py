@@ -462,7 +462,7 @@ def test_a_list_names_a_different_film_on_each_card_where_one_explains_it(
     from explanations.explain import CITED_BEFORE, list_evidence
 
     # every card's sequential part leans on film 0 most, film 1 or 2 next
-    shares = {7: [(0, 0.5), (1, 0.3)], 8: [(0, 0.5), (2, 0.2)], 9: [(0, 0.9), (1, 0.1)]}
+    shares = {7: [(0, 0.5), (1, 0.3)], 8: [(0, 0.5), (2, 0.2)], 9: [(0, 0.99), (1, 0.001)]}
 
     def at(row: int, before: Counter[int]) -> Evidence:
         item = (7, 8, 9)[row]
@@ -474,10 +474,10 @@ def test_a_list_names_a_different_film_on_each_card_where_one_explains_it(
     cited = [ev.history[0].item for ev in list_evidence(at, 3)]
     assert cited[0] == 0  # the first card: its own largest share
     assert cited[1] == 2  # film 0 is said already: 0.5 * CITED_BEFORE < 0.2
-    # a film the others explain far less is still cited (0.9 * 0.25**1 > 0.1)
-    assert cited[2] == 0 and 0.9 * CITED_BEFORE > 0.1
+    # a film the others explain far less is still cited, though named twice above
+    assert cited[2] == 0 and 0.99 * CITED_BEFORE**2 > 0.001
     # every share cited is the model's own, not the adjusted one
-    assert [ev.history[0].weight for ev in list_evidence(at, 3)] == [0.5, 0.2, 0.9]
+    assert [ev.history[0].weight for ev in list_evidence(at, 3)] == [0.5, 0.2, 0.99]
 
 
 def test_a_cards_leading_reason_is_its_largest_cited_part() -> None:
