@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from explanations.generate import PROFILE_SYSTEM, write_profile
-from explanations.matching import catalogue_affinity, statement_facts
+from explanations.matching import statement_facts
 from explanations.profile import Profile
 from explanations.taste import (
     DISLIKED_RATING,
@@ -96,12 +96,25 @@ def auc(scores: np.ndarray, target: int, candidates: np.ndarray) -> float:
 
 
 def profile_scores(profile: Profile, cat: Catalogue) -> np.ndarray:
-    """(n_items,) the profile alone: + a likes statement's fit, - an avoids statement's."""
+    """(n_items,) the profile alone, as a reader would match films to it: per statement, the
+    share of its genre groups an item has (times its year fit), + for "likes", - for
+    "avoids". Softer than the list's arithmetic, which lifts only full fits (so every lift
+    can be cited): "crime dramas" makes a crime film a half match here."""
+    has = cat.genre_matrix > 0
+    col = {g: j for j, g in enumerate(cat.genre_vocabulary)}
+    years = np.asarray(cat.years)
     out = np.zeros(len(cat))
     for s in profile.statements:
         f = statement_facts(s.text, cat.genre_vocabulary)
-        if f.kind == "facts":
-            out += s.sign * catalogue_affinity(cat, f)
+        if f.kind != "facts":
+            continue
+        groups = [[col[g] for g in grp if g in col] for grp in f.genre_groups]
+        match = np.mean([has[:, c].any(axis=1) for c in groups if c], axis=0) if groups else 1.0
+        fits = np.ones(len(cat), dtype=bool)
+        if f.has_years:
+            lo, hi = f.year_min or -(10**6), f.year_max or 10**6
+            fits = (years >= lo) & (years <= hi)
+        out += s.sign * match * fits
     return out
 
 
