@@ -517,7 +517,9 @@ def _reasons(evidence: Evidence, index: TitleIndex) -> list[_Reason]:
     for role, part in comp.items():
         if role == "profile" or part <= 0 or part < floor:
             continue
-        cited = [h for h in evidence.history if h.kind == role]
+        # the sentence names the film that sets this card apart (list_evidence chose it);
+        # the others stay in the evidence behind "Why?"
+        cited = [h for h in evidence.history if h.kind == role][:1]
         if cited:
             a = join([h.title for h in cited])
             those = "those" if len(cited) > 1 else "that"

@@ -27,9 +27,11 @@ For candidate items c and statements s (shapes: C candidates, S statements, d di
    comparable across statements, and the clip stops one near-duplicate text from dominating.
    For a 0/1 fact with prevalence p the gap between fitting and not fitting is
    1/sqrt(p(1-p)) >= 2 standard units, and rare genres are held back by the clip. A fact
-   the person stated (a strong statement, below) skips the z-score: a fitting item moves by
-   ``prefer_z`` units ("likes") or ``avoid_z`` ("avoids"), the rest not at all, so a rare
-   fact asked for is no weaker than a common one. Catalogue
+   moves only the films it fits (:func:`statement_stats`): by that fitting z for a generated
+   statement, and by ``prefer_z`` ("likes") or ``avoid_z`` ("avoids") units for one the
+   person stated (a strong statement, below), so a rare fact asked for is no weaker than a
+   common one; the films it does not fit are left alone, so every part is one a sentence
+   can cite. Catalogue
    statistics rather than the candidates' own: for a horror fan most candidates are horror,
    and a z-score within the candidates would call a horror film typical and let "avoids
    horror" barely touch it. (Cost: one (n_items, d) @ (d, S) product for the text columns,
@@ -419,17 +421,24 @@ def statement_stats(
     config: ScoringConfig,
 ) -> np.ndarray:
     """(3, S) the affinity's mean and std over the catalogue (step 2) and the clip of its z
-    (``z_max``), except for a strong
-    "avoids <genre or years>": every item it fits is held down by ``config.avoid_z`` units,
-    whatever the genre's prevalence (a common genre's 0/1 fact has a z of only ~1, which let
-    a favourite drama survive "avoids dramas"), and the rest are left alone."""
-    clip = np.full(affinity.shape[1], config.z_max)
-    stats = np.stack([affinity.mean(axis=0), affinity.std(axis=0), clip])
+    (``z_max``). A genre or year statement moves only the films it fits, by a fixed step,
+    and leaves the rest alone (z = fit * step): a z-score would also shift every film it does
+    not fit ("avoids horror" lifting every other film a little), a part of the score no
+    explanation can cite. The step is ``prefer_z`` / ``avoid_z`` for a strong one, whatever
+    the genre's prevalence (a common genre's z of ~1 let a favourite drama survive "avoids
+    dramas"), and the catalogue z of a fitting film, clipped at ``z_max``, for a gentle one."""
+    mean, std = affinity.mean(axis=0), affinity.std(axis=0)
+    stats = np.stack([mean, std, np.full(affinity.shape[1], config.z_max)])
     for j, (st, f) in enumerate(zip(statements, facts, strict=True)):
-        if strong[j] and f.kind == "facts":
-            # z = affinity (fit: 1, partly: less, not: 0) * avoid_z or prefer_z
-            z = config.avoid_z if st.polarity == "avoids" else config.prefer_z
-            stats[:, j] = (0.0, 1.0 / z, z)
+        if f.kind != "facts":
+            continue
+        if strong[j]:
+            step = config.avoid_z if st.polarity == "avoids" else config.prefer_z
+        elif std[j] > 1e-9:
+            step = min((1.0 - mean[j]) / std[j], config.z_max)
+        else:
+            continue
+        stats[:, j] = (0.0, 1.0 / step, step)
     return stats
 
 
