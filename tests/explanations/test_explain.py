@@ -7,6 +7,7 @@ import pytest
 
 from explanations.explain import (
     Evidence,
+    StatementEvidence,
     collect_evidence,
     explain,
     explanation_key,
@@ -133,44 +134,35 @@ def test_genre_statements_are_cited_only_for_items_of_that_genre(
                 assert cited[0].match == f"genre: {genre}"
 
 
-def test_a_decade_statement_is_cited_only_for_films_of_that_decade(catalogue: Catalogue) -> None:
-    profile = Profile(statements=(make_statement("films from the 90s"),))
+def cited_for(catalogue: Catalogue, text: str) -> dict[int, StatementEvidence]:
+    """Items whose evidence cites the one statement ``text``, though every caller claims it
+    matches: the catalogue's facts decide."""
+    profile = Profile(statements=(make_statement(text),))
     sid = profile.statements[0].id
-    cited = set()
+    out = {}
     for item in range(len(catalogue)):
         ev = collect_evidence(
-            catalogue,
-            item,
-            {"collaborative": 0.5, "profile": 0.5},
-            profile=profile,
-            statement_contributions={sid: 0.5},
-            statement_matches={sid: True},  # whatever a caller claims, the year decides
-        )
+            catalogue, item, {"collaborative": 0.5, "profile": 0.5}, profile=profile,
+            statement_contributions={sid: 0.5}, statement_matches={sid: True},
+        )  # fmt: skip
         if ev.statements:
-            cited.add(item)
-            assert ev.statements[0].match == "1990s"
-    assert cited == {i for i in range(len(catalogue)) if 1990 <= catalogue.years[i] <= 1999}
+            out[item] = ev.statements[0]
+    return out
+
+
+def test_a_decade_statement_is_cited_only_for_films_of_that_decade(catalogue: Catalogue) -> None:
+    cited = cited_for(catalogue, "films from the 90s")
+    assert {s.match for s in cited.values()} == {"1990s"}
+    assert set(cited) == {i for i in range(len(catalogue)) if 1990 <= catalogue.years[i] <= 1999}
 
 
 def test_a_compound_statement_is_cited_only_for_films_that_are_all_of_it(
     catalogue: Catalogue,
 ) -> None:
-    profile = Profile(statements=(make_statement("crime dramas"),))
-    sid = profile.statements[0].id
-    cited = {}
-    for item in range(len(catalogue)):
-        ev = collect_evidence(
-            catalogue,
-            item,
-            {"collaborative": 0.5, "profile": 0.5},
-            profile=profile,
-            statement_contributions={sid: 0.5},
-            statement_matches={sid: True},  # whatever a caller claims, the genres decide
-        )
-        if ev.statements:
-            cited[catalogue.titles[item]] = ev.statements[0]
+    cited = {catalogue.titles[i]: s for i, s in cited_for(catalogue, "crime dramas").items()}
     assert set(cited) == {"Fargo"}  # Babe is a drama, Heat and Seven crime films: none is both
-    assert set(cited["Fargo"].facts.genres) == {"Crime", "Drama"}
+    facts = cited["Fargo"].facts
+    assert facts is not None and set(facts.genres) == {"Crime", "Drama"}
 
 
 def test_an_avoided_genre_is_never_a_reason(catalogue, item_vectors, encode, index) -> None:  # type: ignore[no-untyped-def]
