@@ -412,9 +412,29 @@ def test_the_admin_run_again_action_uses_the_same_service(
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
         failed = job_enqueue(task=always_fails, arguments={"reason": "again"})
+    with django_capture_on_commit_callbacks(execute=True):  # once it has failed
         staff_client.post(
             reverse("admin:jobs_jobrun_changelist"),
             {"action": "run_again", "_selected_action": [failed.pk]},
         )
     again = JobRun.objects.exclude(pk=failed.pk).get()
     assert (again.task_name, again.arguments) == (always_fails.name, {"reason": "again"})
+
+
+def test_a_job_still_running_is_not_run_again(staff_client: Client) -> None:
+    running = JobRun.objects.create(
+        task_name=always_fails.name, state=JobRun.State.RUNNING, arguments={"reason": "x"}
+    )
+    response = staff_client.post(reverse("dashboard:run_again", args=[running.pk]), follow=True)
+    assert "still running" in unescape(response.content.decode())
+    assert JobRun.objects.count() == 1  # nothing queued beside it
+
+
+def test_a_user_reads_why_a_job_failed_but_no_internal_detail() -> None:
+    from webapp.jobs.services import failure_message
+
+    said = JobRun(message=failure_message(ValueError("rate a few more films")))
+    assert said.public_message == "rate a few more films"
+    leak = failure_message(OSError("/var/lib/models/x.bin: disk full at 10.0.0.5"))
+    assert "/var/lib" not in leak and "10.0.0.5" not in leak
+    assert JobRun(message=leak).public_message.startswith("the job stopped on an internal error")

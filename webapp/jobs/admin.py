@@ -59,6 +59,11 @@ class JobRunAdmin(admin.ModelAdmin):
 
     @admin.action(description="Run the selected jobs again", permissions=["change"])
     def run_again(self, request: HttpRequest, queryset: QuerySet[JobRun]) -> None:
+        queued = 0
         for job in queryset:
-            job_run_again(job=job, requested_by=request.user)
-        self.message_user(request, f"Queued {queryset.count()} job(s) again.", messages.SUCCESS)
+            try:
+                job_run_again(job=job, requested_by=request.user)
+                queued += 1
+            except ValueError as exc:  # still running, or its task is gone
+                self.message_user(request, str(exc), messages.WARNING)
+        self.message_user(request, f"Queued {queued} job(s) again.", messages.SUCCESS)

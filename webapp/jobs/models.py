@@ -1,7 +1,14 @@
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.db import models
+
+# "ValueError: " at the start of a failed job's message
+_CLASS_PREFIX = re.compile(
+    r"^[A-Z]\w*(?:Error|Exception|Changed|Missing|Unavailable|Interrupt):\s*"
+)
 
 
 class JobRun(models.Model):
@@ -54,3 +61,9 @@ class JobRun(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.state in (self.State.SUCCEEDED, self.State.FAILED)
+
+    @property
+    def public_message(self) -> str:
+        """The message as a user reads it: without the exception's class name ("ValueError:
+        rate a few more films" -> "rate a few more films")."""
+        return _CLASS_PREFIX.sub("", self.message)

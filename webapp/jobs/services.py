@@ -105,7 +105,12 @@ def _send(task: Task, job_id: int, arguments: dict[str, Any]) -> None:
 
 def job_run_again(*, job: JobRun, requested_by: AbstractBaseUser | None = None) -> JobRun:
     """Queue ``job``'s task again with the same arguments, as a new JobRun (the old row keeps
-    its error for the record)."""
+    its error for the record). Only a finished job: running a 6-hour training twice at once
+    would double its cost and race its own checkpoint."""
+    if not job.is_finished:
+        raise ValueError(
+            f"job #{job.pk} is still {job.state}: it can run again once it has finished"
+        )
     task = app.tasks.get(job.task_name)
     if task is None:  # a process that has not imported every app's tasks module yet
         app.loader.import_default_modules()
@@ -201,6 +206,7 @@ def job_reap(*, worker: str) -> list[JobRun]:
         )
         if not marked:
             continue  # it moved on meanwhile
+        job.state = JobRun.State.FAILED  # as just written: a finished job may run again
         new = job_run_again(job=job, requested_by=job.requested_by)
         message = (
             f"its worker ({worker}) stopped while it ran (killed or restarted); "
@@ -229,6 +235,15 @@ def job_mark_retrying(*, job_id: int | None, exc: BaseException) -> None:
     _update(job_id, state=JobRun.State.RETRYING, message=f"retrying after: {exc}"[:500])
 
 
+def failure_message(exc: BaseException) -> str:
+    """What a failed job says to whoever waits on it. A ValueError is raised on purpose with
+    words for them ("rate a few more films"); any other exception's text is an internal
+    detail (a path, a query, an address) that stays in the job's error for the admins."""
+    if isinstance(exc, ValueError):
+        return f"{type(exc).__name__}: {exc}"
+    return f"{type(exc).__name__}: the job stopped on an internal error (details in its record)"
+
+
 def job_mark_failed(*, job_id: int | None, exc: BaseException, tb: str | None = None) -> None:
     text = tb or "".join(traceback.format_exception(exc))
     # The failure must be recorded even if the task's own transaction was rolled back.
@@ -236,7 +251,7 @@ def job_mark_failed(*, job_id: int | None, exc: BaseException, tb: str | None = 
         _update(
             job_id,
             state=JobRun.State.FAILED,
-            message=f"{type(exc).__name__}: {exc}"[:500],
+            message=failure_message(exc)[:500],
             error=text,
             finished_at=timezone.now(),
         )
