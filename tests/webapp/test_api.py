@@ -843,3 +843,17 @@ def test_a_huge_body_is_refused_before_it_is_parsed(api: APIClient, fan: Any) ->
     )
     assert response.status_code in (400, 413)
     assert selectors.current_version(user=fan) is None  # nothing was written
+
+
+def test_every_limit_a_client_tries_leaves_no_cache_entry_of_its_own(
+    api: APIClient, fan: Any
+) -> None:
+    from django.core.cache import cache
+
+    from webapp.ranking.selectors import CACHED_LIMITS, ranking_cache_key
+
+    cache.clear()
+    for limit in range(1, 31):
+        assert api.get(f"{V1}/me/recommendations/?limit={limit}").status_code == 200
+    kept = [n for n in range(0, 101) for e in (0, 1) if cache.get(ranking_cache_key(fan.pk, n, e))]
+    assert set(kept) <= CACHED_LIMITS and len(kept) <= 2 * len(CACHED_LIMITS)

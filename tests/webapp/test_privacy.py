@@ -249,7 +249,7 @@ def test_deleting_an_account_forgets_its_cached_rankings_and_its_words_vectors(
     from webapp import ml
     from webapp.privacy.services import personal_data_delete
     from webapp.profiles import services as profile_services
-    from webapp.ranking.selectors import MAX_CACHED_LIMIT, ranking_cache_key
+    from webapp.ranking.selectors import CACHED_LIMITS, ranking_cache_key
 
     other = tastes["fans"]["horror"][0]
     profile_services.profile_edit(user=fan, by=fan, action="add", text="zq private wish")
@@ -260,7 +260,7 @@ def test_deleting_an_account_forgets_its_cached_rankings_and_its_words_vectors(
     store = ml.encoder().cache
     mine, theirs = text_sha("zq private wish"), text_sha("zq kept wish")
     assert set(store.get_many(ml.encoder().key, [mine, theirs])) == {mine, theirs}
-    keys = [ranking_cache_key(fan.pk, n, e) for n in range(MAX_CACHED_LIMIT + 1) for e in (0, 1)]
+    keys = [ranking_cache_key(fan.pk, n, e) for n in CACHED_LIMITS for e in (0, 1)]
     assert cache.get_many(keys), "the home page cached the fan's ranking"
 
     with django_capture_on_commit_callbacks(execute=True):  # it runs once the delete commits

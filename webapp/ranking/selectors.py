@@ -472,7 +472,11 @@ RANKING_CACHE_SECONDS = 24 * 3600  # entries are replaced when their inputs chan
 # only bounds how long an idle user's list occupies the cache
 
 
-MAX_CACHED_LIMIT = 200  # longer lists are computed, never cached (ranking_forget's bound)
+# The list lengths whose ranking is cached: the item page's whole list (0), the profile
+# preview (10), the home page and the API's default (20), the chat's context and the API's
+# maximum (100). Any other length up to 100 is cut from the next one, so one client cannot
+# leave a cache entry per ?limit= value it tries (at most 8 per user: these x explain or not).
+CACHED_LIMITS = frozenset({0, 10, 20, 100})
 
 
 def ranking_cache_key(user_id: int, limit: int, explain: bool) -> str:
@@ -511,7 +515,11 @@ def ranking_for(
     replaces a draft at once.
     """
     inputs = _inputs(user, profile)
-    cacheable = profile is None and positions is None and limit <= MAX_CACHED_LIMIT
+    # any length up to 100 is cut from the cached ranking of the next cached length
+    asked = limit
+    if profile is None and positions is None and 0 < limit <= max(CACHED_LIMITS):
+        limit = min(n for n in CACHED_LIMITS if n >= limit)
+    cacheable = profile is None and positions is None and limit in CACHED_LIMITS
     key, digest = _cache_key(user, limit, explain), inputs.digest() if cacheable else ""
     found = cache.get(key) if cacheable else None
     ranked: _Ranked | None = found[1] if found is not None and found[0] == digest else None
@@ -563,7 +571,7 @@ def ranking_for(
         )
     profile = inputs.profile
     return Ranking(
-        entries,
+        entries[:asked] if asked else entries,
         profile,
         profile.fingerprint if profile else "",
         ranked.model_version,

@@ -149,7 +149,7 @@ def ranking_forget(*, user_id: int) -> None:
     cache.delete_many(
         [
             selectors.ranking_cache_key(user_id, limit, explain)
-            for limit in range(selectors.MAX_CACHED_LIMIT + 1)
+            for limit in selectors.CACHED_LIMITS
             for explain in (False, True)
         ]
     )
