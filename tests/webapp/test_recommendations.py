@@ -165,3 +165,15 @@ def test_a_late_training_never_activates_over_a_newer_version(
     result = tasks.model_train.apply(kwargs={"job_id": fresh.pk, "name": "pop"}).result
     assert result["activated"] is True and result["lists"] == 20
     assert selectors.active_model_version().version == result["model_version"]
+
+
+def test_deleting_a_model_version_never_takes_the_lists_with_it(
+    two_tastes: dict[str, Any],
+) -> None:
+    from django.db.models import ProtectedError
+
+    mv = services.model_train(name="ease")
+    services.recommendations_refresh(model_version=mv)
+    with pytest.raises(ProtectedError):
+        mv.delete()
+    assert RecommendationList.objects.filter(model_version=mv).count() == 20

@@ -84,7 +84,9 @@ class RecommendationList(models.Model):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="recommendation_list"
     )
-    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="lists")
+    # PROTECT: deleting a model version must not take every user's list with it (the admin is
+    # told which lists still use it; a newer version replaces them first)
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="lists")
     entries = models.JSONField(default=list)
     computed_at = models.DateTimeField(auto_now=True)
     # The LLM reranker's order of the head of ``entries`` (item pks), written in the background.
