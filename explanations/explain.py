@@ -190,6 +190,55 @@ def _history_evidence(
     return cited
 
 
+def _statement_evidence(
+    catalogue: Catalogue,
+    item: int,
+    components: Mapping[str, float],
+    profile: Profile,
+    contributions: Mapping[str, float],
+    matches: Mapping[str, bool] | None,
+    known: Mapping[str, StatementFacts],
+    min_share: float,
+) -> list[StatementEvidence]:
+    """The "likes" statements that truly fit ``item`` and raised its score enough to cite,
+    largest part first (see :func:`collect_evidence`)."""
+    item_genres, year = tuple(catalogue.genres[item]), int(catalogue.years[item])
+    positive_mass = sum(max(float(v), 0.0) for v in components.values())
+    floor = max(min_share * positive_mass, 0.0)
+    profile_part = float(components.get("profile", 0.0))
+    if profile_part >= REASON_MIN_SHARE * positive_mass > 0:
+        # The profile is a reason of its own: statements that each moved the score less
+        # than the floor but together make up the profile's part are why, so the floor
+        # is a share of that part (else a large profile part goes unexplained).
+        floor = min(floor, PROFILE_STATEMENT_SHARE * profile_part)
+    vocabulary = catalogue.genre_vocabulary
+    # Genres the user avoids are never a reason, even through a "likes" statement that
+    # names them too (a generated "likes adventure films" beside "no adventure").
+    avoided = {
+        g
+        for s in profile.statements
+        if s.polarity == "avoids"
+        for g in (known.get(s.id) or statement_facts(s.text, vocabulary)).genres
+    }
+    out = []
+    for s in profile.statements:
+        part = float(contributions.get(s.id, 0.0))
+        if s.polarity != "likes" or part <= floor:
+            continue  # an avoided thing is never why; a nudge by a hair is not either
+        f = known.get(s.id) or statement_facts(s.text, vocabulary)
+        if avoided & set(f.genres) & set(item_genres):
+            continue
+        said = None if matches is None else matches.get(s.id)
+        if f.kind == "facts":
+            fits = f.fits(item_genres, year) and said is not False
+        else:
+            fits = bool(said) or item in f.titles
+        if fits:
+            label = f.label(item_genres)
+            out.append(StatementEvidence(s.id, s.text, s.polarity, part, label, f, s.source))
+    return sorted(out, key=lambda s: -s.contribution)
+
+
 def collect_evidence(
     catalogue: Catalogue,
     item: int,
@@ -226,43 +275,10 @@ def collect_evidence(
     )
     statements: list[StatementEvidence] = []
     if profile is not None and statement_contributions:
-        positive_mass = sum(max(float(v), 0.0) for v in components.values())
-        floor = max(min_statement_share * positive_mass, 0.0)
-        profile_part = float(components.get("profile", 0.0))
-        if profile_part >= REASON_MIN_SHARE * positive_mass > 0:
-            # The profile is a reason of its own: statements that each moved the score less
-            # than the floor but together make up the profile's part are why, so the floor
-            # is a share of that part (else a large profile part goes unexplained).
-            floor = min(floor, PROFILE_STATEMENT_SHARE * profile_part)
-        known = facts or {}
-        vocabulary = catalogue.genre_vocabulary
-        # Genres the user avoids are never a reason, even through a "likes" statement that
-        # names them too (a generated "likes adventure films" beside "no adventure").
-        avoided = {
-            g
-            for s in profile.statements
-            if s.polarity == "avoids"
-            for g in (known.get(s.id) or statement_facts(s.text, vocabulary)).genres
-        }
-        for s in profile.statements:
-            part = float(statement_contributions.get(s.id, 0.0))
-            if s.polarity != "likes" or part <= floor:
-                continue  # an avoided thing is never why; a nudge by a hair is not either
-            f = known.get(s.id) or statement_facts(s.text, vocabulary)
-            if avoided & set(f.genres) & set(item_genres):
-                continue
-            said = None if statement_matches is None else statement_matches.get(s.id)
-            if f.kind == "facts":
-                fits = f.fits(item_genres, year) and said is not False
-            else:
-                fits = bool(said) or item in f.titles
-            if fits:
-                statements.append(
-                    StatementEvidence(
-                        s.id, s.text, s.polarity, part, f.label(item_genres), f, s.source
-                    )
-                )
-        statements.sort(key=lambda s: -s.contribution)
+        statements = _statement_evidence(
+            catalogue, item, components, profile, statement_contributions, statement_matches,
+            facts or {}, min_statement_share,
+        )  # fmt: skip
     return Evidence(
         item=item,
         item_id=catalogue.ids.external(item),
