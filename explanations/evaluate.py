@@ -88,6 +88,7 @@ from explanations.generate import generate_profile, profile_from_text
 from explanations.matching import FREE_TEXT_MIN_Z, min_z_for_precision
 from explanations.parsing import GENRE_PHRASE, GENRE_SYNONYMS, genres_in
 from explanations.profile import Polarity, Profile, Statement, add_statement, make_statement
+from explanations.profile_eval import base_rates
 from explanations.scoring import (
     CatalogueScores,
     Reranked,
@@ -96,7 +97,6 @@ from explanations.scoring import (
     profile_rerank,
 )
 from explanations.steering_eval import cold_start, critique_effects, steering_shares
-from explanations.taste import DISLIKED_RATING, LIKED_RATING, BaseRates
 from explanations.titles import Mention, TitleIndex, natural_title
 from explanations.understanding import GenreReader
 from recommender import metrics
@@ -763,15 +763,6 @@ class Served:
         return out.items
 
 
-def rating_base(dataset: Dataset, known: Interactions) -> BaseRates:
-    """Everyone's liked and disliked films (of ``known``), the base rate of measured tastes."""
-    cat, r = dataset.catalogue, np.asarray(known.values, np.float64)
-    n = len(cat)
-    liked = np.bincount(known.items[r >= LIKED_RATING], minlength=n)
-    disliked = np.bincount(known.items[r <= DISLIKED_RATING], minlength=n)
-    return BaseRates.of(cat.genres, cat.years, liked, disliked)
-
-
 def history_rows(dataset: Dataset, items: np.ndarray, ratings: np.ndarray) -> list[tuple[Any, ...]]:
     cat = dataset.catalogue
     return [
@@ -805,7 +796,7 @@ def serve(
         dataset, index, item_vectors, embed, model, users, parts, total, cand, {}, {}, {}, times,
         neighbours=CoWatch.from_interactions(known).neighbours(30),
     )  # fmt: skip
-    base = rating_base(dataset, known)
+    base = base_rates(dataset.catalogue, known)
     for u in users.tolist():
         rows = history_rows(dataset, served.history(u), served.ratings(u))
         served.generated[u] = generate_profile(None, rows, base=base)  # "generated" weight

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 from explanations.llm_text import as_generator
 from explanations.matching import statement_facts, years_phrase
-from explanations.parsing import GENRE_PHRASE, parse_preferences, split_clauses
+from explanations.parsing import GENRE_PHRASE, genre_words, parse_preferences, split_clauses
 from explanations.profile import (
     Filters,
     Profile,
@@ -185,11 +185,6 @@ def regenerate_profile(
     return write_profile(llm, history, pinned, filters=previous.filters, **kwargs)
 
 
-def _genre_words(genres: Sequence[str]) -> str:
-    """The words parse_preferences writes for a clause of genres and years ("thrillers")."""
-    return " and ".join(GENRE_PHRASE.get(g, g) for g in genres)
-
-
 def _years_text(lo: int | None, hi: int | None) -> str:
     """A year wish as a statement the matcher reads back as the same range."""
     return years_phrase(
@@ -218,7 +213,7 @@ def profile_from_text(
             continue
         if clause.strength == "soft" and clause.polarity == "likes":
             if clause.genres:  # "thrillers from the 1970s" is one wish: 70s thrillers
-                compounds[_genre_words(clause.genres)] = clause.topic
+                compounds[genre_words(clause.genres)] = clause.topic
             else:
                 soft_years.append(_years_text(clause.year_min, clause.year_max))
             continue

@@ -485,14 +485,14 @@ def parse_preferences(
                 out.statements.append((c.rest, c.polarity))
             continue
         if c.genres and not c.rest:
-            topic = " and ".join(GENRE_PHRASE.get(g, g) for g in c.genres)
+            topic = genre_words(c.genres)
             if c.topic and not c.has_years:
                 topic = c.topic  # keep the user's wording ("slow-burn thrillers")
             out.statements.append((topic, c.polarity))
         elif c.rest or (c.topic and not c.has_years):
             text_ = c.topic
             if c.has_years:  # the years are a statement of their own: "fun comedies" is left
-                text_ = f"{c.rest} {_genre_words(c.genres)}".strip()
+                text_ = f"{c.rest} {genre_words(c.genres)}".strip()
             if text_:
                 out.statements.append((text_, c.polarity))
     return out
@@ -555,7 +555,9 @@ def either(a: Sequence[tuple[str, ...]], b: Sequence[tuple[str, ...]]) -> list[t
     return kept
 
 
-def _genre_words(genres: Sequence[str]) -> str:
+def genre_words(genres: Sequence[str]) -> str:
+    """How a clause of genres is written back as a statement ("thrillers and westerns"):
+    onboarding matches these words to keep a clause's genres and decade one statement."""
     return " and ".join(GENRE_PHRASE.get(g, g) for g in genres)
 
 
@@ -613,7 +615,7 @@ def parse_request(text: str, vocabulary: Sequence[str]) -> ParsedRequest:
                 previous_groups = list(clause_groups)
             if c.strength == "hard":
                 only.extend(g for grp in clause_groups for g in grp)
-            wording = _clean(body) or _genre_words(clause_groups[0])
+            wording = _clean(body) or genre_words(clause_groups[0])
             statements.append((wording, "likes"))
             continue
         previous_groups = []
@@ -627,7 +629,7 @@ def parse_request(text: str, vocabulary: Sequence[str]) -> ParsedRequest:
                 statements.append((rest, c.polarity))
         elif genres and not rest:  # "less musicals"
             has_years = lo is not None or hi is not None
-            wording = _genre_words(genres) if has_years else c.topic
+            wording = genre_words(genres) if has_years else c.topic
             statements.append((wording, c.polarity))
         elif rest or (c.topic and lo is None and hi is None):
             wording = rest if lo is not None or hi is not None else _clean(body) or c.topic
