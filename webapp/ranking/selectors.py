@@ -337,10 +337,11 @@ def _rank(
         catalogue_scores=found.catalogue_scores if ready else None,
         covered=found.covered,
         neighbours=state.neighbours,
-        # words that name no genre ("spooky") read as the chat reads them; only with the
-        # item vectors, which say the encoder is there
+        # words that name no genre ("spooky") read as the chat reads them: only what a
+        # person wrote is read, and only with the item vectors (the encoder is there), so a
+        # list without such a statement never builds the reader in a web process
         reader=ml.genre_reader(tuple(state.catalogue.genre_vocabulary), store=store)
-        if ready
+        if ready and any(s.source in EXPLICIT_SOURCES for s in scored.statements)
         else None,
     )
     return _cards(inputs, model_version, ranked, ready, limit, positions)
