@@ -1,17 +1,22 @@
-"""Evaluation requests: real people's movie wishes (INSPIRED) and paraphrases we wrote.
+"""Evaluation requests: real people's movie wishes (INSPIRED, IARD) and paraphrases we wrote.
 
 INSPIRED (Hayati et al., EMNLP 2020) states no licence, so its text stays out of this
 repository: ``data/real_requests.jsonl`` holds only our labels, each keyed by an id and a
 hash of the turn's text, and the text is read from the raw TSV files at run time. The hash
 catches a different copy of the files (or a re-numbered release) instead of silently pairing
-labels with the wrong turn. ``data/paraphrases.jsonl`` is ours, so it carries its text.
-See ``data/README.md`` for where to put the raw files and how the labels were written.
+labels with the wrong turn. IARD (a subset of ReDial, CC BY 4.0) follows the same pattern
+(``data/iard_requests.jsonl``, text from the JSON files at run time): the workplace keeps data
+fetched from GitHub out of the repository whatever its licence. It is the held-out set: its
+labels were written before the system was run on it, and its test split is run once.
+``data/paraphrases.jsonl`` is ours, so it carries its text. See ``data/README.md`` for where
+to put the raw files and how the labels were written.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import html
 import json
 import os
 from dataclasses import dataclass
@@ -22,13 +27,20 @@ from typing import Any
 _HERE = Path(__file__).resolve().parent
 _REPO = _HERE.parent
 LABELS = _HERE / "data" / "real_requests.jsonl"
+IARD_LABELS = _HERE / "data" / "iard_requests.jsonl"
+# Both files of UserSimCRS's IARD folder: the 77 fully annotated conversations, and the
+# partially annotated ones (only their first 45 are labelled here). Their ids do not overlap.
+IARD_FILES = ("formatted_IARD_annotated_gold.json", "formatted_IARD_annotated_partially.json")
 PARAPHRASES = _HERE / "data" / "paraphrases.jsonl"
 ENV_VAR = "REQUESTS_CORPUS_DIR"
 # Searched in this order after $REQUESTS_CORPUS_DIR, which corpus_dirs() reads at call time
 # so a test or a shell can point at another copy without reloading the module.
 CORPUS_DIRS = (_REPO / "var/corpora", _REPO.parent / "shared/corpora", Path("/work/corpora"))
 SPLITS = ("dev", "test")
-_SOURCE = {"inspired": "data/dialog_data/{split}.tsv from https://github.com/sweetpeach/Inspired"}
+_SOURCE = {
+    "inspired": "data/dialog_data/{split}.tsv from https://github.com/sweetpeach/Inspired",
+    "iard": "data/datasets/iard/{split} from https://github.com/iai-group/UserSimCRS",
+}
 
 
 class CorpusMissing(FileNotFoundError):
@@ -62,6 +74,7 @@ def corpus_dirs() -> list[Path]:
 
 
 def _find(relative: str, source: str, split: str) -> Path:
+    """The first copy of ``relative``; ``split`` fills the source's download hint."""
     for base in corpus_dirs():
         if (base / relative).is_file():
             return base / relative
@@ -85,16 +98,51 @@ def text_hash(text: str) -> str:
     return hashlib.sha1(text.strip().encode("utf-8")).hexdigest()[:10]
 
 
+def iard_split(conversation_id: str) -> str:
+    """A conversation's split by a hash of its id (sha1: even -> dev, odd -> test), so a
+    conversation never straddles the two and no choice of ours decides which is which."""
+    return "dev" if int(hashlib.sha1(conversation_id.encode()).hexdigest(), 16) % 2 == 0 else "test"
+
+
+@cache
+def _iard_file_turns(path: Path) -> dict[tuple[str, str], str]:
+    """(conversation_id, turn index) -> the USER turn's text, as stored (HTML-escaped)."""
+    with path.open(encoding="utf-8") as fh:
+        conversations = json.load(fh)
+    return {
+        (c["conversation_id"], str(i)): t["utterance"].strip()
+        for c in conversations
+        for i, t in enumerate(c["conversation"])
+        if t["participant"] == "USER"
+    }
+
+
+def _iard_turns() -> dict[tuple[str, str], str]:
+    turns: dict[tuple[str, str], str] = {}
+    for name in IARD_FILES:
+        turns.update(_iard_file_turns(_find(f"iard/{name}", "iard", name)))
+    return turns
+
+
 def _raw_text(request_id: str, expected_hash: str) -> str:
-    source, split, dialog_id, utt_id = request_id.split("/")
-    path = _find(f"{source}/{split}.tsv", source, split)
-    text = _inspired_turns(path).get((dialog_id, utt_id))
+    source, *key = request_id.split("/")
+    if source == "iard":
+        conversation_id, turn = key
+        text = _iard_turns().get((conversation_id, turn))
+        where, hint = "the IARD files", " and ".join(IARD_FILES)
+    else:
+        split, dialog_id, utt_id = key
+        path = _find(f"{source}/{split}.tsv", source, split)
+        text = _inspired_turns(path).get((dialog_id, utt_id))
+        where, hint = str(path), split
     if text is None or text_hash(text) != expected_hash:
         raise ValueError(
-            f"{request_id}: {path} lacks the labelled text (no such turn, or sha1 differs); "
-            f"replace it with the original {_SOURCE[source].format(split=split)}"
+            f"{request_id}: the labelled text is not in {where} (no such turn, or sha1 "
+            f"differs); replace with the original {_SOURCE[source].format(split=hint)}"
         )
-    return text
+    # ReDial's web form stored what people typed HTML-escaped ("&quot;", "&gt;"): the hash
+    # is of the stored text, the request is what they typed
+    return html.unescape(text) if source == "iard" else text
 
 
 def _read_jsonl(path: Path, split: str | None) -> list[dict[str, Any]]:
@@ -129,6 +177,25 @@ def load_real_requests(split: str | None = None) -> list[RealRequest]:
     """Labelled turns of real people, text read from the raw files (CorpusMissing if absent)."""
     rows = _read_jsonl(LABELS, split)
     return [_request(row, _raw_text(row["id"], row["sha1"])) for row in rows]
+
+
+def load_iard_requests(split: str | None = None) -> list[RealRequest]:
+    """Labelled IARD seeker turns, text read from the raw JSON (CorpusMissing if absent)."""
+    rows = _read_jsonl(IARD_LABELS, split)
+    for row in rows:
+        if row["split"] != iard_split(row["id"].split("/")[1]):
+            raise ValueError(f"{row['id']}: labelled {row['split']}, its id hashes elsewhere")
+    return [_request(row, _raw_text(row["id"], row["sha1"])) for row in rows]
+
+
+def iard_available() -> bool:
+    """Whether both IARD files are on this machine."""
+    try:
+        for name in IARD_FILES:
+            _find(f"iard/{name}", "iard", name)
+    except CorpusMissing:
+        return False
+    return True
 
 
 def load_paraphrases(split: str | None = None) -> list[RealRequest]:

@@ -6,8 +6,10 @@ the base) on the MovieLens 100K catalogue, and writes every request as a profile
 (the typed-statement path) for a sample of users:
 
 - **real**: turns written by people outside the project (:mod:`explanations.corpus`, the
-  INSPIRED dialogues; dev and test splits, never tuned on test), each annotated with the
-  constraints it states;
+  INSPIRED dialogues; dev and test splits), each annotated with the constraints it states;
+- **iard**: the held-out set, seeker turns of IARD (a subset of ReDial), labelled before the
+  system was run on them; included when its raw files are on the machine. Its test split is
+  for reporting only: rules were fixed on its dev split;
 - **paraphrases**: genre x decade x negation x reference-film requests we wrote.
 
 Per set, as a person would judge a reply:
@@ -39,7 +41,13 @@ from typing import Any
 import numpy as np
 
 from explanations.conversation import ChatContext, ConversationState, _vocabulary, respond
-from explanations.corpus import RealRequest, load_paraphrases, load_real_requests
+from explanations.corpus import (
+    RealRequest,
+    iard_available,
+    load_iard_requests,
+    load_paraphrases,
+    load_real_requests,
+)
 from explanations.understanding import RECENT_YEARS, GenreReader
 from recommender.data import Catalogue
 
@@ -202,11 +210,33 @@ def _row(name: str, m: dict[str, Any]) -> str:
     )
 
 
+def _load_sets(names: list[str], split: str | None) -> dict[str, list[RealRequest]]:
+    loaders = {
+        "real": load_real_requests,
+        "iard": load_iard_requests,
+        "paraphrases": load_paraphrases,
+    }
+    unknown = set(names) - set(loaders)
+    if unknown:
+        raise SystemExit(f"unknown set(s) {sorted(unknown)}; choose from {sorted(loaders)}")
+    if "iard" in names and not iard_available():
+        # the held-out set is optional: without its files the evaluation runs as before
+        print("iard: raw files not found (see explanations/data/README.md); skipped")
+        names = [n for n in names if n != "iard"]
+    return {name: loaders[name](split) for name in names}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m explanations.understanding_eval")
     parser.add_argument("--split", choices=["dev", "test", "all"], default="test")
     parser.add_argument("--statements", type=int, default=20, help="users per statement (0: skip)")
     parser.add_argument("--out", type=Path, default=Path("reports/understanding.json"))
+    parser.add_argument(
+        "--sets",
+        default="real,iard,paraphrases",
+        help="comma-separated: real (INSPIRED), iard (skipped when its files are absent), "
+        "paraphrases",
+    )
     parser.add_argument(
         "--no-reader",
         action="store_true",
@@ -217,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     ctx, dataset = build_context()
     if args.no_reader:
         ctx = replace(ctx, reader=None)
-    sets = {"real": load_real_requests(split), "paraphrases": load_paraphrases(split)}
+    sets = _load_sets(args.sets.split(","), split)
     results: dict[str, Any] = {"split": args.split, "reader": not args.no_reader}
     for name, requests in sets.items():
         results[name] = evaluate_chat(requests, ctx)

@@ -140,3 +140,87 @@ def test_every_committed_label_points_into_its_own_split() -> None:
         source, split, _, _ = row["id"].split("/")
         assert (source, split) == ("inspired", row["split"]), row["id"]
         assert len(row["sha1"]) == 10 and "text" not in row, row["id"]  # no text committed
+
+
+# --- IARD (ReDial subset): JSON conversations, split by a hash of the conversation id
+
+IARD_TEXT = "I don't really like horror movies what about &quot;thrillers&quot;"
+
+
+def iard_label(conversation_id: str, turn: int, text: str) -> dict[str, Any]:
+    row = label("0", text, split=corpus.iard_split(conversation_id))
+    return {**row, "id": f"iard/{conversation_id}/{turn}"}
+
+
+def write_iard(root: Path, conversations: dict[str, list[tuple[str, str]]]) -> None:
+    """Both files of the IARD folder, in UserSimCRS's format; the second one empty."""
+    (root / "iard").mkdir(parents=True)
+    data = [
+        {
+            "conversation_id": cid,
+            "conversation": [{"participant": who, "utterance": text} for who, text in turns],
+        }
+        for cid, turns in conversations.items()
+    ]
+    gold, partial = corpus.IARD_FILES
+    (root / "iard" / gold).write_text(json.dumps(data), encoding="utf-8")
+    (root / "iard" / partial).write_text("[]", encoding="utf-8")
+
+
+@pytest.fixture
+def iard_labels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "iard.jsonl"
+    path.write_text(json.dumps(iard_label("474", 2, IARD_TEXT)) + "\n", encoding="utf-8")
+    monkeypatch.setattr(corpus, "IARD_LABELS", path)
+    monkeypatch.setattr(corpus, "CORPUS_DIRS", ())
+    return path
+
+
+def test_iard_turns_are_read_by_conversation_and_turn_and_unescaped(
+    tmp_path: Path, iard_labels: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = tmp_path / "raw"
+    turns = [("USER", "Hi"), ("AGENT", "How about It (2017)?"), ("USER", IARD_TEXT)]
+    write_iard(raw, {"474": turns})
+    monkeypatch.setenv("REQUESTS_CORPUS_DIR", str(raw))
+    (request,) = corpus.load_iard_requests()
+    # the file stores what people typed HTML-escaped; the request is what they typed
+    assert request.text == 'I don\'t really like horror movies what about "thrillers"'
+    assert corpus.iard_available()
+
+
+def test_an_iard_label_whose_split_is_not_its_ids_hash_is_refused(
+    tmp_path: Path, iard_labels: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = "dev" if corpus.iard_split("474") == "test" else "test"
+    iard_labels.write_text(json.dumps({**iard_label("474", 2, IARD_TEXT), "split": other}) + "\n")
+    raw = tmp_path / "raw"
+    write_iard(raw, {"474": [("USER", "Hi"), ("AGENT", "?"), ("USER", IARD_TEXT)]})
+    monkeypatch.setenv("REQUESTS_CORPUS_DIR", str(raw))
+    with pytest.raises(ValueError, match="iard/474/2"):
+        corpus.load_iard_requests()
+
+
+def test_missing_iard_files_say_where_to_put_them(
+    tmp_path: Path, iard_labels: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REQUESTS_CORPUS_DIR", str(tmp_path / "nothing-here"))
+    assert not corpus.iard_available()
+    with pytest.raises(CorpusMissing, match="iai-group/UserSimCRS"):
+        corpus.load_iard_requests()
+
+
+def test_every_committed_iard_label_sits_in_its_conversations_hashed_split() -> None:
+    with corpus.IARD_LABELS.open(encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
+    assert sum(r["actionable"] for r in rows) >= 300
+    splits: dict[str, set[str]] = {}
+    for row in rows:
+        source, conversation_id, turn = row["id"].split("/")
+        assert source == "iard" and turn.isdigit(), row["id"]
+        assert row["split"] == corpus.iard_split(conversation_id), row["id"]
+        assert len(row["sha1"]) == 10 and "text" not in row, row["id"]  # no text committed
+        named = {g for group in row["genres"] for g in group} | set(row["not_genres"])
+        assert named <= MOVIELENS_GENRES, (row["id"], named - MOVIELENS_GENRES)
+        splits.setdefault(conversation_id, set()).add(row["split"])
+    assert {s for both in splits.values() for s in both} == {"dev", "test"}
