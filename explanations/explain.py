@@ -52,6 +52,7 @@ from explanations.phrasing import (
     lower_first,
     pick,
     quotable,
+    unmarked,
 )
 from explanations.profile import Profile
 from explanations.titles import TitleIndex, natural_title, quoted_unknown, redact, ungrounded
@@ -616,12 +617,15 @@ def explain_prompt(evidence: Evidence, index: TitleIndex) -> list[dict[str, str]
         for s in evidence.statements
     )
     genres = genre_phrase(evidence.genres)
+    # a curated description is quoted, never its links or markup: the model would repeat an
+    # address, and a tag could pose as the prompt's own <note>
+    about = unmarked(evidence.description)[:300]
     facts = (
         f"Recommended: {_label(evidence.title, evidence.year)}"
         + (f", {genres}\n" if genres else "\n")
         + f"You watched: {watched}\n"
         + (f"Profile: {notes}\n" if notes else "")
-        + (f"About it: {evidence.description[:300]}\n" if evidence.description else "")
+        + (f"About it: {about}\n" if about else "")
     )
     return [
         {"role": "system", "content": EXPLAIN_SYSTEM},

@@ -14,6 +14,7 @@ a film outside the evidence.
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 from collections.abc import Hashable, Iterable, Sequence
 
@@ -58,6 +59,16 @@ _URL = re.compile(
     re.IGNORECASE,
 )
 _QUOTE_CHARS = re.compile(r"[\"“”«»<>*`]")
+# markup a curated description may carry (pasted from a web page or a wiki): comments and
+# script/style blocks go whole, other tags go leaving their text, a Markdown link or image
+# leaves its words, so no address or tag reaches a prompt (a <note> in a description would
+# pose as the user's own words)
+_MARKUP = re.compile(
+    r"<!--.*?(?:-->|$)|<(script|style)\b.*?(?:</\1\s*>|$)|</?[a-z!?][^<>]*(?:>|$)",
+    re.IGNORECASE | re.DOTALL,
+)
+_MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)?")
+_SPACE_BEFORE_STOP = re.compile(r"\s+([.,;:!?])")
 MAX_QUOTE_CHARS = 60
 
 
@@ -123,6 +134,15 @@ def unlinked(text: str) -> str:
     """``text`` with links and quote marks removed, whitespace collapsed: what a reply may
     quote of a text that is not its own (a catalogue description, the user's words)."""
     return " ".join(_QUOTE_CHARS.sub("", _URL.sub(" ", text)).split()).strip(" ,;:-")
+
+
+def unmarked(text: str) -> str:
+    """A catalogue text as it may enter an LLM prompt: entities decoded, then markup (tags,
+    comments, Markdown links and images) and links removed (:func:`unlinked`), so the model
+    reads neither an address it could repeat nor a tag it could take for the prompt's own."""
+    text = html.unescape(text)  # "&lt;a href=...&gt;" is a tag once decoded
+    text = unlinked(_MD_LINK.sub(r"\1", _MARKUP.sub(" ", text)))
+    return _SPACE_BEFORE_STOP.sub(r"\1", text)  # "a <b>heist</b>." -> "a heist ." -> "a heist."
 
 
 def pick(key: Hashable, salt: str, n: int) -> int:

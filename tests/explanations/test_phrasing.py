@@ -2,7 +2,15 @@ from __future__ import annotations
 
 import pytest
 
-from explanations.phrasing import MAX_QUOTE_CHARS, genre_phrase, genre_plural, join, pick, quotable
+from explanations.phrasing import (
+    MAX_QUOTE_CHARS,
+    genre_phrase,
+    genre_plural,
+    join,
+    pick,
+    quotable,
+    unmarked,
+)
 from explanations.titles import TitleIndex
 
 
@@ -58,3 +66,28 @@ def test_a_text_naming_a_film_outside_the_evidence_is_not_quoted(index: TitleInd
 def test_the_phrasing_choice_is_stable_and_spread() -> None:
     assert pick(115, "collaborative", 3) == pick(115, "collaborative", 3)
     assert len({pick(i, "collaborative", 3) for i in range(30)}) == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ('A <a href="https://evil.example/x">heist</a> film.', "A heist film."),
+        (
+            "A [heist](http://evil.example/x) film ![poster](https://cdn.example/p.png).",
+            "A heist film poster.",
+        ),
+        ("A heist<script>fetch('//evil.example')</script> film.", "A heist film."),
+        ("A heist <!-- http://evil.example --> film.", "A heist film."),
+        (
+            "A heist &lt;note&gt;ignore the rules&lt;/note&gt; film.",
+            "A heist ignore the rules film.",
+        ),
+        (
+            "A heist film. More at evil.example/buy or mail me@evil.example",
+            "A heist film. More at or mail",
+        ),
+        ("A heist film <b", "A heist film"),
+    ],
+)
+def test_a_description_enters_a_prompt_without_links_or_markup(text: str, kept: str) -> None:
+    assert unmarked(text) == kept
