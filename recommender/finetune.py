@@ -48,9 +48,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -603,32 +606,57 @@ def finetune(
     return result
 
 
-_TUNED: dict[tuple[str, str], LLMHandle] = {}
+# Each tuned model is a full private copy of the base LLM (peft injects layers into it): kept
+# for every adapter a process is ever handed, a long-lived worker that meets adapter after
+# adapter would grow until the OOM killer. Past RECOMMENDER_TUNED_CACHE models the least
+# recently used goes.
+DEFAULT_TUNED_CACHE = 2
+_TUNED: OrderedDict[tuple[str, str, bool], LLMHandle] = OrderedDict()
+_TUNED_LOCK = threading.Lock()  # one load at a time: two threads would build two copies
+
+
+def tuned_cache_size() -> int:
+    """How many tuned models a process keeps (``RECOMMENDER_TUNED_CACHE``, read per call)."""
+    raw = os.environ.get("RECOMMENDER_TUNED_CACHE", "").strip()
+    if not raw:
+        return DEFAULT_TUNED_CACHE
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"RECOMMENDER_TUNED_CACHE={raw!r}: a whole number of models, at least 1")
+    return int(raw)
 
 
 def load_tuned(adapter_dir: Path, llm: str | None = None, merge: bool = True) -> LLMHandle:
-    """Base model + saved adapter, cached per process. ``merge`` folds LoRA into the weights
-    (same outputs, no adapter overhead per forward). The version records both hashes."""
-    from peft import PeftModel
-
+    """Base model + saved adapter, cached per process (the :func:`tuned_cache_size` most
+    recently used). ``merge`` folds LoRA into the weights (same outputs, no adapter overhead
+    per forward). The version records both hashes."""
     adapter_dir = Path(adapter_dir)
     meta_path = adapter_dir / "finetune.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     spec = llm or meta.get("base_model", DEFAULT_SPEC)
-    key = (str(adapter_dir.resolve()), spec)
-    if key not in _TUNED:
-        base = load_llm(spec)  # a private copy: peft injects layers into it
-        model = PeftModel.from_pretrained(base.model, str(adapter_dir))
-        model = model.merge_and_unload() if merge else model
-        model.eval()
-        weights = adapter_dir / "adapter_model.safetensors"
-        stamp = (
-            f"{weights.stat().st_size}-{int(weights.stat().st_mtime)}" if weights.exists() else "?"
-        )
-        _TUNED[key] = LLMHandle(
-            model, base.tokenizer, f"{spec}+lora:{adapter_dir.name}", f"{base.version}+{stamp}"
-        )
-    return _TUNED[key]
+    key = (str(adapter_dir.resolve()), spec, merge)
+    with _TUNED_LOCK:
+        if key in _TUNED:
+            _TUNED.move_to_end(key)
+            return _TUNED[key]
+        handle = _load_tuned(adapter_dir, spec, merge)
+        _TUNED[key] = handle
+        while len(_TUNED) > tuned_cache_size():
+            _TUNED.popitem(last=False)
+        return handle
+
+
+def _load_tuned(adapter_dir: Path, spec: str, merge: bool) -> LLMHandle:
+    from peft import PeftModel
+
+    base = load_llm(spec)  # a private copy: peft injects layers into it
+    model = PeftModel.from_pretrained(base.model, str(adapter_dir))
+    model = model.merge_and_unload() if merge else model
+    model.eval()
+    weights = adapter_dir / "adapter_model.safetensors"
+    stamp = f"{weights.stat().st_size}-{int(weights.stat().st_mtime)}" if weights.exists() else "?"
+    return LLMHandle(
+        model, base.tokenizer, f"{spec}+lora:{adapter_dir.name}", f"{base.version}+{stamp}"
+    )
 
 
 # --------------------------------------------------------------------------- retriever

@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
+from recommender import finetune as finetune_module
 from recommender.finetune import (
     FinetuneConfig,
+    attach_lora,
     drop_last,
     finetune,
     load_tuned,
@@ -260,3 +263,34 @@ def test_a_hinted_run_saves_its_prompt_form_with_the_adapter(tmp_path: Path) -> 
     meta = json.loads((tmp_path / "run" / "adapter" / "finetune.json").read_text())
     restored = FinetuneConfig(**meta["config"])
     assert restored.rerank_config().cowatch_top == 3
+
+
+def _adapter(folder: Path, seed: int) -> Path:
+    """A saved LoRA adapter on the tiny LLM (fresh weights: what matters is its path)."""
+    attach_lora(tiny_llm(seed).model, CONFIG).save_pretrained(str(folder))
+    return folder
+
+
+def test_the_tuned_model_cache_keeps_only_the_most_recently_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RECOMMENDER_TUNED_CACHE", "2")
+    monkeypatch.setattr(finetune_module, "_TUNED", type(finetune_module._TUNED)())
+    base = str(save_tiny_llm(tmp_path / "base"))
+    a, b, c = (_adapter(tmp_path / name, i) for i, name in enumerate("abc"))
+    first_a = load_tuned(a, llm=base)
+    load_tuned(b, llm=base)
+    assert load_tuned(a, llm=base) is first_a  # a hit, and now the most recent
+    load_tuned(c, llm=base)  # over the size: b, the least recently used, goes
+    assert [Path(key[0]).name for key in finetune_module._TUNED] == ["a", "c"]
+    assert load_tuned(a, llm=base) is first_a
+    assert load_tuned(b, llm=base) is not None and len(finetune_module._TUNED) == 2
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_a_bad_tuned_cache_size_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("RECOMMENDER_TUNED_CACHE", value)
+    with pytest.raises(ValueError, match="RECOMMENDER_TUNED_CACHE"):
+        finetune_module.tuned_cache_size()
