@@ -302,8 +302,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True  # a worker that dies mid-task leaves the message to be redelivered
 # ... and a pool child killed mid-task (OOM, SIGKILL) gives its message back at once instead of
 # acknowledging it; the JobRun's conditional claim (webapp.jobs.services.job_claim) lets that
-# same message run again and makes any other late copy exit. A whole node that dies is reaped
-# when it starts again (webapp.jobs.tasks.reap_on_start).
+# same message run again (at most JOB_MAX_ATTEMPTS deliveries) and makes any other late copy
+# exit. A whole node that dies is reaped when it starts again (webapp.jobs.tasks.reap_on_start).
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # A prefork child is replaced after a task leaves it above this RSS (KiB): each LLM loaded or
@@ -326,6 +326,10 @@ CELERY_BEAT_SCHEDULE = {
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 JOB_RETENTION_DAYS = env_int("JOB_RETENTION_DAYS", 90, minimum=1)
+# A job delivered this many times without finishing (a worker killed mid-task gives its message
+# back: acks_late + reject_on_worker_lost; transient-error retries count too) is marked failed
+# instead of being run again: a task that kills its worker every time must not loop for ever.
+JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 5, minimum=1)
 EXPLANATION_RETENTION_DAYS = env_int("EXPLANATION_RETENTION_DAYS", 30, minimum=1)
 # django-axes' logs of sign-ins and failed ones (username, address, user agent): the sweep
 # deletes them after this many days (they go with the account at once, and are in its export)

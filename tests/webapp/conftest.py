@@ -76,11 +76,13 @@ def start_worker(
     queues: str = "celery,user",
     name: str = "",
     env: dict[str, str] | None = None,
+    pool: str = "solo",
 ) -> subprocess.Popen[str]:
     """A real ``celery worker`` (solo pool) on the configured broker and the test database,
     started and ready (its log under VAR_DIR); by default it serves both queues, as one
     worker of a small install may. ``name``: its node name (a worker that reaps its earlier
-    run must come back under the same one); ``env``: settings for it alone."""
+    run must come back under the same one); ``env``: settings for it alone; ``pool``:
+    "prefork" runs tasks in one child process, which the worker outlives when it dies."""
     env = {
         **os.environ,
         "DATABASE_URL": _database_url_for_worker(),
@@ -90,7 +92,7 @@ def start_worker(
     log = Path(settings.VAR_DIR) / log_name
     out = log.open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "webapp", "worker", "--pool=solo",
+        [sys.executable, "-m", "celery", "-A", "webapp", "worker", f"--pool={pool}", "-c", "1",
          "--loglevel=INFO", "-I", "tests.webapp.worker_tasks", "--without-gossip", "--without-mingle", "--without-heartbeat",
          "-Q", queues, *(["-n", name] if name else [])],
         cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, text=True,

@@ -117,3 +117,114 @@ def test_a_late_delivery_of_a_finished_or_given_up_job_does_nothing(db: Any) -> 
     assert "skipped" in always_fails.apply(kwargs={"job_id": job.pk}).result
     job.refresh_from_db()
     assert job.state == JobRun.State.RUNNING
+
+
+# -- attempts on redelivery, and which delivery owns the job -----------------------------------
+
+
+def test_a_job_that_kills_its_worker_every_time_is_given_up_after_job_max_attempts(
+    db: Any, settings: Any
+) -> None:
+    """acks_late + reject_on_worker_lost give a killed worker's message back, so a job that
+    runs the worker out of memory would be delivered for ever: each delivery counts, and
+    the one past JOB_MAX_ATTEMPTS marks it failed, saying why, instead of running it."""
+    from .worker_tasks import kills_its_worker
+
+    settings.JOB_MAX_ATTEMPTS = 3
+    job = JobRun.objects.create(task_name=kills_its_worker.name)
+    for attempt in (1, 2, 3):  # the same message each time, as the broker redelivers it
+        with pytest.raises(SystemExit):
+            kills_its_worker.apply(kwargs={"job_id": job.pk}, task_id="message-1")
+        job.refresh_from_db()
+        assert (job.state, job.attempts) == (JobRun.State.RUNNING, attempt)
+    again = kills_its_worker.apply(kwargs={"job_id": job.pk}, task_id="message-1")
+    assert "not this delivery's" in again.result["skipped"]  # it did not run a fourth time
+    job.refresh_from_db()
+    assert job.state == JobRun.State.FAILED and job.finished_at is not None
+    assert job.public_message.startswith("gave up after 3 attempts")
+    assert "start it again" in job.public_message
+
+
+def test_the_reaper_counts_on_and_stops_queueing_a_job_out_of_attempts(
+    db: Any, settings: Any
+) -> None:
+    from webapp.jobs.services import job_reap
+
+    settings.JOB_MAX_ATTEMPTS = 3
+    running = {"task_name": always_fails.name, "state": JobRun.State.RUNNING}
+    young = JobRun.objects.create(**running, worker="w@1", attempts=1)
+    (new,) = job_reap(worker="w@1")
+    assert new.attempts == 1  # the work's deliveries so far go with it
+    spent = JobRun.objects.create(**running, worker="w@2", attempts=3)
+    assert job_reap(worker="w@2") == []
+    spent.refresh_from_db()
+    assert spent.state == JobRun.State.FAILED and "gave up after 3 attempts" in spent.message
+    assert JobRun.objects.count() == 3  # young, its new job, spent: nothing else queued
+    young.refresh_from_db()
+    assert f"queued again as job #{new.pk}" in young.message
+
+
+def test_a_slice_handed_over_starts_its_attempts_from_zero(db: Any) -> None:
+    from webapp.jobs.services import job_claim, job_delivery, job_hand_over
+
+    job = JobRun.objects.create(task_name=always_fails.name)
+    for n in range(10):  # a long batch: ten slices, each one message
+        delivery = job_claim(job_id=job.pk, task_id=f"slice-{n}")
+        assert delivery
+        with job_delivery(job_id=job.pk, delivery=delivery):
+            job_hand_over(job_id=job.pk)
+    job.refresh_from_db()
+    assert (job.state, job.attempts) == (JobRun.State.QUEUED, 0)
+
+
+def test_a_stale_delivery_cannot_overwrite_what_the_newer_one_wrote(db: Any) -> None:
+    """The same message delivered again while its first copy still runs: the newer delivery
+    owns the job from its claim on; the first copy's progress and result change nothing."""
+    from .worker_tasks import overtaken
+
+    job = JobRun.objects.create(task_name=overtaken.name)
+    result = overtaken.apply(kwargs={"job_id": job.pk}, task_id="message-1")
+    assert result.result == "stale result"
+    job.refresh_from_db()
+    assert job.state == JobRun.State.RUNNING and job.worker == "newer@host"
+    assert (job.progress, job.message, job.result) == (0.0, "", {})
+
+
+def test_only_the_delivery_that_owns_a_job_writes_its_end(db: Any) -> None:
+    from webapp.jobs import services
+
+    job = JobRun.objects.create(task_name=always_fails.name)
+    old = services.job_claim(job_id=job.pk, task_id="message-1")
+    new = services.job_claim(job_id=job.pk, task_id="message-1")  # redelivered meanwhile
+    assert old and new and old != new
+    services.job_mark_succeeded(job_id=job.pk, result={"from": "new"}, delivery=new)
+    services.job_mark_failed(job_id=job.pk, exc=RuntimeError("old one"), delivery=old)
+    services.job_mark_retrying(job_id=job.pk, exc=RuntimeError("old one"), delivery=old)
+    job.refresh_from_db()
+    assert job.state == JobRun.State.SUCCEEDED and job.result == {"from": "new"}
+    assert job.attempts == 2
+
+
+@pytest.mark.worker
+def test_a_real_worker_whose_child_is_killed_by_its_job_gives_it_up_after_the_limit(
+    transactional_db: Any,
+) -> None:
+    """SIGKILL of the pool's child mid-task, every time: the worker gives the message back
+    (reject_on_worker_lost) and it is delivered again, until JOB_MAX_ATTEMPTS."""
+    from webapp.celery import app
+
+    from .conftest import start_worker, stop_worker
+    from .worker_tasks import kills_its_worker
+
+    app.conf.task_always_eager = False
+    app.control.purge()
+    worker = start_worker("test-worker-prefork.log", pool="prefork", env={"JOB_MAX_ATTEMPTS": "2"})
+    try:
+        job = job_enqueue(task=kills_its_worker, arguments={"how": "kill"})
+        assert wait_for(lambda: JobRun.objects.get(pk=job.pk).is_finished, timeout=90)
+        job.refresh_from_db()
+        assert job.state == JobRun.State.FAILED and job.attempts == 2
+        assert job.public_message.startswith("gave up after 2 attempts")
+    finally:
+        stop_worker(worker)
+        app.conf.task_always_eager = True

@@ -28,7 +28,13 @@ class JobRun(models.Model):
     progress = models.FloatField(default=0.0, help_text="0..1")
     message = models.CharField(max_length=500, blank=True)
     error = models.TextField(blank=True)
+    # deliveries claimed so far (retries and redeliveries after a crash alike), up to
+    # JOB_MAX_ATTEMPTS; a slice handed over to the next message starts again from zero
     attempts = models.PositiveSmallIntegerField(default=0)
+    # the token of the delivery that owns the job, new at each claim: every later write of
+    # that delivery names it (UPDATE ... WHERE delivery = token), so a stale copy of the
+    # message that still runs cannot overwrite what the newer one wrote
+    delivery = models.CharField(max_length=32, blank=True, default="")
     result = models.JSONField(default=dict, blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL

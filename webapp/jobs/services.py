@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 from functools import partial
 from typing import Any
 
 from celery import Task
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from kombu.exceptions import KombuError
 
@@ -51,6 +55,7 @@ def job_enqueue(
     arguments: dict[str, Any] | None = None,
     requested_by: AbstractBaseUser | None = None,
     dedupe_key: str = "",
+    attempts: int = 0,
 ) -> JobRun:
     """Create the JobRun and send the task once the surrounding transaction commits.
 
@@ -61,7 +66,8 @@ def job_enqueue(
     queue is returned instead of a new one (a partial unique index makes that hold under
     concurrent requests too): 200 clicks leave one queued job, which reads the newest state
     when it runs. One queued longer than ``QUEUED_STALE_AFTER`` lost its message: it is
-    marked failed and a new one is queued.
+    marked failed and a new one is queued. ``attempts``: deliveries already spent on this
+    work (a job the reaper queues again keeps counting towards JOB_MAX_ATTEMPTS).
     """
     arguments = arguments or {}
     by = requested_by if requested_by and requested_by.is_authenticated else None
@@ -69,7 +75,11 @@ def job_enqueue(
         try:
             with transaction.atomic():
                 job = JobRun.objects.create(
-                    task_name=task.name, arguments=arguments, requested_by=by, dedupe_key=dedupe_key
+                    task_name=task.name,
+                    arguments=arguments,
+                    requested_by=by,
+                    dedupe_key=dedupe_key,
+                    attempts=attempts,
                 )
         except IntegrityError:
             waiting = JobRun.objects.filter(
@@ -103,10 +113,13 @@ def _send(task: Task, job_id: int, arguments: dict[str, Any]) -> None:
         )
 
 
-def job_run_again(*, job: JobRun, requested_by: AbstractBaseUser | None = None) -> JobRun:
+def job_run_again(
+    *, job: JobRun, requested_by: AbstractBaseUser | None = None, attempts: int = 0
+) -> JobRun:
     """Queue ``job``'s task again with the same arguments, as a new JobRun (the old row keeps
     its error for the record). Only a finished job: running a 6-hour training twice at once
-    would double its cost and race its own checkpoint."""
+    would double its cost and race its own checkpoint. ``attempts``: see :func:`job_enqueue`
+    (a person's "Run again" starts from zero)."""
     if not job.is_finished:
         raise ValueError(
             f"job #{job.pk} is still {job.state}: it can run again once it has finished"
@@ -117,7 +130,9 @@ def job_run_again(*, job: JobRun, requested_by: AbstractBaseUser | None = None) 
         task = app.tasks.get(job.task_name)
     if task is None:
         raise ValueError(f"job #{job.pk}: no task named {job.task_name!r} is registered any more")
-    return job_enqueue(task=task, arguments=job.arguments, requested_by=requested_by)
+    return job_enqueue(
+        task=task, arguments=job.arguments, requested_by=requested_by, attempts=attempts
+    )
 
 
 def job_fail_if_stale(*, job: JobRun, after: timedelta, requeued: bool = True) -> bool:
@@ -145,6 +160,7 @@ def job_fail_if_stale(*, job: JobRun, after: timedelta, requeued: bool = True) -
         "message": message[:500],
         "error": message,
         "finished_at": timezone.now(),
+        "delivery": uuid.uuid4().hex,  # a delivery still running somewhere owns it no more
     }
     marked = JobRun.objects.filter(pk=job.pk, state=job.state, started_at=job.started_at).update(
         **fields
@@ -155,40 +171,88 @@ def job_fail_if_stale(*, job: JobRun, after: timedelta, requeued: bool = True) -
     return bool(marked)
 
 
-def _update(job_id: int | None, **fields: Any) -> None:
-    if job_id is not None:
-        JobRun.objects.filter(pk=job_id).update(**fields)
+# The delivery that owns the job whose task body runs in this context (webapp.jobs.tasks
+# sets it around the body): progress a body writes names it without passing it along.
+_running: ContextVar[tuple[int, str] | None] = ContextVar("job_delivery", default=None)
 
 
-def job_claim(*, job_id: int | None, task_id: str, attempt: int, worker: str = "") -> bool:
-    """queued/retrying -> running, in one conditional UPDATE; False when the job is not
-    this delivery's to run: already finished, given up as stale (and queued again as another
-    job), or running under another task id. Such a late or duplicate delivery must exit at
-    once, or an hour-old message re-activates an old model over a newer one. The same
-    message redelivered after its worker died (same task id) may run again."""
+@contextmanager
+def job_delivery(*, job_id: int | None, delivery: str) -> Iterator[None]:
+    """Writes inside (:func:`job_progress`, :func:`job_hand_over`) are ``delivery``'s."""
+    token = _running.set((job_id, delivery) if job_id is not None and delivery else None)
+    try:
+        yield
+    finally:
+        _running.reset(token)
+
+
+def _update(job_id: int | None, delivery: str | None = None, **fields: Any) -> bool:
+    """One UPDATE of the row, only while ``delivery`` still owns it (the claim's token; by
+    default the delivery whose body runs here): a stale delivery (a message redelivered while
+    its first copy still ran, a retry that a newer one overtook) changes nothing. Without a
+    known delivery (a command, a test) the write is unconditional. Returns whether it wrote."""
     if job_id is None:
-        return True
+        return False
+    if delivery is None:
+        running = _running.get()
+        delivery = running[1] if running is not None and running[0] == job_id else ""
+    rows = JobRun.objects.filter(pk=job_id)
+    if delivery:
+        rows = rows.filter(delivery=delivery)
+    return bool(rows.update(**fields))
+
+
+def _gave_up(attempts: int) -> str:
+    return (
+        f"gave up after {attempts} attempts: it never finished (its worker stopped while it "
+        "ran, killed or out of memory, or it kept meeting a passing error), so it is not run "
+        "again by itself; start it again once the cause is fixed"
+    )
+
+
+def job_claim(*, job_id: int | None, task_id: str, worker: str = "") -> str | None:
+    """queued/retrying -> running, in one conditional UPDATE that counts the attempt and
+    records a new delivery token; returns that token ("" with no row to keep), or None
+    when the job is not this delivery's to run: already finished, given up as stale (and
+    queued again as another job), running under another task id, or out of attempts. Such a
+    late or duplicate delivery must exit at once, or an hour-old message re-activates an old
+    model over a newer one. The same message redelivered after its worker died (same task
+    id) may run again, up to JOB_MAX_ATTEMPTS deliveries in all (retries included): a job
+    that kills its worker every time (out of memory) is then marked failed, not run for ever.
+    """
+    if job_id is None:
+        return ""
     waiting = Q(state__in=[JobRun.State.QUEUED, JobRun.State.RETRYING])
     redelivered = Q(state=JobRun.State.RUNNING, task_id=task_id)
-    return (
-        bool(
-            JobRun.objects.filter(Q(pk=job_id) & (waiting | redelivered)).update(
-                state=JobRun.State.RUNNING,
-                task_id=task_id,
-                started_at=timezone.now(),
-                attempts=attempt,
-                error="",
-                worker=worker[:200],
-            )
-        )
-        or not JobRun.objects.filter(pk=job_id).exists()
-    )  # a row deleted meanwhile: no row to keep
+    claimable = Q(pk=job_id) & (waiting | redelivered)
+    delivery = uuid.uuid4().hex
+    limit = settings.JOB_MAX_ATTEMPTS
+    if JobRun.objects.filter(claimable & Q(attempts__lt=limit)).update(
+        state=JobRun.State.RUNNING,
+        task_id=task_id,
+        started_at=timezone.now(),
+        attempts=F("attempts") + 1,
+        error="",
+        worker=worker[:200],
+        delivery=delivery,
+    ):
+        return delivery
+    message = _gave_up(limit)
+    JobRun.objects.filter(claimable & Q(attempts__gte=limit)).update(
+        state=JobRun.State.FAILED,
+        message=message[:500],
+        error=message,
+        finished_at=timezone.now(),
+        delivery=delivery,
+    )
+    return None if JobRun.objects.filter(pk=job_id).exists() else ""  # a row deleted meanwhile
 
 
 def job_hand_over(*, job_id: int | None) -> None:
     """A task that continues its job in another message (the next slice) gives the row back
-    to the queue first, so the next delivery can claim it (:func:`job_claim`)."""
-    _update(job_id, state=JobRun.State.QUEUED)
+    to the queue first, so the next delivery can claim it (:func:`job_claim`). That slice
+    finished, so the next one starts with its attempts counted from zero."""
+    _update(job_id, state=JobRun.State.QUEUED, attempts=0)
 
 
 def job_reap(*, worker: str) -> list[JobRun]:
@@ -201,19 +265,21 @@ def job_reap(*, worker: str) -> list[JobRun]:
         worker=worker, state__in=[JobRun.State.RUNNING, JobRun.State.RETRYING]
     )
     for job in orphans:
-        marked = JobRun.objects.filter(pk=job.pk, state=job.state, task_id=job.task_id).update(
-            state=JobRun.State.FAILED, finished_at=timezone.now()
+        marked = JobRun.objects.filter(pk=job.pk, delivery=job.delivery, state=job.state).update(
+            state=JobRun.State.FAILED, finished_at=timezone.now(), delivery=uuid.uuid4().hex
         )
         if not marked:
             continue  # it moved on meanwhile
-        job.state = JobRun.State.FAILED  # as just written: a finished job may run again
-        new = job_run_again(job=job, requested_by=job.requested_by)
-        message = (
-            f"its worker ({worker}) stopped while it ran (killed or restarted); "
-            f"queued again as job #{new.pk}"
-        )
+        stopped = f"its worker ({worker}) stopped while it ran (killed or restarted)"
+        if job.attempts >= settings.JOB_MAX_ATTEMPTS:
+            # the new job would count on from here and be given up at its claim: say so now
+            message = f"{stopped}; {_gave_up(job.attempts)}"
+        else:
+            job.state = JobRun.State.FAILED  # as just written: a finished job may run again
+            new = job_run_again(job=job, requested_by=job.requested_by, attempts=job.attempts)
+            message = f"{stopped}; queued again as job #{new.pk}"
+            again.append(new)
         JobRun.objects.filter(pk=job.pk).update(message=message[:500], error=message)
-        again.append(new)
     return again
 
 
@@ -221,9 +287,10 @@ def job_progress(*, job_id: int | None, fraction: float, message: str = "") -> N
     _update(job_id, progress=max(0.0, min(1.0, fraction)), message=message[:500])
 
 
-def job_mark_succeeded(*, job_id: int | None, result: Any) -> None:
+def job_mark_succeeded(*, job_id: int | None, result: Any, delivery: str | None = None) -> None:
     _update(
         job_id,
+        delivery,
         state=JobRun.State.SUCCEEDED,
         progress=1.0,
         result=result if isinstance(result, dict) else {"value": result},
@@ -231,8 +298,10 @@ def job_mark_succeeded(*, job_id: int | None, result: Any) -> None:
     )
 
 
-def job_mark_retrying(*, job_id: int | None, exc: BaseException) -> None:
-    _update(job_id, state=JobRun.State.RETRYING, message=f"retrying after: {exc}"[:500])
+def job_mark_retrying(
+    *, job_id: int | None, exc: BaseException, delivery: str | None = None
+) -> None:
+    _update(job_id, delivery, state=JobRun.State.RETRYING, message=f"retrying after: {exc}"[:500])
 
 
 def failure_message(exc: BaseException) -> str:
@@ -244,12 +313,19 @@ def failure_message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: the job stopped on an internal error (details in its record)"
 
 
-def job_mark_failed(*, job_id: int | None, exc: BaseException, tb: str | None = None) -> None:
+def job_mark_failed(
+    *,
+    job_id: int | None,
+    exc: BaseException,
+    tb: str | None = None,
+    delivery: str | None = None,
+) -> None:
     text = tb or "".join(traceback.format_exception(exc))
     # The failure must be recorded even if the task's own transaction was rolled back.
     with transaction.atomic():
         _update(
             job_id,
+            delivery,
             state=JobRun.State.FAILED,
             message=failure_message(exc)[:500],
             error=text,

@@ -72,19 +72,23 @@ class JobTask(DjangoTask):
     """
 
     def before_start(self, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        self.request.job_claimed = services.job_claim(
-            job_id=kwargs.get("job_id"),
-            task_id=task_id,
-            attempt=self.request.retries + 1,
-            worker=self.request.hostname or "",
+        # the delivery token this run writes under (None: not this delivery's to run)
+        self.request.job_delivery = services.job_claim(
+            job_id=kwargs.get("job_id"), task_id=task_id, worker=self.request.hostname or ""
         )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if getattr(self.request, "job_claimed", True) is False:
-            # a late or duplicate delivery of a job that finished, was given up, or runs
-            # elsewhere: do nothing, and leave its row alone (see on_success)
+        delivery = getattr(self.request, "job_delivery", "")
+        if delivery is None:
+            # a late or duplicate delivery of a job that finished, was given up, runs
+            # elsewhere or ran out of attempts: do nothing, and leave its row alone
             return {SKIPPED: f"job #{kwargs.get('job_id')} is not this delivery's to run"}
-        return super().__call__(*args, **kwargs)
+        with services.job_delivery(job_id=kwargs.get("job_id"), delivery=delivery):
+            return super().__call__(*args, **kwargs)
+
+    def _delivery(self) -> str | None:
+        """The token this run claimed its job with: the hooks below write only under it."""
+        return getattr(self.request, "job_delivery", None)
 
     def on_success(
         self, retval: Any, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -93,7 +97,9 @@ class JobTask(DjangoTask):
         # delivery never touches the row it did not claim.
         if isinstance(retval, dict) and (retval.get("continued") or retval.get(SKIPPED)):
             return
-        services.job_mark_succeeded(job_id=kwargs.get("job_id"), result=retval)
+        services.job_mark_succeeded(
+            job_id=kwargs.get("job_id"), result=retval, delivery=self._delivery()
+        )
 
     def on_retry(
         self,
@@ -103,7 +109,7 @@ class JobTask(DjangoTask):
         kwargs: dict[str, Any],
         einfo: Any,
     ) -> None:
-        services.job_mark_retrying(job_id=kwargs.get("job_id"), exc=exc)
+        services.job_mark_retrying(job_id=kwargs.get("job_id"), exc=exc, delivery=self._delivery())
 
     def on_failure(
         self,
@@ -113,4 +119,6 @@ class JobTask(DjangoTask):
         kwargs: dict[str, Any],
         einfo: Any,
     ) -> None:
-        services.job_mark_failed(job_id=kwargs.get("job_id"), exc=exc, tb=str(einfo))
+        services.job_mark_failed(
+            job_id=kwargs.get("job_id"), exc=exc, tb=str(einfo), delivery=self._delivery()
+        )
