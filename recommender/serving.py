@@ -23,6 +23,7 @@ from recommender.base import Ranker
 from recommender.data import Dataset
 from recommender.harness import grid_search, score_users
 from recommender.split import leave_last_out
+from recommender.user_state import UserState, roles_of, user_states
 
 Progress = Callable[[float, str], None]
 
@@ -86,9 +87,12 @@ class UserList:
     scores: np.ndarray  # (n,) float32
     components: dict[str, np.ndarray]  # role -> (n,) float32; sums to ``scores``
     attributions: list[Attribution] = field(default_factory=list)  # (n,) or empty
-    # role -> (n_items,) the user's part for *every* item (only with ``keep_all``): what lets
-    # the profile bring in items beyond the top n, scored by the same model
+    # role -> (n_items,) the user's part for *every* item (only with ``keep_all``, or with
+    # ``keep_state`` for a model without a user state): what lets the profile bring in items
+    # beyond the top n, scored by the same model
     catalogue: dict[str, np.ndarray] = field(default_factory=dict)
+    # what scores any item in about 2 KB (with ``keep_state``, for models that have one)
+    state: UserState | None = None
 
 
 def component_scores(model: Ranker, users: np.ndarray) -> dict[str, np.ndarray]:
@@ -108,18 +112,28 @@ def top_n(
     attribute_k: int = 0,
     attribute_last: int = 20,
     keep_all: bool = False,
+    keep_state: bool = False,
 ) -> Iterator[UserList]:
     """Each user's best ``n`` unseen, non-excluded items with score components.
 
     ``excluded_items``: (n_items,) bool mask, e.g. retired items. ``attribute_k`` > 0 also
     cites, per item and role, up to that many history items with their shares
     (:func:`recommender.attribution.attribute`; the sequential role looks at the newest
-    ``attribute_last`` positions), computed per chunk of ``batch`` users.
+    ``attribute_last`` positions), computed per chunk of ``batch`` users. ``keep_state``:
+    what it takes to score any item later, as a :class:`UserState` when the model has one
+    (its parts computed from the same raw scores), else every item's parts (``keep_all``).
     """
     users = np.asarray(users, dtype=np.int64)
+    roles = roles_of(model) if keep_state else None
+    keep_all = keep_all or (keep_state and roles is None)
     for start in range(0, len(users), batch):
         chunk = users[start : start + batch]
-        parts = component_scores(model, chunk)  # role -> (b, n_items)
+        states: list[UserState | None] = [None] * len(chunk)
+        if roles is not None:
+            found, parts = user_states(model, chunk, roles)  # role -> (b, n_items)
+            states = list(found)
+        else:
+            parts = component_scores(model, chunk)  # role -> (b, n_items)
         total = np.sum(list(parts.values()), axis=0)  # (b, n_items)
         total[~np.isfinite(total)] = -np.inf
         if excluded_items is not None:
@@ -148,6 +162,7 @@ def top_n(
                 catalogue={r: p[row].astype(np.float16) for r, p in parts.items()}
                 if keep_all
                 else {},
+                state=states[row],
             )
 
 

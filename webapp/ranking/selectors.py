@@ -42,6 +42,7 @@ from explanations.scoring import (
 )
 from recommender.encoders import text_sha
 from recommender.serving import unpack_parts
+from recommender.user_state import UserState
 from webapp import ml
 from webapp.catalogue.models import Interaction, Item, ItemVectors
 from webapp.catalogue.selectors import POSITIVE_KINDS
@@ -56,7 +57,12 @@ from webapp.jobs.models import JobRun
 from webapp.profiles.selectors import current_profile
 from webapp.ranking.models import Explanation
 from webapp.recommendations.models import RecommendationList
-from webapp.recommendations.selectors import list_status, model_item_ids, stored_list
+from webapp.recommendations.selectors import (
+    list_status,
+    model_item_ids,
+    model_item_side,
+    stored_list,
+)
 
 PROFILE_ONLY = "profile-only"  # the "model version" of lists scored from the profile alone
 EXPLAIN_TOP_N = 10  # explanations the refresh writes per user: the first screen of the list
@@ -194,13 +200,31 @@ def _model_rows(
     return found
 
 
+def _model_parts(inputs: _Inputs, stored: RecommendationList) -> dict[str, np.ndarray] | None:
+    """role -> (model items,) the user's part of every item the model knows: from the user
+    state and the version's shared item side, else from the stored per-item parts (models
+    without a state); None when neither is there."""
+    mv = stored.model_version
+    if stored.user_state:
+        side = model_item_side(mv.version, mv.path)
+        if side is None:
+            return None
+        pks = model_item_ids(mv.version, mv.path)
+        column = {pk: j for j, pk in enumerate(pks)}
+        history = np.array([column[pk] for pk in inputs.positive if pk in column], np.int64)
+        return side.parts(UserState.unpack(stored.user_state), history)
+    if stored.catalogue_scores:
+        return unpack_parts(stored.catalogue_scores)
+    return None
+
+
 def _whole_catalogue(inputs: _Inputs, stored: RecommendationList) -> CatalogueScores | None:
-    """The stored parts of every item, mapped onto today's catalogue; items the model does
+    """The user's parts of every item, mapped onto today's catalogue; items the model does
     not know (imported since) have no score and are not eligible."""
-    if not stored.catalogue_scores:
+    parts = _model_parts(inputs, stored)
+    if parts is None:
         return None
     state, mv = inputs.state, stored.model_version
-    parts = unpack_parts(stored.catalogue_scores)
     n_model = len(model_item_ids(mv.version, mv.path))
     if any(len(v) != n_model for v in parts.values()):
         return None  # written for another ids file: never guess an alignment
@@ -225,7 +249,8 @@ def _candidates(inputs: _Inputs) -> _Candidates:
     not arbitrary ones."""
     state, stored, active = inputs.state, inputs.stored, inputs.state.active
     if stored is not None:
-        deferred = stored.get_deferred_fields() & {"entries", "reranked_parts", "catalogue_scores"}
+        lazy = {"entries", "reranked_parts", "catalogue_scores", "user_state"}
+        deferred = stored.get_deferred_fields() & lazy
         if deferred:
             stored.refresh_from_db(fields=sorted(deferred))  # one query for all of them
         rows = [(state.position(e["item"]), e) for e in stored.entries if e["item"] in active]

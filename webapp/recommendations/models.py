@@ -99,7 +99,13 @@ class RecommendationList(models.Model):
     # The user's score parts for every item the model knows (recommender.serving.pack_parts,
     # float16, in the model's item order: ModelVersion's ids file): explicit profile
     # statements retrieve from the whole catalogue with them, scored by the same model.
+    # Only for models without a user state (recommender.user_state): hybrids of EASE, SASRec
+    # and the text model store ``user_state`` instead.
     catalogue_scores = models.BinaryField(null=True, blank=True, editable=False)
+    # What scores any item for this user in about 2 KB whatever the catalogue's size
+    # (recommender.user_state.UserState.pack): per role a vector and the z-score moments; the
+    # item side is shared, memory-mapped from the files beside the model version's artifact.
+    user_state = models.BinaryField(null=True, blank=True, editable=False)
     reranked_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 # the training data is the catalogue app's rows; re-exported here, where the callers read it
 from recommender.decision import ServingDecision, serving_decision
+from recommender.user_state import ItemSide
 from webapp.catalogue.selectors import dataset_from_db  # noqa: F401
 from webapp.jobs.models import JobRun
 from webapp.recommendations.models import Adapter, ModelVersion, RecommendationList
+
+log = logging.getLogger(__name__)
 
 
 def best_adapter() -> Adapter | None:
@@ -46,7 +50,7 @@ def stored_list(*, user: Any, entries: bool = True) -> RecommendationList | None
     row's versions and dates, and decoding the JSON on every request is most of its cost.
     """
     rows = RecommendationList.objects.filter(user=user).select_related("model_version")
-    deferred = ("entries", "reranked_parts", "catalogue_scores")
+    deferred = ("entries", "reranked_parts", "catalogue_scores", "user_state")
     return (rows if entries else rows.defer(*deferred)).first()
 
 
@@ -62,6 +66,27 @@ def model_ids(path: str) -> dict[str, list[Any]]:
     return ids
 
 
+def item_side_path(artifact: str | Path) -> Path:
+    """The directory beside a model version's artifact holding its item side
+    (recommender.user_state.ItemSide: one .npy per role, memory-mapped by web processes)."""
+    return Path(artifact).with_suffix(".items")
+
+
+@functools.lru_cache(maxsize=4)
+def model_item_side(version: str, path: str) -> ItemSide | None:
+    """A model version's item side, memory-mapped once per process; None when it was never
+    written (a version from before user states) or cannot be read (the caller then has no
+    catalogue-wide scores, as for a list without them, and says so in the log)."""
+    folder = item_side_path(path)
+    if not (folder / "manifest.json").is_file():
+        return None
+    try:
+        return ItemSide.load(folder)
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("item side of %s unreadable (%s): no catalogue-wide scores", version, exc)
+        return None
+
+
 @functools.lru_cache(maxsize=4)
 def model_item_ids(version: str, path: str) -> tuple[Any, ...]:
     """The item pks in the order of a model version's score arrays, cached per process by
@@ -72,6 +97,10 @@ def model_item_ids(version: str, path: str) -> tuple[Any, ...]:
 # The Celery name of ``tasks.lists_rerank`` (the tasks module imports this one, so the name is
 # written out; a test checks that it matches).
 LISTS_RERANK_TASK = "webapp.recommendations.tasks.lists_rerank"
+TRAIN_TASKS = (
+    "webapp.recommendations.tasks.model_train",
+    "webapp.recommendations.tasks.model_train_first",
+)
 
 
 # what each model ordering a list does, in the words of the page (no model names)
@@ -96,6 +125,12 @@ def list_status(*, stored: RecommendationList | None) -> dict[str, Any] | None:
     if stored is None:
         return None
     rerank_job = JobRun.objects.filter(task_name=LISTS_RERANK_TASK).first()
+    training = (
+        JobRun.objects.filter(task_name__in=TRAIN_TASKS)
+        .exclude(state__in=(JobRun.State.SUCCEEDED, JobRun.State.FAILED))
+        .order_by("-created_at")
+        .first()
+    )
     reranked_current = stored.reranked_at is not None and stored.reranked_at >= stored.computed_at
     return {
         "computed_at": stored.computed_at,
@@ -109,4 +144,6 @@ def list_status(*, stored: RecommendationList | None) -> dict[str, Any] | None:
         else "",
         "llm_order": (stored.reranked or []) if reranked_current else [],
         "rerank_job": rerank_job if rerank_job and not rerank_job.is_finished else None,
+        # a newer model is training: the page says the list will get better
+        "training_job": training,
     }

@@ -21,6 +21,7 @@ from django.utils import timezone
 from recommender import registry
 from recommender.base import Ranker
 from recommender.serving import pack_parts, top_n, train_for_serving
+from recommender.user_state import item_side
 from webapp.catalogue.models import Interaction, Item
 from webapp.catalogue.selectors import POSITIVE, catalogue_from_db
 from webapp.jobs.services import Progress, quiet
@@ -109,6 +110,17 @@ def load_model_version(version: str, path: str, name: str) -> tuple[Ranker, list
     return model_cls.load(Path(path)), ids["users"], ids["items"]
 
 
+def item_side_write(model: Ranker, artifact: str) -> None:
+    """Write the item side of ``model`` beside its artifact once (any worker may; the first
+    complete directory wins), so web processes can score any item from a user state."""
+    folder = selectors.item_side_path(artifact)
+    if (folder / "manifest.json").is_file():
+        return
+    side = item_side(model)
+    if side is not None:
+        side.save(folder)
+
+
 def recommendations_refresh(
     *,
     model_version: ModelVersion,
@@ -136,13 +148,14 @@ def recommendations_refresh(
     started, written = time.perf_counter(), 0
     users = np.array([index_of_user[u] for u in wanted], dtype=np.int64)
     batch: list[RecommendationList] = []
+    item_side_write(model, model_version.path)
     lists = top_n(
         model,
         users,
         LIST_LENGTH,
         excluded_items=excluded,
         attribute_k=EVIDENCE_PER_ROLE,
-        keep_all=True,
+        keep_state=True,
     )
     for n, ul in enumerate(lists, start=1):
         entries = [
@@ -165,7 +178,8 @@ def recommendations_refresh(
                 user_id=known_users[ul.user],
                 model_version=model_version,
                 entries=entries,
-                catalogue_scores=pack_parts(ul.catalogue),
+                catalogue_scores=pack_parts(ul.catalogue) if ul.catalogue else None,
+                user_state=ul.state.pack() if ul.state is not None else None,
             )
         )
         if len(batch) >= 500:
@@ -244,7 +258,9 @@ def _store(lists: list[RecommendationList]) -> int:
             lists,
             update_conflicts=True,
             unique_fields=["user"],
-            update_fields=["model_version", "entries", "catalogue_scores", "computed_at"],
+            update_fields=[
+                *("model_version", "entries", "catalogue_scores", "user_state", "computed_at")
+            ],
         )
     return len(lists)
 
