@@ -21,6 +21,9 @@ from webapp.recommendations import tasks as rec_tasks
 
 def test_the_written_out_task_names_match_the_tasks() -> None:
     assert rec_tasks.lists_rerank.name == rec_selectors.LISTS_RERANK_TASK
+    assert (rec_tasks.model_train.name, rec_tasks.model_train_first.name) == (
+        rec_selectors.TRAIN_TASKS
+    )
     assert ranking_tasks.explanations_refresh.name == ranking_selectors.EXPLANATIONS_TASK
 
 

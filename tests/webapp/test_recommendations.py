@@ -8,6 +8,10 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
+from tests.webapp.profiles_support import (  # noqa: F401 (fixtures)
+    tiny_model_folders_fixture,
+    tiny_models_fixture,
+)
 from webapp.catalogue.models import Interaction, Item
 from webapp.jobs.models import JobRun
 from webapp.jobs.services import job_enqueue
@@ -177,3 +181,40 @@ def test_deleting_a_model_version_never_takes_the_lists_with_it(
     with pytest.raises(ProtectedError):
         mv.delete()
     assert RecommendationList.objects.filter(model_version=mv).count() == 20
+
+
+def test_a_new_site_serves_a_quick_model_first_then_the_one_asked_for(
+    two_tastes: dict[str, Any], tiny_models: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from django.core.management import call_command
+
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("train_recommender", model="pop", background=True, if_missing=True)
+    first = JobRun.objects.get(task_name=tasks.model_train_first.name)
+    assert first.state == JobRun.State.SUCCEEDED, first.error
+    assert first.result["activated"] and first.result["lists"] == 20
+    quick = ModelVersion.objects.get(version=first.result["model_version"])
+    assert quick.name == "ease" and quick.hparams == {}  # default settings: no tuning
+    # the model asked for was queued after the quick one served, so it replaces it
+    follow = JobRun.objects.get(task_name=tasks.model_train.name)
+    assert follow.state == JobRun.State.SUCCEEDED, follow.error
+    assert follow.result["activated"] and ModelVersion.objects.get(is_active=True).name == "pop"
+    # a site with a model trains only what is asked for
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("train_recommender", model="ease", background=True)
+    assert JobRun.objects.filter(task_name=tasks.model_train_first.name).count() == 1
+
+
+def test_the_page_says_a_better_model_is_on_its_way_while_one_trains(
+    two_tastes: dict[str, Any], client: Client
+) -> None:
+    mv = services.model_train(name="ease")
+    services.recommendations_refresh(model_version=mv)
+    user = two_tastes["users"]["comedy"][3]
+    client.force_login(user)
+    assert 'data-testid="training-status"' not in client.get(reverse("home")).content.decode()
+    JobRun.objects.create(
+        task_name=tasks.model_train.name, state=JobRun.State.RUNNING, progress=0.4
+    )
+    page = client.get(reverse("home")).content.decode()
+    assert "A better model is being trained (40%)" in page

@@ -55,6 +55,41 @@ def model_train(
 @shared_task(
     base=JobTask, bind=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3
 )
+def model_train_first(
+    self: JobTask,
+    job_id: int | None = None,
+    quick: str = "ease",
+    name: str = "hybrid",
+    seed: int = 0,
+) -> dict[str, Any]:
+    """A new site's first lists within a minute: ``quick`` with its default hyperparameters
+    (EASE: one matrix inverse, seconds on MovieLens) serves first, then :func:`model_train`
+    of ``name`` is queued; it replaces the quick model when its tuning and training finish
+    (the page says a better model is on its way meanwhile)."""
+
+    def report(fraction: float, message: str) -> None:
+        job_progress(job_id=job_id, fraction=fraction, message=f"{quick}: {message}")
+
+    requested_at = JobRun.objects.filter(pk=job_id).values_list("created_at", flat=True).first()
+    mv = services.model_train(name=quick, seed=seed, activate=False, hparams={}, progress=report)
+    activated, written = False, 0
+    if services.newer_serving(requested_at) is None:
+        written = services.recommendations_refresh(model_version=mv, progress=report)
+        activated = services.model_activate(mv=mv, requested_at=requested_at)
+    # queued after the quick version is active, so the better one may replace it
+    follow = job_enqueue(task=model_train, arguments={"name": name, "seed": seed})
+    item_vectors_enqueue()
+    return {
+        "model_version": mv.version,
+        "lists": written,
+        "activated": activated,
+        "then": f"{name} (job #{follow.pk})",
+    }
+
+
+@shared_task(
+    base=JobTask, bind=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3
+)
 def items_add(self: JobTask, job_id: int | None = None) -> dict[str, Any]:
     """New catalogue items into the serving model without training (semantic IDs from their
     text), then every list from the extended version."""
