@@ -10,7 +10,10 @@ A text is cut into clauses at commas, semicolons, "and", "but", "or". Each claus
 - a polarity: "avoids" after a negation cue ("no", "not", "nothing with", "avoid", "hate",
   "less", "fewer", "without", ...), else "likes". A clause with no cue inherits the previous
   clause's polarity after "and" or a comma ("no horror or gore"), and takes the opposite one
-  after "but" ("no horror but thrillers").
+  after "but" ("no horror but thrillers"), though "but" turns a "yes" into a "no" only when
+  the "yes" was said with a cue ("I love comedies but not slapstick"; "That might work. But
+  they are more into cartoons" is no "no"), and "but also" adds. A new sentence starts
+  afresh: "Not keen on those. Something more recent?" asks for recent films.
 - a strength: "hard" for absolute cues (no, nothing, never, without, none, only), "soft" for
   everything else ("less", "hate", "love", "more"). Hard genre and year clauses become filters
   in critiques; soft ones become weighted statements.
@@ -129,6 +132,7 @@ GENRE_PHRASE: dict[str, str] = {
 _HARD_NEG = (
     "i don't want any", "i do not want any", "nothing with", "nothing that is", "nothing too",
     "nothing", "no more", "none of", "not any", "never", "without", "no", "anything but",
+    "everything but", "anything except", "everything except",
     "don't show me", "do not show me", "don't want", "do not want", "not",
 )  # fmt: skip
 _SOFT_NEG = (
@@ -153,7 +157,8 @@ _SOFT_POS = (
     "appreciates", "appreciate", "is fond of", "fond of",
 )  # fmt: skip
 _LEAD = re.compile(
-    r"^(?:(?:the user|this user|user|they|he|she|i'm|i am|i|also|really|and|but|or|do|does|"
+    r"^(?:(?:the user|this user|user|they|they're|they are|we|we're|we are|he|she|i'm|i am|i|"
+    r"also|really|and|but|or|do|does|"
     r"please|just|generally|usually|tends to|seems to|definitely|absolutely|so|well|then|"
     r"actually|honestly)\s+)+",
     re.IGNORECASE,
@@ -165,9 +170,11 @@ _FILLER = re.compile(
 )
 _TRAIL = re.compile(r"\s+(?:please|thanks|thank you|pls|ok|okay|either|too)$", re.IGNORECASE)
 # "what about" / "how about" / "instead" turn to something else, as "but" does: "I don't
-# really like horror what about thrillers" is a "no" to horror and a "yes" to thrillers
+# really like horror what about thrillers" is a "no" to horror and a "yes" to thrillers;
+# "anything but horror" is one cue, not a clause and a turn
 _SPLIT = re.compile(
-    r"\s*(?:[,;.!?]|\s(?:and|but|or|though|although|yet|except|whereas|while|what about|"
+    r"\s*(?:[,;.!?]|\s(?:and|but(?<!anything but)(?<!everything but)|or|though|although|yet|"
+    r"except(?<!anything except)(?<!everything except)|whereas|while|what about|"
     r"how about|instead|rather)\s|&)\s*",
     re.IGNORECASE,
 )
@@ -358,7 +365,10 @@ def _leftover(text: str) -> str:
 _BOTH = re.compile(r"(?<=(?:'s|is|be) )both\s+([\w'-]+(?:\s+[\w'-]+)?)\s+and\s+", re.IGNORECASE)
 
 
-_Polarity = tuple[Literal["likes", "avoids"], Strength]
+_Polarity = tuple[Literal["likes", "avoids"], Strength, bool]  # (..., said with a cue)
+_SENTENCE_END = frozenset([".", "!", "?"])
+# "but also" / "but still" add to what was said ("laugh, but also be entertained by action")
+_ADDITIVE = re.compile(r"^(?:also|too|still|as well)\b", re.IGNORECASE)
 
 
 def _parts(text: str) -> list[tuple[str, str]]:
@@ -391,9 +401,9 @@ def _cued(
         return "likes", "soft", True, None
     if joiner in _PROPOSE:  # "what about thrillers?" asks for them, after a yes or a no
         return "likes", "soft", False, None
-    if previous is not None and joiner in _CONTRAST:
+    if previous is not None and joiner in _CONTRAST and (previous[0] == "avoids" or previous[2]):
         return ("likes" if previous[0] == "avoids" else "avoids"), "soft", False, None
-    if previous is not None:
+    if previous is not None and joiner not in _CONTRAST:
         return previous[0], previous[1], False, None
     return "likes", "soft", False, None
 
@@ -427,6 +437,10 @@ def split_clauses(text: str, vocabulary: Sequence[str] = ()) -> list[Clause]:
         body = re.sub(r"between (\d{4}) to (\d{4})", r"between \1 and \2", body)
         if not body:
             continue
+        if joiner in _SENTENCE_END:
+            previous = None  # a new sentence: no polarity carried over
+        elif joiner in _CONTRAST and _ADDITIVE.match(raw):
+            joiner = "and"
         polarity, strength, explicit, cue = _cued(body, joiner, previous, just)
         if cue is None and (tail := _TRAILING.search(body)):  # "comedy is my favourite"
             polarity = "likes" if tail.group("pos") else "avoids"
@@ -444,7 +458,7 @@ def split_clauses(text: str, vocabulary: Sequence[str] = ()) -> list[Clause]:
         # a year-only clause is not the head of a list: "nothing after 2000, and funny" must
         # not hand its negation to "funny"
         year_only = (y_min is not None or y_max is not None) and not genres and not rest
-        previous = None if year_only else (polarity, strength)
+        previous = None if year_only else (polarity, strength, explicit)
     return clauses
 
 
@@ -534,6 +548,11 @@ _SINGLE_YEAR = re.compile(
 )
 
 
+# "a drama, with some comedy": a clause that opens with "with" qualifies the film before it,
+# so its genres apply too (a list of alternatives would read "a drama or a comedy")
+_WITH_LEAD = re.compile(r"^with\b", re.IGNORECASE)
+
+
 # "a rom-com or a mystery or a western or ..." multiplies out; past this many groups the
 # alternatives are read as one group of all their genres (wider, never narrower)
 MAX_GROUPS = 8
@@ -606,7 +625,8 @@ def parse_request(text: str, vocabulary: Sequence[str]) -> ParsedRequest:
         if clause_groups and c.polarity == "likes":
             # "horror, romance, comedy" and "comedies or dramas" list alternatives: a film
             # of any of them will do; genre words inside one clause ("crime dramas") all apply
-            if (c.joiner in {"or", ",", "and", "&"} or c.joiner in _PROPOSE) and previous_groups:
+            alternative = c.joiner in {"or", ",", "and", "&"} or c.joiner in _PROPOSE
+            if alternative and previous_groups and not _WITH_LEAD.match(c.text):
                 merged_groups = either(previous_groups, clause_groups)
                 groups[-len(previous_groups) :] = merged_groups
                 previous_groups = merged_groups

@@ -65,6 +65,40 @@ _ADVERB_IN_NEGATION = re.compile(
 _APOSTROPHE = re.compile(r"[’‘`´]")
 
 
+# "my kids love superhero movies", "the kids were good actors": children or a family doing
+# something are people, not the kind of film asked for ("a movie for my kids" still is)
+_PEOPLE_SUBJECT = re.compile(
+    r"\b(?:my|our|the|his|her|their)\s+(?:kids?|children|family|daughters?|sons?|wife|husband|"
+    r"brother|sister|friends?|boyfriend|girlfriend)\b(?=\s+(?:(?:really|also|all|"
+    r"both|just)\s+)?(?:love[sd]?|like[sd]?|enjoy(?:ed|s)?|were|are|was|is|have|had|will|would|"
+    r"can|could|want(?:s|ed)?|saw|watched|thought|prefer(?:s|red)?|hate[sd]?|didn't|don't|do|did)\b)",
+    re.IGNORECASE,
+)
+
+
+# "non-animated", "non horror": a prefix that negates the genre word it is glued to
+_NON_GENRE = re.compile(
+    r"\bnon[- ]?((?:"
+    + "|".join(re.escape(p) for p in sorted(GENRE_SYNONYMS, key=len, reverse=True))
+    + r")s?)\b",
+    re.IGNORECASE,
+)
+
+
+def spell_out(text: str) -> str:
+    """Phrasings the rules would misread, written as they read them: people who do something
+    are "they" (see above), and "non-animated comedies" is "comedies; no animated" (a "not"
+    inside a clause would negate nothing: the rules read a clause's cue at its start)."""
+    negated: list[str] = []
+
+    def cut(m: re.Match[str]) -> str:
+        negated.append(m.group(1))
+        return ""
+
+    text = _NON_GENRE.sub(cut, _PEOPLE_SUBJECT.sub("they", text))
+    return " ".join([text, *(f"; no {word}" for word in negated)])
+
+
 def normalise(text: str) -> str:
     """The message as the rules should see it (see the module doc, step 1)."""
     text = html.unescape(_TAG.sub(" ", text[: MAX_CHARS * 2]))
@@ -307,7 +341,9 @@ def read_time(text: str, newest: int | None) -> tuple[str, list[tuple[int, int]]
     if newest is not None:
         recent = f"after {newest - RECENT_YEARS}"
         text = re.sub(
-            r"\b(?:recent|recently released|latest|newest|newer|modern|new releases?|current|"
+            r"\b(?:(?:come|came|coming|been)\s+out\s+recently|recently\s+(?:came|come|been)\s+"
+            r"out|out\s+recently|recent|recently released|latest|newest|newer|modern|"
+            r"new releases?|current|"
             r"(?:this|last|past)\s+(?:year|(?:few|couple of|two|three|\w+)\s+years))\b"
             r"(?!\s+than)",
             recent, text, flags=re.IGNORECASE,
@@ -698,10 +734,15 @@ _GENRE_PHRASE = re.compile(
 def _phrase(text: str) -> str:
     """A statement's content words ("a really spooky one" -> "spooky"), at most four; in a
     longer one, the words just before "movies" / "films" ("I love disney movies")."""
-    low = text.lower()
+    # "a tear jerker kind of movie": the kind is what stands before "kind of"
+    low = re.sub(
+        r"\b(?:kinds?|types?|sorts?)\s+of\s+(?=(?:movies?|films?|flicks?)\b)", "", text.lower()
+    )
     # what stands before "movie" is what kind of movie ("suspenseful films I can watch after
     # Bird Box"): read first, so the rest of the sentence does not blur it
-    head = re.search(r"((?:[a-z'-]+\s+){1,3})(?:movies?|films?|flicks?)\b", low)
+    # "a list of movies", "a lot of movies" hold films, they do not say what kind
+    heads = re.finditer(r"((?:[a-z'-]+\s+){1,3})(?:movies?|films?|flicks?)\b", low)
+    head = next((h for h in heads if h.group(1).split()[-1] != "of"), None)
     near = [w for w in head.group(1).split() if w not in _FILLER_WORDS] if head else []
     if near:
         return " ".join(near[-2:])
@@ -764,7 +805,7 @@ def clean(text: str, newest_year: int | None = None) -> tuple[str, list[tuple[in
     person's words: (the text with time phrases, typos and clipped compounds in the forms the
     rules read, decades ruled out). "no rom-coms from the nineties" -> "no romantic comedies
     from the 1990s"."""
-    body, excluded = read_time(normalise(text), newest_year)
+    body, excluded = read_time(spell_out(normalise(text)), newest_year)
     return expand_clipped(correct_spelling(body)), excluded
 
 
@@ -785,7 +826,7 @@ def understand(
     if any(f.role == "like" for f in films) and (m := _RELATIVE_TO_FILM.search(body)):
         relation = "newer" if m.group("newer") else "older"  # relative to X, not to today
         body = _RELATIVE_TO_FILM.sub(" ", body)
-    body, excluded = read_time(body, newest_year)
+    body, excluded = read_time(spell_out(body), newest_year)
     body = expand_clipped(correct_spelling(body))
     body = re.sub(r"\b(?:newer|more recent|later|older|earlier)\s+than\s+FILM\b", " ", body)
     body = re.sub(r"\b(?:similar to|such as|like|than)?\s*FILM\b", " ", body, flags=re.I)

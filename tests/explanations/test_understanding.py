@@ -23,6 +23,7 @@ from explanations.understanding import (
     RECENT_YEARS,
     GenreReader,
     Understanding,
+    _phrase,
     is_small_talk,
     understand,
 )
@@ -382,6 +383,85 @@ def test_new_and_earlier_before_a_genre_are_times(tiny_index: TitleIndex) -> Non
     assert years(read("a movie that is new to me", tiny_index)) == (None, None)
 
 
+# -- how people in dialogues write (phrasing classes from the IARD dev split) ----------------
+
+
+def test_a_new_sentence_does_not_inherit_the_last_ones_no(tiny_index: TitleIndex) -> None:
+    u = read("Not really too keen on those. Something a bit more recent?", tiny_index)
+    assert years(u) == (NEWEST - RECENT_YEARS + 1, None)  # not "up to" the recent years
+    u = read("I don't like horror. Westerns are great", tiny_index)
+    assert u.request.exclude_genres == ("Horror",) and u.request.genre_groups == (("Western",),)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "That might work. But they are really more into westerns.",
+        "I'm weak on silents, although I'm a western lover",
+        "I like to laugh but also westerns",
+    ],
+)
+def test_but_after_a_yes_without_a_cue_is_no_no(tiny_index: TitleIndex, text: str) -> None:
+    u = read(text, tiny_index)
+    assert ("Western",) in u.request.genre_groups and not u.request.exclude_genres, text
+
+
+def test_a_clause_opening_with_with_qualifies_the_film_before_it(tiny_index: TitleIndex) -> None:
+    u = read("I want an interesting drama to watch, with some comedy.", tiny_index)
+    assert set(u.request.genre_groups) == {("Drama",), ("Comedy",)}  # both, in one film
+    assert read("a drama, or a comedy", tiny_index).request.genre_groups == (("Drama", "Comedy"),)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my kids love westerns",
+        "the kids were good actors. A western please",
+        "our family really enjoyed the westerns",
+    ],
+)
+def test_kids_who_do_something_are_people_not_a_genre(tiny_index: TitleIndex, text: str) -> None:
+    assert read(text, tiny_index).request.genre_groups == (("Western",),), text
+
+
+def test_kids_a_film_is_for_are_still_a_genre(tiny_index: TitleIndex) -> None:
+    u = read("a movie to watch with my kids", tiny_index)
+    assert u.request.genre_groups == (("Children's",),)
+
+
+@pytest.mark.parametrize(
+    ("text", "groups"),
+    [
+        ("Do you know of any non-animated films?", ()),
+        ("non-animated comedies", (("Comedy",),)),
+        ("a non horror thriller", (("Thriller",),)),
+    ],
+)
+def test_non_before_a_genre_word_rules_the_genre_out(
+    tiny_index: TitleIndex, text: str, groups: tuple[tuple[str, ...], ...]
+) -> None:
+    u = read(text, tiny_index)
+    assert u.request.genre_groups == groups, text
+    excluded = "Horror" if "horror" in text else "Animation"
+    assert u.request.exclude_genres == (excluded,), text
+
+
+@pytest.mark.parametrize(
+    "text", ["anything but horror", "everything but horror", "I like everything except horror"]
+)
+def test_anything_but_is_one_cue(tiny_index: TitleIndex, text: str) -> None:
+    u = read(text, tiny_index)
+    assert u.request.exclude_genres == ("Horror",) and not u.request.genre_groups, text
+
+
+@pytest.mark.parametrize(
+    "text", ["any good movies that have come out recently?", "what came out recently"]
+)
+def test_came_out_recently_is_a_recent_film(tiny_index: TitleIndex, text: str) -> None:
+    assert years(read(text, tiny_index)) == (NEWEST - RECENT_YEARS + 1, None), text
+    assert years(read("I recently watched Heat", tiny_index)) == (None, None)  # when, not what
+
+
 # -- chit-chat and junk -----------------------------------------------------------------------
 
 
@@ -567,6 +647,23 @@ def test_only_a_clear_reading_becomes_a_genre_constraint(
     # a genre word is never sent to the reader: the rules have read it
     u = understand("a comedy", READER_VOCAB, tiny_index, NEWEST, sure)
     assert u.request.genre_groups == (("Comedy",),) and not u.readings
+
+
+@pytest.mark.parametrize(
+    ("text", "phrase"),
+    [
+        # the kind stands before "kind of movie", not "kind of"
+        ("Hi I am looking for a tear jerker kind of movie", "tear jerker"),
+        # "a list of movies" holds films; "superhero movies" says what kind
+        ("That is on my list of movies to watch my kids love the superhero movies", "superhero"),
+    ],
+)
+def test_the_reader_gets_the_words_that_say_what_kind_of_film(
+    tiny_encoder: TextEncoder, tiny_index: TitleIndex, text: str, phrase: str
+) -> None:
+    sure = reader(tiny_encoder, min_similarity=-1, min_margin=0)
+    u = understand(text, READER_VOCAB, tiny_index, NEWEST, sure)
+    assert u.readings and {_phrase(r.phrase) for r in u.readings} == {phrase}
 
 
 def test_a_message_read_only_as_a_hint_is_asked_about_not_answered(
