@@ -137,15 +137,17 @@ class ItemSide:
         out = {}
         for name, r in state.roles.items():
             matrix = self.matrices[name]
+            # float32 arithmetic, as the models score (a float64 copy of a 100k x 384 matrix
+            # would cost more than the product itself)
             if r.kind == DOT:
                 assert r.vector is not None
                 rows = matrix if items is None else matrix[np.asarray(items, np.int64)]
-                raw = np.asarray(rows, np.float64) @ r.vector.astype(np.float64)
-            else:
+                raw = rows @ r.vector.astype(np.float32)
+            elif len(history):
                 block = matrix[history] if items is None else matrix[np.ix_(history, items)]
-                raw = np.asarray(block, np.float64).sum(axis=0)
-                if not len(history):
-                    raw = np.zeros(self.n_items if items is None else len(items))
+                raw = block.sum(axis=0, dtype=np.float32)
+            else:
+                raw = np.zeros(self.n_items if items is None else len(items), np.float32)
             out[name] = r.scale(raw)
         return out
 
