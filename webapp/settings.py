@@ -341,8 +341,13 @@ AXES_LOG_DAYS = env_int("AXES_LOG_DAYS", 30, minimum=1)
 # kind, so a burst of users cannot saturate the machine the web processes share.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 USER_QUEUE = "user"
-# A worker started without -Q serves both; purging the broker empties both.
-CELERY_TASK_QUEUES = {CELERY_TASK_DEFAULT_QUEUE: {}, USER_QUEUE: {}}
+# A training's list refresh is cut into slices of REFRESH_CHUNK_USERS users that any worker
+# listening on REFRESH_QUEUE takes (the default queue unless set: `make run`'s staff worker
+# serves it; a cluster points N workers at a queue of its own).
+REFRESH_QUEUE = env_str("REFRESH_QUEUE", CELERY_TASK_DEFAULT_QUEUE)
+REFRESH_CHUNK_USERS = env_int("REFRESH_CHUNK_USERS", 500, minimum=1)
+# A worker started without -Q serves them all; purging the broker empties them all.
+CELERY_TASK_QUEUES = {CELERY_TASK_DEFAULT_QUEUE: {}, USER_QUEUE: {}, REFRESH_QUEUE: {}}
 CELERY_TASK_ROUTES = ["webapp.jobs.tasks.route"]
 USER_TASK_RATE_LIMIT = env_rate("USER_TASK_RATE_LIMIT", "60/min")
 

@@ -218,3 +218,46 @@ def test_the_page_says_a_better_model_is_on_its_way_while_one_trains(
     )
     page = client.get(reverse("home")).content.decode()
     assert "A better model is being trained (40%)" in page
+
+
+def test_a_refresh_larger_than_one_part_is_shared_and_activates_when_the_last_lands(
+    two_tastes: dict[str, Any], settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.REFRESH_CHUNK_USERS = 6  # 20 users: parts of 6, 6, 6 and 2
+    with django_capture_on_commit_callbacks(execute=True):
+        job = job_enqueue(task=tasks.model_train, arguments={"name": "ease"})
+    job.refresh_from_db()
+    assert job.state == JobRun.State.SUCCEEDED, job.error
+    assert job.result["lists"] == "20 users in 4 parts, written by the workers"
+    mv = ModelVersion.objects.get(version=job.result["model_version"])
+    chunks = list(mv.refresh_chunks.all())
+    assert [len(c.user_ids) for c in chunks] == [6, 6, 6, 2]
+    assert all(c.done_at for c in chunks) and sum(c.lists for c in chunks) == 20
+    assert ModelVersion.objects.get(is_active=True) == mv
+    assert RecommendationList.objects.filter(model_version=mv).count() == 20
+
+
+def test_a_part_left_undone_keeps_the_old_version_serving_and_a_redone_part_changes_nothing(
+    two_tastes: dict[str, Any], settings: Any, client: Client
+) -> None:
+    old = services.model_train(name="ease")
+    services.recommendations_refresh(model_version=old)
+    settings.REFRESH_CHUNK_USERS = 6
+    new = services.model_train(name="ease", activate=False)
+    numbers = services.refresh_plan(model_version=new, requested_at=None)
+    assert services.refresh_plan(model_version=new, requested_at=None) == numbers  # idempotent
+    for n in numbers[:-1]:  # the worker holding the last part died before it finished
+        assert services.refresh_chunk(model_version=new, number=n)["activated"] is False
+    assert ModelVersion.objects.get(is_active=True) == old
+    assert services.refresh_progress(model_version=new) == (3, 4)
+    client.force_login(two_tastes["users"]["comedy"][3])
+    page = client.get(reverse("home")).content.decode()
+    assert "writing everyone's lists (3 of 4 parts done)" in page
+    # the part is redelivered to another worker: the version serves once it is written
+    assert services.refresh_chunk(model_version=new, number=numbers[-1])["activated"] is True
+    assert ModelVersion.objects.get(is_active=True) == new
+    before = list(RecommendationList.objects.order_by("user_id").values_list("entries", flat=True))
+    again = services.refresh_chunk(model_version=new, number=numbers[0])  # a duplicate delivery
+    assert again["left"] == 0 and RecommendationList.objects.filter(model_version=new).count() == 20
+    after = list(RecommendationList.objects.order_by("user_id").values_list("entries", flat=True))
+    assert after == before

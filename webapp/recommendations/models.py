@@ -110,3 +110,32 @@ class RecommendationList(models.Model):
 
     def __str__(self) -> str:
         return f"recommendations for {self.user} ({self.model_version})"
+
+
+class RefreshChunk(models.Model):
+    """One slice of a model version's list refresh: any worker may take it, redoing it is
+    harmless (each list is an upsert), and the version starts serving when the last slice
+    lands (``services.refresh_chunk``), so N workers write a catalogue's lists N times faster
+    and a killed worker's slice is redelivered alone."""
+
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="refresh_chunks"
+    )
+    number = models.PositiveIntegerField()
+    user_ids = models.JSONField(default=list)
+    # when the training was asked for: the activation rule of services.model_activate
+    requested_at = models.DateTimeField(null=True, blank=True)
+    activate = models.BooleanField(default=True)
+    lists = models.PositiveIntegerField(default=0)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_version", "number"], name="one_refresh_chunk_per_number"
+            )
+        ]
+        ordering = ["model_version", "number"]
+
+    def __str__(self) -> str:
+        return f"{self.model_version} refresh part {self.number}"

@@ -13,7 +13,12 @@ from recommender.decision import ServingDecision, serving_decision
 from recommender.user_state import ItemSide
 from webapp.catalogue.selectors import dataset_from_db  # noqa: F401
 from webapp.jobs.models import JobRun
-from webapp.recommendations.models import Adapter, ModelVersion, RecommendationList
+from webapp.recommendations.models import (
+    Adapter,
+    ModelVersion,
+    RecommendationList,
+    RefreshChunk,
+)
 
 log = logging.getLogger(__name__)
 
@@ -146,4 +151,19 @@ def list_status(*, stored: RecommendationList | None) -> dict[str, Any] | None:
         "rerank_job": rerank_job if rerank_job and not rerank_job.is_finished else None,
         # a newer model is training: the page says the list will get better
         "training_job": training,
+        # (parts written, parts) of a trained version's lists still being written
+        "refreshing": _refreshing(),
     }
+
+
+def _refreshing() -> tuple[int, int] | None:
+    pending = (
+        RefreshChunk.objects.filter(done_at=None, model_version__is_active=False)
+        .order_by("-model_version__created_at")
+        .values_list("model_version_id", flat=True)
+        .first()
+    )
+    if pending is None:
+        return None
+    rows = RefreshChunk.objects.filter(model_version_id=pending)
+    return rows.exclude(done_at=None).count(), rows.count()

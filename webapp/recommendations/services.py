@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
 from recommender import registry
@@ -26,7 +27,12 @@ from webapp.catalogue.models import Interaction, Item
 from webapp.catalogue.selectors import POSITIVE, catalogue_from_db
 from webapp.jobs.services import Progress, quiet
 from webapp.recommendations import selectors
-from webapp.recommendations.models import Adapter, ModelVersion, RecommendationList
+from webapp.recommendations.models import (
+    Adapter,
+    ModelVersion,
+    RecommendationList,
+    RefreshChunk,
+)
 
 LIST_LENGTH = 100  # candidates kept per user: room for profile re-ranking and LLM reranking
 EVIDENCE_PER_ROLE = 3  # history items kept per score component and item, for explanations
@@ -191,6 +197,51 @@ def recommendations_refresh(
     return written
 
 
+def refresh_plan(
+    *, model_version: ModelVersion, requested_at: datetime | None, activate: bool = True
+) -> list[int]:
+    """Cut the refresh of every user the version knows into slices of REFRESH_CHUNK_USERS
+    (rows of :class:`RefreshChunk`; planning twice changes nothing). Returns the slices'
+    numbers, for the caller to queue one :func:`tasks.lists_refresh_chunk` each."""
+    users = selectors.model_ids(model_version.path)["users"]
+    size = settings.REFRESH_CHUNK_USERS
+    chunks = [
+        RefreshChunk(
+            model_version=model_version,
+            number=n,
+            user_ids=users[start : start + size],
+            requested_at=requested_at,
+            activate=activate,
+        )
+        for n, start in enumerate(range(0, len(users), size))
+    ]
+    RefreshChunk.objects.bulk_create(chunks, ignore_conflicts=True)
+    return [c.number for c in chunks]
+
+
+def refresh_chunk(*, model_version: ModelVersion, number: int) -> dict[str, Any]:
+    """Write one slice's lists (again, if a worker died after writing them: each list is an
+    upsert), mark it done, and activate the version when no slice is left."""
+    chunk = RefreshChunk.objects.get(model_version=model_version, number=number)
+    if chunk.done_at is None:
+        written = recommendations_refresh(model_version=model_version, user_ids=chunk.user_ids)
+        RefreshChunk.objects.filter(pk=chunk.pk, done_at=None).update(
+            done_at=timezone.now(), lists=written
+        )
+    left = RefreshChunk.objects.filter(model_version=model_version, done_at=None).count()
+    activated = False
+    if not left and chunk.activate:
+        # every slice's last task gets here; activating twice is the same activation
+        activated = model_activate(mv=model_version, requested_at=chunk.requested_at)
+    return {"chunk": number, "left": left, "activated": activated}
+
+
+def refresh_progress(*, model_version: ModelVersion) -> tuple[int, int]:
+    """(slices done, slices planned) of a version's chunked refresh; (0, 0) when it had none."""
+    rows = RefreshChunk.objects.filter(model_version=model_version)
+    return rows.exclude(done_at=None).count(), rows.count()
+
+
 def items_add_to_model(*, progress: Progress = quiet) -> ModelVersion | None:
     """Give active items the serving model has never seen a place in it, without training.
 
@@ -249,7 +300,32 @@ def items_add_to_model(*, progress: Progress = quiet) -> ModelVersion | None:
 
     recommendations_refresh(model_version=added, progress=refreshing)
     model_activate(mv=added, requested_at=requested_at)
+    model_copies_prune()
     return added
+
+
+def model_copies_prune() -> int:
+    """Delete the model copies that item-adds left behind, rows and files: each one is the
+    whole network again (tens of MB), and the admin adds items one import at a time. Kept:
+    the serving version, every version a list still reads, and every trained version (a
+    copy is one with ``added_to``; it can be made again from its trained version). Returns
+    how many went."""
+    copies = ModelVersion.objects.filter(hparams__has_key="added_to", is_active=False)
+    pruned = 0
+    for mv in copies.exclude(lists__isnull=False).order_by("pk"):
+        try:
+            with transaction.atomic():
+                ModelVersion.objects.filter(pk=mv.pk, is_active=False).delete()
+        except ProtectedError:  # a list moved to it meanwhile: it stays
+            continue
+        if ModelVersion.objects.filter(pk=mv.pk).exists():
+            continue  # it became the serving one meanwhile
+        artifact = Path(mv.path).resolve()
+        if artifact.is_relative_to(Path(settings.ARTIFACT_DIR).resolve()):  # ours to delete
+            artifact.unlink(missing_ok=True)
+            selectors.ids_path(artifact).unlink(missing_ok=True)
+        pruned += 1
+    return pruned
 
 
 def _store(lists: list[RecommendationList]) -> int:

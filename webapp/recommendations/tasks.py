@@ -3,7 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
-from django.db import OperationalError
+from django.conf import settings
+from django.db import OperationalError, transaction
 
 from webapp.catalogue.tasks import item_vectors_enqueue
 from webapp.jobs.models import JobRun
@@ -38,6 +39,18 @@ def model_train(
             "model_version": mv.version,
             "activated": False,
             "reason": f"{serving.version} was trained after this was asked for; it keeps serving",
+        }
+    if mv.n_users > settings.REFRESH_CHUNK_USERS:
+        # more users than one slice: every worker on the refresh queue shares the writing,
+        # and the last slice to land activates the version
+        numbers = services.refresh_plan(model_version=mv, requested_at=requested_at)
+        lists_refresh_enqueue(mv, numbers)
+        item_vectors_enqueue()
+        return {
+            "model_version": mv.version,
+            "valid_ndcg": mv.valid_ndcg,
+            "lists": f"{mv.n_users:,} users in {len(numbers)} parts, written by the workers",
+            "activated": "when the last part is written",
         }
     written = services.recommendations_refresh(model_version=mv, progress=refreshing)
     activated = services.model_activate(mv=mv, requested_at=requested_at)
@@ -85,6 +98,27 @@ def model_train_first(
         "activated": activated,
         "then": f"{name} (job #{follow.pk})",
     }
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def lists_refresh_chunk(version: str, number: int) -> dict[str, Any]:
+    """One slice of a version's list refresh (services.refresh_chunk). Not a JobRun of its
+    own: the training job says the parts are queued, the page says how many are written, and
+    a worker killed mid-slice leaves the message to be redelivered (acks late)."""
+    mv = ModelVersion.objects.get(version=version)
+    return services.refresh_chunk(model_version=mv, number=number)
+
+
+def lists_refresh_enqueue(mv: ModelVersion, numbers: list[int]) -> None:
+    """Queue each slice on REFRESH_QUEUE once the plan is committed."""
+
+    def send() -> None:
+        for number in numbers:
+            lists_refresh_chunk.apply_async(
+                kwargs={"version": mv.version, "number": number}, queue=settings.REFRESH_QUEUE
+            )
+
+    transaction.on_commit(send)
 
 
 @shared_task(
