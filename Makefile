@@ -87,8 +87,9 @@ eval: install
 	$(BIN)/python -m recommender.evaluate --dataset ml-100k \
 	  --models pop,itemknn,als,bpr,ease,sasrec,dense,hybrid --out reports/full
 
-## eval-understanding: real people's requests (INSPIRED, text loaded at run time) and our
-## paraphrases through the chat and as profile statements; test split (~70 s)
+## eval-understanding: real people's requests (INSPIRED; IARD, the held-out set, when its
+## files are present; text loaded at run time) and our paraphrases through the chat and as
+## profile statements; test split (~3 min)
 eval-understanding: install
 	$(BIN)/python -m explanations.understanding_eval --split test --out reports/understanding-test.json
 

@@ -580,6 +580,36 @@ def genre_words(genres: Sequence[str]) -> str:
     return " and ".join(GENRE_PHRASE.get(g, g) for g in genres)
 
 
+_FILM_NOUN = re.compile(r"\b(?:movies?|films?|flicks?)\b", re.IGNORECASE)
+# "a kids movie" ending a piece of text: an article, at most two words, then the noun
+_OWN_ARTICLE = re.compile(r"\b(?:a|an|another)\s+(?:[\w'-]+\s+){1,2}$", re.IGNORECASE)
+_QUALIFIES = re.compile(r"^\s*(?:that|which|who|with|also|but also|and also)\b", re.IGNORECASE)
+
+
+def _separate_films(body: str, vocabulary: Sequence[str]) -> list[tuple[str, ...]] | None:
+    """The groups of "a kids movie followed by a horror flick": two films, each with its own
+    article and genre, are alternatives, not one film of both genres ("a horror movie that is
+    also a comedy" and "a scary comedy film" stay one film). None when it is one film."""
+    pieces = _FILM_NOUN.split(body)[:-1]  # the text before each film noun
+    films = []
+    for k, piece in enumerate(pieces):
+        groups, _ = genre_groups_in(piece, vocabulary)
+        if not groups:
+            continue  # "all kinds of movies": no kind named
+        tail = _OWN_ARTICLE.search(piece)
+        if tail is None or (k and _QUALIFIES.match(piece)):
+            return None
+        if genre_groups_in(tail.group(0), vocabulary)[0] != groups:
+            return None  # genre words away from the noun: not "a <genre> movie"
+        films.append(groups)
+    if len(films) < 2:
+        return None
+    out: list[tuple[str, ...]] = list(films[0])
+    for groups in films[1:]:
+        out = either(out, groups)
+    return out
+
+
 def _clause_facts(
     c: Clause, vocabulary: Sequence[str]
 ) -> tuple[int | None, int | None, str, list[tuple[str, ...]], str]:
@@ -587,6 +617,8 @@ def _clause_facts(
     request's clause; a bare year in a "likes" clause is that year only ("a 1985 comedy")."""
     lo, hi, body = years_in(c.topic, negated=c.polarity == "avoids")
     clause_groups, rest = genre_groups_in(body, vocabulary)
+    if len(clause_groups) > 1 and (films := _separate_films(body, vocabulary)):
+        clause_groups = tuple(films)
     single = _SINGLE_YEAR.search(body) if c.polarity == "likes" else None
     if lo is None and hi is None and single:
         lo = hi = int(single.group(1) or single.group(2))

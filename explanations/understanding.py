@@ -85,18 +85,39 @@ _NON_GENRE = re.compile(
 )
 
 
+# "live action" is the opposite of animated, not the Action genre
+_LIVE_ACTION = re.compile(r"\blive[- ]action\b", re.IGNORECASE)
+# "my 8 year old", "a 10-year-old": a child (an adult's age names no kind of film)
+_CHILD_AGE = re.compile(r"\b(?:[1-9]|1[0-2])[- ]?(?:years?|yrs?)[- ]?olds?\b", re.IGNORECASE)
+# "I prefer comedies over dramas": the second genre is turned down
+_PREFER_OVER = re.compile(
+    r"\b(prefer(?:s|red)?\s+[^,.;!?]{1,40}?)\s+(?:to|over|rather than|instead of)\s+"
+    r"(?=(?:the\s+)?(?:"
+    + "|".join(re.escape(p) for p in sorted(GENRE_SYNONYMS, key=len, reverse=True))
+    + r")s?\b)",
+    re.IGNORECASE,
+)
+
+
 def spell_out(text: str) -> str:
     """Phrasings the rules would misread, written as they read them: people who do something
-    are "they" (see above), and "non-animated comedies" is "comedies; no animated" (a "not"
-    inside a clause would negate nothing: the rules read a clause's cue at its start)."""
+    are "they" (see above), a child's age is "kids", "X over Y" after "prefer" turns Y down,
+    and "non-animated comedies" is "comedies; no animated" ("live action": no animated), since
+    a "not" inside a clause would negate nothing (the rules read a clause's cue at its start)."""
     negated: list[str] = []
 
     def cut(m: re.Match[str]) -> str:
         negated.append(m.group(1))
         return ""
 
-    text = _NON_GENRE.sub(cut, _PEOPLE_SUBJECT.sub("they", text))
-    return " ".join([text, *(f"; no {word}" for word in negated)])
+    text = _PEOPLE_SUBJECT.sub("they", text)
+    text = _CHILD_AGE.sub("kids", text)
+    text = _PREFER_OVER.sub(r"\1, but not ", text)
+    text = _NON_GENRE.sub(cut, text)
+    if _LIVE_ACTION.search(text):
+        text = _LIVE_ACTION.sub(" ", text)
+        negated.append("animated")
+    return " ".join([text, *(f"; no {word}" for word in dict.fromkeys(negated))])
 
 
 def normalise(text: str) -> str:
@@ -121,7 +142,8 @@ class FilmMention:
     text: str  # as written, with its year if one was given
     item: int | None
     year: int | None = None
-    role: Literal["like", "newer", "older", "dislike"] = "like"
+    # "unseen": named as not seen yet ("I haven't seen Sphere"), so no reference to go by
+    role: Literal["like", "newer", "older", "dislike", "unseen"] = "like"
 
 
 _YEAR_PARENS = re.compile(r"\(\s*((?:18|19|20)\d\d)\s*\)")
@@ -135,6 +157,13 @@ _DISLIKE_CUE = re.compile(
     r"(?:hated|disliked|can't stand|couldn't stand|not a fan of)\s*$",
     re.IGNORECASE,
 )
+_UNSEEN = (
+    r"(?:haven't|have not|hasn't|has not|never|not yet|didn't|did not)\s+(?:yet\s+|ever\s+|"
+    r"actually\s+|even\s+)?(?:seen|watched|heard of|heard about|see|watch)"
+)
+_UNSEEN_CUE = re.compile(_UNSEEN + r"\s*$", re.IGNORECASE)
+# the cue goes with the film it names: "I've never seen" alone is no wish
+_UNSEEN_FILM = re.compile(r"\b(?:i've|i have|we've|i)?\s*" + _UNSEEN + r"\s+FILM\b", re.I)
 _RELATION_CUE = re.compile(
     r"(?P<newer>newer|more recent|later|after)\s+than\s*$|(?P<older>older|earlier)\s+than\s*$|"
     r"(?P<after>(?:came out |made |released )?after)\s*$|"
@@ -173,11 +202,13 @@ def _title_before(text: str, end: int) -> tuple[int, str]:
     return start, text[start:end].strip(" ,;:")
 
 
-def _role(before: str) -> Literal["like", "newer", "older", "dislike"]:
+def _role(before: str) -> Literal["like", "newer", "older", "dislike", "unseen"]:
     if m := _RELATION_CUE.search(before):
         return "newer" if (m.group("newer") or m.group("after")) else "older"
     if _DISLIKE_CUE.search(before[-40:]):
         return "dislike"
+    if _UNSEEN_CUE.search(before[-40:]):
+        return "unseen"
     return "like"
 
 
@@ -704,7 +735,10 @@ def understood_chips(u: Understanding, label: Callable[[int], str] | None) -> tu
         chips.append(f"not from the {lo}s" if hi == lo + 9 and lo % 10 == 0 else f"not {lo}–{hi}")
     for f in u.known_films:
         assert f.item is not None
-        word = {"like": "like", "newer": "newer than", "older": "older than", "dislike": "not like"}
+        word = {
+            "like": "like", "newer": "newer than", "older": "older than", "dislike": "not like",
+            "unseen": "not seen yet:",
+        }  # fmt: skip
         chips.append(f"{word[f.role]} {name(f.item)}")
     for text, polarity in r.statements:
         reading = read_as.get(text)
@@ -829,6 +863,7 @@ def understand(
     body, excluded = read_time(spell_out(body), newest_year)
     body = expand_clipped(correct_spelling(body))
     body = re.sub(r"\b(?:newer|more recent|later|older|earlier)\s+than\s+FILM\b", " ", body)
+    body = _UNSEEN_FILM.sub(" ", body)
     body = re.sub(r"\b(?:similar to|such as|like|than)?\s*FILM\b", " ", body, flags=re.I)
     request = parse_request(body, vocabulary)
     # clauses left with filler only ("or", "I", "something") are no wish

@@ -412,6 +412,15 @@ def test_a_clause_opening_with_with_qualifies_the_film_before_it(tiny_index: Tit
     assert read("a drama, or a comedy", tiny_index).request.genre_groups == (("Drama", "Comedy"),)
 
 
+def test_two_films_each_with_its_own_genre_are_alternatives(tiny_index: TitleIndex) -> None:
+    u = read("I will watch a kids movie followed by a horror flick", tiny_index)
+    assert u.request.genre_groups == (("Children's", "Horror"),)
+    # one film: genre words before one noun, or a second noun that qualifies the first
+    assert len(read("a scary comedy film", tiny_index).request.genre_groups) == 2
+    also = read("a horror movie that is also a comedy movie", tiny_index).request.genre_groups
+    assert set(also) == {("Horror",), ("Comedy",)}
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -444,6 +453,36 @@ def test_non_before_a_genre_word_rules_the_genre_out(
     assert u.request.genre_groups == groups, text
     excluded = "Horror" if "horror" in text else "Animation"
     assert u.request.exclude_genres == (excluded,), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Live action would be the best", "a live-action comedy, please", "preferably live action"],
+)
+def test_live_action_is_no_animation_and_no_action_genre(tiny_index: TitleIndex, text: str) -> None:
+    u = read(text, tiny_index)
+    assert u.request.exclude_genres == ("Animation",), text
+    assert ("Action",) not in u.request.genre_groups, text
+
+
+def test_a_childs_age_is_a_film_for_kids(tiny_index: TitleIndex) -> None:
+    u = read("a movie I can take my 8 year old and his friends to", tiny_index)
+    assert u.request.genre_groups == (("Children's",),)
+    assert not read("a film for a 40 year old", tiny_index).request.genre_groups
+
+
+def test_prefer_one_genre_over_another_turns_the_second_down(tiny_index: TitleIndex) -> None:
+    u = read("I prefer comedies over dramas", tiny_index)
+    assert u.request.genre_groups == (("Comedy",),) and u.request.exclude_genres == ("Drama",)
+    assert not read("I prefer it to be funny", tiny_index).request.exclude_genres
+
+
+def test_a_film_not_seen_yet_is_named_but_no_reference(tiny_index: TitleIndex) -> None:
+    u = read("I haven't seen Heat (1995) yet. A western maybe?", tiny_index)
+    assert [(f.item, f.role) for f in u.films] == [(item("Heat", 1995), "unseen")]
+    assert u.request.genre_groups == (("Western",),)
+    assert "not seen yet: Heat (1995)" in u.chips(tiny_index.label)
+    assert not read("I've never seen Fargo (1996)", tiny_index).asks  # nothing to go by
 
 
 @pytest.mark.parametrize(
