@@ -93,11 +93,18 @@ class BaseRates:
         total = float(weights.sum())
         if total <= 0 or not set(genres) <= set(self.vocabulary):
             return 0.0
+        return float(weights[self.fits(genres, decade)].sum()) / total
+
+    def fits(self, genres: Sequence[str], decade: int | None) -> np.ndarray:
+        """(n_items,) bool: the catalogue items that have all ``genres`` (and the decade);
+        none when a genre is not in the catalogue."""
+        if not set(genres) <= set(self.vocabulary):
+            return np.zeros(len(self.years), dtype=bool)
         cols = [self.vocabulary.index(g) for g in genres]
-        fits = self.has[:, cols].all(axis=1)
+        out = np.asarray(self.has[:, cols].all(axis=1))
         if decade is not None:
-            fits &= (self.years >= decade) & (self.years <= decade + 9)
-        return float(weights[fits].sum()) / total
+            out &= (self.years >= decade) & (self.years <= decade + 9)
+        return out
 
 
 @dataclass(frozen=True)
