@@ -4,6 +4,7 @@ CI's second pass, SQLite in the first): no 5xx, and no edit silently lost."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -11,45 +12,64 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from rest_framework.test import APIClient
 
-from tests.webapp.profiles_support import tastes_fixture  # noqa: F401 (a fixture)
+from tests.webapp.profiles_support import (  # noqa: F401 (fixtures)
+    tastes_fixture,
+    tiny_model_folders_fixture,
+    tiny_models_fixture,
+)
 from webapp.profiles import selectors
 from webapp.profiles.models import ProfileVersion
 
 EDITS = 50
+MESSAGES = 8  # per tab: 2 x 8 turns and their answers fit the 40 a chat keeps
 V1 = "/api/v1"
 
 
-@pytest.mark.django_db(transaction=True)
-def test_two_clients_adding_statements_at_once_lose_nothing(settings: Any) -> None:
-    # this is about races, not the per-user edit limit (EDIT_RATE): lift it for 2 x 50 edits
-    rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "edit": "1000/min"}
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
-    user = get_user_model().objects.create_user("busy")
-    statuses: dict[str, list[int]] = {"a": [], "b": []}
+def _at_once(names: list[str], work: Callable[[str], None]) -> None:
+    """``work(name)`` in one thread per name, started together, each on its own database
+    connection; raises what any of them raised."""
     errors: list[BaseException] = []
-    start = threading.Barrier(2)
+    start = threading.Barrier(len(names))
 
     def client(name: str) -> None:
         try:
-            api = APIClient()
-            api.force_authenticate(user)
             start.wait()
-            for k in range(EDITS):
-                response = api.post(
-                    f"{V1}/me/profile/statements/", {"text": f"{name} wish {k}"}, format="json"
-                )
-                statuses[name].append(response.status_code)
+            work(name)
         except BaseException as exc:
             errors.append(exc)
         finally:
             connection.close()  # each thread has its own connection
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in statuses]
+    threads = [threading.Thread(target=client, args=(n,)) for n in names]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=300)
     assert not errors, errors
+
+
+def _lift_rate(settings: Any, scope: str) -> None:
+    """These tests are about races, not the per-user limits: lift ``scope``'s for them."""
+    rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], scope: "1000/min"}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_clients_adding_statements_at_once_lose_nothing(settings: Any) -> None:
+    _lift_rate(settings, "edit")  # 2 x 50 edits
+    user = get_user_model().objects.create_user("busy")
+    statuses: dict[str, list[int]] = {"a": [], "b": []}
+
+    def edits(name: str) -> None:
+        api = APIClient()
+        api.force_authenticate(user)
+        for k in range(EDITS):
+            response = api.post(
+                f"{V1}/me/profile/statements/", {"text": f"{name} wish {k}"}, format="json"
+            )
+            statuses[name].append(response.status_code)
+
+    _at_once(list(statuses), edits)
     codes = statuses["a"] + statuses["b"]
     assert len(codes) == 2 * EDITS and set(codes) == {201}, sorted(set(codes))
     profile = selectors.current_profile(user=user)
@@ -59,6 +79,39 @@ def test_two_clients_adding_statements_at_once_lose_nothing(settings: Any) -> No
     assert not missing, f"{len(missing)} edits lost, e.g. {sorted(missing)[:3]}"
     numbers = list(ProfileVersion.objects.filter(user=user).values_list("number", flat=True))
     assert sorted(numbers) == list(range(1, 2 * EDITS + 1))  # one version per edit, no gaps
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_tabs_chatting_at_once_lose_no_turn(
+    settings: Any, tastes: dict[str, Any], tiny_models: Any
+) -> None:
+    """Each turn reads the chat, answers and writes it back: without the row lock the later
+    of two tabs saved over the other's turn."""
+    from webapp import ml
+    from webapp.catalogue import services as catalogue_services
+    from webapp.steering.models import Conversation
+
+    _lift_rate(settings, "llm")
+    catalogue_services.item_vectors_compute(encoder=ml.encoder())
+    user = tastes["fans"]["comedy"][0]
+    statuses: dict[str, list[int]] = {"a": [], "b": []}
+
+    def chat(name: str) -> None:
+        api = APIClient()
+        api.force_authenticate(user)
+        for k in range(MESSAGES):
+            response = api.post(
+                f"{V1}/me/conversation/messages/", {"message": f"{name} says {k}"}, format="json"
+            )
+            statuses[name].append(response.status_code)
+
+    _at_once(list(statuses), chat)
+    assert statuses == {"a": [201] * MESSAGES, "b": [201] * MESSAGES}
+    turns = Conversation.objects.get(user=user).turns
+    said = [t["text"] for t in turns if t["who"] == "you"]
+    sent = {f"{n} says {k}" for n in statuses for k in range(MESSAGES)}
+    assert set(said) == sent, f"{len(sent - set(said))} turns lost"
+    assert [t["who"] for t in turns] == ["you", "bot"] * len(sent)  # each answer after its turn
 
 
 # -- one user cannot flood the shared worker --------------------------------------------------

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+from django.db import transaction
 
 from explanations.conversation import ChatContext, ConversationState, promote, respond
 from webapp import ml
@@ -41,39 +44,57 @@ def _chat_context(user: Any) -> ChatContext:
     )
 
 
+@contextlib.contextmanager
+def conversation_locked(user: Any) -> Iterator[Conversation]:
+    """The user's chat (created if none), read under its row lock until the block ends.
+
+    A turn reads the state and the turns, answers and writes both back: two tabs doing that
+    at once both read turn n, and the later save dropped the other's turn. Under the lock
+    the second waits and reads the first one's result. (PostgreSQL: SELECT ... FOR UPDATE;
+    SQLite takes its write lock at BEGIN, settings' transaction_mode IMMEDIATE.)
+    """
+    Conversation.objects.get_or_create(user=user)
+    with transaction.atomic():
+        yield Conversation.objects.select_for_update().get(user=user)
+
+
 def conversation_respond(*, user: Any, message: str) -> Conversation:
     """One chat turn; the reply is composed from catalogue facts (no text generation)."""
-    chat, _ = Conversation.objects.get_or_create(user=user)
-    context = _chat_context(user)
-    reply = respond(ConversationState.from_dict(chat.state), message, context)
-    chat.state = reply.state.to_dict()
-    bot = {
-        "who": "bot",
-        "text": reply.text,
-        "items": [int(i) for i in reply.item_ids],  # type: ignore[call-overload]
-        "reasons": list(reply.reasons),  # why each item fits, aligned with "items"
-        "understood": list(reply.understood),  # what the message was read as
-    }
-    chat.turns = [*chat.turns[-38:], {"who": "you", "text": message, "items": []}, bot]
-    chat.save()
+    context = _chat_context(user)  # reads only: built before the lock is taken
+    with conversation_locked(user) as chat:
+        reply = respond(ConversationState.from_dict(chat.state), message, context)
+        chat.state = reply.state.to_dict()
+        bot = {
+            "who": "bot",
+            "text": reply.text,
+            "items": [int(i) for i in reply.item_ids],  # type: ignore[call-overload]
+            "reasons": list(reply.reasons),  # why each item fits, aligned with "items"
+            "understood": list(reply.understood),  # what the message was read as
+        }
+        chat.turns = [*chat.turns[-38:], {"who": "you", "text": message, "items": []}, bot]
+        chat.save(update_fields=["state", "turns", "updated_at"])
     return chat
 
 
 def conversation_promote(*, user: Any) -> ProfileVersion:
-    chat = Conversation.objects.get(user=user)
-    state = ConversationState.from_dict(chat.state)
-    if state.is_empty():
-        raise ValueError("the chat has nothing to keep yet")
-    with profile_for_update(user) as before:
-        version = profile_save(
-            user=user,
-            profile=promote(state, before, catalogue_state().index),
-            reason=Reason.CONVERSATION,
-            by=user,
-            summary="kept from the chat",
-        )
-    chat.state, chat.turns = {}, []
-    chat.save()
+    """Keep what the chat gathered as a profile version and start the chat afresh; under the
+    chat's lock, so a turn another tab adds meanwhile is neither kept half nor wiped."""
+    if not Conversation.objects.filter(user=user).exists():
+        raise Conversation.DoesNotExist("no chat yet")
+    with conversation_locked(user) as chat:
+        state = ConversationState.from_dict(chat.state)
+        if state.is_empty():
+            raise ValueError("the chat has nothing to keep yet")
+        with profile_for_update(user) as before:
+            version = profile_save(
+                user=user,
+                profile=promote(state, before, catalogue_state().index),
+                reason=Reason.CONVERSATION,
+                by=user,
+                summary="kept from the chat",
+            )
+        chat.state, chat.turns = {}, []
+        chat.save(update_fields=["state", "turns", "updated_at"])
     return version
 
 
