@@ -12,6 +12,8 @@ from django.core.cache import cache
 from webapp.clientip import RequestLike, client_ip
 
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# what a page says when a per-user limit refuses a request
+TOO_MANY = "Too many requests in a row: wait a minute and try again."
 
 
 def parse_rate(rate: str) -> tuple[int, int]:

@@ -142,3 +142,57 @@ def test_the_apis_profile_writes_share_the_edit_rate_and_reads_are_free(
     bob.force_authenticate(django_user_model.objects.create_user("bob"))
     assert bob.post(f"{v1}/profile/statements/", {"text": "westerns"}).status_code == 201
     services.profile_edit(user=alice, by=alice, action="add", text="the service is not limited")
+
+
+def test_interactions_and_the_chat_reset_count_against_the_edit_rate_in_the_api(
+    alice: Any, django_user_model: Any, make_item: Any, settings: Any
+) -> None:
+    from webapp.catalogue.models import Interaction
+    from webapp.steering.models import Conversation
+
+    films = [make_item(title=f"Film {k}") for k in range(4)]
+    _rates(settings, edit="3/min")
+    api = APIClient()
+    api.force_authenticate(alice)
+    v1 = "/api/v1/me"
+    assert api.post(f"{v1}/interactions/", {"item": films[0].pk, "kind": "like"}).status_code == 201
+    liked = Interaction.objects.get(user=alice)
+    assert api.delete(f"{v1}/interactions/{liked.pk}/").status_code == 204
+    Conversation.objects.create(user=alice, turns=[{"who": "you", "text": "hi", "items": []}])
+    assert api.delete(f"{v1}/conversation/").status_code == 204
+    refused = api.post(f"{v1}/interactions/", {"item": films[1].pk, "kind": "like"})
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    Conversation.objects.filter(user=alice).update(turns=[{"who": "you", "text": "hi"}])
+    assert api.delete(f"{v1}/conversation/").status_code == 429
+    assert not Interaction.objects.filter(user=alice).exists()  # nothing written when refused
+    assert Conversation.objects.get(user=alice).turns  # nor reset
+    for path in ("interactions/", "conversation/"):
+        assert api.get(f"{v1}/{path}").status_code == 200, path  # reading is free
+    bob = APIClient()  # counted per user
+    bob.force_authenticate(django_user_model.objects.create_user("bob"))
+    assert bob.post(f"{v1}/interactions/", {"item": films[1].pk, "kind": "like"}).status_code == 201
+
+
+def test_likes_ratings_and_the_chat_reset_on_the_pages_count_against_the_edit_rate(
+    client: Client, alice: Any, make_item: Any, settings: Any
+) -> None:
+    from webapp.catalogue.models import Interaction
+    from webapp.steering.models import Conversation
+
+    film = make_item(title="Airplane!")
+    settings.EDIT_RATE = "2/min"
+    client.force_login(alice)
+    assert client.post(reverse("item_like", args=[film.pk]), **HTMX).status_code == 200
+    assert (
+        client.post(reverse("item_rate", args=[film.pk]), {"value": 4}, **HTMX).status_code == 200
+    )
+    refused = client.post(reverse("item_dislike", args=[film.pk]), **HTMX)
+    html = refused.content.decode()
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    assert TOO_MANY in html and 'data-testid="like"' in html  # the controls, as they stand
+    kinds = set(Interaction.objects.filter(user=alice).values_list("kind", flat=True))
+    assert kinds == {"like", "rating"}  # the dislike was not written
+    Conversation.objects.create(user=alice, turns=[{"who": "you", "text": "hi", "items": []}])
+    page = client.post(reverse("profile_chat_reset"), follow=True)
+    assert TOO_MANY in page.content.decode()
+    assert Conversation.objects.get(user=alice).turns  # not reset

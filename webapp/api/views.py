@@ -52,7 +52,7 @@ from webapp.steering import services as steering_services
 from webapp.steering.models import Conversation
 
 LLM = "llm"  # throttle scope of endpoints that make a model work (API_LLM_THROTTLE)
-EDIT = "edit"  # ... and of those that write a profile version and re-rank (EDIT_RATE)
+EDIT = "edit"  # ... and of those that write: the profile, interactions, the chat (EDIT_RATE)
 NO_BODY = OpenApiResponse(description="Done; no body.")
 
 
@@ -368,6 +368,7 @@ class InteractionListView(generics.ListAPIView):
     """Your likes, dislikes and ratings, newest first."""
 
     serializer_class = s.InteractionSerializer
+    throttle_scope = EDIT  # writes only: reading the list is not counted
 
     def get_queryset(self) -> QuerySet[Interaction]:
         if getattr(self, "swagger_fake_view", False):  # schema generation: no user
@@ -395,6 +396,7 @@ class InteractionListView(generics.ListAPIView):
 @extend_schema(tags=["interactions"])
 class InteractionDetailView(generics.RetrieveAPIView):
     serializer_class = s.InteractionSerializer
+    throttle_scope = EDIT
 
     def get_queryset(self) -> QuerySet[Interaction]:
         if getattr(self, "swagger_fake_view", False):  # schema generation: no user
@@ -469,6 +471,8 @@ def _conversation(user: Any) -> dict[str, Any]:
 
 @extend_schema(tags=["conversation"])
 class ConversationView(APIView):
+    throttle_scope = EDIT  # the reset (DELETE) is a write; reading the chat is not counted
+
     @extend_schema(responses=s.ConversationSerializer)
     def get(self, request: Request) -> Response:
         """The chat so far (the last 40 turns), each reply with its item cards."""

@@ -22,7 +22,7 @@ from webapp.profiles import selectors, services, tasks
 from webapp.profiles.models import ProfileVersion
 from webapp.ranking import selectors as ranking_selectors
 from webapp.ranking import services as ranking_services
-from webapp.ratelimit import allow, retry_after
+from webapp.ratelimit import TOO_MANY, allow, retry_after
 from webapp.steering import forms
 from webapp.steering import selectors as steering_selectors
 from webapp.steering import services as steering_services
@@ -33,7 +33,6 @@ GONE = "That statement is no longer in your profile."
 PREVIEW_LENGTH = 10  # the "top 10" the profile page previews
 ONBOARDING_ITEMS = 12
 FULL = ("save", "preview")  # the actions whose form carries every field of a statement
-TOO_MANY = "Too many requests in a row: wait a minute and try again."
 
 
 def _filters(profile: Any) -> list[dict[str, Any]]:
@@ -152,8 +151,9 @@ def _failed(request: HttpRequest, **extra: Any) -> HttpResponse:
 
 
 def _edit_allowed(request: HttpRequest) -> bool:
-    """One more profile write (edit, revert, critique, onboarding) within EDIT_RATE: each one
-    saves a version and re-ranks in the request. Counted per user, pages apart from the API."""
+    """One more profile write (edit, revert, critique, onboarding, chat reset) within
+    EDIT_RATE: each one writes rows and most re-rank in the request. Counted per user, pages
+    apart from the API (likes and ratings share the count: webapp.catalogue.views)."""
     return allow(f"edit:{request.user.pk}", settings.EDIT_RATE)
 
 
@@ -507,5 +507,8 @@ def chat_promote(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def chat_reset(request: HttpRequest) -> HttpResponse:
+    if not _edit_allowed(request):  # a write like the others: counted against EDIT_RATE
+        messages.error(request, TOO_MANY)
+        return redirect("profile_chat")
     steering_services.conversation_reset(user=request.user)
     return redirect("profile_chat")
