@@ -35,6 +35,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
 from recommender import registry  # noqa: E402
+from recommender.artifacts import UnreadableArtifact  # noqa: E402
 from recommender.attribution import Attribution, component_shares  # noqa: E402
 from recommender.data import load_movielens  # noqa: E402
 from recommender.models.hybrid import Hybrid  # noqa: E402
@@ -51,7 +52,10 @@ CHOSEN = {  # README, ML-100K evaluation: the hybrid's validation choices
 def fit_hybrid(epochs: int, seed: int, cache: Path | None) -> tuple[Hybrid, float | None]:
     """The registry hybrid fitted on all of ML-100K (or loaded from ``cache``); fit seconds."""
     if cache is not None and cache.exists():
-        return Hybrid.load(cache), None  # fitted by an earlier run
+        try:
+            return Hybrid.load(cache), None  # fitted by an earlier run
+        except UnreadableArtifact:  # written by an older version (pickled): fit it again
+            pass
     dataset = load_movielens("100k")
     model = registry.get("hybrid").build({**CHOSEN, "sequential.epochs": epochs}, seed)
     assert isinstance(model, Hybrid)

@@ -6,13 +6,14 @@ dense index, and returns indices with scores. The web app translates ids at its 
 
 from __future__ import annotations
 
-import pickle
 from abc import ABC, abstractmethod
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import numpy as np
 
+from recommender.artifacts import load_arrays, save_arrays
 from recommender.data import Catalogue, Interactions
 
 
@@ -72,16 +73,35 @@ class Ranker(ABC):
         return top.astype(np.int64), scores[top].astype(np.float32)
 
     def save(self, path: Path) -> None:
-        """Default persistence: a pickle of the fitted object. Torch models override this."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as fh:
-            pickle.dump(self, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        """Default persistence: the fitted fields as arrays and JSON in one ``.npz``, no
+        pickle (recommender.artifacts). Models with other state (torch) override this."""
+        values = dict(vars(self))
+        config = values.pop("config", None)
+        if config is not None:
+            values["config"] = asdict(config)
+        save_arrays(path, kind=_kind(type(self)), values=values)
 
     @classmethod
     def load(cls, path: Path) -> Self:
-        with Path(path).open("rb") as fh:
-            model = pickle.load(fh)
-        if not isinstance(model, cls):
-            raise TypeError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
+        """What :meth:`save` wrote; a pickled model file (older versions) is refused with
+        ``UnreadableArtifact`` saying to retrain, never unpickled."""
+        values = load_arrays(path, kind=_kind(cls))
+        model = cls()
+        if "config" in values:
+            model.config = _config_like(model.config, values.pop("config"))  # type: ignore[attr-defined]
+        for name, value in values.items():
+            setattr(model, name, value)
         return model
+
+
+def _kind(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _config_like(default: Any, saved: dict[str, Any]) -> Any:
+    """``saved`` (a config dataclass as JSON) as ``default``'s class; JSON turned its tuples
+    into lists, and they are tuples again."""
+    fields = {
+        k: tuple(v) if isinstance(getattr(default, k, None), tuple) else v for k, v in saved.items()
+    }
+    return replace(default, **fields)

@@ -63,6 +63,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from recommender.artifacts import load_checkpoint, numpy_global_state, set_numpy_global_state
 from recommender.cowatch import CoWatch
 from recommender.data import Catalogue, Interactions
 from recommender.llm import DEFAULT_SPEC, LLMHandle, load_llm
@@ -374,16 +375,17 @@ def candidate_scores(
 
 
 def _rng_state() -> dict[str, Any]:
+    """Tensors and plain values only, so the checkpoint loads with weights_only=True."""
     return {
         "torch": torch.get_rng_state(),
-        "numpy": np.random.get_state(),
+        "numpy": numpy_global_state(),
         "python": random.getstate(),
     }
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
+    set_numpy_global_state(state["numpy"])
     random.setstate(state["python"])
 
 
@@ -499,7 +501,7 @@ def finetune(
     step, log = 0, []
     best: dict[str, float] = {"step": -1.0, "valid_ndcg": -1.0, "blend": 1.0}
     if (checkpoint / "state.pt").exists():
-        state = torch.load(checkpoint / "state.pt", weights_only=False)
+        state = load_checkpoint(checkpoint / "state.pt")  # never unpickles
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         step, log, best = state["step"], state["log"], state["best"]

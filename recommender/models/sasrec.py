@@ -38,6 +38,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from recommender.artifacts import load_checkpoint
 from recommender.base import Ranker
 from recommender.data import Catalogue, Interactions
 from recommender.registry import ModelSpec, config_with, early_stopping_spec
@@ -421,7 +422,7 @@ class SASRec(Ranker):
             return True
 
         if checkpoint is not None and checkpoint.exists():
-            saved = torch.load(checkpoint, weights_only=False)  # our own file, written below
+            saved = load_checkpoint(checkpoint)  # tensors and plain values only, never a pickle
             self.net.load_state_dict(saved["net"])
             opt.load_state_dict(saved["opt"])
             torch.set_rng_state(saved["torch_rng"])
