@@ -163,3 +163,18 @@ def test_an_item_added_in_the_admin_reaches_the_lists_of_the_semantic_model(
     serving = ModelVersion.objects.get(is_active=True)
     assert serving.hparams["added_to"] == first.version
     assert sum(new.pk in top(u) for u in shuffled_tastes["users"]["comedy"]) >= 8
+
+    # the next item-add serves a copy of that copy: the one it replaced is pruned, rows and
+    # files (the trained version stays: a copy can be made again from it)
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(
+            reverse("admin:catalogue_item_add"),
+            {
+                "title": "Comedy 10", "year": "", "genres": [comedy_genre.pk], "is_active": "on",
+                "description": "", "facts": "{}", "source": "test", "external_id": "admin-2",
+            },
+        )  # fmt: skip
+    again = ModelVersion.objects.get(is_active=True)
+    assert again.hparams["added_to"] == serving.version and again.n_items == serving.n_items + 1
+    assert set(ModelVersion.objects.values_list("pk", flat=True)) == {first.pk, again.pk}
+    assert not Path(serving.path).exists() and Path(first.path).exists()
