@@ -308,6 +308,30 @@ class CatalogueScores:
         return std if std > floor else None
 
 
+@dataclass(frozen=True)
+class TextMoments:
+    """The item vectors' mean (d,) and second moment ``V^T V / n`` (d, d), float64: a free-text
+    statement's cosine with every item has mean ``mu . s`` and variance ``s M s - (mu . s)^2``,
+    so its z-scores need the cosines of the candidates only, not a pass over the catalogue
+    (O(d^2) per statement instead of O(n_items d); computed once per set of item vectors)."""
+
+    mean: np.ndarray
+    second: np.ndarray
+
+    @classmethod
+    def of(cls, item_vectors: np.ndarray) -> TextMoments:
+        v = np.asarray(item_vectors, np.float64)
+        n = max(len(v), 1)
+        return cls(v.sum(axis=0) / n, (v.T @ v) / n)
+
+    def cosine_moments(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(k,), (k,): the mean and std over the catalogue of each row's cosines."""
+        s = np.asarray(vectors, np.float64)
+        mean = s @ self.mean
+        var = np.einsum("kd,de,ke->k", s, self.second, s) - mean**2
+        return mean, np.sqrt(np.maximum(var, 0.0))
+
+
 Neighbours = tuple[np.ndarray, np.ndarray]  # (n_items, k) item indices, (n_items, k) cosines
 
 
@@ -349,10 +373,12 @@ def statement_affinities(
     index: TitleIndex | None = None,
     neighbours: Neighbours | None = None,
     reader: GenreReader | None = None,
+    free_text: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, tuple[StatementFacts, ...]]:
     """Step 1 of the module doc over the whole catalogue ("films like Heat": the z-scored
     cosine to Heat's text vector plus the z-scored genre overlap with it, plus the z-scored
-    co-watch cosine when ``neighbours`` is given).
+    co-watch cosine when ``neighbours`` is given). ``free_text=False`` leaves free-text
+    columns at 0 for the caller to fill for its candidates only (:class:`TextMoments`).
 
     Returns (affinity (n_items, S) float64, fit (n_items, S) bool, facts (S,)): ``fit`` is the
     catalogue's fact for genre/year statements and the named titles themselves for title
@@ -372,7 +398,7 @@ def statement_affinities(
     affinity = np.zeros((n, s), dtype=np.float64)
     fit = np.zeros((n, s), dtype=bool)
     free = [j for j, f in enumerate(facts) if f.kind == "free"]
-    if free:
+    if free and free_text:
         # float32 is plenty for cosines of unit vectors
         vectors = statement_vectors[free].astype(item_vectors.dtype)
         affinity[:, free] = item_vectors @ vectors.T  # (n_items, F)
@@ -413,8 +439,31 @@ def strong_statements(
     )
 
 
-def statement_stats(
+def affinity_moments(
     affinity: np.ndarray,
+    facts: Sequence[StatementFacts],
+    statement_vectors: np.ndarray,
+    text_moments: TextMoments | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(S,), (S,): each affinity column's mean and std over the catalogue, once per re-rank;
+    free-text columns from ``text_moments`` when given (their columns were not computed)."""
+    free = [j for j, f in enumerate(facts) if f.kind == "free"]
+    rest = [j for j in range(len(facts)) if j not in free]
+    mean, std = np.zeros(len(facts)), np.zeros(len(facts))
+    if rest:
+        cols = affinity[:, rest]
+        mean[rest], std[rest] = cols.mean(axis=0), cols.std(axis=0)
+    if free:
+        if text_moments is not None:
+            mean[free], std[free] = text_moments.cosine_moments(statement_vectors[free])
+        else:
+            cols = affinity[:, free]
+            mean[free], std[free] = cols.mean(axis=0), cols.std(axis=0)
+    return mean, std
+
+
+def statement_stats(
+    moments: tuple[np.ndarray, np.ndarray],
     statements: Sequence[Statement],
     facts: Sequence[StatementFacts],
     strong: np.ndarray,
@@ -426,9 +475,10 @@ def statement_stats(
     not fit ("avoids horror" lifting every other film a little), a part of the score no
     explanation can cite. The step is ``prefer_z`` / ``avoid_z`` for a strong one, whatever
     the genre's prevalence (a common genre's z of ~1 let a favourite drama survive "avoids
-    dramas"), and the catalogue z of a fitting film, clipped at ``z_max``, for a gentle one."""
-    mean, std = affinity.mean(axis=0), affinity.std(axis=0)
-    stats = np.stack([mean, std, np.full(affinity.shape[1], config.z_max)])
+    dramas"), and the catalogue z of a fitting film, clipped at ``z_max``, for a gentle one.
+    ``moments``: :func:`affinity_moments`."""
+    mean, std = moments
+    stats = np.stack([mean, std, np.full(len(mean), config.z_max)])
     for j, (st, f) in enumerate(zip(statements, facts, strict=True)):
         if f.kind != "facts":
             continue
@@ -493,6 +543,7 @@ def profile_rerank(
     covered: Collection[str] = (),
     neighbours: Neighbours | None = None,
     reader: GenreReader | None = None,
+    text_moments: TextMoments | None = None,
 ) -> Reranked:
     """Final score = hybrid score + calibrated profile part; filtered; best first.
 
@@ -506,6 +557,8 @@ def profile_rerank(
     ``covered``: statements the base already reflects (a new user's, :func:`new_user_base`).
     ``neighbours``: each item's most co-watched items, for "films like Heat".
     ``reader``: reads statement words that name no genre ("spooky": horror), as the chat does.
+    ``text_moments``: :meth:`TextMoments.of` the item vectors; with it, free text is scored
+    for the candidates only (the same z-scores, without a pass over the catalogue).
     """
     candidates = np.asarray(candidates, dtype=np.int64)
     base = np.asarray(base_scores, dtype=np.float64)
@@ -521,10 +574,12 @@ def profile_rerank(
     base_components = {r: np.asarray(v, np.float64) for r, v in base_components.items()}
     if len(statements):
         affinity, fit, facts = statement_affinities(
-            statements, statement_vectors, item_vectors, catalogue, index, neighbours, reader
-        )  # (n_items, S) each
+            statements, statement_vectors, item_vectors, catalogue, index, neighbours, reader,
+            free_text=text_moments is None,
+        )  # (n_items, S) each  # fmt: skip
         strong = strong_statements(statements, facts)
-        stats = statement_stats(affinity, statements, facts, strong, config)
+        moments = affinity_moments(affinity, facts, statement_vectors, text_moments)
+        stats = statement_stats(moments, statements, facts, strong, config)
         if catalogue_scores is not None:
             extra = _retrieve(
                 catalogue,
@@ -547,8 +602,12 @@ def profile_rerank(
                     more = catalogue_scores.components.get(role)
                     added = np.zeros(len(extra)) if more is None else np.asarray(more)[extra]
                     base_components[role] = np.concatenate([known, added.astype(np.float64)])
-        mean, std = affinity.mean(axis=0), affinity.std(axis=0)  # (S,) each: for matching
+        mean, std = moments  # (S,) each: for matching
         sims = affinity[candidates]  # (C, S)
+        free = [j for j, f in enumerate(facts) if f.kind == "free"]
+        if free and text_moments is not None:  # the free-text cosines of the candidates only
+            vectors = statement_vectors[free].astype(item_vectors.dtype)
+            sims[:, free] = item_vectors[candidates] @ vectors.T
         z = np.where(std > 1e-9, (sims - mean) / np.where(std > 1e-9, std, 1.0), 0.0)
         floor = np.array(
             [

@@ -5,7 +5,13 @@ import pytest
 
 from explanations.generate import profile_from_text
 from explanations.profile import Filters, Profile, add_statement, delete_statement, make_statement
-from explanations.scoring import CatalogueScores, ScoringConfig, embed_statements, profile_rerank
+from explanations.scoring import (
+    CatalogueScores,
+    ScoringConfig,
+    TextMoments,
+    embed_statements,
+    profile_rerank,
+)
 from recommender.data import Catalogue
 from tests.explanations.conftest import KeywordEncoder
 
@@ -325,3 +331,30 @@ def test_a_rare_fact_asked_for_moves_as_far_as_a_common_one(
     assert lifts[0] == pytest.approx(lifts[1]) and lifts[0] > 0
     # and the one film that is what was asked for leads the list
     assert run(catalogue, item_vectors, encode, rare).items[0] == grease
+
+
+def test_text_moments_give_the_same_ranking_without_a_pass_over_the_catalogue(
+    catalogue, item_vectors, encode
+) -> None:  # type: ignore[no-untyped-def]
+    profile = Profile(
+        (
+            make_statement("animated films"),
+            make_statement("stories about friendship and toys"),
+            make_statement("dark and violent", polarity="avoids"),
+            make_statement("a quiet film about loss", source="generated"),
+        )
+    )
+    top, scores, stored, scores_all = whole(catalogue)
+    vectors = embed_statements(profile.statements, encode)
+    moments = TextMoments.of(item_vectors)
+    cosines = np.asarray(item_vectors, np.float64) @ np.asarray(vectors, np.float64).T
+    mean, std = moments.cosine_moments(vectors)
+    np.testing.assert_allclose(mean, cosines.mean(axis=0), atol=1e-9)
+    np.testing.assert_allclose(std, cosines.std(axis=0), atol=1e-7)
+    args = (top, scores, stored, item_vectors, vectors, profile, catalogue)
+    plain = profile_rerank(*args, catalogue_scores=scores_all)
+    fast = profile_rerank(*args, catalogue_scores=scores_all, text_moments=moments)
+    np.testing.assert_array_equal(fast.items, plain.items)
+    np.testing.assert_allclose(fast.scores, plain.scores, atol=1e-6)
+    np.testing.assert_allclose(fast.contributions, plain.contributions, atol=1e-6)
+    np.testing.assert_array_equal(fast.matches, plain.matches)

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 from django.db import connection
 
+from explanations.scoring import TextMoments
 from explanations.titles import TitleIndex
 from recommender.data import Catalogue
 from webapp import ml
@@ -189,6 +190,17 @@ def _aligned(path: str, signature: tuple[Any, ...]) -> np.ndarray:
         if (row := where.get(pk)) is not None:
             out[i] = vectors[row]
     return out
+
+
+@functools.lru_cache(maxsize=4)
+def _moments(path: str, signature: tuple[Any, ...]) -> TextMoments:
+    return TextMoments.of(_aligned(path, signature))
+
+
+def text_moments(state: CatalogueState, row: ItemVectors | None) -> TextMoments | None:
+    """The aligned item vectors' moments (explanations.scoring.TextMoments), once per process
+    and vectors file: free-text statements are then scored for a list's candidates only."""
+    return _moments(row.path, state.signature) if row else None
 
 
 def item_vectors(

@@ -52,6 +52,7 @@ from webapp.catalogue.state import (
     encoder_key,
     item_vectors,
     item_vectors_row,
+    text_moments,
 )
 from webapp.jobs.models import JobRun
 from webapp.profiles.selectors import current_profile
@@ -362,6 +363,7 @@ def _rank(
         catalogue_scores=found.catalogue_scores if ready else None,
         covered=found.covered,
         neighbours=state.neighbours,
+        text_moments=text_moments(state, inputs.vectors) if ready else None,
         # words that name no genre ("spooky") read as the chat reads them: only what a
         # person wrote is read, and only with the item vectors (the encoder is there), so a
         # list without such a statement never builds the reader in a web process
