@@ -224,3 +224,15 @@ def test_every_committed_iard_label_sits_in_its_conversations_hashed_split() -> 
         assert named <= MOVIELENS_GENRES, (row["id"], named - MOVIELENS_GENRES)
         splits.setdefault(conversation_id, set()).add(row["split"])
     assert {s for both in splits.values() for s in both} == {"dev", "test"}
+
+
+def test_the_evaluation_skips_iard_when_its_files_are_absent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from explanations.understanding_eval import _load_sets
+
+    monkeypatch.setattr(corpus, "CORPUS_DIRS", ())
+    monkeypatch.setenv("REQUESTS_CORPUS_DIR", str(tmp_path / "nothing-here"))
+    sets = _load_sets(["iard", "paraphrases"], "dev")
+    assert list(sets) == ["paraphrases"] and sets["paraphrases"]
+    assert "iard: raw files not found" in capsys.readouterr().out
