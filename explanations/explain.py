@@ -127,6 +127,20 @@ class Evidence:
         total = sum(positive.values())
         return sum(positive.get(r, 0.0) for r in self.cited_roles) / total if total > 0 else 0.0
 
+    @property
+    def unattributed(self) -> tuple[str, ...]:
+        """Roles large enough to be a reason whose films are not known: a history role with
+        no attribution (an item brought in from outside the stored list). The sentence
+        leaves them out; the worker can attribute them with the model."""
+        positive = sum(v for v in self.components.values() if v > 0)
+        cited = {h.kind for h in self.history}
+        return tuple(
+            r
+            for r, v in self.components.items()
+            if v > 0 and v >= REASON_MIN_SHARE * positive
+            and r not in cited and r not in GENERIC_REASONS and r != "profile"
+        )  # fmt: skip
+
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(asdict(self), default=_plain))
 
@@ -214,13 +228,14 @@ def _statement_evidence(
         floor = min(floor, PROFILE_STATEMENT_SHARE * profile_part)
     vocabulary = catalogue.genre_vocabulary
     # Genres the user avoids are never a reason, even through a "likes" statement that
-    # names them too (a generated "likes adventure films" beside "no adventure").
-    avoided = {
-        g
-        for s in profile.statements
-        if s.polarity == "avoids"
-        for g in (known.get(s.id) or statement_facts(s.text, vocabulary)).genres
-    }
+    # names them too (a generated "likes adventure films" beside "no adventure"), where the
+    # avoid applies to this item: "avoids dramatic thrillers" is about films that are both,
+    # so it does not stop "thrillers" from being why an action thriller is here (read as
+    # avoiding every thriller, it left 2% of cards, their largest part the profile, citing
+    # nothing).
+    avoids = [s for s in profile.statements if s.polarity == "avoids"]
+    avoid_facts = [known.get(s.id) or statement_facts(s.text, vocabulary) for s in avoids]
+    avoided = {g for f in avoid_facts if f.fits(item_genres, year) for g in f.genres}
     out = []
     for s in profile.statements:
         part = float(contributions.get(s.id, 0.0))
@@ -293,13 +308,10 @@ def collect_evidence(
     )
 
 
-# a row's heading when what raised its cards most names no film or statement
+# a row's heading when what raised its cards most names no film or statement (only roles
+# whose sentence needs none: GENERIC_REASONS)
 ROLE_HEADINGS = {
     "collaborative": "Loved by people with taste like yours",
-    "sequential": "What people watch next",
-    "text": "Close to films you liked",
-    "semantic": "What people watch next",
-    "llm": "Moved up by the language model",
     "popularity": "Widely watched here",
     "fans": "Popular with fans of the genres you named",
 }
@@ -328,6 +340,8 @@ def leading_reason(evidence: Mapping[str, Any]) -> tuple[str, str]:
         films = [h for h in evidence.get("history", []) if h.get("kind") == role]
         if films:
             return f"film:{films[0]['item_id']}", f"Because you watched {films[0]['title']}"
+        # a history role that cites no film is not in the card's sentence either
+        # (GENERIC_REASONS): the card goes under the reason its sentence gives
         if role in ROLE_HEADINGS:
             return f"role:{role}", ROLE_HEADINGS[role]
     return MORE
@@ -431,13 +445,13 @@ _HISTORY_PHRASES: dict[str, tuple[str, ...]] = {
     ),
 }
 _OTHER_ROLE = ("It is linked to {a}, which you watched.",)
-# a role that drove the score but came without attributions: true, and names no film
+# A role that drove the score but came without attributions, said in words that claim no film
+# of the user's. The history roles (sequential, text, semantic, llm) are not here: "a common
+# next pick after films you watched" names none, so a reader can check nothing; such a role
+# is left unsaid and the next true reason speaks (an item a statement brought in from outside
+# the stored list gets its attributions from the worker: webapp.ranking.services).
 GENERIC_REASONS = {
     "collaborative": "People with tastes like yours rate it highly.",
-    "sequential": "It is a common next pick after films you watched.",
-    "text": "Its description is close to films you liked.",
-    "semantic": "Our generative model predicts it as a likely next pick after films you watched.",
-    "llm": "Our language-model reranker moved it up after reading your recent history.",
     # a new user's list starts from how widely each film is watched (positive = above average)
     "popularity": "It is one of the more widely watched films here.",
     "fans": "It is popular with people who love the genres you named.",

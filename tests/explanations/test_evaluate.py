@@ -173,6 +173,18 @@ def test_a_topic_the_user_asked_for_and_a_generated_avoid_is_a_conflict(
     assert not reasons and conflicts
 
 
+def test_an_avoid_counts_against_a_reason_only_for_the_films_it_is_about(
+    catalogue: Catalogue, index: TitleIndex
+) -> None:
+    # "dramatic thrillers" are films that are both: Heat (an action thriller) is not one
+    avoids = make_statement("dramatic thrillers", "avoids", source="generated")
+    person = Reader(catalogue, index, np.array([0]), (avoids,))
+    heat = "Heat (1995), an action crime thriller: your ratings show you enjoy thrillers."
+    assert avoided_reasons(heat, 7, person, "Heat (1995)") == ([], [])
+    fargo = "Fargo (1996), a crime thriller: your ratings show you enjoy thrillers."
+    assert avoided_reasons(fargo, 8, person, "Fargo (1996)")[0]
+
+
 def test_hostile_text_counts_outside_the_users_quote_and_titles_only(
     catalogue: Catalogue, reader: Reader
 ) -> None:
@@ -250,3 +262,17 @@ def test_template_sentences_make_no_false_claims(catalogue: Catalogue, index: Ti
         text = template_explanation(evidence, index).text
         assert not false_claims(text, person, item), text
         assert roles_named(text)[0] == largest_driver(evidence.components), text
+
+
+def test_a_history_reason_naming_no_film_is_counted_wherever_it_stands() -> None:
+    from explanations.evaluate import HISTORY_GENERIC
+
+    # after the card's colon the first reason starts lower case (the old count missed those)
+    for text in (
+        "Heat (1995), a crime thriller: it is a common next pick after films you watched.",
+        "Heat (1995): you said you like thrillers. It is a common next pick after films you "
+        "watched.",
+        "Heat (1995): its description is close to films you liked.",
+    ):
+        assert HISTORY_GENERIC.search(text), text
+    assert not HISTORY_GENERIC.search("Heat (1995): it is a common next pick after Fargo.")

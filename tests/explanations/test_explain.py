@@ -508,3 +508,62 @@ def test_a_cards_leading_reason_is_its_largest_cited_part() -> None:
     # rows: shared reasons once, single cards together, rows by their best card
     keys = [("a", "A"), ("b", "B"), ("a", "A"), ("c", "C"), ("b", "B")]
     assert reason_rows(keys) == [("A", [0, 2]), ("B", [1, 4]), ("More for you", [3])]
+
+
+def test_a_history_part_with_no_attributed_film_is_never_said_without_one(
+    catalogue: Catalogue, index: TitleIndex
+) -> None:
+    from explanations.explain import leading_reason
+
+    # an item a statement brought in from outside the stored list: its sequential part is
+    # the largest, but nothing upstream says which films produced it
+    profile = profile_from_text("loves animated films")
+    sid = profile.statements[0].id
+    ev = collect_evidence(
+        catalogue, 2, {"sequential": 0.6, "profile": 0.3, "collaborative": 0.2},
+        {"collaborative": [(0, 1.0)]}, history=HISTORY, profile=profile,
+        statement_contributions={sid: 0.3},
+    )  # fmt: skip
+    text = template_explanation(ev, index).text
+    assert "films you watched" not in text and "next pick" not in text, text
+    # the next true reasons speak instead: the statement, then the film EASE cites
+    assert "animated" in text and "Toy Story" in text, text
+    assert ev.unattributed == ("sequential",)  # what the worker is left to attribute
+    # the card's row is the reason its sentence gives, not "What people watch next"
+    assert leading_reason(ev.to_dict())[0] == f"statement:{sid}"
+    # once attributed, the film is said first
+    ev = collect_evidence(
+        catalogue, 2, {"sequential": 0.6, "profile": 0.3}, {"sequential": [(8, 1.0)]},
+        history=HISTORY, profile=profile, statement_contributions={sid: 0.3},
+    )  # fmt: skip
+    assert ev.unattributed == ()
+    text = template_explanation(ev, index).text
+    assert text.index("Fargo") < text.index("you said"), text
+
+
+def test_a_card_with_nothing_cited_still_names_no_film_it_cannot() -> None:
+    from explanations.explain import GENERIC_REASONS
+
+    # the only sentences said without a film claim none of the user's films
+    for sentence in GENERIC_REASONS.values():
+        assert "you watched" not in sentence and "you liked" not in sentence
+        assert "your recent history" not in sentence
+
+
+def test_an_avoid_keeps_a_liked_genre_from_being_the_reason_only_where_it_applies(
+    catalogue: Catalogue, index: TitleIndex
+) -> None:
+    # the ratings avoid dramatic thrillers (films that are both); the user asks for thrillers
+    liked = make_statement("slow-burn thrillers")
+    avoided = make_statement("dramatic thrillers", "avoids", source="generated")
+    profile = Profile(statements=(avoided, liked))
+
+    def cited(item: int) -> list[str]:
+        ev = collect_evidence(
+            catalogue, item, {"sequential": 0.3, "profile": 1.0}, {"sequential": [(0, 1.0)]},
+            history=HISTORY, profile=profile, statement_contributions={liked.id: 1.0},
+        )  # fmt: skip
+        return [s.id for s in ev.statements]
+
+    assert cited(7) == [liked.id]  # Heat, an action thriller: the avoid is not about it
+    assert cited(8) == []  # Fargo, a dramatic thriller: what the user avoids is never why

@@ -492,7 +492,12 @@ def _draft(inputs: _Inputs, ranked: _Ranked, places: list[int]) -> None:
     listed = cards_evidence(state, reranked, upto, attributions, history, scored)
     for n in places:
         found = listed[ranked.rows[n]]
-        text = template_explanation(found, state.index).to_dict() | pending
+        # An item a statement brought in from the whole catalogue has no stored attributions:
+        # its draft leaves the history roles out (Evidence.unattributed) and the worker
+        # completes it with the model's (services.model_attributions), as for the LLM.
+        waiting = ranked.rows[n] < EXPLAIN_TOP_N and found.item not in attributions
+        todo = pending or ({"pending": True} if waiting and found.unattributed else {})
+        text = template_explanation(found, state.index).to_dict() | todo
         ranked.drafts[ranked.pks[n]] = (text, found.to_dict())
 
 

@@ -6,21 +6,25 @@ the preview ranks with an edited profile and saves nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
 from django.core.cache import cache
 
 from explanations.explain import explain
 from explanations.profile import Profile
-from webapp.catalogue.state import catalogue_state
+from recommender.attribution import attribute
+from webapp.catalogue.state import CatalogueState, catalogue_state
 from webapp.profiles.selectors import current_profile
 from webapp.profiles.services import EDITS, statement_changed
 from webapp.ranking import selectors
 from webapp.ranking.models import Explanation
 from webapp.ranking.selectors import EXPLAIN_TOP_N
+from webapp.recommendations.models import RecommendationList
+from webapp.recommendations.services import EVIDENCE_PER_ROLE, load_model_version
 
 
 def explanations_refresh(
@@ -35,6 +39,9 @@ def explanations_refresh(
         return 0
     state = catalogue_state()
     attributions = selectors.stored_attributions(state, ranking.stored)
+    attributions |= model_attributions(
+        state, ranking.stored, [e["item"].pk for e in ranking.entries], attributions
+    )
     profile = ranking.profile if ranking.vectors_ready else None
     llm, loaded, written = None, False, 0
     listed = selectors.cards_evidence(
@@ -58,6 +65,41 @@ def explanations_refresh(
         )
         written += 1
     return written
+
+
+def model_attributions(
+    state: CatalogueState,
+    stored: RecommendationList | None,
+    pks: Sequence[Any],
+    known: Mapping[int, selectors.Attributions],
+) -> dict[int, selectors.Attributions]:
+    """item index -> role -> [(history item index, share)] for the items among ``pks`` the
+    stored list holds no attributions for: items a statement brought in from the whole
+    catalogue. Computed here, in the worker, with the model version that wrote the list
+    (:func:`recommender.attribution.attribute`, as the refresh computes the stored ones), so
+    their cards cite films too; the request path only drafts them without the history roles
+    (``Evidence.unattributed``). One user, a few items: the sequence model's occluded passes
+    over the newest 20 positions and EASE's rows of B, well under a second."""
+    wanted = [(pk, i) for pk in pks if (i := state.position(pk)) is not None and i not in known]
+    if stored is None or not wanted:
+        return {}  # a cold start's parts (popularity, fans) cite no history
+    mv = stored.model_version
+    model, users, items = load_model_version(mv.version, mv.path, mv.name)
+    column = {pk: j for j, pk in enumerate(items)}
+    wanted = [(pk, i) for pk, i in wanted if pk in column]
+    if not wanted or stored.user_id not in users:
+        return {}
+    user = np.array([users.index(stored.user_id)], dtype=np.int64)
+    cols = np.array([column[pk] for pk, _ in wanted], dtype=np.int64)
+    found = attribute(model, user, [cols], k=EVIDENCE_PER_ROLE)[0]  # per item: role -> pairs
+    out: dict[int, selectors.Attributions] = {}
+    for (_, i), roles in zip(wanted, found, strict=True):
+        out[i] = {
+            role: cited
+            for role, pairs in roles.items()
+            if (cited := [(h, s) for j, s in pairs if (h := state.position(items[j])) is not None])
+        }
+    return out
 
 
 # -- what the pages start and preview ---------------------------------------------------------
