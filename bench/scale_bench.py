@@ -42,7 +42,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
 from explanations.profile import Profile, make_statement  # noqa: E402
-from explanations.scoring import CatalogueScores, profile_rerank  # noqa: E402
+from explanations.scoring import CatalogueScores, TextMoments, profile_rerank  # noqa: E402
 from recommender import synthetic  # noqa: E402
 from recommender.serving import pack_parts  # noqa: E402
 from recommender.user_state import DOT, HISTORY, ItemSide, RoleState, UserState  # noqa: E402
@@ -113,11 +113,12 @@ def one_size(n_items: int, repeat: int, rng: np.random.Generator) -> dict[str, A
         (make_statement("thrillers from the 70s"), make_statement("films about a detective"))
     )
     statement_vectors = unit(rng, (2, TEXT_DIM))
+    moments = TextMoments.of(item_vectors)  # once per process and vectors file, as the app
 
     def rerank(scores: CatalogueScores | None) -> Callable[[], Any]:
         return lambda: profile_rerank(
             top, total[top], {r: p[top] for r, p in parts.items()}, item_vectors,
-            statement_vectors, profile, cat, catalogue_scores=scores,
+            statement_vectors, profile, cat, catalogue_scores=scores, text_moments=moments,
         )  # fmt: skip
 
     row["rerank_whole_catalogue"] = timed(rerank(whole), repeat)

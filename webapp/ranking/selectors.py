@@ -277,7 +277,11 @@ def _candidates(inputs: _Inputs) -> _Candidates:
             scores,
             components,
             stored.model_version.version,
-            _whole_catalogue(inputs, stored),
+            # only statements read the whole catalogue's parts (to retrieve, and for their
+            # spread): a profile without any never pays for scoring every item
+            _whole_catalogue(inputs, stored)
+            if inputs.profile is not None and inputs.profile.statements
+            else None,
         )
     pool = [state.position(pk) for pk in sorted(active - inputs.seen)]
     idx = np.array([i for i in pool if i is not None], dtype=np.int64)
