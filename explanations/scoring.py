@@ -307,6 +307,43 @@ class CatalogueScores:
         std = float(values.std())
         return std if std > floor else None
 
+    def parts_of(self, items: np.ndarray) -> dict[str, np.ndarray]:
+        """role -> (len(items),) float64 parts of those catalogue items."""
+        return {r: np.asarray(v, np.float64)[items] for r, v in self.components.items()}
+
+    def totals_of(self, items: np.ndarray) -> np.ndarray:
+        return self.total[items]
+
+
+@dataclass(frozen=True)
+class ScoredOnDemand:
+    """The same for a user whose parts are scored when asked, for the items asked about
+    (from a user state: ``recommender.user_state``), so retrieval costs O(its pool), not a
+    pass over the catalogue. ``score``: catalogue rows -> role -> (len(rows),) parts;
+    ``stored_spread``: the total score's std over the user's unseen items, from the worker."""
+
+    eligible: np.ndarray
+    score: Callable[[np.ndarray], dict[str, np.ndarray]]
+    stored_spread: float | None
+
+    def spread(self, floor: float) -> float | None:
+        if self.stored_spread is None:  # a state written without it: measure it once
+            everything = self.totals_of(np.flatnonzero(self.eligible))
+            return CatalogueScores({"total": everything}, np.ones(len(everything), bool)).spread(
+                floor
+            )
+        return self.stored_spread if self.stored_spread > floor else None
+
+    def parts_of(self, items: np.ndarray) -> dict[str, np.ndarray]:
+        return self.score(np.asarray(items, np.int64))
+
+    def totals_of(self, items: np.ndarray) -> np.ndarray:
+        parts = self.parts_of(items)
+        return np.sum(list(parts.values()), axis=0) if parts else np.zeros(len(items))
+
+
+WholeCatalogue = CatalogueScores | ScoredOnDemand
+
 
 @dataclass(frozen=True)
 class TextMoments:
@@ -492,11 +529,35 @@ def statement_stats(
     return stats
 
 
+def _could_fit(
+    pool: np.ndarray,
+    affinity: np.ndarray,
+    fit: np.ndarray,
+    likes: list[int],
+    facts: Sequence[StatementFacts],
+    limit: int,
+) -> np.ndarray:
+    """The part of ``pool`` a strong "likes" statement could bring in: the items a genre or
+    year statement fits, and a title statement's ``limit`` most similar items. Only these are
+    scored: the rest get no part from the statements and rank below the stored list anyway."""
+    keep = np.zeros(len(pool), dtype=bool)
+    for j in likes:
+        if facts[j].kind == "facts":
+            keep |= fit[pool, j]
+        else:
+            near = affinity[pool, j]
+            k = min(limit, len(pool))
+            keep[np.argpartition(-near, k - 1)[:k]] = True
+    return pool[keep]
+
+
 def _retrieve(
     catalogue: Catalogue,
     candidates: np.ndarray,
-    catalogue_scores: CatalogueScores,
+    catalogue_scores: WholeCatalogue,
     affinity: np.ndarray,
+    fit: np.ndarray,
+    facts: Sequence[StatementFacts],
     stats: np.ndarray,
     strong: np.ndarray,
     profile: Profile,
@@ -513,6 +574,8 @@ def _retrieve(
         return np.zeros(0, np.int64)
     pool = np.flatnonzero(catalogue_scores.eligible)
     pool = pool[~np.isin(pool, candidates)]
+    likes = [j for j in explicit if statements[j].polarity == "likes"]
+    pool = _could_fit(pool, affinity, fit, likes, facts, 3 * config.retrieve)
     if len(pool) and not profile.filters.is_empty():
         pool = pool[filter_mask(catalogue, pool, profile.filters)[0]]
     if not len(pool):
@@ -522,7 +585,7 @@ def _retrieve(
     parts = profile_contributions(
         cols[pool], chosen, spread, stats[:, explicit], config, explicit_spread
     )
-    score = catalogue_scores.total[pool] + parts.sum(axis=1)
+    score = catalogue_scores.totals_of(pool) + parts.sum(axis=1)
     k = min(config.retrieve, len(pool))
     top = np.argpartition(-score, k - 1)[:k]
     return pool[top[np.lexsort((pool[top], -score[top]))]]
@@ -539,7 +602,7 @@ def profile_rerank(
     config: ScoringConfig = ScoringConfig(),
     *,
     index: TitleIndex | None = None,
-    catalogue_scores: CatalogueScores | None = None,
+    catalogue_scores: WholeCatalogue | None = None,
     covered: Collection[str] = (),
     neighbours: Neighbours | None = None,
     reader: GenreReader | None = None,
@@ -586,6 +649,8 @@ def profile_rerank(
                 candidates,
                 catalogue_scores,
                 affinity,
+                fit,
+                facts,
                 stats,
                 strong,
                 profile,
@@ -596,11 +661,17 @@ def profile_rerank(
             if len(extra):
                 # the retrieved items' parts are the same model's, read off the whole catalogue
                 candidates = np.concatenate([candidates, extra])
-                base = np.concatenate([base, catalogue_scores.total[extra]])
-                for role in set(base_components) | set(catalogue_scores.components):
+                extra_parts = catalogue_scores.parts_of(extra)
+                added_total = (
+                    np.sum(list(extra_parts.values()), axis=0)
+                    if extra_parts
+                    else np.zeros(len(extra))
+                )  # the total is the parts' sum
+                base = np.concatenate([base, added_total])
+                for role in set(base_components) | set(extra_parts):
                     known = base_components.get(role, np.zeros(len(candidates) - len(extra)))
-                    more = catalogue_scores.components.get(role)
-                    added = np.zeros(len(extra)) if more is None else np.asarray(more)[extra]
+                    more = extra_parts.get(role)
+                    added = np.zeros(len(extra)) if more is None else np.asarray(more)
                     base_components[role] = np.concatenate([known, added.astype(np.float64)])
         mean, std = moments  # (S,) each: for matching
         sims = affinity[candidates]  # (C, S)

@@ -76,6 +76,9 @@ class RoleState:
 @dataclass(frozen=True)
 class UserState:
     roles: dict[str, RoleState]
+    # std of the total score over the user's unseen items: the scale a statement's part is
+    # measured in, read without scoring the catalogue (None: not computed)
+    spread: float | None = None
 
     def pack(self) -> bytes:
         """Bytes for a database column: a JSON header, then each DOT vector as float32.
@@ -91,7 +94,8 @@ class UserState:
             )  # fmt: skip
             if r.vector is not None:
                 blobs.append(np.asarray(r.vector, "<f4").tobytes())
-        text = json.dumps(header, separators=(",", ":")).encode()
+        body = {"roles": header, "spread": self.spread}
+        text = json.dumps(body, separators=(",", ":")).encode()
         return _HEADER.pack(_MAGIC, len(text)) + text + b"".join(blobs)
 
     @classmethod
@@ -100,9 +104,9 @@ class UserState:
         magic, length = _HEADER.unpack_from(data)
         if magic != _MAGIC:
             raise ValueError("not a packed user state")
-        header = json.loads(data[_HEADER.size : _HEADER.size + length])
+        body = json.loads(data[_HEADER.size : _HEADER.size + length])
         offset, roles = _HEADER.size + length, {}
-        for h in header:
+        for h in body["roles"]:
             vector = None
             if h["dim"]:
                 vector = np.frombuffer(data, "<f4", count=h["dim"], offset=offset).copy()
@@ -110,7 +114,7 @@ class UserState:
             roles[h["role"]] = RoleState(
                 h["kind"], h["weight"], h["mean"], h["std"], h["normalised"], vector
             )
-        return cls(roles)
+        return cls(roles, body.get("spread"))
 
 
 @dataclass
@@ -289,4 +293,9 @@ def user_states(
             parts[role.name] = role.weight * scaled
         else:
             parts[role.name] = raw
-    return [UserState(s) for s in states], parts
+    total = np.sum(list(parts.values()), axis=0)  # (b, n_items)
+    spread = [
+        float(row[~mask].std()) if (~mask).sum() > 1 else None
+        for row, mask in zip(total, seen, strict=True)
+    ]
+    return [UserState(s, d) for s, d in zip(states, spread, strict=True)], parts

@@ -7,6 +7,7 @@ from explanations.generate import profile_from_text
 from explanations.profile import Filters, Profile, add_statement, delete_statement, make_statement
 from explanations.scoring import (
     CatalogueScores,
+    ScoredOnDemand,
     ScoringConfig,
     TextMoments,
     embed_statements,
@@ -358,3 +359,26 @@ def test_text_moments_give_the_same_ranking_without_a_pass_over_the_catalogue(
     np.testing.assert_allclose(fast.scores, plain.scores, atol=1e-6)
     np.testing.assert_allclose(fast.contributions, plain.contributions, atol=1e-6)
     np.testing.assert_array_equal(fast.matches, plain.matches)
+
+
+def test_scoring_on_demand_retrieves_what_the_whole_catalogues_parts_do(
+    catalogue, item_vectors, encode
+) -> None:  # type: ignore[no-untyped-def]
+    top, scores, stored, dense = whole(catalogue)
+    asked: list[int] = []
+
+    def score(rows: np.ndarray) -> dict[str, np.ndarray]:
+        asked.extend(rows.tolist())
+        return {r: np.asarray(v, np.float64)[rows] for r, v in dense.components.items()}
+
+    lazy = ScoredOnDemand(dense.eligible, score, dense.spread(0.0))
+    for text in ("animated films", "films like Toy Story (1995)", "comedies from the 90s"):
+        profile = Profile((make_statement(text), make_statement("dark", polarity="avoids")))
+        vectors = embed_statements(profile.statements, encode)
+        args = (top, scores, stored, item_vectors, vectors, profile, catalogue)
+        plain = profile_rerank(*args, catalogue_scores=dense)
+        fast = profile_rerank(*args, catalogue_scores=lazy)
+        np.testing.assert_array_equal(fast.items, plain.items)
+        np.testing.assert_allclose(fast.scores, plain.scores, atol=1e-9)
+    # only items a statement could bring in were scored, never the whole catalogue at once
+    assert asked and len(set(asked)) < len(catalogue)

@@ -36,6 +36,7 @@ from explanations.scoring import (
     EXPLICIT_SOURCES,
     CatalogueScores,
     Reranked,
+    ScoredOnDemand,
     filter_mask,
     new_user_base,
     profile_rerank,
@@ -169,7 +170,7 @@ class _Candidates:
     components: dict[str, np.ndarray]  # role -> (C,)
     model_version: str
     # the user's parts over the whole catalogue (None for a cold start or an older list)
-    catalogue_scores: CatalogueScores | None = None
+    catalogue_scores: CatalogueScores | ScoredOnDemand | None = None
     covered: frozenset[str] = frozenset()  # statements a new user's base already says
 
 
@@ -201,31 +202,58 @@ def _model_rows(
     return found
 
 
-def _model_parts(inputs: _Inputs, stored: RecommendationList) -> dict[str, np.ndarray] | None:
-    """role -> (model items,) the user's part of every item the model knows: from the user
-    state and the version's shared item side, else from the stored per-item parts (models
-    without a state); None when neither is there."""
+def _eligible(inputs: _Inputs, shown: np.ndarray) -> np.ndarray:
+    """(n_catalogue,) bool: items the model knows, active, and not in the user's history."""
+    eligible = shown.copy()
+    for pk in inputs.seen:
+        if (i := inputs.state.position(pk)) is not None:
+            eligible[i] = False
+    return eligible
+
+
+def _on_demand(inputs: _Inputs, stored: RecommendationList) -> ScoredOnDemand | None:
+    """A user state's parts, scored for the catalogue rows retrieval asks about only (the
+    version's item side is shared and memory-mapped); items the model does not know get
+    nothing and are not eligible."""
     mv = stored.model_version
+    side = model_item_side(mv.version, mv.path)
+    if side is None:
+        return None
+    pks = model_item_ids(mv.version, mv.path)
+    if side.n_items != len(pks):
+        return None  # written for another ids file: never guess an alignment
+    column = {pk: j for j, pk in enumerate(pks)}
+    history = np.array([column[pk] for pk in inputs.positive if pk in column], np.int64)
+    user = UserState.unpack(stored.user_state)
+    src, dst, shown = _model_rows(mv.version, mv.path, inputs.state)
+    col_of_row = np.full(len(inputs.state.catalogue), -1, np.int64)
+    col_of_row[dst] = src
+
+    def score(rows: np.ndarray) -> dict[str, np.ndarray]:
+        cols = col_of_row[rows]
+        known = cols >= 0
+        found = side.parts(user, history, cols[known])
+        out = {}
+        for role, values in found.items():
+            out[role] = np.zeros(len(rows))
+            out[role][known] = values
+        return out
+
+    return ScoredOnDemand(_eligible(inputs, shown), score, user.spread)
+
+
+def _whole_catalogue(
+    inputs: _Inputs, stored: RecommendationList
+) -> CatalogueScores | ScoredOnDemand | None:
+    """What retrieval scores items beyond the stored list with: the user state when the
+    model has one, else the stored parts of every item mapped onto today's catalogue (items
+    the model does not know, imported since, have no score and are not eligible)."""
     if stored.user_state:
-        side = model_item_side(mv.version, mv.path)
-        if side is None:
-            return None
-        pks = model_item_ids(mv.version, mv.path)
-        column = {pk: j for j, pk in enumerate(pks)}
-        history = np.array([column[pk] for pk in inputs.positive if pk in column], np.int64)
-        return side.parts(UserState.unpack(stored.user_state), history)
-    if stored.catalogue_scores:
-        return unpack_parts(stored.catalogue_scores)
-    return None
-
-
-def _whole_catalogue(inputs: _Inputs, stored: RecommendationList) -> CatalogueScores | None:
-    """The user's parts of every item, mapped onto today's catalogue; items the model does
-    not know (imported since) have no score and are not eligible."""
-    parts = _model_parts(inputs, stored)
-    if parts is None:
+        return _on_demand(inputs, stored)
+    if not stored.catalogue_scores:
         return None
     state, mv = inputs.state, stored.model_version
+    parts = unpack_parts(stored.catalogue_scores)
     n_model = len(model_item_ids(mv.version, mv.path))
     if any(len(v) != n_model for v in parts.values()):
         return None  # written for another ids file: never guess an alignment
@@ -235,11 +263,7 @@ def _whole_catalogue(inputs: _Inputs, stored: RecommendationList) -> CatalogueSc
         mapped = np.zeros(len(state.catalogue))
         mapped[dst] = values[src]
         components[role] = mapped
-    eligible = shown.copy()
-    for pk in inputs.seen:
-        if (i := state.position(pk)) is not None:
-            eligible[i] = False
-    return CatalogueScores(components, eligible)
+    return CatalogueScores(components, _eligible(inputs, shown))
 
 
 def _candidates(inputs: _Inputs) -> _Candidates:
