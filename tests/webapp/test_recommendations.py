@@ -261,3 +261,22 @@ def test_a_part_left_undone_keeps_the_old_version_serving_and_a_redone_part_chan
     assert again["left"] == 0 and RecommendationList.objects.filter(model_version=new).count() == 20
     after = list(RecommendationList.objects.order_by("user_id").values_list("entries", flat=True))
     assert after == before
+
+
+def test_a_part_that_kills_its_worker_every_time_is_given_up_and_the_old_version_serves(
+    two_tastes: dict[str, Any], settings: Any, admin_client: Client
+) -> None:
+    old = services.model_train(name="ease")
+    settings.REFRESH_CHUNK_USERS = 10
+    new = services.model_train(name="ease", activate=False)
+    first, last = services.refresh_plan(model_version=new, requested_at=None)
+    services.refresh_chunk(model_version=new, number=first)
+    # the last part's earlier deliveries each died with their worker
+    new.refresh_chunks.filter(number=last).update(attempts=settings.JOB_MAX_ATTEMPTS)
+    assert services.refresh_chunk(model_version=new, number=last)["failed"] is True
+    assert services.refresh_chunk(model_version=new, number=last)["failed"] is True  # stays
+    assert ModelVersion.objects.get(is_active=True) == old
+    page = admin_client.get(reverse("admin:recommendations_refreshchunk_changelist"))
+    assert page.status_code == 200 and str(new.refresh_chunks.get(number=last).attempts) in (
+        page.content.decode()
+    )

@@ -12,7 +12,12 @@ from recommender import registry
 from webapp.jobs.admin import changelist_url, job_button
 from webapp.jobs.services import job_enqueue
 from webapp.recommendations import services, tasks
-from webapp.recommendations.models import Adapter, ModelVersion, RecommendationList
+from webapp.recommendations.models import (
+    Adapter,
+    ModelVersion,
+    RecommendationList,
+    RefreshChunk,
+)
 
 
 @admin.register(ModelVersion)
@@ -144,3 +149,20 @@ class AdapterAdmin(admin.ModelAdmin):
             arguments={"steps": steps},
             message=f"Fine-tuning for {steps} steps in the background ({{job}}).",
         )
+
+
+@admin.register(RefreshChunk)
+class RefreshChunkAdmin(admin.ModelAdmin):
+    """A training's list refresh, part by part: which are written, which a worker keeps
+    dying on (given up after JOB_MAX_ATTEMPTS deliveries; the version then never serves)."""
+
+    list_display = ("model_version", "number", "users", "lists", "attempts", "done_at", "failed_at")
+    list_filter = ("model_version",)
+    readonly_fields = [f.name for f in RefreshChunk._meta.fields]
+
+    @admin.display(description="users")
+    def users(self, chunk: RefreshChunk) -> int:
+        return len(chunk.user_ids)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -128,6 +128,10 @@ class RefreshChunk(models.Model):
     activate = models.BooleanField(default=True)
     lists = models.PositiveIntegerField(default=0)
     done_at = models.DateTimeField(null=True, blank=True)
+    # deliveries that started this part: one that kills its worker every time is given up
+    # after JOB_MAX_ATTEMPTS (the version then never serves, and the page says so)
+    attempts = models.PositiveIntegerField(default=0)
+    failed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

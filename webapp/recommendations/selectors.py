@@ -158,7 +158,7 @@ def list_status(*, stored: RecommendationList | None) -> dict[str, Any] | None:
 
 def _refreshing() -> tuple[int, int] | None:
     pending = (
-        RefreshChunk.objects.filter(done_at=None, model_version__is_active=False)
+        RefreshChunk.objects.filter(done_at=None, failed_at=None, model_version__is_active=False)
         .order_by("-model_version__created_at")
         .values_list("model_version_id", flat=True)
         .first()

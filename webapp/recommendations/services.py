@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import ProtectedError
+from django.db.models import F, ProtectedError
 from django.utils import timezone
 
 from recommender import registry
@@ -34,6 +35,7 @@ from webapp.recommendations.models import (
     RefreshChunk,
 )
 
+log = logging.getLogger(__name__)
 LIST_LENGTH = 100  # candidates kept per user: room for profile re-ranking and LLM reranking
 EVIDENCE_PER_ROLE = 3  # history items kept per score component and item, for explanations
 
@@ -223,6 +225,14 @@ def refresh_chunk(*, model_version: ModelVersion, number: int) -> dict[str, Any]
     """Write one slice's lists (again, if a worker died after writing them: each list is an
     upsert), mark it done, and activate the version when no slice is left."""
     chunk = RefreshChunk.objects.get(model_version=model_version, number=number)
+    if chunk.done_at is None and chunk.failed_at is None:
+        RefreshChunk.objects.filter(pk=chunk.pk).update(attempts=F("attempts") + 1)
+        if chunk.attempts + 1 > settings.JOB_MAX_ATTEMPTS:  # it killed its worker each time
+            RefreshChunk.objects.filter(pk=chunk.pk).update(failed_at=timezone.now())
+            log.error("refresh part %s of %s given up", number, model_version.version)
+            return {"chunk": number, "failed": True, "activated": False}
+    if chunk.failed_at is not None:
+        return {"chunk": number, "failed": True, "activated": False}
     if chunk.done_at is None:
         written = recommendations_refresh(model_version=model_version, user_ids=chunk.user_ids)
         RefreshChunk.objects.filter(pk=chunk.pk, done_at=None).update(
