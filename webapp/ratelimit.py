@@ -8,6 +8,7 @@ django-axes share. Imports no app, so every app may use it."""
 from __future__ import annotations
 
 from django.core.cache import cache
+from django.http import HttpResponse
 
 from webapp.clientip import RequestLike, client_ip
 
@@ -22,20 +23,55 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), _SECONDS[period.strip().lower()[0]]
 
 
-def allow(key: str, rate: str) -> bool:
+def allow(key: str, rate: str, *, burst: int | None = None) -> bool:
     """Count one request under ``key``; False once over the rate. The window starts with the
     first request and lasts one period: windows aligned to the clock let a burst that
-    straddles a boundary (an hour's 10 sign-ups at 4:59 and 10 more at 5:00) through twice."""
+    straddles a boundary (an hour's 10 sign-ups at 4:59 and 10 more at 5:00) through twice.
+
+    ``burst``: besides, at most this many per window of the rate's own pace (20/min with a
+    burst of 3: 3 per 9 s). For costly work (a password hash, a re-rank): a client that
+    sends a minute's allowance at once would hold every web process for seconds, and every
+    other user's pages would wait behind it."""
     limit, period = parse_rate(rate)
-    counter = f"ratelimit:{key}"
-    if cache.add(counter, 1, timeout=period):  # the first request opens the window
-        return limit >= 1
+    within = _count(f"ratelimit:{key}", period) <= limit
+    if burst is None or burst >= limit:
+        return within
+    stretch = max(1, round(period * burst / limit))
+    return _count(f"ratelimit:{key}:burst", stretch) <= burst and within
+
+
+def _count(counter: str, seconds: int) -> int:
+    """One more under ``counter``, in a window its first request opens; the count so far."""
+    if cache.add(counter, 1, timeout=seconds):  # the first request opens the window
+        return 1
     try:
-        count = cache.incr(counter)
+        return int(cache.incr(counter))
     except ValueError:  # expired between add and incr: a new window
-        cache.set(counter, 1, timeout=period)
-        count = 1
-    return count <= limit
+        cache.set(counter, 1, timeout=seconds)
+        return 1
+
+
+# Refusals a window answers with the page that says why (and keeps what was typed): a person
+# who meets a limit stops after a few. Past them the client is a script, answered with a bare
+# 429: thousands of refusals that each rendered a page would cost the server as much as the
+# work the limit keeps out (a refused edit rendered the editor: ~0.2 s).
+REFUSALS_SHOWN = 10
+
+
+def flooding(key: str, rate: str) -> bool:
+    """Whether ``key``, refused by :func:`allow`, is past its ``REFUSALS_SHOWN`` refusals in
+    this window: then refuse it with :func:`too_many`, at no cost."""
+    limit, _ = parse_rate(rate)
+    return int(cache.get(f"ratelimit:{key}") or 0) > limit + REFUSALS_SHOWN
+
+
+def too_many(rate: str) -> HttpResponse:
+    """The bare refusal for a flood: plain text, nothing read or rendered."""
+    response = HttpResponse(
+        "Too many requests.\n", status=429, content_type="text/plain; charset=utf-8"
+    )
+    response["Retry-After"] = str(retry_after(rate))
+    return response
 
 
 def allow_client(request: RequestLike, scope: str, rate: str) -> bool:

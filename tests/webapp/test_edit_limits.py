@@ -196,3 +196,39 @@ def test_likes_ratings_and_the_chat_reset_on_the_pages_count_against_the_edit_ra
     page = client.post(reverse("profile_chat_reset"), follow=True)
     assert TOO_MANY in page.content.decode()
     assert Conversation.objects.get(user=alice).turns  # not reset
+
+
+@pytest.mark.usefixtures("tiny_models")
+def test_previews_sent_all_at_once_are_refused_past_a_burst(
+    client: Client, fan: Any, settings: Any
+) -> None:
+    from webapp.steering.views import PREVIEW_BURST
+
+    services.profile_edit(user=fan, by=fan, action="add", text="funny films")
+    settings.PREVIEW_RATE = "30/min"
+    url = reverse("profile_preview")
+    for i in range(PREVIEW_BURST):
+        assert client.post(url, {"text": f"scary films {i}"}, **HTMX).status_code == 200
+    refused = client.post(url, {"text": "scary films again"}, **HTMX)  # 6 of 30, at once
+    assert refused.status_code == 429 and TOO_MANY in refused.content.decode()
+
+
+@pytest.mark.usefixtures("tiny_models")
+def test_a_flood_of_previews_and_edits_is_refused_without_re_ranking(
+    client: Client, fan: Any, settings: Any
+) -> None:
+    from webapp.ratelimit import REFUSALS_SHOWN
+
+    services.profile_edit(user=fan, by=fan, action="add", text="funny films")
+    settings.PREVIEW_RATE = settings.EDIT_RATE = "1/min"
+    preview = lambda: client.post(reverse("profile_preview"), {"text": "ghosts"}, **HTMX)  # noqa: E731
+    add = lambda: client.post(reverse("profile_statement_add"), {"text": "westerns"}, **HTMX)  # noqa: E731
+    for send in (preview, add):
+        assert send().status_code in (200, 302)
+        for _ in range(REFUSALS_SHOWN):  # a person sees why, with the list or editor kept
+            shown = send()
+            assert shown.status_code == 429 and TOO_MANY in shown.content.decode()
+        bare = send()  # a script: nothing ranked or rendered for it
+        assert bare.status_code == 429 and bare["Content-Type"].startswith("text/plain")
+        assert b"preview-row" not in bare.content and int(bare["Retry-After"]) > 0
+    assert _versions(fan) == 2, "nothing refused was saved"

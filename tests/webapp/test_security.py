@@ -178,3 +178,35 @@ def test_guessing_the_password_to_delete_an_account_is_locked_out(
     # a wrong password there is a failed login for the account from that address
     login = Client(REMOTE_ADDR="203.0.113.9")
     assert login.post(reverse("login"), {"username": "alice", "password": RIGHT}).status_code == 429
+
+
+def _random_login() -> Any:
+    return Client().post(reverse("login"), {"username": _random(), "password": _random()})
+
+
+def test_a_minutes_password_allowance_is_not_hashed_all_at_once(
+    alice: Any, settings: Any, hashes: list[str]
+) -> None:
+    from webapp.accounts.middleware import PASSWORD_BURST
+
+    settings.LOGIN_ATTEMPT_RATE = "20/min"
+    settings.AXES_FAILURE_LIMIT = 100
+    for _ in range(PASSWORD_BURST):
+        assert _random_login().status_code == 200
+    hashed = len(hashes)
+    refused = _random_login()  # well within 20 a minute, but not all at once
+    assert refused.status_code == 429 and len(hashes) == hashed
+
+
+def test_a_flood_of_password_attempts_is_refused_without_a_page(alice: Any, settings: Any) -> None:
+    from webapp.ratelimit import REFUSALS_SHOWN
+
+    settings.LOGIN_ATTEMPT_RATE = "2/min"
+    settings.AXES_FAILURE_LIMIT = 100
+    answers = [_random_login() for _ in range(2 + REFUSALS_SHOWN + 1)]
+    assert [a.status_code for a in answers[:2]] == [200, 200]
+    for shown in answers[2:-1]:  # a person sees why, on the site's page
+        assert shown.status_code == 429 and "Too many password attempts" in shown.content.decode()
+    bare = answers[-1]  # a script gets a bare refusal: no template rendered for it
+    assert bare.status_code == 429 and bare["Content-Type"].startswith("text/plain")
+    assert int(bare["Retry-After"]) > 0 and b"<" not in bare.content

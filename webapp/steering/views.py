@@ -22,7 +22,7 @@ from webapp.profiles import selectors, services, tasks
 from webapp.profiles.models import ProfileVersion
 from webapp.ranking import selectors as ranking_selectors
 from webapp.ranking import services as ranking_services
-from webapp.ratelimit import TOO_MANY, allow, retry_after
+from webapp.ratelimit import TOO_MANY, allow, flooding, retry_after, too_many
 from webapp.steering import forms
 from webapp.steering import selectors as steering_selectors
 from webapp.steering import services as steering_services
@@ -30,6 +30,10 @@ from webapp.steering.models import Conversation
 
 EDIT_ERRORS = (ValueError, KeyError)  # a bad value, or a statement deleted in another tab
 GONE = "That statement is no longer in your profile."
+# Previews at once, within PREVIEW_RATE (webapp.ratelimit.allow): each re-ranks in the request
+# (~0.1-0.3 s), so a minute's allowance sent together would hold every web process for
+# seconds; a person typing sends one at each pause.
+PREVIEW_BURST = 5
 PREVIEW_LENGTH = 10  # the "top 10" the profile page previews
 ONBOARDING_ITEMS = 12
 FULL = ("save", "preview")  # the actions whose form carries every field of a statement
@@ -157,6 +161,11 @@ def _edit_allowed(request: HttpRequest) -> bool:
     return allow(f"edit:{request.user.pk}", settings.EDIT_RATE)
 
 
+def _edit_flooding(request: HttpRequest) -> bool:
+    """Refused edits far past EDIT_RATE come from a script: refused without rendering."""
+    return flooding(f"edit:{request.user.pk}", settings.EDIT_RATE)
+
+
 def _refused(response: HttpResponse, rate: str) -> HttpResponse:
     """``response`` (the page or fragment saying TOO_MANY, with what was typed kept) as a 429
     with when to retry; base.html lets htmx swap a 429 in, so the page shows why."""
@@ -167,11 +176,15 @@ def _refused(response: HttpResponse, rate: str) -> HttpResponse:
 
 def _edit_refused(request: HttpRequest, **extra: Any) -> HttpResponse:
     """The profile page (or its #editor) with TOO_MANY where ``extra`` puts it."""
+    if _edit_flooding(request):
+        return too_many(settings.EDIT_RATE)
     return _refused(_editor(request, **extra), settings.EDIT_RATE)
 
 
 def _home_refused(request: HttpRequest) -> HttpResponse:
     """Over EDIT_RATE on a home-page control: said in the list (a 429), or as a message."""
+    if _edit_flooding(request):
+        return too_many(settings.EDIT_RATE)
     response = _home_failed(request, TOO_MANY)
     return _refused(response, settings.EDIT_RATE) if request.htmx else response
 
@@ -205,6 +218,8 @@ def _onboarding(
 
 def _onboarding_refused(request: HttpRequest) -> HttpResponse:
     """Over EDIT_RATE: the page again, with what was typed and why nothing happened."""
+    if _edit_flooding(request):
+        return too_many(settings.EDIT_RATE)
     if request.POST.get("action") == "ratings":
         page = _onboarding(request, forms.ColdStartForm(), error=TOO_MANY.rstrip("."))
     else:
@@ -294,6 +309,8 @@ def statement_preview(request: HttpRequest) -> HttpResponse:
     """The top 10 as it would be with the statement being edited (or added), saving nothing:
     the #preview fragment for htmx, the whole page (edits kept) without JavaScript."""
     preview, error, refused = _previewed(request, forms.StatementPreviewForm(request.POST))
+    if refused and flooding(f"preview:{request.user.pk}", settings.PREVIEW_RATE):
+        return too_many(settings.PREVIEW_RATE)  # a script: the saved list is not re-ranked for it
     context: dict[str, Any] = {"preview": preview, "preview_error": error}
     response: HttpResponse
     if request.htmx:
@@ -317,7 +334,7 @@ def _previewed(
         return None, "", False  # an empty box previews nothing; the saved list stays on show
     if not form.is_valid():
         return None, " ".join(e for es in form.errors.values() for e in es), False
-    if not allow(f"preview:{request.user.pk}", settings.PREVIEW_RATE):
+    if not allow(f"preview:{request.user.pk}", settings.PREVIEW_RATE, burst=PREVIEW_BURST):
         return None, TOO_MANY, True
     try:
         preview = ranking_services.profile_preview(
