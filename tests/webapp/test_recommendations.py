@@ -280,3 +280,31 @@ def test_a_part_that_kills_its_worker_every_time_is_given_up_and_the_old_version
     assert page.status_code == 200 and str(new.refresh_chunks.get(number=last).attempts) in (
         page.content.decode()
     )
+
+
+@pytest.mark.worker
+def test_real_workers_write_a_refresh_in_parts_and_the_version_serves_once_all_land(
+    transactional_db: None, two_tastes: dict[str, Any]
+) -> None:
+    from webapp.celery import app
+
+    from .conftest import start_worker, stop_worker, wait_for
+
+    app.conf.task_always_eager = False
+    app.control.purge()
+    small = {"REFRESH_CHUNK_USERS": "3"}  # 20 users: 7 parts
+    workers = [start_worker(f"refresh-{n}.log", name=f"refresh{n}@%h", env=small) for n in (1, 2)]
+    try:
+        job = job_enqueue(task=tasks.model_train, arguments={"name": "ease"})
+        assert wait_for(lambda: ModelVersion.objects.filter(is_active=True).exists(), timeout=120)
+        job.refresh_from_db()
+        assert job.state == JobRun.State.SUCCEEDED, job.error
+        mv = ModelVersion.objects.get(is_active=True)
+        assert mv.version == job.result["model_version"]
+        parts = list(mv.refresh_chunks.all())
+        assert len(parts) == 7 and all(p.done_at for p in parts)
+        assert RecommendationList.objects.filter(model_version=mv).count() == 20
+    finally:
+        for proc in workers:
+            stop_worker(proc)
+        app.conf.task_always_eager = True
