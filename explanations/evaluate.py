@@ -815,8 +815,9 @@ def serve(
         served.profiles[u] = typed_profile(served.generated[u], served.typed[u])
     lists = [served.rerank(row, served.profiles[int(u)]) for row, u in enumerate(users)]
     log(f"re-ranked {len(lists)} lists; attributing their top {TOP}")
-    # k = 3: webapp.recommendations.services.EVIDENCE_PER_ROLE, for stored and retrieved alike
-    attributions = attribute(model, users, [r.items[:TOP] for r in lists], k=3, last=20)
+    # k = 3: webapp.recommendations.services.EVIDENCE_PER_ROLE, for stored and retrieved alike;
+    # the sequence model's newest recommender.attribution.NEWEST positions, as the worker does
+    attributions = attribute(model, users, [r.items[:TOP] for r in lists], k=3)
     for row, u in enumerate(users.tolist()):
         stored = set(served.cand[row].tolist())
         outside = [j for j, i in enumerate(lists[row].items[:TOP].tolist()) if i not in stored]
@@ -831,7 +832,7 @@ def serve(
             if len(served.worker_attribution_ms) < WORKER_TIMED:
                 items = lists[row].items[outside]
                 t0 = time.perf_counter()
-                attribute(model, np.array([u]), [items], k=3, last=20)
+                attribute(model, np.array([u]), [items], k=3)
                 served.worker_attribution_ms.append((time.perf_counter() - t0) * 1000)
         served.cards.extend(_list_cards(served, int(u), lists[row], attributions[row]))
     log(f"{served.retrieved_cards} of {len(served.cards)} cards are items a statement retrieved")

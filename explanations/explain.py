@@ -232,16 +232,22 @@ def _statement_evidence(
     # avoid applies to this item: "avoids dramatic thrillers" is about films that are both,
     # so it does not stop "thrillers" from being why an action thriller is here (read as
     # avoiding every thriller, it left 2% of cards, their largest part the profile, citing
-    # nothing).
+    # nothing). What the ratings suggest avoiding does not silence what the person wrote:
+    # their "slow-burn thrillers" lifted a dramatic thriller past the generated avoid.
     avoids = [s for s in profile.statements if s.polarity == "avoids"]
-    avoid_facts = [known.get(s.id) or statement_facts(s.text, vocabulary) for s in avoids]
-    avoided = {g for f in avoid_facts if f.fits(item_genres, year) for g in f.genres}
+    applying = [
+        (a.source, f)
+        for a in avoids
+        if (f := known.get(a.id) or statement_facts(a.text, vocabulary)).fits(item_genres, year)
+    ]
     out = []
     for s in profile.statements:
         part = float(contributions.get(s.id, 0.0))
         if s.polarity != "likes" or part <= floor:
             continue  # an avoided thing is never why; a nudge by a hair is not either
         f = known.get(s.id) or statement_facts(s.text, vocabulary)
+        wrote = s.source != "generated"
+        avoided = {g for by, a in applying if not (wrote and by == "generated") for g in a.genres}
         if avoided & set(f.genres) & set(item_genres):
             continue
         said = None if matches is None else matches.get(s.id)
@@ -417,7 +423,8 @@ def _cited(text: str, evidence: Evidence, index: TitleIndex) -> tuple[Hashable, 
 # role -> phrasings naming history items ({a}: "Toy Story and Aladdin"; {those}: "that"/"those")
 _HISTORY_PHRASES: dict[str, tuple[str, ...]] = {
     # No "last" or "recently": the sequence model credits any of the newest positions it
-    # reads (20 by default), and "the film you watched last" would often be untrue.
+    # reads (recommender.attribution.NEWEST: 50), and "the film you watched last" would
+    # often be untrue.
     "sequential": (
         "People who watch {a}, as you did, often pick it next.",
         "After {a}, which you watched, many viewers pick it next.",

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from recommender import registry
-from recommender.attribution import Attribution, attribute
+from recommender.attribution import NEWEST, Attribution, attribute
 from recommender.base import Ranker
 from recommender.data import Dataset
 from recommender.harness import grid_search, score_users
@@ -110,7 +110,7 @@ def top_n(
     excluded_items: np.ndarray | None = None,
     batch: int = 256,
     attribute_k: int = 0,
-    attribute_last: int = 20,
+    attribute_last: int = NEWEST,
     keep_all: bool = False,
     keep_state: bool = False,
 ) -> Iterator[UserList]:

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
+from recommender.attribution import NEWEST
 from recommender.base import Ranker
 from recommender.data import Catalogue, Interactions
 from recommender.metrics import ndcg_at_k
@@ -263,7 +264,7 @@ class Hybrid(Ranker):
         users: np.ndarray,
         items: Sequence[np.ndarray],
         k: int = 3,
-        last: int = 20,
+        last: int = NEWEST,
         hold_std: bool = False,
     ) -> list[list[Attribution]]:
         """Per user, per item of ``items[row]``: role -> up to ``k`` (history item, share > 0).

@@ -17,7 +17,7 @@ from explanations.explain import (
     template_explanation,
 )
 from explanations.generate import profile_from_text
-from explanations.profile import Profile, add_statement, make_statement
+from explanations.profile import Profile, Statement, add_statement, make_statement
 from explanations.scoring import embed_statements, profile_rerank
 from explanations.titles import TitleIndex
 from recommender.data import Catalogue
@@ -553,17 +553,24 @@ def test_a_card_with_nothing_cited_still_names_no_film_it_cannot() -> None:
 def test_an_avoid_keeps_a_liked_genre_from_being_the_reason_only_where_it_applies(
     catalogue: Catalogue, index: TitleIndex
 ) -> None:
-    # the ratings avoid dramatic thrillers (films that are both); the user asks for thrillers
-    liked = make_statement("slow-burn thrillers")
-    avoided = make_statement("dramatic thrillers", "avoids", source="generated")
-    profile = Profile(statements=(avoided, liked))
-
-    def cited(item: int) -> list[str]:
+    def cited(item: int, liked: Statement, avoided: Statement) -> list[str]:
         ev = collect_evidence(
             catalogue, item, {"sequential": 0.3, "profile": 1.0}, {"sequential": [(0, 1.0)]},
-            history=HISTORY, profile=profile, statement_contributions={liked.id: 1.0},
+            history=HISTORY, profile=Profile(statements=(avoided, liked)),
+            statement_contributions={liked.id: 1.0},
         )  # fmt: skip
         return [s.id for s in ev.statements]
 
-    assert cited(7) == [liked.id]  # Heat, an action thriller: the avoid is not about it
-    assert cited(8) == []  # Fargo, a dramatic thriller: what the user avoids is never why
+    heat, fargo = 7, 8  # an action thriller; a dramatic thriller
+    # the user avoids dramatic thrillers (films that are both) and likes thrillers
+    liked = make_statement("slow-burn thrillers")
+    avoided = make_statement("dramatic thrillers", "avoids")
+    assert cited(heat, liked, avoided) == [liked.id]  # the avoid is not about Heat
+    assert cited(fargo, liked, avoided) == []  # what the user avoids is never why
+    # the avoid is a guess from the ratings: the person's own words lifted Fargo past it
+    guessed = make_statement("dramatic thrillers", "avoids", source="generated")
+    assert cited(fargo, liked, guessed) == [liked.id]
+    # a guess never outweighs what the person wrote, nor another guess
+    said = make_statement("dramatic thrillers", "avoids")
+    liked_guess = make_statement("thrillers", source="generated")
+    assert cited(fargo, liked_guess, said) == cited(fargo, liked_guess, guessed) == []
