@@ -164,3 +164,16 @@ class ItemVectors(models.Model):
 
     def __str__(self) -> str:
         return f"{self.n_items} item vectors ({self.encoder_key[:40]}, {self.texts_hash[:8]})"
+
+
+class CatalogueVersion(models.Model):
+    """One row whose ``number`` database triggers bump on every write to the items, their
+    genres or the catalogue statistics (migration 0008): the request path reads this one
+    row to know whether its cached catalogue state is current, instead of aggregating the
+    items table on every request. Triggers, not signals: ``update()``, ``bulk_create`` and
+    raw SQL writers (imports, the statistics task, enrichment) bump it too."""
+
+    number = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"catalogue version {self.number}"
