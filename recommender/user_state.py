@@ -32,8 +32,10 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+import scipy.sparse as sp
 
 from recommender.base import Ranker
 from recommender.harness import score_users
@@ -123,7 +125,7 @@ class ItemSide:
     (n_items, n_items) for a HISTORY role (row h = what history item h adds to each item)."""
 
     kinds: dict[str, str]
-    matrices: dict[str, np.ndarray]
+    matrices: dict[str, np.ndarray]  # a HISTORY role's may be scipy CSR (item kNN)
 
     @property
     def n_items(self) -> int:
@@ -147,6 +149,9 @@ class ItemSide:
                 assert r.vector is not None
                 rows = matrix if items is None else matrix[np.asarray(items, np.int64)]
                 raw = rows @ r.vector.astype(np.float32)
+            elif len(history) and sp.issparse(matrix):  # item kNN: a few neighbours per row
+                block = matrix[history] if items is None else matrix[history][:, items]
+                raw = np.asarray(block.sum(axis=0), np.float32).ravel()
             elif len(history):
                 block = matrix[history] if items is None else matrix[np.ix_(history, items)]
                 raw = block.sum(axis=0, dtype=np.float32)
@@ -164,8 +169,16 @@ class ItemSide:
         try:
             manifest = []
             for i, (name, matrix) in enumerate(self.matrices.items()):
-                np.save(staging / f"{i}.npy", np.ascontiguousarray(matrix, np.float32))
-                manifest.append({"role": name, "kind": self.kinds[name], "file": f"{i}.npy"})
+                entry: dict[str, object] = {"role": name, "kind": self.kinds[name]}
+                entry["file"] = f"{i}.npy"
+                if sp.issparse(matrix):  # CSR as its three arrays, each memory-mappable
+                    csr = sp.csr_matrix(matrix, dtype=np.float32)
+                    for part in ("data", "indices", "indptr"):
+                        np.save(staging / f"{i}.{part}.npy", getattr(csr, part))
+                    entry |= {"sparse": True, "shape": list(csr.shape)}
+                else:
+                    np.save(staging / f"{i}.npy", np.ascontiguousarray(matrix, np.float32))
+                manifest.append(entry)
             (staging / "manifest.json").write_text(json.dumps(manifest))
             staging.rename(directory)
         except OSError:
@@ -180,20 +193,31 @@ class ItemSide:
         directory = Path(directory)
         manifest = json.loads((directory / "manifest.json").read_text())
         kinds, matrices = {}, {}
+        mode: Literal["r"] | None = "r" if mmap else None
         for entry in manifest:
             kinds[entry["role"]] = entry["kind"]
-            matrices[entry["role"]] = np.load(
-                directory / entry["file"], mmap_mode="r" if mmap else None, allow_pickle=False
-            )
+            if entry.get("sparse"):
+                stem = entry["file"].removesuffix(".npy")
+                data, indices, indptr = (
+                    np.load(directory / f"{stem}.{part}.npy", mmap_mode=mode, allow_pickle=False)
+                    for part in ("data", "indices", "indptr")
+                )
+                shape = tuple(entry["shape"])
+                matrices[entry["role"]] = sp.csr_matrix((data, indices, indptr), shape=shape)
+            else:
+                matrices[entry["role"]] = np.load(
+                    directory / entry["file"], mmap_mode=mode, allow_pickle=False
+                )
         return cls(kinds, matrices)
 
 
 def _kind(model: Ranker) -> str | None:
     from recommender.models.dense import DenseText
     from recommender.models.ease import EASE
+    from recommender.models.itemknn import ItemKNN
     from recommender.models.sasrec import SASRec
 
-    if isinstance(model, EASE):
+    if isinstance(model, EASE | ItemKNN):
         return HISTORY
     if isinstance(model, SASRec | DenseText):
         return DOT
@@ -222,6 +246,10 @@ def roles_of(model: Ranker) -> list[Role] | None:
 def _item_matrix(role: Role) -> np.ndarray:
     model: object = role.model
     if role.kind == HISTORY:
+        from recommender.models.itemknn import ItemKNN
+
+        if isinstance(model, ItemKNN):  # sparse: k neighbours per item, not n x n
+            return sp.csr_matrix(model.similarity, dtype=np.float32)  # type: ignore[return-value]
         return np.asarray(model.weights, np.float32)  # type: ignore[attr-defined]
     vectors = model.item_vectors  # type: ignore[attr-defined]
     return np.asarray(vectors() if callable(vectors) else vectors, np.float32)

@@ -19,6 +19,11 @@ from recommender.data import Catalogue, Interactions
 from recommender.models import user_rows
 from recommender.registry import ModelSpec
 
+# The largest catalogue EASE is fitted on: the Gram matrix, its float64 inverse and B cost
+# about 20 n^2 bytes at once (8 GB at 20k items; 30k items need 22-29 GB, more than a 24 GB
+# worker). Above it a hybrid's collaborative role is item kNN (Hybrid.sized_components).
+MAX_ITEMS = 20_000
+
 
 @dataclass(frozen=True)
 class EASEConfig:
@@ -38,6 +43,12 @@ class EASE(Ranker):
         self.history: sp.csr_matrix | None = None  # (n_users, n_items) binary, set by fit
 
     def fit(self, interactions: Interactions, catalogue: Catalogue) -> Self:
+        if interactions.n_items > MAX_ITEMS:
+            raise ValueError(
+                f"EASE needs about {20 * interactions.n_items**2 / 1e9:.0f} GB for "
+                f"{interactions.n_items:,} items (at most {MAX_ITEMS:,} are fitted): serve "
+                "itemknn, or the hybrid, whose collaborative part is item kNN at this size"
+            )
         self._remember(interactions)
         x = interactions.to_csr(binary=True)  # (n_users, n_items)
         self.history = x.astype(np.float32)

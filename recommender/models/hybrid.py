@@ -128,6 +128,19 @@ def _ndcg10(scores: np.ndarray, targets: np.ndarray) -> float:
     return float(ndcg_at_k(target_ranks(scores, targets), 10).mean())
 
 
+def sized_components(
+    components: tuple[tuple[str, str], ...], n_items: int
+) -> tuple[tuple[str, str], ...]:
+    """The components that fit a 24 GB worker at this catalogue size: above
+    ``ease.MAX_ITEMS`` items EASE's dense n x n matrices do not, and item kNN (k neighbours
+    per item, sparse) takes its collaborative role."""
+    from recommender.models import ease
+
+    if n_items <= ease.MAX_ITEMS:
+        return components
+    return tuple((role, "itemknn" if name == "ease" else name) for role, name in components)
+
+
 def registry_builder(name: str) -> Builder:
     from recommender import registry
 
@@ -154,6 +167,9 @@ class Hybrid(Ranker):
     # ---------------------------------------------------------------------- fitting
     def fit(self, interactions: Interactions, catalogue: Catalogue) -> Self:
         self._remember(interactions)
+        sized = sized_components(self.config.components, interactions.n_items)
+        if sized != self.config.components:  # saved with the model, so a load builds the same
+            self.config = HybridConfig(**{**asdict(self.config), "components": sized})
         self.models = {}
         for role, model_name in self.config.components:
             self.models[role] = self._build(role, model_name).fit(interactions, catalogue)
@@ -191,6 +207,8 @@ class Hybrid(Ranker):
         from recommender.harness import grid_search, score_users
 
         config = config or HybridConfig()
+        sized = sized_components(config.components, split.train.n_items)
+        config = HybridConfig(**{**asdict(config), "components": sized})
         hparams: dict[str, dict[str, Any]] = {}
         for role, model_name in config.components:
             if tuners and role in tuners:

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from recommender.models.ease import EASE, EASEConfig
 from recommender.models.hybrid import Hybrid, HybridConfig
@@ -85,3 +86,51 @@ def test_a_model_served_alone_keeps_raw_scores(data: Checkerboard) -> None:
 def test_unpack_refuses_bytes_that_are_not_a_state() -> None:
     with pytest.raises(ValueError, match="not a packed user state"):
         UserState.unpack(b"\x80\x04pickle-ish payload....")
+
+
+def test_item_knn_keeps_a_sparse_item_side_and_scores_like_the_model(
+    data: Checkerboard, tmp_path: Path
+) -> None:
+    from recommender.models.itemknn import ItemKNN, ItemKNNConfig
+
+    knn = ItemKNN(ItemKNNConfig(k=5)).fit(data.interactions, data.catalogue)
+    side = item_side(knn)
+    assert side is not None
+    side.save(tmp_path / "knn")
+    shared = ItemSide.load(tmp_path / "knn")
+    matrix = shared.matrices["itemknn"]
+    assert sp.issparse(matrix) and matrix.nnz <= 5 * knn.n_items  # k per item, not n x n
+    users = np.arange(knn.n_users)
+    states, _ = user_states(knn, users)
+    want = knn.score_users(users)
+    picked = np.array([1, 5, 9])
+    for u, state in zip(users, states, strict=True):
+        got = shared.parts(state, knn.seen(int(u)))["itemknn"]
+        np.testing.assert_allclose(got, want[u], atol=1e-5)
+        few = shared.parts(state, knn.seen(int(u)), picked)["itemknn"]
+        np.testing.assert_allclose(few, want[u][picked], atol=1e-5)
+
+
+def test_above_eases_size_the_hybrid_is_collaborative_through_item_knn_and_keeps_a_state(
+    data: Checkerboard, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recommender.models import ease as ease_module
+    from recommender.models.itemknn import ItemKNN
+
+    monkeypatch.setattr(ease_module, "MAX_ITEMS", data.interactions.n_items - 1)
+    with pytest.raises(ValueError, match="serve itemknn, or the hybrid"):
+        EASE().fit(data.interactions, data.catalogue)
+    config = HybridConfig(weights=WEIGHTS, hparams=HPARAMS)
+    hybrid = Hybrid(config, builders={r: b for r, b in BUILDERS.items() if r != "collaborative"})
+    hybrid.fit(data.interactions, data.catalogue)
+    assert isinstance(hybrid.models["collaborative"], ItemKNN)
+    assert ("collaborative", "itemknn") in hybrid.config.components  # saved as fitted
+    users = np.arange(hybrid.n_users)
+    states, _ = user_states(hybrid, users)
+    side = item_side(hybrid)
+    assert side is not None
+    expected = component_scores(hybrid, users)
+    for u, state in zip(users, states, strict=True):
+        got = side.parts(state, hybrid.seen(int(u)))
+        for role, want in expected.items():
+            np.testing.assert_allclose(got[role], want[u], atol=1e-5)
