@@ -109,7 +109,10 @@ def victim(tastes: dict[str, Any]) -> Victim:
 
 
 @pytest.fixture
-def attacker(tastes: dict[str, Any]) -> Any:
+def attacker(tastes: dict[str, Any], settings: Any) -> Any:
+    # this user sends every route at once: what is refused here must be refused for whose
+    # the ids are, not for the rate (tests/webapp/test_edit_limits.py)
+    settings.EDIT_RATE = "100000/min"
     user = tastes["fans"]["comedy"][1]  # a user like any other, with a list of their own
     user.username = "attacker-9d2c"
     user.save()

@@ -232,3 +232,18 @@ def test_a_flood_of_previews_and_edits_is_refused_without_re_ranking(
         assert bare.status_code == 429 and bare["Content-Type"].startswith("text/plain")
         assert b"preview-row" not in bare.content and int(bare["Retry-After"]) > 0
     assert _versions(fan) == 2, "nothing refused was saved"
+
+
+def test_profile_writes_sent_all_at_once_are_refused_past_a_burst(
+    client: Client, alice: Any, make_item: Any, settings: Any
+) -> None:
+    make_item(title="Airplane!", genres=("Comedy",))
+    settings.EDIT_RATE = "60/min"  # a sixth of it at once: 10
+    client.force_login(alice)
+    add = reverse("profile_statement_add")
+    words = ["slow", "fast", "dark", "bright", "funny", "sad", "old", "new", "loud", "quiet"]
+    for word in words:
+        assert client.post(add, {"text": f"{word} westerns"}).status_code == 302
+    refused = client.post(add, {"text": "heist films"}, **HTMX)  # 11 of 60, at once
+    assert refused.status_code == 429 and TOO_MANY in refused.content.decode()
+    assert _versions(alice) == len(words)

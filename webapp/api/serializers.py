@@ -3,6 +3,7 @@ a service in ``webapp/*/services.py`` (the views call them), never through ``sav
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -191,7 +192,15 @@ class RecommendationSerializer(serializers.Serializer):
 
     @extend_schema_field(EvidenceSerializer(allow_null=True))
     def get_evidence(self, entry: dict[str, Any]) -> dict[str, Any] | None:
-        return EvidenceSerializer(entry["evidence"]).data if entry.get("evidence") else None
+        return (
+            self._evidence.to_representation(entry["evidence"]) if entry.get("evidence") else None
+        )
+
+    @functools.cached_property
+    def _evidence(self) -> EvidenceSerializer:
+        # one for the whole list: a serializer copies its fields when it is made, and one
+        # made per item was most of a ?limit=100 answer's time (~0.1 s of ~0.2 s)
+        return EvidenceSerializer()
 
 
 class SectionSerializer(serializers.Serializer):

@@ -22,7 +22,7 @@ from webapp.profiles import selectors, services, tasks
 from webapp.profiles.models import ProfileVersion
 from webapp.ranking import selectors as ranking_selectors
 from webapp.ranking import services as ranking_services
-from webapp.ratelimit import TOO_MANY, allow, flooding, retry_after, too_many
+from webapp.ratelimit import TOO_MANY, allow, flooding, parse_rate, retry_after, too_many
 from webapp.steering import forms
 from webapp.steering import selectors as steering_selectors
 from webapp.steering import services as steering_services
@@ -30,10 +30,11 @@ from webapp.steering.models import Conversation
 
 EDIT_ERRORS = (ValueError, KeyError)  # a bad value, or a statement deleted in another tab
 GONE = "That statement is no longer in your profile."
-# Previews at once, within PREVIEW_RATE (webapp.ratelimit.allow): each re-ranks in the request
-# (~0.1-0.3 s), so a minute's allowance sent together would hold every web process for
-# seconds; a person typing sends one at each pause.
-PREVIEW_BURST = 5
+# Previews and profile writes at once, within PREVIEW_RATE / EDIT_RATE (webapp.ratelimit.allow):
+# each re-ranks in the request (~0.1-0.3 s), so a minute's allowance sent together would hold
+# every web process for seconds; a person typing or clicking sends a few at a time. Writes:
+# a sixth of the allowance, never under MIN_BURST (so a lifted EDIT_RATE lifts it too).
+PREVIEW_BURST = MIN_BURST = 5
 PREVIEW_LENGTH = 10  # the "top 10" the profile page previews
 ONBOARDING_ITEMS = 12
 FULL = ("save", "preview")  # the actions whose form carries every field of a statement
@@ -157,8 +158,13 @@ def _failed(request: HttpRequest, **extra: Any) -> HttpResponse:
 def _edit_allowed(request: HttpRequest) -> bool:
     """One more profile write (edit, revert, critique, onboarding, chat reset) within
     EDIT_RATE: each one writes rows and most re-rank in the request. Counted per user, pages
-    apart from the API (likes and ratings share the count: webapp.catalogue.views)."""
-    return allow(f"edit:{request.user.pk}", settings.EDIT_RATE)
+    apart from the API (likes and ratings share the count: webapp.catalogue.views). At most
+    a sixth of the allowance at once (10 of 60 a minute, per 10 s): a minute's writes sent
+    together would hold every web process. A flood is not counted on: one cache read
+    refuses it."""
+    rate = settings.EDIT_RATE
+    burst = max(MIN_BURST, parse_rate(rate)[0] // 6)
+    return not _edit_flooding(request) and allow(f"edit:{request.user.pk}", rate, burst=burst)
 
 
 def _edit_flooding(request: HttpRequest) -> bool:
@@ -308,9 +314,11 @@ def statement_update(request: HttpRequest, sid: str) -> HttpResponse:
 def statement_preview(request: HttpRequest) -> HttpResponse:
     """The top 10 as it would be with the statement being edited (or added), saving nothing:
     the #preview fragment for htmx, the whole page (edits kept) without JavaScript."""
+    if flooding(f"preview:{request.user.pk}", settings.PREVIEW_RATE):
+        return too_many(settings.PREVIEW_RATE)  # a script: nothing read, ranked or rendered
     preview, error, refused = _previewed(request, forms.StatementPreviewForm(request.POST))
     if refused and flooding(f"preview:{request.user.pk}", settings.PREVIEW_RATE):
-        return too_many(settings.PREVIEW_RATE)  # a script: the saved list is not re-ranked for it
+        return too_many(settings.PREVIEW_RATE)
     context: dict[str, Any] = {"preview": preview, "preview_error": error}
     response: HttpResponse
     if request.htmx:
