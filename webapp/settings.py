@@ -79,6 +79,8 @@ INSTALLED_APPS = [
 SERVER_TIMING = env_bool("SERVER_TIMING", True)
 MIDDLEWARE = [
     "webapp.timing.ServerTimingMiddleware",
+    # a session marked as flooding is refused before it is read (webapp.ratelimit)
+    "webapp.ratelimit.FloodGateMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

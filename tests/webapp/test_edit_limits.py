@@ -215,15 +215,16 @@ def test_previews_sent_all_at_once_are_refused_past_a_burst(
 
 @pytest.mark.usefixtures("tiny_models")
 def test_a_flood_of_previews_and_edits_is_refused_without_re_ranking(
-    client: Client, fan: Any, settings: Any
+    fan: Any, settings: Any
 ) -> None:
     from webapp.ratelimit import REFUSALS_SHOWN
 
     services.profile_edit(user=fan, by=fan, action="add", text="funny films")
     settings.PREVIEW_RATE = settings.EDIT_RATE = "1/min"
-    preview = lambda: client.post(reverse("profile_preview"), {"text": "ghosts"}, **HTMX)  # noqa: E731
-    add = lambda: client.post(reverse("profile_statement_add"), {"text": "westerns"}, **HTMX)  # noqa: E731
-    for send in (preview, add):
+    for url, text in (("profile_preview", "ghosts"), ("profile_statement_add", "westerns")):
+        client = Client()  # a session each: a flooding session's writes are all refused
+        client.force_login(fan)
+        send = lambda: client.post(reverse(url), {"text": text}, **HTMX)  # noqa: B023, E731
         assert send().status_code in (200, 302)
         for _ in range(REFUSALS_SHOWN):  # a person sees why, with the list or editor kept
             shown = send()
@@ -247,3 +248,21 @@ def test_profile_writes_sent_all_at_once_are_refused_past_a_burst(
     refused = client.post(add, {"text": "heist films"}, **HTMX)  # 11 of 60, at once
     assert refused.status_code == 429 and TOO_MANY in refused.content.decode()
     assert _versions(alice) == len(words)
+
+
+@pytest.mark.usefixtures("tiny_models")
+def test_a_flooding_session_is_refused_before_it_is_read(
+    client: Client, fan: Any, settings: Any, django_assert_num_queries: Any
+) -> None:
+    from webapp.ratelimit import REFUSALS_SHOWN
+
+    services.profile_edit(user=fan, by=fan, action="add", text="funny films")
+    settings.PREVIEW_RATE = "1/min"
+    for _ in range(1 + REFUSALS_SHOWN + 1):  # allowed, refusals shown, then the flood's first
+        client.post(reverse("profile_preview"), {"text": "ghosts"}, **HTMX)
+    with django_assert_num_queries(0):  # no session, user or profile read: one cache read
+        gated = client.post(reverse("profile_statement_add"), {"text": "westerns"}, **HTMX)
+    assert gated.status_code == 429 and gated["Content-Type"].startswith("text/plain")
+    assert int(gated["Retry-After"]) == 60
+    assert client.get(reverse("profile")).status_code == 200  # reading is never refused
+    assert _versions(fan) == 1

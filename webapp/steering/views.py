@@ -22,7 +22,15 @@ from webapp.profiles import selectors, services, tasks
 from webapp.profiles.models import ProfileVersion
 from webapp.ranking import selectors as ranking_selectors
 from webapp.ranking import services as ranking_services
-from webapp.ratelimit import TOO_MANY, allow, flooding, parse_rate, retry_after, too_many
+from webapp.ratelimit import (
+    TOO_MANY,
+    allow,
+    flood_mark,
+    flooding,
+    parse_rate,
+    retry_after,
+    too_many,
+)
 from webapp.steering import forms
 from webapp.steering import selectors as steering_selectors
 from webapp.steering import services as steering_services
@@ -168,8 +176,12 @@ def _edit_allowed(request: HttpRequest) -> bool:
 
 
 def _edit_flooding(request: HttpRequest) -> bool:
-    """Refused edits far past EDIT_RATE come from a script: refused without rendering."""
-    return flooding(f"edit:{request.user.pk}", settings.EDIT_RATE)
+    """Refused edits far past EDIT_RATE come from a script: refused without rendering, and
+    its session's next writes before it is read (webapp.ratelimit.FloodGateMiddleware)."""
+    if flooding(f"edit:{request.user.pk}", settings.EDIT_RATE):
+        flood_mark(request, settings.EDIT_RATE)
+        return True
+    return False
 
 
 def _refused(response: HttpResponse, rate: str) -> HttpResponse:
@@ -314,10 +326,10 @@ def statement_update(request: HttpRequest, sid: str) -> HttpResponse:
 def statement_preview(request: HttpRequest) -> HttpResponse:
     """The top 10 as it would be with the statement being edited (or added), saving nothing:
     the #preview fragment for htmx, the whole page (edits kept) without JavaScript."""
-    if flooding(f"preview:{request.user.pk}", settings.PREVIEW_RATE):
-        return too_many(settings.PREVIEW_RATE)  # a script: nothing read, ranked or rendered
+    if _preview_flooding(request):  # a script: nothing read, ranked or rendered
+        return too_many(settings.PREVIEW_RATE)
     preview, error, refused = _previewed(request, forms.StatementPreviewForm(request.POST))
-    if refused and flooding(f"preview:{request.user.pk}", settings.PREVIEW_RATE):
+    if refused and _preview_flooding(request):
         return too_many(settings.PREVIEW_RATE)
     context: dict[str, Any] = {"preview": preview, "preview_error": error}
     response: HttpResponse
@@ -331,6 +343,14 @@ def statement_preview(request: HttpRequest) -> HttpResponse:
         sid = request.POST.get("sid", "")
         response = _editor(request, typed={sid: request.POST} if sid else {}, **context)
     return _refused(response, settings.PREVIEW_RATE) if refused else response
+
+
+def _preview_flooding(request: HttpRequest) -> bool:
+    """As _edit_flooding, for previews past PREVIEW_RATE."""
+    if flooding(f"preview:{request.user.pk}", settings.PREVIEW_RATE):
+        flood_mark(request, settings.PREVIEW_RATE)
+        return True
+    return False
 
 
 def _previewed(
