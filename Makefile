@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-models.txt | sha1sum | cut -c1-12)
 
-.PHONY: install run test test-fast lint eval-understanding eval-profiles bench bench-load bench-load-soak bench-rerank bench-rerank-hybrid bench-semantic bench-hybrid-components eval clean
+.PHONY: install run test test-fast lint eval-understanding eval-profiles bench bench-load bench-load-soak bench-abuse bench-rerank bench-rerank-hybrid bench-semantic bench-hybrid-components eval clean
 
 $(STAMP): requirements.txt requirements-models.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,14 @@ bench-load: install
 bench-load-soak: install
 	$(BIN)/python bench/load_bench.py --clients 50 --busy-worker --duration 600 \
 	  --out reports/bench/load-soak.json $(BENCH_ARGS)
+
+## bench-abuse: each attack of issue 25 for 60 s beside 20 signed-in clients (50 logins/s with
+## random usernames, 20 previews/s of new text, 10,000 profile edits from one account, every
+## ?limit= from 1 to 100): ML-100K in PostgreSQL, Redis, gunicorn; the clients' p95 and errors,
+## gunicorn's peak RSS, storage growth (~17 min; reports/bench/abuse.json;
+## BENCH_ARGS="--duration 5 --warmup 3 --edit-count 300" for a smoke run)
+bench-abuse: install
+	$(BIN)/python bench/abuse_bench.py $(BENCH_ARGS)
 
 ## bench-rerank: fine-tune the LLM reranker on ML-100K (~30 min, 3 GB RSS), then the retriever /
 ## zero-shot / LoRA table with CIs, position bias and latency (reports/bench/rerank.json)

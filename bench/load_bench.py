@@ -296,12 +296,22 @@ class Recorder:
 
 
 def client(
-    port: int, paths: list[str], sessions: list[str], stop_at: list[float], rec: Recorder
+    port: int,
+    paths: list[str],
+    sessions: list[str],
+    stop_at: list[float],
+    rec: Recorder,
+    think: float = 0.0,
 ) -> None:
     """One client: a connection it reuses (reopened when the server closes it), cycling
-    through the paths and its share of users, one request at a time."""
+    through the paths and its share of users, one request at a time, ``think`` seconds
+    between a response and the next request (0: at once, the most load it can make)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    for path, session in zip(itertools.cycle(paths), itertools.cycle(sessions), strict=False):
+    for i, (path, session) in enumerate(
+        zip(itertools.cycle(paths), itertools.cycle(sessions), strict=False)
+    ):
+        if i and think:
+            time.sleep(think)
         if time.monotonic() >= stop_at[0]:
             break
         headers = {"Cookie": f"sessionid={session}", "Accept": "text/html,application/json"}
@@ -498,21 +508,8 @@ def _trio(d: dict[str, Any]) -> str:
     return " / ".join("–" if d[k] is None else f"{d[k]:.1f}" for k in ("p50", "p95", "p99"))
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    paths = [p for p in (args.page_path, args.api_path) if p]
-    if not paths:
-        raise SystemExit("nothing to load: both --page-path and --api-path are empty")
-    Path(args.var_dir).mkdir(parents=True, exist_ok=True)
-    logs = Path(args.var_dir) / "logs"
-    ensure_database(args.database_url)
-    env = app_env(args)
-    os.environ.update(env)  # this process reads the same settings (and SECRET_KEY, which
-    # signs the session hashes below) as the worker and gunicorn
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
-    import django
-
-    django.setup()
+def fresh_start(args: argparse.Namespace) -> None:
+    """Migrate, and clear what an earlier run left on this bench's broker, cache and jobs."""
     from django.core.management import call_command
 
     from webapp.celery import app
@@ -529,8 +526,28 @@ def main(argv: list[str] | None = None) -> int:
 
         cache.clear()
     JobRun.objects.exclude(state__in=[JobRun.State.SUCCEEDED, JobRun.State.FAILED]).update(
-        state=JobRun.State.FAILED, error="purged by bench/load_bench.py before a new run"
+        state=JobRun.State.FAILED, error=f"purged by {Path(sys.argv[0]).name} before a new run"
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    paths = [p for p in (args.page_path, args.api_path) if p]
+    if not paths:
+        raise SystemExit("nothing to load: both --page-path and --api-path are empty")
+    Path(args.var_dir).mkdir(parents=True, exist_ok=True)
+    logs = Path(args.var_dir) / "logs"
+    ensure_database(args.database_url)
+    env = app_env(args)
+    os.environ.update(env)  # this process reads the same settings (and SECRET_KEY, which
+    # signs the session hashes below) as the worker and gunicorn
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
+    import django
+
+    django.setup()
+    from webapp.jobs.models import JobRun
+
+    fresh_start(args)
     bin_dir = Path(sys.executable).parent
     worker = gunicorn = None
     try:
