@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core.cache import cache
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from webapp.clientip import RequestLike, client_ip
 
@@ -68,11 +68,16 @@ def flooding(key: str, rate: str) -> bool:
     return int(cache.get(f"ratelimit:{key}") or 0) > limit + REFUSALS_SHOWN
 
 
-def too_many(rate: str) -> HttpResponse:
-    """The bare refusal for a flood: plain text, nothing read or rendered."""
-    response = HttpResponse(
-        "Too many requests.\n", status=429, content_type="text/plain; charset=utf-8"
-    )
+def too_many(rate: str, path: str = "") -> HttpResponse:
+    """The bare refusal for a flood: nothing read or rendered; plain text, or under /api/ the
+    API's JSON error shape (its schema promises one)."""
+    response: HttpResponse
+    if path.startswith("/api/"):
+        response = JsonResponse({"detail": "Too many requests."}, status=429)
+    else:
+        response = HttpResponse(
+            "Too many requests.\n", status=429, content_type="text/plain; charset=utf-8"
+        )
     response["Retry-After"] = str(retry_after(rate))
     return response
 
@@ -109,5 +114,5 @@ class FloodGateMiddleware:
         if session and request.method == "POST":
             rate = cache.get(f"flood:{session}")
             if rate:
-                return too_many(str(rate))
+                return too_many(str(rate), request.path)
         return self.get_response(request)

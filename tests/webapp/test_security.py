@@ -210,3 +210,14 @@ def test_a_flood_of_password_attempts_is_refused_without_a_page(alice: Any, sett
     bare = answers[-1]  # a script gets a bare refusal: no template rendered for it
     assert bare.status_code == 429 and bare["Content-Type"].startswith("text/plain")
     assert int(bare["Retry-After"]) > 0 and b"<" not in bare.content
+
+
+def test_a_flood_on_the_api_is_refused_in_the_apis_shape(alice: Any, settings: Any) -> None:
+    from webapp.ratelimit import REFUSALS_SHOWN
+
+    settings.LOGIN_ATTEMPT_RATE = "1/min"
+    api = APIClient()
+    body = {"username": _random(), "password": _random()}
+    answers = [api.post("/api/v1/auth/token/", body) for _ in range(1 + REFUSALS_SHOWN + 2)]
+    bare = answers[-1]  # past the refusals shown: still the JSON the schema promises
+    assert bare.status_code == 429 and bare.json()["detail"] and int(bare["Retry-After"]) > 0

@@ -51,10 +51,12 @@ class PasswordAttemptLimitMiddleware:
         # a script, not a person: refused at no cost (one cache read, nothing counted or
         # rendered), from the first refusal past those shown
         if flooding(key, rate):
-            return too_many(rate)
+            return too_many(rate, request.path)
         if allow(key, rate, burst=max(PASSWORD_BURST, parse_rate(rate)[0] // 4)):
             return None
-        return too_many(rate) if flooding(key, rate) else _refused(request, retry_after(rate))
+        if flooding(key, rate):
+            return too_many(rate, request.path)
+        return _refused(request, retry_after(rate))
 
 
 def _refused(request: HttpRequest, seconds: int) -> HttpResponse:
