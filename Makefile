@@ -57,7 +57,7 @@ bench-load-soak: install
 ## bench-abuse: each attack of issue 25 for 60 s beside 20 signed-in clients (50 logins/s with
 ## random usernames, 20 previews/s of new text, 10,000 profile edits from one account, every
 ## ?limit= from 1 to 100): ML-100K in PostgreSQL, Redis, gunicorn; the clients' p95 and errors,
-## gunicorn's peak RSS, storage growth (~17 min; reports/bench/abuse.json;
+## gunicorn's peak RSS, storage growth (~20 min; reports/bench/abuse.json;
 ## BENCH_ARGS="--duration 5 --warmup 3 --edit-count 300" for a smoke run)
 bench-abuse: install
 	$(BIN)/python bench/abuse_bench.py $(BENCH_ARGS)
