@@ -107,6 +107,8 @@ class UserState:
         if magic != _MAGIC:
             raise ValueError("not a packed user state")
         body = json.loads(data[_HEADER.size : _HEADER.size + length])
+        if isinstance(body, list):  # the first format: the roles alone, no spread
+            body = {"roles": body, "spread": None}
         offset, roles = _HEADER.size + length, {}
         for h in body["roles"]:
             vector = None

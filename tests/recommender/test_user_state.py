@@ -134,3 +134,15 @@ def test_above_eases_size_the_hybrid_is_collaborative_through_item_knn_and_keeps
         got = side.parts(state, hybrid.seen(int(u)))
         for role, want in expected.items():
             np.testing.assert_allclose(got[role], want[u], atol=1e-5)
+
+
+def test_a_state_packed_before_the_spread_was_kept_still_reads() -> None:
+    import json
+    import struct
+
+    header = [{"role": "text", "kind": "dot", "weight": 1.0, "mean": 0.0, "std": 1.0,
+               "normalised": False, "dim": 2}]  # fmt: skip
+    text = json.dumps(header).encode()
+    data = struct.pack("<3sI", b"US1", len(text)) + text + np.array([1, 2], "<f4").tobytes()
+    state = UserState.unpack(data)
+    assert state.spread is None and state.roles["text"].vector.tolist() == [1.0, 2.0]
