@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-models.txt | sha1sum | cut -c1-12)
 
-.PHONY: install run test test-fast lint eval-understanding eval-profiles bench bench-load bench-load-soak bench-abuse bench-rerank bench-rerank-hybrid bench-semantic bench-hybrid-components eval clean
+.PHONY: install run test test-fast lint eval-understanding eval-profiles bench bench-load bench-load-soak bench-abuse bench-scale bench-refresh bench-rerank bench-rerank-hybrid bench-semantic bench-hybrid-components eval clean
 
 $(STAMP): requirements.txt requirements-models.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -61,6 +61,17 @@ bench-load-soak: install
 ## BENCH_ARGS="--duration 5 --warmup 3 --edit-count 300" for a smoke run)
 bench-abuse: install
 	$(BIN)/python bench/abuse_bench.py $(BENCH_ARGS)
+
+## bench-scale: bytes stored per user and the statement re-rank of the request path at 3.7k, 30k
+## and 100k synthetic items, one core, the project's own functions (~3 min;
+## reports/bench/scale.json)
+bench-scale: install
+	$(BIN)/python bench/scale_bench.py $(BENCH_ARGS)
+
+## bench-refresh: users/s of the list refresh in parts with 1 and 2 real Celery workers on Redis
+## and PostgreSQL, ML-1M, EASE (~6 min; reports/bench/refresh.json; needs idle cores)
+bench-refresh: install
+	$(BIN)/python bench/refresh_bench.py $(BENCH_ARGS)
 
 ## bench-rerank: fine-tune the LLM reranker on ML-100K (~30 min, 3 GB RSS), then the retriever /
 ## zero-shot / LoRA table with CIs, position bias and latency (reports/bench/rerank.json)
