@@ -591,6 +591,50 @@ def _retrieve(
     return pool[top[np.lexsort((pool[top], -score[top]))]]
 
 
+def _extended(
+    candidates: np.ndarray,
+    base: np.ndarray,
+    base_components: dict[str, np.ndarray],
+    extra: np.ndarray,
+    catalogue_scores: WholeCatalogue,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``candidates`` and ``base`` with the retrieved items appended; ``base_components``
+    extended in place with their parts: the same model's, read off the whole catalogue."""
+    extra_parts = catalogue_scores.parts_of(extra)
+    added_total = (
+        np.sum(list(extra_parts.values()), axis=0) if extra_parts else np.zeros(len(extra))
+    )  # the total is the parts' sum
+    for role in set(base_components) | set(extra_parts):
+        known = base_components.get(role, np.zeros(len(candidates)))
+        more = extra_parts.get(role)
+        added = np.zeros(len(extra)) if more is None else np.asarray(more)
+        base_components[role] = np.concatenate([known, added.astype(np.float64)])
+    return np.concatenate([candidates, extra]), np.concatenate([base, added_total])
+
+
+def _matched(
+    sims: np.ndarray,
+    moments: tuple[np.ndarray, np.ndarray],
+    facts: Sequence[StatementFacts],
+    config: ScoringConfig,
+) -> np.ndarray:
+    """(C, S) bool: a text or title statement matches from its z-score threshold on; facts
+    statements never match by similarity (their fit decides)."""
+    mean, std = moments
+    z = np.where(std > 1e-9, (sims - mean) / np.where(std > 1e-9, std, 1.0), 0.0)
+    floor = np.array(
+        [
+            np.inf
+            if f.kind == "facts"
+            else config.title_min_z
+            if f.kind == "title"
+            else config.free_text_min_z
+            for f in facts
+        ]
+    )  # (S,)
+    return z >= floor[None, :]
+
+
 def profile_rerank(
     candidates: np.ndarray,
     base_scores: np.ndarray,
@@ -659,38 +703,15 @@ def profile_rerank(
                 config,
             )
             if len(extra):
-                # the retrieved items' parts are the same model's, read off the whole catalogue
-                candidates = np.concatenate([candidates, extra])
-                extra_parts = catalogue_scores.parts_of(extra)
-                added_total = (
-                    np.sum(list(extra_parts.values()), axis=0)
-                    if extra_parts
-                    else np.zeros(len(extra))
-                )  # the total is the parts' sum
-                base = np.concatenate([base, added_total])
-                for role in set(base_components) | set(extra_parts):
-                    known = base_components.get(role, np.zeros(len(candidates) - len(extra)))
-                    more = extra_parts.get(role)
-                    added = np.zeros(len(extra)) if more is None else np.asarray(more)
-                    base_components[role] = np.concatenate([known, added.astype(np.float64)])
-        mean, std = moments  # (S,) each: for matching
+                candidates, base = _extended(
+                    candidates, base, base_components, extra, catalogue_scores
+                )
         sims = affinity[candidates]  # (C, S)
         free = [j for j, f in enumerate(facts) if f.kind == "free"]
         if free and text_moments is not None:  # the free-text cosines of the candidates only
             vectors = statement_vectors[free].astype(item_vectors.dtype)
             sims[:, free] = item_vectors[candidates] @ vectors.T
-        z = np.where(std > 1e-9, (sims - mean) / np.where(std > 1e-9, std, 1.0), 0.0)
-        floor = np.array(
-            [
-                np.inf
-                if f.kind == "facts"
-                else config.title_min_z
-                if f.kind == "title"
-                else config.free_text_min_z
-                for f in facts
-            ]
-        )  # (S,) the z from which a text or title statement matches; facts decide the rest
-        matches = fit[candidates] | (z >= floor[None, :])
+        matches = fit[candidates] | _matched(sims, moments, facts, config)
     else:
         stats, sims = np.zeros((2, 0)), np.zeros((len(candidates), 0))
         matches = np.zeros((len(candidates), 0), dtype=bool)

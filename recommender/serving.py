@@ -134,19 +134,7 @@ def top_n(
             states = list(found)
         else:
             parts = component_scores(model, chunk)  # role -> (b, n_items)
-        total = np.sum(list(parts.values()), axis=0)  # (b, n_items)
-        total[~np.isfinite(total)] = -np.inf
-        if excluded_items is not None:
-            total[:, excluded_items] = -np.inf
-        for row, user in enumerate(chunk):
-            total[row, model.seen(int(user))] = -np.inf
-        k = min(n, total.shape[1])
-        head = np.argpartition(-total, k - 1, axis=1)[:, :k]  # (b, k) unordered
-        lists = []
-        for row in range(len(chunk)):
-            cand = head[row]
-            cand = cand[np.isfinite(total[row, cand])]
-            lists.append(cand[np.lexsort((cand, -total[row, cand]))])  # best first, ties by index
+        total, lists = _best(model, chunk, parts, n, excluded_items)
         evidence = (
             attribute(model, chunk, lists, k=attribute_k, last=attribute_last)
             if attribute_k > 0
@@ -164,6 +152,31 @@ def top_n(
                 else {},
                 state=states[row],
             )
+
+
+def _best(
+    model: Ranker,
+    chunk: np.ndarray,
+    parts: dict[str, np.ndarray],
+    n: int,
+    excluded_items: np.ndarray | None,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(b, n_items) totals with unshowable items at -inf, and each row's best ``n`` item
+    indices, best first, ties by index."""
+    total = np.sum(list(parts.values()), axis=0)  # (b, n_items)
+    total[~np.isfinite(total)] = -np.inf
+    if excluded_items is not None:
+        total[:, excluded_items] = -np.inf
+    for row, user in enumerate(chunk):
+        total[row, model.seen(int(user))] = -np.inf
+    k = min(n, total.shape[1])
+    head = np.argpartition(-total, k - 1, axis=1)[:, :k]  # (b, k) unordered
+    lists = []
+    for row in range(len(chunk)):
+        cand = head[row]
+        cand = cand[np.isfinite(total[row, cand])]
+        lists.append(cand[np.lexsort((cand, -total[row, cand]))])  # best first, ties by index
+    return total, lists
 
 
 def pack_parts(parts: dict[str, np.ndarray]) -> bytes:

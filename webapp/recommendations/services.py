@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from recommender import registry
 from recommender.base import Ranker
-from recommender.serving import pack_parts, top_n, train_for_serving
+from recommender.serving import UserList, pack_parts, top_n, train_for_serving
 from recommender.user_state import item_side
 from webapp.catalogue.models import Interaction, Item
 from webapp.catalogue.selectors import POSITIVE, catalogue_from_db
@@ -166,26 +166,11 @@ def recommendations_refresh(
         keep_state=True,
     )
     for n, ul in enumerate(lists, start=1):
-        entries = [
-            {
-                "item": item_ids[i],
-                "score": round(float(s), 5),
-                "components": {r: round(float(c[j]), 5) for r, c in ul.components.items()},
-                # role -> [[history item pk, share of that role's part], ...], best first:
-                # what the explanation of this item cites, computed by the model that made it
-                "evidence": {
-                    role: [[item_ids[h], round(float(share), 5)] for h, share in pairs]
-                    for role, pairs in (ul.attributions[j] if ul.attributions else {}).items()
-                    if pairs
-                },
-            }
-            for j, (i, s) in enumerate(zip(ul.items, ul.scores, strict=True))
-        ]
         batch.append(
             RecommendationList(
                 user_id=known_users[ul.user],
                 model_version=model_version,
-                entries=entries,
+                entries=_entries(ul, item_ids),
                 catalogue_scores=pack_parts(ul.catalogue) if ul.catalogue else None,
                 user_state=ul.state.pack() if ul.state is not None else None,
             )
@@ -197,6 +182,25 @@ def recommendations_refresh(
     written += _store(batch)
     progress(1.0, f"{written:,} lists in {time.perf_counter() - started:.1f} s")
     return written
+
+
+def _entries(ul: UserList, item_ids: list[Any]) -> list[dict[str, Any]]:
+    """A stored list's JSON: per item its pk, score, parts and the evidence of each part."""
+    return [
+        {
+            "item": item_ids[i],
+            "score": round(float(s), 5),
+            "components": {r: round(float(c[j]), 5) for r, c in ul.components.items()},
+            # role -> [[history item pk, share of that role's part], ...], best first:
+            # what the explanation of this item cites, computed by the model that made it
+            "evidence": {
+                role: [[item_ids[h], round(float(share), 5)] for h, share in pairs]
+                for role, pairs in (ul.attributions[j] if ul.attributions else {}).items()
+                if pairs
+            },
+        }
+        for j, (i, s) in enumerate(zip(ul.items, ul.scores, strict=True))
+    ]
 
 
 def refresh_plan(
