@@ -174,6 +174,9 @@ class CatalogueVersion(models.Model):
     raw SQL writers (imports, the statistics task, enrichment) bump it too."""
 
     number = models.BigIntegerField(default=0)
+    # a random value each bump writes: a rolled-back write takes its number back, and the
+    # next write would reach the same number with other content; the token tells them apart
+    token = models.FloatField(default=0.0)
 
     def __str__(self) -> str:
         return f"catalogue version {self.number}"

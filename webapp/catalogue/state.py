@@ -48,15 +48,16 @@ class CatalogueState:
 
 
 def _signature() -> tuple[Any, ...]:
-    """Changes whenever an item row, its genres or the statistics change: the number database
-    triggers bump on each such write (CatalogueVersion), one primary-key read per request
-    whatever the catalogue's size. Without that row (a test database flushed between tests)
-    the aggregate scan below stands in."""
+    """Changes whenever an item row, its genres or the statistics change: the number and
+    random token database triggers write on each such write (CatalogueVersion), one
+    primary-key read per request whatever the catalogue's size (the token: a rolled-back
+    write takes its number back, and the next one must not look like it). Without that row
+    (a test database flushed between tests) the aggregate scan below stands in."""
     table = connection.ops.quote_name(CatalogueVersion._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT number FROM {table} WHERE id = 1")
+        cursor.execute(f"SELECT number, token FROM {table} WHERE id = 1")
         row = cursor.fetchone()
-    return ("version", row[0]) if row else _scanned()
+    return ("version", *row) if row else _scanned()
 
 
 def _scanned() -> tuple[Any, ...]:
