@@ -5,6 +5,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import recommender.models.hybrid as hybrid_module
 from recommender.base import Ranker
 from recommender.models.dense import DenseConfig, DenseText
 from recommender.models.ease import EASE, EASEConfig
@@ -105,6 +106,25 @@ def test_tuning_never_looks_at_the_test_items(data: Checkerboard) -> None:
     scrambled = replace(split, test_items=np.roll(split.test_items, 1))
     again, _ = Hybrid.tune(scrambled, data.catalogue, config, builders=BUILDERS, tuners=tuners)
     assert again.weights == chosen.weights
+
+
+def test_a_catalogue_too_large_for_every_user_tunes_its_weights_on_a_seeded_sample(
+    data: Checkerboard, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    split = leave_last_out(data.interactions)
+    users, items = hybrid_module.tuning_sample(split, seed=0)
+    assert users.tolist() == split.users.tolist()  # small: every user, as before
+    monkeypatch.setattr(hybrid_module, "TUNE_MIN_USERS", 5)
+    monkeypatch.setattr(hybrid_module, "TUNE_CELLS", 5 * split.train.n_items)
+    users, items = hybrid_module.tuning_sample(split, seed=0)
+    assert len(users) == 5 and set(users.tolist()) <= set(split.users.tolist())
+    where = {u: i for u, i in zip(split.users.tolist(), split.valid_items.tolist(), strict=True)}
+    assert items.tolist() == [where[u] for u in users.tolist()]  # still aligned
+    assert hybrid_module.tuning_sample(split, seed=0)[0].tolist() == users.tolist()  # seeded
+    tuners = dict.fromkeys(("collaborative", "sequential", "text"), no_search)
+    config = HybridConfig(weight_step=0.5)
+    chosen, _ = Hybrid.tune(split, data.catalogue, config, builders=BUILDERS, tuners=tuners)
+    assert abs(sum(chosen.weights.values()) - 1) < 1e-9
 
 
 def test_flat_hparams_round_trip_through_the_registry_format() -> None:
