@@ -67,12 +67,10 @@ class RoleState:
 
     def scale(self, raw: np.ndarray) -> np.ndarray:
         """Raw scores -> this role's part, exactly as the model's ``components_users`` does."""
+        from recommender.models.hybrid import zscored
+
         raw = np.asarray(raw, np.float64)
-        if not self.normalised:
-            return raw
-        if self.std <= 0:
-            return np.zeros_like(raw)
-        return self.weight * ((raw - self.mean) / self.std)
+        return self.weight * zscored(raw, self.mean, self.std) if self.normalised else raw
 
 
 @dataclass(frozen=True)
@@ -279,15 +277,6 @@ def _user_vectors(role: Role, users: np.ndarray) -> np.ndarray:
     return out
 
 
-def _moments(raw: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(b,), (b,): mean and std over each row's unseen items, the formula of ``normalise``."""
-    free = ~seen
-    count = np.maximum(free.sum(1, keepdims=True), 1)
-    mean = np.where(free, raw, 0.0).sum(1, keepdims=True) / count
-    var = np.where(free, (raw - mean) ** 2, 0.0).sum(1, keepdims=True) / count
-    return mean[:, 0], np.sqrt(var)[:, 0]
-
-
 def user_states(
     model: Ranker, users: np.ndarray, roles: Sequence[Role] | None = None
 ) -> tuple[list[UserState], dict[str, np.ndarray]]:
@@ -299,17 +288,17 @@ def user_states(
     roles = roles_of(model) if roles is None else list(roles)
     if roles is None:
         raise TypeError(f"{model.name} has no user state; keep its per-item parts")
+    from recommender.models.hybrid import seen_rows, zscore_moments, zscored
+
     users = np.asarray(users, np.int64)
-    seen = np.zeros((len(users), model.n_items), dtype=bool)
-    for row, u in enumerate(users):
-        seen[row, model.seen(int(u))] = True
+    seen = seen_rows(model, users)
     states: list[dict[str, RoleState]] = [{} for _ in users]
     parts: dict[str, np.ndarray] = {}
     for role in roles:
         vectors = _user_vectors(role, users) if role.kind == DOT else None
         raw = np.asarray(score_users(role.model, users), np.float64)
         if role.normalised:
-            mean, std = _moments(raw, seen)
+            mean, std = zscore_moments(raw, seen)
         else:
             mean, std = np.zeros(len(users)), np.ones(len(users))
         for row in range(len(users)):
@@ -317,12 +306,8 @@ def user_states(
             states[row][role.name] = RoleState(
                 role.kind, role.weight, float(mean[row]), float(std[row]), role.normalised, vector
             )
-        if role.normalised:
-            safe = np.where(std > 0, std, 1.0)[:, None]
-            scaled = np.where(std[:, None] > 0, (raw - mean[:, None]) / safe, 0.0)
-            parts[role.name] = role.weight * scaled
-        else:
-            parts[role.name] = raw
+        normalised = zscored(raw, mean[:, None], std[:, None]) if role.normalised else None
+        parts[role.name] = raw if normalised is None else role.weight * normalised
     total = np.sum(list(parts.values()), axis=0)  # (b, n_items)
     spread = [
         float(row[~mask].std()) if (~mask).sum() > 1 else None

@@ -80,6 +80,32 @@ class HybridConfig:
         return self.weights.get(role, 1.0 / len(self.components))
 
 
+def zscore_moments(scores: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(b,), (b,): each row's mean and std over its unseen items (the user state keeps them,
+    recommender.user_state, to score any item later exactly as :func:`normalise` does)."""
+    x = np.asarray(scores, dtype=np.float64)
+    free = ~np.asarray(seen, dtype=bool)
+    count = np.maximum(free.sum(1, keepdims=True), 1)  # (b, 1)
+    mean = np.where(free, x, 0.0).sum(1, keepdims=True) / count
+    var = np.where(free, (x - mean) ** 2, 0.0).sum(1, keepdims=True) / count
+    return mean[:, 0], np.sqrt(var)[:, 0]
+
+
+def zscored(x: np.ndarray, mean: np.ndarray | float, std: np.ndarray | float) -> np.ndarray:
+    """(x - mean) / std, broadcast; a constant row (std 0: no signal, e.g. a user without
+    history) contributes nothing."""
+    std = np.asarray(std, dtype=np.float64)
+    return np.where(std > 0, (np.asarray(x, np.float64) - mean) / np.where(std > 0, std, 1.0), 0.0)
+
+
+def seen_rows(model: Ranker, users: np.ndarray) -> np.ndarray:
+    """(len(users), n_items) bool: the fitted history of each user."""
+    out = np.zeros((len(users), model.n_items), dtype=bool)
+    for row, u in enumerate(users):
+        out[row, model.seen(int(u))] = True
+    return out
+
+
 def normalise(scores: np.ndarray, seen: np.ndarray, how: str) -> np.ndarray:
     """Per-row normalisation over unseen items. scores, seen: (b, n_items) -> (b, n_items).
 
@@ -88,13 +114,8 @@ def normalise(scores: np.ndarray, seen: np.ndarray, how: str) -> np.ndarray:
     """
     x = np.asarray(scores, dtype=np.float64)
     if how == "zscore":
-        free = ~seen
-        count = np.maximum(free.sum(1, keepdims=True), 1)  # (b, 1)
-        mean = np.where(free, x, 0.0).sum(1, keepdims=True) / count
-        var = np.where(free, (x - mean) ** 2, 0.0).sum(1, keepdims=True) / count
-        std = np.sqrt(var)
-        # a constant row (no signal, e.g. a user without history) contributes nothing
-        return np.where(std > 0, (x - mean) / np.where(std > 0, std, 1.0), 0.0)
+        mean, std = zscore_moments(x, seen)
+        return zscored(x, mean[:, None], std[:, None])
     if how == "rank":
         masked = np.where(seen, -np.inf, x)
         ranks = masked.argsort(1).argsort(1).astype(np.float64)  # 0 = worst
@@ -263,10 +284,7 @@ class Hybrid(Ranker):
     # ---------------------------------------------------------------------- scoring
     def _seen_rows(self, users: np.ndarray) -> np.ndarray:
         """(len(users), n_items) bool: the fitted history of each user."""
-        out = np.zeros((len(users), self.n_items), dtype=bool)
-        for row, u in enumerate(users):
-            out[row, self.seen(int(u))] = True
-        return out
+        return seen_rows(self, users)
 
     def components_users(self, users: np.ndarray) -> dict[str, np.ndarray]:
         """role -> (len(users), n_items) float64 weighted, normalised component scores."""

@@ -175,15 +175,15 @@ class _Candidates:
 
 
 # (model version, catalogue signature) -> _model_rows(): the same for every user
-_MODEL_ROWS: dict[tuple[str, tuple[Any, ...]], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+_ModelRows = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+_MODEL_ROWS: dict[tuple[str, tuple[Any, ...]], _ModelRows] = {}
 
 
-def _model_rows(
-    version: str, path: str, state: CatalogueState
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _model_rows(version: str, path: str, state: CatalogueState) -> _ModelRows:
     """(model columns, their catalogue rows, the rows any user may be shown: known to the
-    model and active) for one model version on one catalogue state, worked out once per
-    (version, catalogue signature) rather than on every request."""
+    model and active, each catalogue row's model column or -1) for one model version on one
+    catalogue state, worked out once per (version, catalogue signature) rather than on
+    every request."""
     key = (version, state.signature)
     if (found := _MODEL_ROWS.get(key)) is not None:
         return found
@@ -196,9 +196,11 @@ def _model_rows(
     for pk in frozenset(state.catalogue.ids.ids) - state.active:
         if (i := state.position(pk)) is not None:
             shown[i] = False
+    column = np.full(len(state.catalogue), -1, np.int64)
+    column[dst] = src
     if len(_MODEL_ROWS) >= 4:  # a few versions and catalogue states at most
         _MODEL_ROWS.clear()
-    _MODEL_ROWS[key] = found = (src, dst, shown)
+    _MODEL_ROWS[key] = found = (src, dst, shown, column)
     return found
 
 
@@ -222,12 +224,10 @@ def _on_demand(inputs: _Inputs, stored: RecommendationList) -> ScoredOnDemand | 
     pks = model_item_ids(mv.version, mv.path)
     if side.n_items != len(pks):
         return None  # written for another ids file: never guess an alignment
-    column = {pk: j for j, pk in enumerate(pks)}
-    history = np.array([column[pk] for pk in inputs.positive if pk in column], np.int64)
     user = UserState.unpack(stored.user_state)
-    src, dst, shown = _model_rows(mv.version, mv.path, inputs.state)
-    col_of_row = np.full(len(inputs.state.catalogue), -1, np.int64)
-    col_of_row[dst] = src
+    _, _, shown, col_of_row = _model_rows(mv.version, mv.path, inputs.state)
+    history = col_of_row[inputs.history]  # O(history), through the cached column map
+    history = history[history >= 0]
 
     def score(rows: np.ndarray) -> dict[str, np.ndarray]:
         cols = col_of_row[rows]
@@ -257,7 +257,7 @@ def _whole_catalogue(
     n_model = len(model_item_ids(mv.version, mv.path))
     if any(len(v) != n_model for v in parts.values()):
         return None  # written for another ids file: never guess an alignment
-    src, dst, shown = _model_rows(mv.version, mv.path, state)
+    src, dst, shown, _ = _model_rows(mv.version, mv.path, state)
     components = {}
     for role, values in parts.items():
         mapped = np.zeros(len(state.catalogue))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from celery import shared_task
@@ -8,7 +9,7 @@ from django.db import OperationalError, transaction
 
 from webapp.catalogue.tasks import item_vectors_enqueue
 from webapp.jobs.models import JobRun
-from webapp.jobs.services import job_enqueue, job_progress
+from webapp.jobs.services import Progress, job_enqueue, job_progress
 from webapp.jobs.tasks import JobTask
 from webapp.recommendations import selectors, services
 from webapp.recommendations.models import ModelVersion
@@ -32,7 +33,7 @@ def model_train(
             job_id=job_id, fraction=0.8 + 0.2 * fraction, message=f"refreshing lists: {message}"
         )
 
-    requested_at = JobRun.objects.filter(pk=job_id).values_list("created_at", flat=True).first()
+    requested_at = _requested_at(job_id)
     mv = services.model_train(name=name, seed=seed, activate=False, progress=training)
     if (serving := services.newer_serving(requested_at)) is not None:
         return {
@@ -52,8 +53,7 @@ def model_train(
             "lists": f"{mv.n_users:,} users in {len(numbers)} parts, written by the workers",
             "activated": "when the last part is written",
         }
-    written = services.recommendations_refresh(model_version=mv, progress=refreshing)
-    activated = services.model_activate(mv=mv, requested_at=requested_at)
+    written, activated = _refresh_and_activate(mv, requested_at, refreshing)
     # Profile re-ranking and explanations need item vectors; the refresh is a no-op when the
     # stored ones still match the catalogue's texts.
     item_vectors_enqueue()
@@ -83,12 +83,11 @@ def model_train_first(
     def report(fraction: float, message: str) -> None:
         job_progress(job_id=job_id, fraction=fraction, message=f"{quick}: {message}")
 
-    requested_at = JobRun.objects.filter(pk=job_id).values_list("created_at", flat=True).first()
+    requested_at = _requested_at(job_id)
     mv = services.model_train(name=quick, seed=seed, activate=False, hparams={}, progress=report)
     activated, written = False, 0
     if services.newer_serving(requested_at) is None:
-        written = services.recommendations_refresh(model_version=mv, progress=report)
-        activated = services.model_activate(mv=mv, requested_at=requested_at)
+        written, activated = _refresh_and_activate(mv, requested_at, report)
     # queued after the quick version is active, so the better one may replace it
     follow = job_enqueue(task=model_train, arguments={"name": name, "seed": seed})
     item_vectors_enqueue()
@@ -98,6 +97,20 @@ def model_train_first(
         "activated": activated,
         "then": f"{name} (job #{follow.pk})",
     }
+
+
+def _requested_at(job_id: int | None) -> datetime | None:
+    """When the training was asked for: what activation compares newer versions with."""
+    return JobRun.objects.filter(pk=job_id).values_list("created_at", flat=True).first()
+
+
+def _refresh_and_activate(
+    mv: ModelVersion, requested_at: datetime | None, progress: Progress
+) -> tuple[int, bool]:
+    """Every user's list from ``mv`` in this task, then ``mv`` serves (unless a newer
+    version does): (lists written, whether it serves)."""
+    written = services.recommendations_refresh(model_version=mv, progress=progress)
+    return written, services.model_activate(mv=mv, requested_at=requested_at)
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
