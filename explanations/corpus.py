@@ -28,8 +28,11 @@ _HERE = Path(__file__).resolve().parent
 _REPO = _HERE.parent
 LABELS = _HERE / "data" / "real_requests.jsonl"
 IARD_LABELS = _HERE / "data" / "iard_requests.jsonl"
+# IARD-2: every seeker turn of the partial file's other 214 conversations, labelled (all of it
+# held out, split "test") after IARD-1's test split had been run and studied
+IARD2_LABELS = _HERE / "data" / "iard2_requests.jsonl"
 # Both files of UserSimCRS's IARD folder: the 77 fully annotated conversations, and the
-# partially annotated ones (only their first 45 are labelled here). Their ids do not overlap.
+# partially annotated ones (their first 45 in IARD-1, the other 214 in IARD-2). Ids do not overlap.
 IARD_FILES = ("formatted_IARD_annotated_gold.json", "formatted_IARD_annotated_partially.json")
 PARAPHRASES = _HERE / "data" / "paraphrases.jsonl"
 ENV_VAR = "REQUESTS_CORPUS_DIR"
@@ -185,6 +188,15 @@ def load_iard_requests(split: str | None = None) -> list[RealRequest]:
     for row in rows:
         if row["split"] != iard_split(row["id"].split("/")[1]):
             raise ValueError(f"{row['id']}: labelled {row['split']}, its id hashes elsewhere")
+    return [_request(row, _raw_text(row["id"], row["sha1"])) for row in rows]
+
+
+def load_iard2_requests(split: str | None = None) -> list[RealRequest]:
+    """IARD-2, the second held-out set: all of it is test (an empty dev split)."""
+    rows = _read_jsonl(IARD2_LABELS, split)
+    for row in rows:
+        if row["split"] != "test":
+            raise ValueError(f"{row['id']}: IARD-2 is held out whole, labelled {row['split']}")
     return [_request(row, _raw_text(row["id"], row["sha1"])) for row in rows]
 
 

@@ -235,4 +235,31 @@ def test_the_evaluation_skips_iard_when_its_files_are_absent(
     monkeypatch.setenv("REQUESTS_CORPUS_DIR", str(tmp_path / "nothing-here"))
     sets = _load_sets(["iard", "paraphrases"], "dev")
     assert list(sets) == ["paraphrases"] and sets["paraphrases"]
-    assert "iard: raw files not found" in capsys.readouterr().out
+    assert "iard, iard2: raw files not found" in capsys.readouterr().out
+
+
+def test_iard2_is_held_out_whole_and_shares_no_conversation_with_iard() -> None:
+    def rows(path: Path) -> list[dict[str, Any]]:
+        with path.open(encoding="utf-8") as fh:
+            return [json.loads(line) for line in fh if line.strip()]
+
+    second, first = rows(corpus.IARD2_LABELS), rows(corpus.IARD_LABELS)
+    assert len(second) >= 1000 and sum(r["actionable"] for r in second) >= 300
+    assert {r["split"] for r in second} == {"test"}
+    assert len({r["id"] for r in second}) == len(second)
+    for row in second:
+        assert len(row["sha1"]) == 10 and "text" not in row, row["id"]
+        named = {g for group in row["genres"] for g in group} | set(row["not_genres"])
+        assert named <= MOVIELENS_GENRES, (row["id"], named - MOVIELENS_GENRES)
+    conversations = {r["id"].split("/")[1] for r in first}
+    assert not conversations & {r["id"].split("/")[1] for r in second}
+
+
+def test_an_iard2_label_outside_the_test_split_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "iard2.jsonl"
+    path.write_text(json.dumps({**iard_label("474", 2, IARD_TEXT), "split": "dev"}) + "\n")
+    monkeypatch.setattr(corpus, "IARD2_LABELS", path)
+    with pytest.raises(ValueError, match="held out whole"):
+        corpus.load_iard2_requests()
