@@ -739,6 +739,28 @@ def _more(message: str) -> bool:
     )
 
 
+def _open_words_answer(
+    ctx: ChatContext,
+    state: ConversationState,
+    u: Understanding,
+    words: Sequence[tuple[str, str]],
+    n: int,
+    understood: tuple[str, ...],
+    note: str,
+) -> Reply:
+    """A wish in words that name no genre of ours ("martial arts films", "Disney movies")
+    that the learned reader places near one: films of that genre, ranked by the words as a
+    soft text preference, and the reply says how the words were read. Words it places near
+    no genre ("space opera") are asked about instead: the items' texts (title and genres)
+    are too thin to rank on them alone."""
+    phrase, hint = words[0]
+    wishes = ParsedRequest(genre_groups=((hint,),), statements=((phrase, "likes"),))
+    state, _ = _with_request(ctx, _anchored(ctx, state, u), wishes, fresh=True)
+    genre = GENRE_PHRASE.get(hint, hint)
+    lead = f"“{phrase}” is not one of our genres; I read it as close to {genre}:"
+    return _recommend(ctx, replace(state, shown=()), n, lead, understood, note)
+
+
 def respond(state: ConversationState, message: str, ctx: ChatContext, n: int = 5) -> Reply:
     """One turn: answer a question, recommend, or ask for clarification (see module doc)."""
     state = replace(state, turns=state.turns + 1)
@@ -755,6 +777,8 @@ def respond(state: ConversationState, message: str, ctx: ChatContext, n: int = 5
     u = understand(text, _vocabulary(ctx.catalogue), ctx.index, ctx.newest_year, ctx.reader)
     understood = u.chips(ctx.index.label)
     note = _unknown_note(ctx, u, message)
+    if (open_words := u.open_words) and not soft and u.only_hints and state.is_empty():
+        return _open_words_answer(ctx, state, u, open_words, n, understood, note)
     if u.only_unread_words and not soft:
         words = "; ".join(f"“{t}”" for t, _ in u.request.statements[:2])
         ask = (

@@ -36,6 +36,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
 Strength = Literal["hard", "soft"]
@@ -218,6 +219,13 @@ _STOP = frozenset(
         "really",
         "just",
         "also",
+        # what is left of "I don't watch westerns much", "no horror anymore"
+        "much",
+        "anymore",
+        "either",
+        "often",
+        "lately",
+        "ever",
     ]
 )
 # "what about" / "how about" opening a clause after a comma or a full stop still turn to
@@ -318,7 +326,7 @@ def years_in(text: str, negated: bool) -> tuple[int | None, int | None, str]:
         return a, b, (low[: m.start()] + low[m.end() :]).strip()
     m = re.search(
         r"(before|older than|earlier than|pre-?|prior to|until|up to|after|newer than|later than|"
-        r"since|from|post-?)\s*(\d{4})(?:\s+on(?:wards?)?)?",
+        r"since|from|post-?)\s*(\d{4})(?:\s+on(?:wards?)?\b)?",
         low,
     )
     if m:
@@ -408,6 +416,84 @@ def _cued(
     return "likes", "soft", False, None
 
 
+# A negation inside a clause scopes over what follows it, as in NegEx ("maybe something not
+# animated", "as long as it is not horror", "I really don't watch westerns"), and a cue after
+# other words is still the clause's cue ("particularly I like thrillers"): the last cue before
+# the clause's first genre word decides, not only a cue at its start.
+_NEGATOR = re.compile(
+    r"\b(?:(?:do|does|did|can|could|would|will|should|is|are|was|were|wo)(?:n't|\s+not)|"
+    r"cannot|can not|never|not|no|nothing)\b",
+    re.IGNORECASE,
+)
+# a negation of something other than taste: "not seen", "don't mind", "not sure", "no idea"
+_NOT_TASTE = re.compile(
+    r"\s+(?:(?:really|even|actually|ever|yet|have|had)\s+)*(?:seen|watched|heard|sure|only|just|"
+    r"mind|know|bad|been|yet|matter|need|have|worry|problem|idea|doubt|wait|care(?!\s+for)|"
+    r"one of|more than|less than|so much|that much|too sure|much of a problem|sound|"
+    r"sounds|seem|seems|look|looks|mean|think so|remember|recall)\b",
+    re.IGNORECASE,
+)
+# "I don't think I want anything scary": the negation covers the wish that follows
+_NEG_RAISING = re.compile(r"\s+(?:really\s+)?(?:think|believe|guess|feel like|suppose)\b", re.I)
+_ADVERBS = (
+    r"(?:\s+(?:really|even|ever|actually|usually|generally|typically|much|particularly|too|very|"
+    r"so|overly|like|want to|wanna|to))*"
+)
+# a taste verb after the negation belongs to it ("don't watch", "can't stand", "not into")
+_NEGATED_VERB = re.compile(
+    _ADVERBS + r"\s+(?:like|love|enjoy|watch|want|care for|stand|handle|do|dig|go for|get into|"
+    r"into|a fan of|looking for|look for|in the mood for|interested in|need|prefer|see)\b",
+    re.IGNORECASE,
+)
+# a new predication ("no, I love comic book movies"; "but particularly I like thrillers")
+_SUBJECT_CUE = re.compile(
+    r"\b(?:i|we|i'd|we'd|i'm|we're|i would|we would)\s+(?:(?:really|also|especially|"
+    r"particularly|mostly|just|do|still|definitely|would)\s+)*(?:like|love|enjoy|prefer|want|"
+    r"adore|am into|are into|dig|am interested in|are interested in|am looking for|are looking "
+    r"for|am in the mood for|'m into|'m looking for|'m in the mood for|'m interested in)\b"
+    r"|\b(?:particularly|especially|mostly|preferably|ideally)\b",
+    re.IGNORECASE,
+)
+
+
+@lru_cache(maxsize=16)
+def _genre_word(vocabulary: tuple[str, ...]) -> re.Pattern[str]:
+    words = {*GENRE_SYNONYMS, *(g.lower() for g in vocabulary)}
+    alternation = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+    return re.compile(rf"(?<![\w-])(?:{alternation})s?(?![\w-])", re.IGNORECASE)
+
+
+def _inner_cue(body: str, vocabulary: Sequence[str]) -> tuple[_Polarity, int, int] | None:
+    """((polarity, strength, True), start, end) of the cue that governs a clause with none at
+    its start: the last one before its first genre word (see above); None when it has none."""
+    first = _genre_word(tuple(vocabulary)).search(body)
+    limit = first.start() if first else len(body)
+    events: list[tuple[int, int, _Polarity, bool]] = []  # (start, end, polarity, neg-raising)
+    for m in _NEGATOR.finditer(body, 0, limit):
+        after = body[m.end() :]
+        if _NOT_TASTE.match(after):
+            continue
+        if raised := _NEG_RAISING.match(after):
+            events.append((m.start(), m.end() + raised.end(), ("avoids", "soft", True), True))
+        elif verb := _NEGATED_VERB.match(after):
+            events.append((m.start(), m.end() + verb.end(), ("avoids", "soft", True), False))
+        else:
+            events.append((m.start(), m.end(), ("avoids", "hard", True), False))
+    for m in _SUBJECT_CUE.finditer(body, 0, limit):
+        events.append((m.start(), m.end(), ("likes", "soft", True), False))
+    chosen: tuple[_Polarity, int, int] | None = None
+    raised_before = False
+    for start, end, polarity, raising in sorted(events):
+        if chosen is not None and start < chosen[2]:
+            continue  # inside the span of the cue before it ("don't like" holds "like")
+        if polarity[0] == "likes" and raised_before:
+            chosen = (chosen[0], start, end) if chosen else None  # still under "don't think"
+            continue
+        raised_before = raised_before or raising
+        chosen = (polarity, start, end)
+    return chosen
+
+
 def _topic(body: str, cue: str | None, polarity: str) -> tuple[str, Literal["likes", "avoids"]]:
     """The clause without its cue; a second cue after the first ("really don't like", "love
     more") is folded in."""
@@ -442,6 +528,13 @@ def split_clauses(text: str, vocabulary: Sequence[str] = ()) -> list[Clause]:
         elif joiner in _CONTRAST and _ADDITIVE.match(raw):
             joiner = "and"
         polarity, strength, explicit, cue = _cued(body, joiner, previous, just)
+        if cue in ("not", "no", "never") and _NOT_TASTE.match(body[len(cue) :]):
+            previous = None  # "not sure yet", "no idea": no taste said, nothing to pass on
+            continue
+        if cue is None and (inner := _inner_cue(body, vocabulary)) is not None:
+            (polarity, strength, explicit), start, end = inner
+            body = body[start:]
+            cue = body[: end - start]
         if cue is None and (tail := _TRAILING.search(body)):  # "comedy is my favourite"
             polarity = "likes" if tail.group("pos") else "avoids"
             strength, explicit, body = "soft", True, body[: tail.start()]
@@ -652,6 +745,12 @@ def parse_request(text: str, vocabulary: Sequence[str]) -> ParsedRequest:
     text = _FROM_YEAR.sub(r"of \1", text)
     for c in split_clauses(_INNER_NEGATION.sub(", without ", text), vocabulary):
         lo, hi, body, clause_groups, rest = _clause_facts(c, vocabulary)
+        # a later bound that contradicts an earlier one is a change of mind ("the classics
+        # are better, but I would like something new"): the later one stands
+        if lo is not None and year_max is not None and lo > year_max:
+            year_max = None
+        if hi is not None and year_min is not None and hi < year_min:
+            year_min = None
         year_min = lo if lo is not None else year_min
         year_max = hi if hi is not None else year_max
         if clause_groups and c.polarity == "likes":

@@ -143,7 +143,8 @@ class FilmMention:
     item: int | None
     year: int | None = None
     # "unseen": named as not seen yet ("I haven't seen Sphere"), so no reference to go by
-    role: Literal["like", "newer", "older", "dislike", "unseen"] = "like"
+    # "asked": asked about ("did you ever see Heat?", "was Heat a comedy?"), no reference either
+    role: Literal["like", "newer", "older", "dislike", "unseen", "asked"] = "like"
 
 
 _YEAR_PARENS = re.compile(r"\(\s*((?:18|19|20)\d\d)\s*\)")
@@ -202,7 +203,16 @@ def _title_before(text: str, end: int) -> tuple[int, str]:
     return start, text[start:end].strip(" ,;:")
 
 
-def _role(before: str) -> Literal["like", "newer", "older", "dislike", "unseen"]:
+_ASKED_CUE = re.compile(
+    r"(?:^|[.!?,]\s*)(?:(?:did|have|has)\s+you\s+(?:ever\s+)?(?:seen|see|watched|watch|"
+    r"heard of)|is|was|isn't|wasn't)\s*$",
+    re.IGNORECASE,
+)
+
+
+def _role(before: str) -> Literal["like", "newer", "older", "dislike", "unseen", "asked"]:
+    if _ASKED_CUE.search(before):
+        return "asked"
     if m := _RELATION_CUE.search(before):
         return "newer" if (m.group("newer") or m.group("after")) else "older"
     if _DISLIKE_CUE.search(before[-40:]):
@@ -329,10 +339,33 @@ _OLD_BEFORE_FILM = re.compile(
 )
 # "a new comedy" is a recent one ("new to me" is not a year)
 _NEW_BEFORE_FILM = re.compile(rf"\bnew\b(?=\s+{_FILM_WORDS})", re.IGNORECASE)
+# "something older", "anything new" with no film word after it: "old"/"new" is still the
+# kind of film asked for ("new to me", "try something new" mean unseen or different)
+_SOMETHING_OLD = re.compile(
+    r"\b(?:something|anything)\s+(?:a\s+(?:bit|little)\s+|bit\s+|little\s+)?old(?:er)?\b"
+    r"(?!\s+than)",
+    re.IGNORECASE,
+)
+_SOMETHING_NEW = re.compile(
+    r"(?<!try )\b(?:something|anything)\s+(?:a\s+(?:bit|little)\s+)?new\b"
+    r"(?!\s+(?:to|for|than|i|we)\b)",
+    re.IGNORECASE,
+)
+
+
+# old films named as what the person does not want now ("newer movies rather than old
+# ones", "I have seen all the old ones"): no time wish either way, the rest of the message
+# says what they want
+_NOT_OLD = re.compile(
+    r"\b(?:rather than|instead of|other than|not|seen|watched)\s+(?:all\s+)?(?:the\s+|those\s+)?"
+    r"(?:old(?:er)?|classic)\s+(?:ones|movies|films|stuff)\b",
+    re.IGNORECASE,
+)
 
 
 def read_time(text: str, newest: int | None) -> tuple[str, list[tuple[int, int]]]:
     """(``text`` with time phrases in canonical form, year ranges to exclude)."""
+    text = _NOT_OLD.sub(" ", text)
     for word, start in _DECADE_WORDS.items():
         text = re.sub(rf"\b{word}\b", f"{start}s", text, flags=re.IGNORECASE)
     text = re.sub(r"\b(?:two thousands|2000's|the 00s|noughties)\b", "2000s", text, flags=re.I)
@@ -374,18 +407,20 @@ def read_time(text: str, newest: int | None) -> tuple[str, list[tuple[int, int]]
         text = re.sub(
             r"\b(?:(?:come|came|coming|been)\s+out\s+recently|recently\s+(?:came|come|been)\s+"
             r"out|out\s+recently|recent|recently released|latest|newest|newer|modern|"
-            r"new releases?|current|"
+            r"new releases?|current|upcoming|out now|(?:in|at)\s+(?:the\s+)?theat(?:er|re)s?\s+now|"
             r"(?:this|last|past)\s+(?:year|(?:few|couple of|two|three|\w+)\s+years))\b"
             r"(?!\s+than)",
             recent, text, flags=re.IGNORECASE,
         )  # fmt: skip
         text = _NEW_BEFORE_FILM.sub(recent, text)
+        text = _SOMETHING_NEW.sub(recent, text)
         old = f"before {newest - CLASSIC_AGE + 1}"
         text = re.sub(
             r"\b(?:classics?|vintage|golden age|black and white|old-school)\b(?!\s+than)",
             old, text, flags=re.IGNORECASE,
         )  # fmt: skip
         text = _OLD_BEFORE_FILM.sub(old, text)
+        text = _SOMETHING_OLD.sub(old, text)
     return text, excluded
 
 
@@ -650,6 +685,25 @@ _CHAT = re.compile(
 )
 
 
+# words asked for as a kind of film: right after what asks for one ("I'm looking for a space
+# opera", "something cyberpunk", "I love martial arts") or right before the film noun ("we
+# like Disney movies"); anywhere else they are talk ("anything is fine", "hope the movie
+# will hold up")
+_ASKING = (
+    r"(?:looking for|look for|want|wanna|in the mood for|interested in|recommend|suggest|"
+    r"show me|give me|find me|prefer|preferably|fan of|into|love|like|enjoy|something|"
+    r"anything|some|any)\s+(?:(?:a|an|the|some|any|more|good|great|really|of)\s+)*"
+)
+_KIND_NOUN = r"\s+(?:movies?|films?|flicks?|ones|stuff|kind)\b"
+
+
+def _asked_kind(text: str, words: str) -> bool:
+    if not any(len(w) >= 3 for w in words.split()):
+        return False
+    phrase = re.escape(words)
+    return bool(re.search(rf"\b{_ASKING}{phrase}\b|\b{phrase}{_KIND_NOUN}", text, re.IGNORECASE))
+
+
 @dataclass(frozen=True)
 class Understanding:
     text: str  # the message, normalised
@@ -705,6 +759,23 @@ class Understanding:
             return ()
         return tuple(dict.fromkeys(x.genre for x in self.readings if x.genre is not None))
 
+    @property
+    def open_words(self) -> tuple[tuple[str, str], ...]:
+        """(words, genre) of each wish in words that name no genre we have but that the
+        learned reader places near one ("martial arts films" -> Action), when the words are
+        asked for as a kind of film; empty for talk that wishes nothing ("got to love
+        Oprah, lol"), which the chat asks about."""
+        read = {x.phrase: x for x in self.readings}
+        out = []
+        for text, polarity in self.request.statements:
+            reading = read.get(text)
+            if polarity != "likes" or reading is None or reading.strength != "hint":
+                continue
+            words = _phrase(text)
+            if reading.genre and words and _asked_kind(self.text, words):
+                out.append((words, reading.genre))
+        return tuple(dict.fromkeys(out))
+
     def chips(self, label: Callable[[int], str] | None = None) -> tuple[str, ...]:
         """What was understood, one short phrase each (shown as "I read: a · b · c")."""
         return understood_chips(self, label)
@@ -737,7 +808,7 @@ def understood_chips(u: Understanding, label: Callable[[int], str] | None) -> tu
         assert f.item is not None
         word = {
             "like": "like", "newer": "newer than", "older": "older than", "dislike": "not like",
-            "unseen": "not seen yet:",
+            "unseen": "not seen yet:", "asked": "asked about",
         }  # fmt: skip
         chips.append(f"{word[f.role]} {name(f.item)}")
     for text, polarity in r.statements:
@@ -816,6 +887,38 @@ def _with_readings(
     return out, tuple(replace(r, phrase=t) for t, r in readings.items())
 
 
+# Talk about a film rather than a wish: a question about one ("is it a comedy?", "was it
+# scary?", "did you ever see Heat?"; "do you like westerns?" asks the recommender's taste) or
+# a reaction to one ("that is a funny movie", "those were pretty scary", "it made me cry").
+# Its genre words describe that film; they ask for nothing. "It's for my kids" and "it has to
+# be funny" are wishes, so the copula must not be followed by what a wish says.
+_FILM_TALK = re.compile(
+    r"^\s*(?:(?:yes|yeah|yep|no|nope|oh|ok|okay|well|and|but|so|hmm|wow|haha|lol|i think|"
+    r"i guess)\b[\s,!]*)*"
+    r"(?:(?:is|was|isn't|wasn't|are|were|aren't|weren't)\s+(?:it|that|this|they|those|these|he|"
+    r"she|FILM)\b"
+    r"|(?:it|that|this|those|these|that one|this one|FILM)(?:'s|'re|\s+(?:is|was|were|are|"
+    r"sounds?|looks?|seems?|made|makes|never|always|kept|keeps|felt|feels))\b"
+    r"(?!\s+(?:for|to be|going to|gonna|should|must|what i|the kind|my kind)\b)"
+    r"|(?:did|do|have|has)\s+you\s+(?:ever\s+)?(?:seen?|watched?|heard of|like|love|enjoy|"
+    r"prefer)\b(?!\s+(?:any|anything|something|some|a good|good|other|more)\b))",
+    re.IGNORECASE,
+)
+# where talk about a film ends and a wish may begin: a sentence, a comma, "but", or a new
+# subject ("that is on my list my kids love superhero movies")
+_TALK_PIECES = re.compile(
+    r"((?<=[.!?;])\s+|\s*,\s*|\s+but\s+|\s+(?:and|so)\s+(?=(?:is|was|are|were|it|that|this|"
+    r"those|these|they|i|we)\b)|\s+(?=(?:i|we|i'm|i'd|we're|we'd|my|our)\s))",
+    re.IGNORECASE,
+)
+
+
+def without_film_talk(text: str) -> str:
+    """``text`` without its sentences and clauses that talk about a film (see above)."""
+    pieces = _TALK_PIECES.split(text)
+    return "".join("" if k % 2 == 0 and _FILM_TALK.match(p) else p for k, p in enumerate(pieces))
+
+
 def _film_bounds(
     films: Sequence[FilmMention], index: TitleIndex | None
 ) -> tuple[int | None, int | None]:
@@ -856,6 +959,7 @@ def understand(
     body = clean
     if index is not None:
         films, body = read_films(clean, index, vocabulary)
+    body = without_film_talk(body)
     relation: Literal["newer", "older"] | None = None
     if any(f.role == "like" for f in films) and (m := _RELATIVE_TO_FILM.search(body)):
         relation = "newer" if m.group("newer") else "older"  # relative to X, not to today

@@ -715,10 +715,133 @@ def test_a_message_read_only_as_a_hint_is_asked_about_not_answered(
         KeywordEncoder(), base_scores=np.linspace(0, 1, len(cat)), reader=hinted,
     )  # fmt: skip
     (guess,) = hinted.read(["spooky"])
-    u = understand("something spooky", VOCAB, ctx.index, NEWEST, hinted)
-    assert u.only_hints == (guess.genre,)
-    reply = respond(ConversationState(), "something spooky", ctx)
+    u = understand("I felt spooky", VOCAB, ctx.index, NEWEST, hinted)
+    assert u.only_hints == (guess.genre,) and not u.open_words
+    reply = respond(ConversationState(), "I felt spooky", ctx)
     assert reply.clarifying_question and not reply.items
     assert reply.text.startswith("Do you mean ")
     # with a genre beside it, the hint only ranks and the genre is answered
     assert respond(ConversationState(), "a spooky comedy", ctx).items
+
+
+def test_words_asked_for_as_a_kind_of_film_are_answered_with_the_genre_they_read_as(
+    tiny_encoder: TextEncoder,
+) -> None:
+    hinted = reader(tiny_encoder, min_similarity=2, hint_similarity=-1, hint_margin=0)
+    cat = catalogue_of(TINY)
+    ctx = ChatContext(
+        cat, TitleIndex(cat.titles, cat.years.tolist()), KeywordEncoder()(cat.texts()),
+        KeywordEncoder(), base_scores=np.linspace(0, 1, len(cat)), reader=hinted,
+    )  # fmt: skip
+    (guess,) = hinted.read(["spooky"])
+    assert guess.genre is not None
+    for message in ("something spooky", "I love spooky movies", "looking for a spooky one"):
+        u = understand(message, VOCAB, ctx.index, NEWEST, hinted)
+        assert u.open_words == (("spooky", guess.genre),), message
+        reply = respond(ConversationState(), message, ctx)
+        assert reply.items and not reply.clarifying_question, message
+        # the reply says how the words were read, and every card is of that genre
+        assert "“spooky” is not one of our genres; I read it as close to" in reply.text
+        assert all(guess.genre in cat.genres[i] for i in reply.items), message
+    # the same word as talk about a film asks nothing: no cards
+    assert not understand("that one was spooky", VOCAB, ctx.index, NEWEST, hinted).open_words
+
+
+# -- negation and cues inside a clause, talk about a film, time without a number -------------
+
+
+@pytest.mark.parametrize(
+    ("text", "wanted", "excluded"),
+    [
+        ("maybe something not animated", (), ("Animation",)),
+        ("anything is fine as long as it is not horror", (), ("Horror",)),
+        ("I really don't watch westerns much", (), ("Western",)),
+        ("I cannot watch horror movies. A comedy please", (("Comedy",),), ("Horror",)),
+        ("I don't think I want to watch anything scary", (), ("Horror",)),
+        ("no, I love westerns", (("Western",),), ()),
+        ("I like most things but especially I like westerns", (("Western",),), ()),
+        ("I'm open to anything, but would prefer a thriller", (("Thriller",),), ()),
+    ],
+)
+def test_a_negation_or_a_cue_inside_a_clause_governs_what_follows_it(
+    tiny_index: TitleIndex,
+    text: str,
+    wanted: tuple[tuple[str, ...], ...],
+    excluded: tuple[str, ...],
+) -> None:
+    r = read(text, tiny_index).request
+    assert r.genre_groups == wanted and r.exclude_genres == excluded, (text, r)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I have not seen a good western in years",
+        "I don't mind westerns",
+        "not sure yet, maybe a western",
+        "Actually that doesn't sound bad, a western then",
+    ],
+)
+def test_a_negation_of_something_other_than_taste_negates_no_genre(
+    tiny_index: TitleIndex, text: str
+) -> None:
+    r = read(text, tiny_index).request
+    assert r.genre_groups == (("Western",),) and not r.exclude_genres, (text, r)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Is it a comedy?",
+        "was it scary?",
+        "is that one a western or a thriller?",
+        "That is a really funny movie",
+        "Those were pretty scary, thanks",
+        "It made me laugh so hard",
+        "Do you like westerns?",
+        "Did you ever see Heat?",
+        "Was Annie Hall a romantic comedy? I think it was",
+        "I have, it is a funny one",
+    ],
+)
+def test_talk_about_a_film_asks_for_nothing(tiny_index: TitleIndex, text: str) -> None:
+    u = read(text, tiny_index)
+    assert not u.asks, (text, u.request, u.films)
+
+
+def test_a_wish_beside_talk_about_a_film_is_still_read(tiny_index: TitleIndex) -> None:
+    u = read("It looks good but I need something a bit more like a western", tiny_index)
+    assert u.request.genre_groups == (("Western",),)
+    u = read("That one was funny. Have you seen any good westerns lately?", tiny_index)
+    assert u.request.genre_groups == (("Western",),) and "Comedy" not in str(u.request)
+    # a film asked about is kept out of the picks but is no reference
+    (film,) = read("Did you ever see Heat?", tiny_index).films
+    assert film.role == "asked" and film.item == item("Heat", 1995)
+    # "it's for my kids" and "it has to be" are wishes, not reactions
+    assert read("it's for a comedy night", tiny_index).request.genre_groups == (("Comedy",),)
+
+
+@pytest.mark.parametrize(
+    ("text", "year_min", "year_max"),
+    [
+        ("Something older please", None, NEWEST - CLASSIC_AGE),
+        ("anything new and exciting", NEWEST - RECENT_YEARS + 1, None),
+        ("any good upcoming thrillers?", NEWEST - RECENT_YEARS + 1, None),
+        ("newer movies rather than old ones", NEWEST - RECENT_YEARS + 1, None),
+        ("Latest, I have seen all the old ones", NEWEST - RECENT_YEARS + 1, None),
+        ("the classics are better, but I'd like something new", NEWEST - RECENT_YEARS + 1, None),
+        ("a western from 1990 onwards", 1990, None),
+        ("westerns from 1990, the ones with Clint", 1990, 1990),
+    ],
+)
+def test_time_in_words_without_a_number(
+    tiny_index: TitleIndex, text: str, year_min: int | None, year_max: int | None
+) -> None:
+    r = read(text, tiny_index).request
+    assert (r.year_min, r.year_max) == (year_min, year_max), (text, r)
+
+
+def test_something_new_to_me_is_no_time_wish(tiny_index: TitleIndex) -> None:
+    for text in ("something new to me", "I want to try something new, a western"):
+        r = read(text, tiny_index).request
+        assert r.year_min is None and r.year_max is None, text
