@@ -66,6 +66,13 @@ stored parts, so a taste the collaborative model did not already guess reaches t
 its explanation cites the same components as any other card. (Cost: one (n_items, S) pass
 and a partial sort, about a millisecond on ML-1M.)
 
+On a large catalogue (``recommender.ann.EXACT_BELOW`` items and up) "films like Heat" does not
+take Heat's cosine with every item: with :class:`TitleSearch` the nearest items come from an
+index over the item vectors, the stored list and what may be retrieved get an exact cosine,
+and the column's catalogue mean and std come in closed form (:func:`_title_std`), so the
+scored items get the same z-scores; an item the index did not return can still be brought
+in when its genre set's bound says it might rank (:meth:`_TitleColumn.widen`).
+
 Whether an item *matches* a statement (what an explanation may cite) is decided alongside:
 the fact for genre and year statements, ``z >= free_text_min_z`` for free text (calibrated to
 95% precision) and ``z >= title_min_z`` for "films like Heat".
@@ -95,6 +102,7 @@ from explanations.matching import (
 from explanations.profile import Filters, Profile, Statement
 from explanations.titles import TitleIndex
 from explanations.understanding import GenreReader
+from recommender.ann import NearestItems
 from recommender.data import Catalogue
 from recommender.encoders import text_sha
 
@@ -383,10 +391,16 @@ def genre_overlap(catalogue: Catalogue, titles: Sequence[int]) -> np.ndarray:
     """(n,) the largest Jaccard overlap of each item's genres with one of ``titles``': "more
     like Toy Story" is first of all more animated family comedies."""
     has = catalogue.genre_matrix > 0  # (n, G)
-    out = np.zeros(len(catalogue))
-    for t in titles:
-        inter = (has & has[t]).sum(axis=1)
-        union = (has | has[t]).sum(axis=1)
+    return genre_overlap_of(has, has[list(titles)])
+
+
+def genre_overlap_of(has: np.ndarray, named: np.ndarray) -> np.ndarray:
+    """(m,) the largest Jaccard overlap of each row of ``has`` (m, G) bool with one of the
+    rows of ``named`` (T, G) bool."""
+    out = np.zeros(len(has))
+    for row in named:
+        inter = (has & row).sum(axis=1)
+        union = (has | row).sum(axis=1)
         out = np.maximum(out, np.divide(inter, union, out=np.zeros(len(out)), where=union > 0))
     return out
 
@@ -402,6 +416,188 @@ def cowatch_affinity(neighbours: Neighbours, titles: Sequence[int], n: int) -> n
     return out
 
 
+@dataclass(frozen=True)
+class GenreGroups:
+    """The catalogue's items grouped by their exact set of genres (a few hundred sets however
+    many items): a title statement's genre overlap is a function of the set, so its values
+    and its covariance with the text cosine cost O(sets), not a pass over the items."""
+
+    group: np.ndarray  # (n,) int64: each item's set
+    genres: np.ndarray  # (U, G) bool: each set's genres
+    counts: np.ndarray  # (U,) items per set
+    vector_sums: np.ndarray  # (U, d) float64: the sum of each set's item vectors
+    members: np.ndarray  # (n,) item indices ordered by set: set u is members[starts[u]:starts[u+1]]
+    starts: np.ndarray  # (U + 1,)
+
+    def items_of(self, sets: np.ndarray) -> np.ndarray:
+        """The items of ``sets``, concatenated."""
+        parts = [self.members[self.starts[u] : self.starts[u + 1]] for u in sets.tolist()]
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+    @classmethod
+    def of(cls, catalogue: Catalogue, item_vectors: np.ndarray) -> GenreGroups:
+        genres, group, counts = np.unique(
+            catalogue.genre_matrix > 0, axis=0, return_inverse=True, return_counts=True
+        )
+        group = np.asarray(group, np.int64).reshape(-1)
+        members = np.argsort(group, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        sums = (
+            np.add.reduceat(item_vectors[members], starts[:-1], axis=0, dtype=np.float64)
+            if len(members)
+            else np.zeros((0, item_vectors.shape[1]))
+        )  # (U, d)
+        return cls(group, genres, counts, sums, members, starts)
+
+
+@dataclass(frozen=True)
+class TitleSearch:
+    """What scores "films like Heat" without a pass over every item vector: the nearest
+    ``reach`` items by text come from ``index`` (:mod:`recommender.ann`), and only those, the
+    stored list and what else may be retrieved get an exact cosine. The column's catalogue
+    mean and std, which the exact path measures over every item, come from ``moments`` and
+    ``groups`` in closed form, so the z-scores of the items scored are the same."""
+
+    index: NearestItems
+    moments: TextMoments
+    groups: GenreGroups
+    reach: int = 1000  # text neighbours a title statement may bring in (>= 3 * retrieve)
+
+    @classmethod
+    def of(cls, catalogue: Catalogue, item_vectors: np.ndarray, index: NearestItems) -> TitleSearch:
+        return cls(index, TextMoments.of(item_vectors), GenreGroups.of(catalogue, item_vectors))
+
+
+@dataclass
+class _TitleColumn:
+    """A title statement's affinity column whose text part is filled row by row: the genre
+    and co-watch parts are dense (cheap), the text cosine is added for ``known`` rows only."""
+
+    affinity: np.ndarray  # (n_items, S), the column ``j`` of which this fills
+    j: int
+    vectors: np.ndarray  # (n_items, d) item vectors
+    anchor: np.ndarray  # (d,) unit, or zeros
+    text_mean: float
+    text_std: float  # 0: the text part is 0 everywhere
+    known: np.ndarray  # (n_items,) bool
+    groups: GenreGroups
+    set_part: np.ndarray  # (U,) each genre set's genre part + the co-watch part of 0
+    text_floor: float = -np.inf  # the text part of the index's farthest answer
+    mean: float = 0.0  # the whole column's, over the catalogue
+    std: float = 0.0
+
+    def widen(self, pool: np.ndarray, k: int) -> None:
+        """Fill the items of ``pool`` that could be among its ``k`` best and are not known
+        yet: an item the index did not return has a text part below ``text_floor``, so its
+        value is at most ``text_floor + set_part`` of its genre set. Sets whose bound beats
+        the k-th best known value are scored whole (a few, of a few thousand items each)."""
+        if k <= 0:
+            return
+        known = self.affinity[pool[self.known[pool]], self.j]
+        kth = -np.inf if len(known) < k else float(np.partition(known, len(known) - k)[-k])
+        sets = np.flatnonzero(self.text_floor + self.set_part > kth)
+        if len(sets):
+            self.fill(self.groups.items_of(sets))
+
+    def fill(self, rows: np.ndarray) -> None:
+        rows = np.sort(np.asarray(rows, np.int64))
+        rows = rows[~self.known[rows] & np.append(True, rows[1:] != rows[:-1])]  # new, once
+        if len(rows) and self.text_std > 1e-9:
+            cos = self.vectors[rows] @ self.anchor.astype(self.vectors.dtype)  # (R,)
+            self.affinity[rows, self.j] += (cos - self.text_mean) / self.text_std
+        self.known[rows] = True
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One z-scored part of a title column: (n,) raw values and their catalogue mean, std."""
+
+    values: np.ndarray
+    mean: float
+    std: float
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> _Part:
+        return cls(values, float(values.mean()), float(values.std()))
+
+    @property
+    def varies(self) -> bool:
+        return self.std > 1e-9
+
+    def z(self, values: np.ndarray | float) -> np.ndarray:
+        """z-scores of ``values`` (zeros for a constant part, as :func:`zscore` gives)."""
+        v = np.asarray(values, np.float64)
+        return (v - self.mean) / self.std if self.varies else np.zeros_like(v)
+
+
+def _title_std(
+    anchor: np.ndarray,
+    text: tuple[float, float],
+    genre: _Part,
+    per_group: np.ndarray,
+    cow: _Part,
+    item_vectors: np.ndarray,
+    groups: GenreGroups,
+) -> float:
+    """The catalogue std of z(text) + z(genre) + z(co-watch) without the text column: the
+    parts' variances (1, or 0 for a constant part) plus twice their covariances, text x genre
+    through the genre sets' vector sums, text x co-watch through the few co-watched items,
+    genre x co-watch densely (both are cheap columns). ``text``: the cosine's mean, std."""
+    n = len(genre.values)
+    (t_mean, t_std), t_varies = text, text[1] > 1e-9
+    var = float(t_varies) + float(genre.varies) + float(cow.varies)
+    var += 2 * float(genre.z(genre.values) @ cow.z(cow.values)) / n
+    if t_varies:  # sum_i cos_i z_i = sum_i (cos_i - mean) z_i, as sum_i z_i = 0
+        var += 2 * float(anchor @ (genre.z(per_group) @ groups.vector_sums)) / (n * t_std)
+        co_watched = np.flatnonzero(cow.values)
+        if cow.varies and len(co_watched):
+            cos = np.asarray(item_vectors[co_watched], np.float64) @ anchor  # (k,)
+            shared = float(cos @ cow.values[co_watched]) - n * t_mean * cow.mean
+            var += 2 * shared / (n * t_std * cow.std)
+    return float(np.sqrt(max(var, 0.0)))
+
+
+def _title_column(
+    affinity: np.ndarray,
+    j: int,
+    titles: Sequence[int],
+    item_vectors: np.ndarray,
+    catalogue: Catalogue,
+    neighbours: Neighbours | None,
+    search: TitleSearch,
+) -> _TitleColumn:
+    """Column ``j`` of ``affinity`` for "films like <titles>" as :func:`statement_affinities`
+    computes it (z(text) + z(genre overlap) + z(co-watch)), with the text part known for the
+    index's ``reach`` nearest items and the co-watched ones; its catalogue moments exact."""
+    n, groups = len(catalogue), search.groups
+    anchor = np.asarray(item_vectors[list(titles)], np.float64).sum(axis=0)  # (d,)
+    norm = float(np.linalg.norm(anchor))
+    anchor = anchor / norm if norm > 0 else anchor
+    t_mean, t_std = (float(x[0]) for x in search.moments.cosine_moments(anchor[None, :]))
+    per_group = genre_overlap_of(groups.genres, catalogue.genre_matrix[list(titles)] > 0)  # (U,)
+    genre = _Part.of(per_group[groups.group])  # (n,)
+    cow = _Part.of(
+        cowatch_affinity(neighbours, titles, n) if neighbours is not None else np.zeros(n)
+    )
+    affinity[:, j] = genre.z(genre.values) + cow.z(cow.values)
+    set_part = genre.z(per_group) + float(cow.z(0.0))  # (U,) an item that nobody co-watched
+    column = _TitleColumn(
+        affinity, j, item_vectors, anchor, t_mean, t_std, np.zeros(n, bool), groups, set_part
+    )
+    column.std = _title_std(anchor, (t_mean, t_std), genre, per_group, cow, item_vectors, groups)
+    if t_std > 1e-9:
+        near, cos = search.index.search(anchor[None, :].astype(np.float32), search.reach)
+        column.fill(near[0])
+        # an item the index did not return is farther than its last answer (every item it
+        # holds, when it returned fewer), or is one with no vector yet (cosine 0)
+        farthest = float(cos[0, -1]) if near.shape[1] >= search.reach else -1.0
+        column.text_floor = (max(farthest, 0.0) - t_mean) / t_std
+    else:
+        column.text_floor = 0.0  # no text part anywhere
+    column.fill(np.flatnonzero(cow.values))
+    return column
+
+
 def statement_affinities(
     statements: Sequence[Statement],
     statement_vectors: np.ndarray,
@@ -411,11 +607,13 @@ def statement_affinities(
     neighbours: Neighbours | None = None,
     reader: GenreReader | None = None,
     free_text: bool = True,
+    titles: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, tuple[StatementFacts, ...]]:
     """Step 1 of the module doc over the whole catalogue ("films like Heat": the z-scored
     cosine to Heat's text vector plus the z-scored genre overlap with it, plus the z-scored
     co-watch cosine when ``neighbours`` is given). ``free_text=False`` leaves free-text
-    columns at 0 for the caller to fill for its candidates only (:class:`TextMoments`).
+    columns at 0 for the caller to fill for its candidates only (:class:`TextMoments`);
+    ``titles=False`` leaves title columns at 0 likewise (:class:`TitleSearch`).
 
     Returns (affinity (n_items, S) float64, fit (n_items, S) bool, facts (S,)): ``fit`` is the
     catalogue's fact for genre/year statements and the named titles themselves for title
@@ -448,7 +646,7 @@ def statement_affinities(
             # "avoids violent films" (Action, Crime or War) holds down any of them
             liked = statements[j].polarity == "likes"
             affinity[:, j] = catalogue_affinity(catalogue, f) if liked else fit[:, j]
-        else:  # "like Heat": similarity to Heat's own text vector
+        elif titles:  # "like Heat": similarity to Heat's own text vector
             anchor = item_vectors[list(f.titles)].sum(axis=0)  # (d,), the vectors' dtype
             norm = np.linalg.norm(anchor)
             text = item_vectors @ (anchor / norm if norm > 0 else anchor)
@@ -536,18 +734,25 @@ def _could_fit(
     likes: list[int],
     facts: Sequence[StatementFacts],
     limit: int,
+    lazy: Mapping[int, _TitleColumn] | None = None,
 ) -> np.ndarray:
     """The part of ``pool`` a strong "likes" statement could bring in: the items a genre or
-    year statement fits, and a title statement's ``limit`` most similar items. Only these are
-    scored: the rest get no part from the statements and rank below the stored list anyway."""
+    year statement fits, and a title statement's ``limit`` most similar items (with ``lazy``,
+    among the items its column knows: the index's nearest ones). Only these are scored: the
+    rest get no part from the statements and rank below the stored list anyway."""
     keep = np.zeros(len(pool), dtype=bool)
     for j in likes:
         if facts[j].kind == "facts":
             keep |= fit[pool, j]
-        else:
-            near = affinity[pool, j]
-            k = min(limit, len(pool))
-            keep[np.argpartition(-near, k - 1)[:k]] = True
+            continue
+        rows = np.arange(len(pool))
+        if lazy and j in lazy:
+            lazy[j].widen(pool, min(limit, len(pool)))
+            rows = rows[lazy[j].known[pool]]
+        k = min(limit, len(rows))
+        if k:
+            near = affinity[pool[rows], j]
+            keep[rows[np.argpartition(-near, k - 1)[:k]]] = True
     return pool[keep]
 
 
@@ -564,6 +769,7 @@ def _retrieve(
     spread: float,
     explicit_spread: float,
     config: ScoringConfig,
+    lazy: Mapping[int, _TitleColumn] | None = None,
 ) -> np.ndarray:
     """Catalogue indices, not among ``candidates``, of the ``config.retrieve`` eligible items
     that score best with the strong statements' parts (generated ones and free text never
@@ -575,11 +781,13 @@ def _retrieve(
     pool = np.flatnonzero(catalogue_scores.eligible)
     pool = pool[~np.isin(pool, candidates)]
     likes = [j for j in explicit if statements[j].polarity == "likes"]
-    pool = _could_fit(pool, affinity, fit, likes, facts, 3 * config.retrieve)
+    pool = _could_fit(pool, affinity, fit, likes, facts, 3 * config.retrieve, lazy)
     if len(pool) and not profile.filters.is_empty():
         pool = pool[filter_mask(catalogue, pool, profile.filters)[0]]
     if not len(pool):
         return np.zeros(0, np.int64)
+    for column in (lazy or {}).values():  # the exact text part of what is scored
+        column.fill(pool)
     chosen = [statements[j] for j in explicit]
     cols = affinity[:, explicit]  # (n_items, E)
     parts = profile_contributions(
@@ -651,6 +859,7 @@ def profile_rerank(
     neighbours: Neighbours | None = None,
     reader: GenreReader | None = None,
     text_moments: TextMoments | None = None,
+    title_search: TitleSearch | None = None,
 ) -> Reranked:
     """Final score = hybrid score + calibrated profile part; filtered; best first.
 
@@ -666,6 +875,8 @@ def profile_rerank(
     ``reader``: reads statement words that name no genre ("spooky": horror), as the chat does.
     ``text_moments``: :meth:`TextMoments.of` the item vectors; with it, free text is scored
     for the candidates only (the same z-scores, without a pass over the catalogue).
+    ``title_search``: an index over the item vectors; with it, "films like Heat" brings in
+    candidates from the index and scores a few hundred items' text, not every item's.
     """
     candidates = np.asarray(candidates, dtype=np.int64)
     base = np.asarray(base_scores, dtype=np.float64)
@@ -682,10 +893,21 @@ def profile_rerank(
     if len(statements):
         affinity, fit, facts = statement_affinities(
             statements, statement_vectors, item_vectors, catalogue, index, neighbours, reader,
-            free_text=text_moments is None,
+            free_text=text_moments is None, titles=title_search is None,
         )  # (n_items, S) each  # fmt: skip
         strong = strong_statements(statements, facts)
+        lazy = {
+            j: _title_column(
+                affinity, j, f.titles, item_vectors, catalogue, neighbours, title_search
+            )
+            for j, f in enumerate(facts)
+            if f.kind == "title" and title_search is not None
+        }
+        for column in lazy.values():
+            column.fill(candidates)
         moments = affinity_moments(affinity, facts, statement_vectors, text_moments)
+        for j, column in lazy.items():  # the column was not computed for every item
+            moments[0][j], moments[1][j] = column.mean, column.std
         stats = statement_stats(moments, statements, facts, strong, config)
         if catalogue_scores is not None:
             extra = _retrieve(
@@ -701,6 +923,7 @@ def profile_rerank(
                 spread,
                 explicit_spread,
                 config,
+                lazy,
             )
             if len(extra):
                 candidates, base = _extended(

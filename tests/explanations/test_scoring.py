@@ -7,12 +7,15 @@ from explanations.generate import profile_from_text
 from explanations.profile import Filters, Profile, add_statement, delete_statement, make_statement
 from explanations.scoring import (
     CatalogueScores,
+    GenreGroups,
     ScoredOnDemand,
     ScoringConfig,
     TextMoments,
+    TitleSearch,
     embed_statements,
     profile_rerank,
 )
+from recommender import ann
 from recommender.data import Catalogue
 from tests.explanations.conftest import KeywordEncoder
 
@@ -382,3 +385,61 @@ def test_scoring_on_demand_retrieves_what_the_whole_catalogues_parts_do(
         np.testing.assert_allclose(fast.scores, plain.scores, atol=1e-9)
     # only items a statement could bring in were scored, never the whole catalogue at once
     assert asked and len(set(asked)) < len(catalogue)
+
+
+# -- "films like X" from the item vectors' index (recommender.ann) ------------------------
+
+
+def title_search(catalogue, item_vectors, folder, reach: int) -> TitleSearch:  # type: ignore[no-untyped-def]
+    index = ann.open_index(ann.build(item_vectors, folder / "items.usearch"), *item_vectors.shape)
+    return TitleSearch(
+        index, TextMoments.of(item_vectors), GenreGroups.of(catalogue, item_vectors), reach
+    )
+
+
+@pytest.mark.parametrize("reach", [1, 2, 1000])
+def test_a_title_statement_scored_from_the_index_retrieves_what_every_items_cosine_does(
+    catalogue, item_vectors, encode, index, tmp_path, reach: int
+) -> None:  # type: ignore[no-untyped-def]
+    """With flat collaborative scores the statement alone decides what is brought in. A reach
+    of 1 or 2 of the 16 items leaves most of the text column unknown: the genre sets that
+    could still hold one of the best items are scored whole, so nothing changes."""
+    search = title_search(catalogue, item_vectors, tmp_path, reach)
+    n = len(catalogue)
+    flat = CatalogueScores({"collaborative": np.zeros(n)}, np.ones(n, dtype=bool))
+    stored = np.array([9])  # The Sound of Music
+    for title in catalogue.titles:
+        profile = Profile((make_statement(f"films like {title}"),))
+        vectors = embed_statements(profile.statements, encode)
+        args = (stored, np.zeros(1), {"collaborative": np.zeros(1)}, item_vectors, vectors)
+        kw = {"index": index, "catalogue_scores": flat}
+        config = ScoringConfig(retrieve=2)
+        plain = profile_rerank(*args, profile, catalogue, config, **kw)
+        fast = profile_rerank(*args, profile, catalogue, config, **kw, title_search=search)
+        np.testing.assert_array_equal(fast.items, plain.items)
+        np.testing.assert_allclose(fast.scores, plain.scores, atol=1e-6)
+
+
+def test_title_statements_among_others_score_alike_from_the_index(
+    catalogue, item_vectors, encode, index, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    search = title_search(catalogue, item_vectors, tmp_path, reach=2)
+    n = len(catalogue)
+    neighbours = (np.full((n, 1), 11), np.zeros((n, 1), np.float32))
+    neighbours[1][7] = 0.9  # Heat (7) -> Airplane! (11)
+    top, scores, stored, scores_all = whole(catalogue)
+    for texts in (
+        ("films like Heat",),
+        ("films like Toy Story (1995)", "horror films"),
+        ("films like Predator", "dark", "films like Heat"),
+    ):
+        profile = Profile(tuple(make_statement(t) for t in texts))
+        vectors = embed_statements(profile.statements, encode)
+        args = (top, scores, stored, item_vectors, vectors, profile, catalogue)
+        kw = {"index": index, "catalogue_scores": scores_all, "neighbours": neighbours}
+        plain = profile_rerank(*args, **kw)
+        fast = profile_rerank(*args, **kw, title_search=search)
+        np.testing.assert_array_equal(fast.items, plain.items)
+        np.testing.assert_allclose(fast.scores, plain.scores, atol=1e-6)
+        np.testing.assert_allclose(fast.contributions, plain.contributions, atol=1e-6)
+        np.testing.assert_array_equal(fast.matches, plain.matches)

@@ -14,12 +14,13 @@ from django.db import transaction
 from django.db.models import Avg, Count, Q, QuerySet
 from django.utils import timezone
 
+from recommender import ann
 from recommender.cowatch import CoWatch
 from recommender.encoders import TextEncoder, text_sha
 from recommender.models.popularity import genre_fans
 from webapp.catalogue.models import CatalogueStats, Genre, Interaction, Item, ItemVectors
 from webapp.catalogue.selectors import dataset_from_db
-from webapp.catalogue.state import catalogue_state
+from webapp.catalogue.state import ann_index_path, catalogue_state
 from webapp.jobs.services import Progress, quiet
 
 if TYPE_CHECKING:
@@ -238,6 +239,9 @@ def item_vectors_compute(*, encoder: TextEncoder, progress: Progress = quiet) ->
     path = folder / f"{stem}.npy"
     np.save(folder / f"{stem}.ids.npy", np.asarray(state.catalogue.ids.ids, dtype=np.int64))
     np.save(path, vectors.astype(np.float32))
+    if len(vectors) >= ann.EXACT_BELOW:  # "films like Heat" searches it (catalogue.state)
+        progress(0.9, f"indexing {len(vectors):,} item vectors")
+        ann.build(vectors, ann_index_path(str(path)))
     row, _ = ItemVectors.objects.update_or_create(
         encoder_key=encoder.key,
         texts_hash=state.texts_hash,

@@ -10,13 +10,15 @@ from __future__ import annotations
 import functools
 import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from django.db import connection
 
-from explanations.scoring import TextMoments
+from explanations.scoring import GenreGroups, TextMoments, TitleSearch
 from explanations.titles import TitleIndex
+from recommender import ann
 from recommender.data import Catalogue
 from webapp import ml
 from webapp.catalogue.models import CatalogueStats, CatalogueVersion, Item, ItemVectors
@@ -214,6 +216,32 @@ def text_moments(state: CatalogueState, row: ItemVectors | None) -> TextMoments 
     """The aligned item vectors' moments (explanations.scoring.TextMoments), once per process
     and vectors file: free-text statements are then scored for a list's candidates only."""
     return _moments(row.path, state.signature) if row else None
+
+
+def ann_index_path(vectors_path: str) -> Path:
+    """Where the item vectors' nearest-neighbour index lives: beside the vectors file."""
+    return Path(vectors_path.removesuffix(".npy") + ".usearch")
+
+
+@functools.lru_cache(maxsize=4)
+def _title_search(path: str, signature: tuple[Any, ...]) -> TitleSearch | None:
+    vectors, ids = _load_vectors(path)
+    state = _catalogue_state(signature)
+    if len(vectors) < ann.EXACT_BELOW or not np.array_equal(ids, state.catalogue.ids.ids):
+        # a small catalogue: exact cosines cost a millisecond; items added or removed since
+        # the vectors were embedded: the index's rows are not the catalogue's (until the
+        # worker embeds again, exact scoring it is)
+        return None
+    index = ann.open_or_rebuild(ann_index_path(path), vectors)  # memory-mapped, or exact
+    return TitleSearch(index, _moments(path, signature), GenreGroups.of(state.catalogue, vectors))
+
+
+def title_search(state: CatalogueState, row: ItemVectors | None) -> TitleSearch | None:
+    """The item vectors' index for "films like Heat", once per process and vectors file
+    (:class:`explanations.scoring.TitleSearch`); None below ``ann.EXACT_BELOW`` items, where
+    every item's cosine is computed. A missing or corrupt index file is rebuilt in the
+    background (a log line) while exact search answers."""
+    return _title_search(row.path, state.signature) if row else None
 
 
 def item_vectors(

@@ -54,6 +54,7 @@ from webapp.catalogue.state import (
     item_vectors,
     item_vectors_row,
     text_moments,
+    title_search,
 )
 from webapp.jobs.models import JobRun
 from webapp.profiles.selectors import current_profile
@@ -392,6 +393,8 @@ def _rank(
         covered=found.covered,
         neighbours=state.neighbours,
         text_moments=text_moments(state, inputs.vectors) if ready else None,
+        # "films like Heat" from the item vectors' index (a large catalogue only)
+        title_search=title_search(state, inputs.vectors) if ready else None,
         # words that name no genre ("spooky") read as the chat reads them: only what a
         # person wrote is read, and only with the item vectors (the encoder is there), so a
         # list without such a statement never builds the reader in a web process
