@@ -153,7 +153,8 @@ _HARD_POS = ("only", "just")
 _SOFT_POS = (
     "is drawn to", "drawn to", "has a soft spot for", "a soft spot for", "a fan of", "fan of",
     "is into", "into", "loves", "love", "likes", "like", "enjoys", "enjoy", "prefers", "prefer",
-    "adores", "adore", "more of", "more", "favours", "favors", "want", "wants", "give me",
+    "adores", "adore", "more of", "more", "favours", "favors", "want", "wants", "need", "needs",
+    "could use", "give me",
     "show me", "mostly", "especially", "really likes", "gravitates towards", "gravitates toward",
     "appreciates", "appreciate", "is fond of", "fond of",
 )  # fmt: skip
@@ -238,7 +239,8 @@ _JUST_LEAD = re.compile(r"^(?:(?:and|but|i|we)\s+)*(?:just|only)\s+(?:a|an|some|
 _TURN_LEAD = re.compile(r"^(but|though|although|yet|whereas)\s+(?!also\b|too\b)", re.IGNORECASE)
 _TRAILING = re.compile(
     r"\s+(?:(?P<pos>(?:is|are)\s+(?:one of\s+)?(?:my|our)\s+(?:favou?rites?|thing|jam|go-to)|"
-    r"(?:is|are)\s+(?:so\s+|really\s+|always\s+)?(?:great|awesome|amazing|the best|fun|cool))|"
+    r"(?:is|are)\s+(?:so\s+|really\s+|always\s+)?(?:great|awesome|amazing|the best|fun|cool|"
+    r"good|fine|ok|okay))|"
     r"(?P<neg>(?:is|are)(?:n't| not)\s+(?:really\s+)?(?:my thing|for me|my cup of tea|"
     r"my favou?rites?)|(?:is|are|get|gets)\s+(?:so\s+|too\s+|really\s+|kind of\s+|pretty\s+)?"
     r"(?:boring|dull|awful|terrible|overrated|lame|annoying|stupid|cheesy|tedious)|"
@@ -430,7 +432,8 @@ _NOT_TASTE = re.compile(
     r"\s+(?:(?:really|even|actually|ever|yet|have|had)\s+)*(?:seen|watched|heard|sure|only|just|"
     r"mind|know|bad|been|yet|matter|need|have|worry|problem|idea|doubt|wait|care(?!\s+for)|"
     r"one of|more than|less than|so much|that much|too sure|much of a problem|sound|"
-    r"sounds|seem|seems|look|looks|mean|think so|remember|recall)\b",
+    r"sounds|seem|seems|look|looks|mean|think so|remember|recall|better|beats|stop|stopped|"
+    r"important|a big deal|necessary|required|picky)\b",
     re.IGNORECASE,
 )
 # "I don't think I want anything scary": the negation covers the wish that follows
@@ -449,9 +452,27 @@ _NEGATED_VERB = re.compile(
 _SUBJECT_CUE = re.compile(
     r"\b(?:i|we|i'd|we'd|i'm|we're|i would|we would)\s+(?:(?:really|also|especially|"
     r"particularly|mostly|just|do|still|definitely|would)\s+)*(?:like|love|enjoy|prefer|want|"
-    r"adore|am into|are into|dig|am interested in|are interested in|am looking for|are looking "
+    r"adore|need|could use|am after|'m after|am into|are into|dig|am interested in|"
+    r"are interested in|am looking for|are looking "
     r"for|am in the mood for|'m into|'m looking for|'m in the mood for|'m interested in)\b"
-    r"|\b(?:particularly|especially|mostly|preferably|ideally)\b",
+    r"|\b(?:particularly|especially|mostly|preferably|ideally)\b"
+    r"|\b(?:would|'d)\s+(?:rather\s+)?(?:prefer|like|love|enjoy)\b"
+    r"|\bfavou?rites?\s+(?:genres?\s+)?(?:are|is|would be|include)\b",
+    re.IGNORECASE,
+)
+
+
+_ANSWER_NO = re.compile(r"\s+(?:i|we|i'm|i'd|i've|it|that|thanks|thank)\b", re.IGNORECASE)
+# a dislike said in words after others ("let's stay away from romances", "I'm so tired of
+# superhero films"): the several-word cues of _SOFT_NEG and the verbs of dislike
+_DISLIKE_PHRASE = re.compile(
+    r"\b(?:"
+    + "|".join(
+        re.escape(c)
+        for c in sorted(_SOFT_NEG, key=len, reverse=True)
+        if " " in c and "n't" not in c
+    )
+    + r"|hate|hated|hates|dislike|disliked|dislikes|avoid|avoiding)\b",
     re.IGNORECASE,
 )
 
@@ -481,6 +502,8 @@ def _inner_cue(body: str, vocabulary: Sequence[str]) -> tuple[_Polarity, int, in
             events.append((m.start(), m.end(), ("avoids", "hard", True), False))
     for m in _SUBJECT_CUE.finditer(body, 0, limit):
         events.append((m.start(), m.end(), ("likes", "soft", True), False))
+    for m in _DISLIKE_PHRASE.finditer(body, 0, limit):
+        events.append((m.start(), m.end(), ("avoids", "soft", True), False))
     chosen: tuple[_Polarity, int, int] | None = None
     raised_before = False
     for start, end, polarity, raising in sorted(events):
@@ -528,6 +551,11 @@ def split_clauses(text: str, vocabulary: Sequence[str] = ()) -> list[Clause]:
         elif joiner in _CONTRAST and _ADDITIVE.match(raw):
             joiner = "and"
         polarity, strength, explicit, cue = _cued(body, joiner, previous, just)
+        if cue == "no" and _ANSWER_NO.match(body[2:]):
+            # "no I love comic book movies": a "no" answering the question before, then
+            # the clause's own words
+            body = body[2:].strip()
+            polarity, strength, explicit, cue = _cued(body, joiner, previous, just)
         if cue in ("not", "no", "never") and _NOT_TASTE.match(body[len(cue) :]):
             previous = None  # "not sure yet", "no idea": no taste said, nothing to pass on
             continue
@@ -747,10 +775,19 @@ def parse_request(text: str, vocabulary: Sequence[str]) -> ParsedRequest:
         lo, hi, body, clause_groups, rest = _clause_facts(c, vocabulary)
         # a later bound that contradicts an earlier one is a change of mind ("the classics
         # are better, but I would like something new"): the later one stands
+        # said as an addition instead ("I enjoy classic films but also new ones"), neither
+        # bound is a wish; two ranges as alternatives ("from the 50s or 60s") are their span
+        turned = c.joiner in _CONTRAST
+        if c.joiner == "or" and lo is not None and hi is not None and year_min is not None:
+            lo, hi = min(lo, year_min), max(hi, year_max if year_max is not None else hi)
         if lo is not None and year_max is not None and lo > year_max:
             year_max = None
+            year_min = year_min if turned else None
+            lo = lo if turned else None
         if hi is not None and year_min is not None and hi < year_min:
             year_min = None
+            year_max = year_max if turned else None
+            hi = hi if turned else None
         year_min = lo if lo is not None else year_min
         year_max = hi if hi is not None else year_max
         if clause_groups and c.polarity == "likes":

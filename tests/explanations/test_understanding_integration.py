@@ -19,8 +19,13 @@ VOCABULARY = (
     "War", "Western",
 )  # fmt: skip
 GENRE_WORDS = {"spooky": "Horror", "superhero": "Action", "tear-jerker": "Drama",
-               "cowboy": "Western"}  # fmt: skip
-NO_GENRE = ("asdf", "tom hanks")
+               "cowboy": "Western",
+               # sub-genre names and their variants (plurals, hyphens, spelling)
+               "space operas": "Sci-Fi", "cyberpunk": "Sci-Fi", "comic books": "Action",
+               "martial-arts": "Action", "zombies": "Horror", "chick-flick": "Romance",
+               "whodunit": "Mystery", "opera": "Musical"}  # fmt: skip
+# words that must not become a genre (junk, an actor, talk, a piece of a sub-genre's name)
+NO_GENRE = ("asdf", "tom hanks", "thanks", "oprah", "tonight", "book", "punk", "story")
 
 
 @pytest.fixture(scope="module")
@@ -60,3 +65,15 @@ def test_a_spooky_request_becomes_a_horror_constraint_in_the_chat_reading(
     assert "horror films" in u.chips()
     unread = understand("something with tom hanks", VOCABULARY, reader=reader)
     assert not unread.request.genre_groups
+
+
+@pytest.mark.parametrize(
+    ("text", "genre"),
+    [("I'm looking for a space opera", "Sci-Fi"), ("something cyberpunk please", "Sci-Fi"),
+     ("no I love comic book movies", "Action"), ("any good zombie flicks?", "Horror")],
+)  # fmt: skip
+def test_a_sub_genre_named_in_a_request_becomes_its_genre(
+    reader: GenreReader, text: str, genre: str
+) -> None:
+    u = understand(text, VOCABULARY, reader=reader)
+    assert u.request.genre_groups == ((genre,),), (text, u.request, u.readings)
