@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-models.txt | sha1sum | cut -c1-12)
 
-.PHONY: install run test test-fast lint eval-understanding eval-profiles bench bench-load bench-load-soak bench-abuse bench-scale bench-refresh bench-rerank bench-rerank-hybrid bench-semantic bench-hybrid-components eval clean
+.PHONY: install run test test-fast lint eval-understanding eval-profiles bench bench-load bench-load-soak bench-abuse bench-scale bench-train bench-refresh bench-rerank bench-rerank-hybrid bench-semantic bench-hybrid-components eval clean
 
 $(STAMP): requirements.txt requirements-models.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -67,6 +67,12 @@ bench-abuse: install
 ## reports/bench/scale.json)
 bench-scale: install
 	$(BIN)/python bench/scale_bench.py $(BENCH_ARGS)
+
+## bench-train: training peak memory and time per component at 30k synthetic items, each in its
+## own process (EASE refuses, item kNN, SASRec's sampled softmax one epoch, dense text; ~15 min
+## on 2 cores; reports/bench/train.json)
+bench-train: install
+	$(BIN)/python bench/train_bench.py $(BENCH_ARGS)
 
 ## bench-refresh: users/s of the list refresh in parts with 1 and 2 real Celery workers on Redis
 ## and PostgreSQL, ML-1M, EASE (~6 min; reports/bench/refresh.json; needs idle cores)

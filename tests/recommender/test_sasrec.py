@@ -332,3 +332,72 @@ def test_a_tune_that_dropped_its_rate_refits_with_the_same_schedule() -> None:
     sasrec._FIT_MEMO.clear()
     refit = SASRec(tuned.config).fit(split.train, data.catalogue)  # a real plain fit
     assert len(refit.history_) == tuned.config.epochs
+
+
+# ---------------------------------------------------------------- sampled softmax (#26)
+SAMPLED = replace(TINY, loss="sampled", negatives=6)  # 6 of 24 items per batch
+
+
+def test_the_sampled_loss_falls_and_learns_a_next_item_rule() -> None:
+    data, catalogue, successor = successor_task()
+    model = SASRec(replace(SAMPLED, epochs=40, dropout=0.0, all_windows=True))
+    model.fit(data, catalogue)
+    assert model.training_loss() == "sampled"
+    losses = [row["loss"] for row in model.history_]
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:3]), losses
+    hits = [
+        int(model.recommend(u, n=1)[0][0]) == successor[int(model.seen(u)[-1])]
+        for u in range(data.n_users)
+    ]
+    assert np.mean(hits) >= 0.9, np.mean(hits)
+
+
+def test_logq_correction_lowers_each_logit_by_its_items_log_probability() -> None:
+    torch.manual_seed(0)
+    h, emb = torch.randn(3, 4), torch.randn(5, 4)  # 3 positions, 5 items, d = 4
+    targets, negatives = torch.tensor([0, 2, 4]), torch.tensor([1, 2, 3])
+    log_q = torch.tensor([0.4, 0.3, 0.15, 0.1, 0.05]).log()
+    logits = sasrec.corrected_logits(h, emb, targets, negatives, log_q)  # (3, 1 + 3)
+    raw = h @ emb.T  # (3, 5)
+    torch.testing.assert_close(logits[:, 0], raw[[0, 1, 2], targets] - log_q[targets])
+    torch.testing.assert_close(logits[0, 1:], raw[0, negatives] - log_q[negatives])
+    # the rare item 3 (Q = 0.1) gains log 3 against the common item 1 (Q = 0.3): drawn 3x
+    # less often, each draw of it must count 3x as much for the estimate to stay unbiased
+    gap = (logits[0, 3] - logits[0, 1]) - (raw[0, 3] - raw[0, 1])
+    torch.testing.assert_close(gap, torch.tensor(3.0).log())
+    assert logits[1, 2] == -torch.inf  # row 1's target drawn as a negative: masked
+    assert torch.isfinite(logits[[0, 2]]).all()
+
+
+def test_sampling_every_item_uniformly_is_the_full_softmax() -> None:
+    """With each item drawn once and Q uniform the correction is one constant and the only
+    masked negative is the target itself, so the sampled loss is exactly the full one."""
+    torch.manual_seed(0)
+    net = sasrec._SASRecNet(20, TINY).eval()
+    batch = torch.tensor([[0, 0, 3, 4, 5, 6, 7], [1, 2, 3, 4, 5, 6, 9], [0, 0, 0, 0, 0, 7, 8]])
+    inputs, targets = batch[:, :-1], batch[:, 1:]
+    log_q = torch.full((20,), 1 / 20).log()
+    sampled = sasrec._sampled_token_loss(net, inputs, targets, torch.arange(20), log_q)
+    torch.testing.assert_close(sampled, sasrec._token_loss(net, inputs, targets))
+
+
+def test_auto_samples_only_above_the_catalogue_size_threshold(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data, catalogue, _ = successor_task()  # 24 items
+    monkeypatch.setattr(sasrec, "SAMPLED_SOFTMAX_ABOVE", 24)
+    assert SASRec(replace(TINY, epochs=1)).fit(data, catalogue).training_loss() == "full"
+    monkeypatch.setattr(sasrec, "SAMPLED_SOFTMAX_ABOVE", 23)
+    model = SASRec(replace(TINY, epochs=1)).fit(data, catalogue)
+    assert model.training_loss() == "sampled"
+    q, log_q = model._negative_sampler([np.array([0, 0, 1])])
+    assert float(q.sum()) == pytest.approx(1.0)
+    assert q[0] == 3 * q[2]  # item 0 seen twice (+ 1), item 2 never (+ 1)
+    torch.testing.assert_close(log_q, q.log())
+
+
+def test_an_unknown_loss_is_refused() -> None:
+    with pytest.raises(ValueError, match="loss="):
+        SASRecConfig(loss="bpr")
+    with pytest.raises(ValueError, match="negative_sampling="):
+        SASRecConfig(negative_sampling="hard")
