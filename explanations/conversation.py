@@ -775,6 +775,12 @@ def respond(state: ConversationState, message: str, ctx: ChatContext, n: int = 5
         return _question(state, CLARIFY)
     soft, text = _comparatives(message)
     u = understand(text, _vocabulary(ctx.catalogue), ctx.index, ctx.newest_year, ctx.reader)
+    groups = genre_groups_in(" ".join(soft), _vocabulary(ctx.catalogue))[0]
+    if groups and not any(f.role == "like" for f in u.known_films):
+        # "the scarier the better": more of a genre is a wish for that genre; beside a film
+        # ("like Alien but funnier") it only ranks, since few films are both
+        more = tuple(dict.fromkeys((*u.request.genre_groups, *groups)))
+        u = replace(u, request=replace(u.request, genre_groups=more))
     understood = u.chips(ctx.index.label)
     note = _unknown_note(ctx, u, message)
     if (open_words := u.open_words) and not soft and u.only_hints and state.is_empty():

@@ -462,6 +462,11 @@ _SUBJECT_CUE = re.compile(
 )
 
 
+_ACCEPTANCE = re.compile(
+    r"^(?:(?:i|we)\s+)?(?:don't|do not|wouldn't really)\s+mind\b|^(?:(?:i'm|i am|we're|we are)\s+)?"
+    r"(?:fine|ok|okay|open|good)\s+(?:with|to)\b",
+    re.IGNORECASE,
+)
 _ANSWER_NO = re.compile(r"\s+(?:i|we|i'm|i'd|i've|it|that|thanks|thank)\b", re.IGNORECASE)
 # a dislike said in words after others ("let's stay away from romances", "I'm so tired of
 # superhero films"): the several-word cues of _SOFT_NEG and the verbs of dislike
@@ -556,6 +561,9 @@ def split_clauses(text: str, vocabulary: Sequence[str] = ()) -> list[Clause]:
             # the clause's own words
             body = body[2:].strip()
             polarity, strength, explicit, cue = _cued(body, joiner, previous, just)
+        if _ACCEPTANCE.match(body):
+            previous = None  # "I don't mind older movies": fine with them, not asking for them
+            continue
         if cue in ("not", "no", "never") and _NOT_TASTE.match(body[len(cue) :]):
             previous = None  # "not sure yet", "no idea": no taste said, nothing to pass on
             continue
@@ -778,7 +786,13 @@ def parse_request(text: str, vocabulary: Sequence[str]) -> ParsedRequest:
         # said as an addition instead ("I enjoy classic films but also new ones"), neither
         # bound is a wish; two ranges as alternatives ("from the 50s or 60s") are their span
         turned = c.joiner in _CONTRAST
-        if c.joiner == "or" and lo is not None and hi is not None and year_min is not None:
+        if (
+            c.joiner in ("or", ",", "and", "&")
+            and lo is not None
+            and hi is not None
+            and year_min is not None
+            and year_max is not None
+        ):
             lo, hi = min(lo, year_min), max(hi, year_max if year_max is not None else hi)
         if lo is not None and year_max is not None and lo > year_max:
             year_max = None

@@ -201,6 +201,13 @@ _REFERENCE_CUE = re.compile(
 _STRONG_CUE = re.compile(r"(?:similar to|such as|as good as|the movie|the film)\s*$", re.I)
 
 
+# capitalised words that open a sentence, not a title ("Was Knocked Up (2007) a comedy?")
+_NOT_TITLE_START = frozenset(
+    ["I", "My", "Is", "And", "But", "Was", "Were", "Are", "Did", "Do", "Does", "Have", "Has",
+     "Can", "Could", "Would", "Will", "Should", "Ok", "Okay", "Yes", "Yeah", "So", "Also"]
+)  # fmt: skip
+
+
 def _title_before(text: str, end: int) -> tuple[int, str]:
     """The capitalised run of words that ends at ``end`` (a title written before its year):
     "One of my favorite thrillers is The Number 23" -> (start, "The Number 23")."""
@@ -215,7 +222,7 @@ def _title_before(text: str, end: int) -> tuple[int, str]:
         break
     while taken and taken[-1].group(0).lower() in _CONNECTORS - {"the", "a", "an"}:
         taken.pop()  # a run starts at a title word, not at "of" or "and"
-    while taken and taken[-1].group(0) in {"I", "My", "Is", "And", "But"}:
+    while taken and taken[-1].group(0) in _NOT_TITLE_START:
         taken.pop()
     if taken:
         start = taken[-1].start()
@@ -750,6 +757,7 @@ _FILLER_WORDS = frozenset([
     "favorite", "favourite", "favorites", "favourites", "one's", "thing", "things", "mood",
     "fan", "fans", "big", "huge", "interested", "amazing", "awesome", "excellent", "fantastic",
     "wonderful", "perfect", "brilliant", "terrific", "solid", "decent", "enjoyable", "entertaining",
+    "honest", "honestly", "tbh", "sure", "probably", "actually", "definitely", "help", "find",
 ])  # fmt: skip
 _CHAT = re.compile(
     r"^\s*(?:hi|hello|hey|hiya|howdy|good (?:morning|evening|afternoon)|how are you|thanks|"
@@ -911,6 +919,16 @@ _GENRE_PHRASE = re.compile(
 )
 
 
+_LONG_FILLER = tuple(w for w in _FILLER_WORDS if len(w) >= 7)
+
+
+def _filler(word: str) -> bool:
+    """A filler word, or a long one misspelt by an edit ("recomendations", "definitly")."""
+    if word in _FILLER_WORDS:
+        return True
+    return len(word) >= 7 and any(_damerau_one(word, w) for w in _LONG_FILLER)
+
+
 def _phrase(text: str) -> str:
     """A statement's content words ("a really spooky one" -> "spooky"), at most four; in a
     longer one, the words just before "movies" / "films" ("I love disney movies")."""
@@ -923,10 +941,10 @@ def _phrase(text: str) -> str:
     # "a list of movies", "a lot of movies" hold films, they do not say what kind
     heads = re.finditer(r"((?:[a-z'-]+\s+){1,3})(?:movies?|films?|flicks?)\b", low)
     head = next((h for h in heads if h.group(1).split()[-1] != "of"), None)
-    near = [w for w in head.group(1).split() if w not in _FILLER_WORDS] if head else []
+    near = [w for w in head.group(1).split() if not _filler(w)] if head else []
     if near:
         return " ".join(near[-2:])
-    words = [w for w in re.findall(r"[a-z][a-z'-]*", low) if w not in _FILLER_WORDS]
+    words = [w for w in re.findall(r"[a-z][a-z'-]*", low) if not _filler(w)]
     return " ".join(words) if 0 < len(words) <= 4 else ""
 
 
@@ -975,6 +993,9 @@ _FILM_TALK = re.compile(
     r"|(?:it|that|this|those|these|that one|this one|FILM)(?:'s|'re|\s+(?:is|was|were|are|"
     r"sounds?|looks?|seems?|made|makes|never|always|kept|keeps|felt|feels))\b"
     r"(?!\s+(?:for|to be|going to|gonna|should|must|what i|the kind|my kind)\b)"
+    r"|(?:i|we)\s+(?:even\s+|just\s+|really\s+|actually\s+)?(?:cried|laughed|loved it|liked it|"
+    r"enjoyed it|hated it)\b"
+    r"|.*?\bFILM(?:'s|\s+(?:is|was|were|are))\b"
     r"|(?:did|do|have|has|are|were|would)\s+you\s+(?:ever\s+)?(?:seen?|watched?|heard of|like|"
     r"love|enjoy|prefer|go|think|know|remember)\b"
     r"(?!\s+(?:of\s+)?(?:any|anything|something|some|a good|good|other|more)\b))",

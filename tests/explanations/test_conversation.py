@@ -169,6 +169,9 @@ def test_like_x_combines_with_the_constraints_and_comparatives(ctx: ChatContext)
     funnier = respond(ConversationState(), "like Alien but funnier", ctx)
     assert funnier.items and 5 not in funnier.items  # a comparative ranks, it does not filter
     assert any(s.text == "funny" for s in funnier.state.statements)
+    # with no film beside it, more of a genre is a wish for that genre
+    scarier = respond(ConversationState(), "the scarier the better", ctx)
+    assert scarier.items and all("Horror" in cat.genres[i] for i in scarier.items)
     later = respond(ConversationState(), "like Heat", ctx)
     decade = respond(later.state, "from the 80s", ctx, n=10)
     assert decade.items and all(1980 <= cat.years[i] <= 1989 for i in decade.items)

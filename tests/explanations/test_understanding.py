@@ -790,7 +790,6 @@ def test_a_negation_or_a_cue_inside_a_clause_governs_what_follows_it(
     "text",
     [
         "I have not seen a good western in years",
-        "I don't mind westerns",
         "not sure yet, maybe a western",
         "Actually that doesn't sound bad, a western then",
         "there's nothing better than a good western",
@@ -816,6 +815,11 @@ def test_a_negation_of_something_other_than_taste_negates_no_genre(
         "It made me laugh so hard",
         "Do you like westerns?",
         "Did you ever see Heat?",
+        "I don't mind westerns",
+        "I'm fine with older films",
+        "I cried through the entire book",
+        "I will check it out. The Life of David Gale (2003) is a crazy thriller",
+        "Do you have any recomendations?",
         "Was Annie Hall a romantic comedy? I think it was",
         "I have, it is a funny one",
         "do you go to day or evening movies?",
@@ -824,7 +828,11 @@ def test_a_negation_of_something_other_than_taste_negates_no_genre(
 )
 def test_talk_about_a_film_asks_for_nothing(tiny_index: TitleIndex, text: str) -> None:
     u = read(text, tiny_index)
-    assert not u.asks, (text, u.request, u.films)
+    r = u.request
+    facts = (r.genre_groups, r.exclude_genres, r.year_min, r.year_max, u.exclude_years)
+    liked = [f for f in u.known_films if f.role in ("like", "newer", "older")]
+    # words left over ("will check it out") are asked about by the chat, never answered
+    assert not any(facts) and not liked, (text, r, u.films)
 
 
 def test_a_wish_beside_talk_about_a_film_is_still_read(tiny_index: TitleIndex) -> None:
