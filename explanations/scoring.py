@@ -373,7 +373,7 @@ class TextMoments:
         """(k,), (k,): the mean and std over the catalogue of each row's cosines."""
         s = np.asarray(vectors, np.float64)
         mean = s @ self.mean
-        var = np.einsum("kd,de,ke->k", s, self.second, s) - mean**2
+        var = np.sum((s @ self.second) * s, axis=1) - mean**2  # s M s per row
         return mean, np.sqrt(np.maximum(var, 0.0))
 
 
@@ -461,7 +461,9 @@ class TitleSearch:
     index: NearestItems
     moments: TextMoments
     groups: GenreGroups
-    reach: int = 1000  # text neighbours a title statement may bring in (>= 3 * retrieve)
+    # text neighbours the index returns: retrieval keeps a title statement's 3 * retrieve
+    # best (_could_fit), and an HNSW search costs about linearly in k
+    reach: int = 300
 
     @classmethod
     def of(cls, catalogue: Catalogue, item_vectors: np.ndarray, index: NearestItems) -> TitleSearch:

@@ -61,12 +61,13 @@ class ExactIndex:
     """Exact cosine search: ``vectors @ q`` over every non-zero row."""
 
     def __init__(self, vectors: np.ndarray) -> None:
-        self.vectors = vectors  # (n, d) unit rows, possibly memory-mapped
         self.live = _rows(vectors)  # (m,)
+        # (m, d): the rows search may return, copied once only if some are empty
+        self.vectors = vectors if len(self.live) == len(vectors) else vectors[self.live]
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         q = np.atleast_2d(np.asarray(queries, dtype=self.vectors.dtype))  # (q, d)
-        sims = q @ self.vectors[self.live].T if len(self.live) else np.zeros((len(q), 0))
+        sims = q @ self.vectors.T  # (q, m)
         k = min(k, sims.shape[1])
         if k == 0:
             return np.zeros((len(q), 0), np.int64), np.zeros((len(q), 0), np.float32)
