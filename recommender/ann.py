@@ -19,6 +19,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -161,26 +162,68 @@ def _probed(index: HnswIndex, vectors: np.ndarray, probes: int = 8) -> HnswIndex
     return index
 
 
-class RebuildingIndex:
-    """Exact search until the background rebuild of the index file lands, then the rebuilt
-    index: what a caller that caches its index (one per process and vectors file) holds."""
+STALE_CLAIM_SECONDS = 3600  # a rebuild claim older than this is a dead process's
+RETRY_SECONDS = 30.0  # how often a process that is not rebuilding looks for the new file
 
-    def __init__(self, vectors: np.ndarray) -> None:
+
+def _claim(path: Path) -> bool:
+    """Whether this process rebuilds ``path``: the first to create ``<path>.building`` does,
+    so N web processes that find the file broken build it once, not N times."""
+    marker = Path(f"{path}.building")
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if time.time() - marker.stat().st_mtime > STALE_CLAIM_SECONDS:
+            marker.unlink(missing_ok=True)
+    except FileNotFoundError:
+        pass
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
+
+
+class RebuildingIndex:
+    """Exact search until the index file is rebuilt (by this process's thread, or by the one
+    that claimed it: looked for every ``RETRY_SECONDS``), then the rebuilt index: what a caller
+    that caches its index (one per process and vectors file) holds."""
+
+    def __init__(self, path: Path, vectors: np.ndarray, config: AnnConfig) -> None:
+        self.path, self.vectors, self.config = Path(path), vectors, config
         self.current: NearestItems = ExactIndex(vectors)
         self.done = threading.Event()
+        self._next_look = time.monotonic() + RETRY_SECONDS
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if not self.done.is_set() and time.monotonic() >= self._next_look:
+            self._next_look = time.monotonic() + RETRY_SECONDS
+            self._look()
         return self.current.search(queries, k)
 
-    def rebuild(self, path: Path, vectors: np.ndarray, config: AnnConfig) -> None:
+    def _look(self) -> None:
+        """Another process's rebuild, once its file is there and sound."""
+        if Path(f"{self.path}.building").exists():
+            return
         try:
-            build(vectors, path, config)
-            n, d = vectors.shape
-            self.current = open_index(path, n, d, config)
-            log.info("ANN index %s rebuilt (%d items)", path, len(vectors))
+            self.current = _probed(open_index(self.path, *self._shape, self.config), self.vectors)
+            self.done.set()
+        except IndexFileError:
+            pass
+
+    @property
+    def _shape(self) -> tuple[int, int]:
+        n, d = self.vectors.shape
+        return n, d
+
+    def rebuild(self) -> None:
+        try:
+            build(self.vectors, self.path, self.config)
+            self.current = open_index(self.path, *self._shape, self.config)
+            log.info("ANN index %s rebuilt (%d items)", self.path, len(self.vectors))
         except Exception:  # a thread's failure must not pass silently; exact search stays
-            log.exception("ANN index %s: rebuild failed; exact search goes on", path)
+            log.exception("ANN index %s: rebuild failed; exact search goes on", self.path)
         finally:
+            Path(f"{self.path}.building").unlink(missing_ok=True)
             self.done.set()
 
 
@@ -194,7 +237,8 @@ def open_or_rebuild(
 ) -> NearestItems:
     """The index at ``path``; when it is missing or corrupt, a log line, exact search and a
     rebuild from ``vectors`` in a background thread (``wait``: in this one), after which the
-    returned object searches the rebuilt index. Under ``exact_below`` rows (default
+    returned object searches the rebuilt index. One process rebuilds (:func:`_claim`); the
+    others search exactly until its file is there. Under ``exact_below`` rows (default
     :data:`EXACT_BELOW`): exact search."""
     n, d = vectors.shape
     if n < (EXACT_BELOW if exact_below is None else exact_below):
@@ -205,12 +249,12 @@ def open_or_rebuild(
         log.warning(
             "ANN index %s; rebuilding it from the item vectors, exact search meanwhile", error
         )
-    swapping = RebuildingIndex(vectors)
+    swapping = RebuildingIndex(path, vectors, config)
+    if not _claim(Path(path)):
+        return swapping  # another process is rebuilding it
     if wait:
-        swapping.rebuild(path, vectors, config)
+        swapping.rebuild()
     else:
         name = f"ann-rebuild-{Path(path).name}"
-        threading.Thread(
-            target=swapping.rebuild, args=(path, vectors, config), name=name, daemon=True
-        ).start()
+        threading.Thread(target=swapping.rebuild, name=name, daemon=True).start()
     return swapping

@@ -79,3 +79,19 @@ def test_a_small_catalogue_is_searched_exactly_without_an_index_file(tmp_path: P
     index = ann.open_or_rebuild(tmp_path / "none.usearch", unit_rows(100))
     assert isinstance(index, ann.ExactIndex)
     assert not (tmp_path / "none.usearch").exists()
+
+
+def test_one_process_rebuilds_a_broken_index_and_the_others_pick_up_its_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vectors = unit_rows(300)
+    path = tmp_path / "items.usearch"
+    Path(f"{path}.building").touch()  # another web process claimed the rebuild
+    waiting = ann.open_or_rebuild(path, vectors, exact_below=0)
+    assert isinstance(waiting, ann.RebuildingIndex) and not path.exists()  # not built twice
+    Path(f"{path}.building").unlink()
+    ann.build(vectors, path)  # ...which that process then wrote
+    monkeypatch.setattr(ann, "RETRY_SECONDS", 0.0)
+    waiting._next_look = 0.0
+    waiting.search(vectors[:1], 3)
+    assert waiting.done.is_set() and isinstance(waiting.current, ann.HnswIndex)
