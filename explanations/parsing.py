@@ -59,6 +59,7 @@ GENRE_SYNONYMS: dict[str, tuple[str, ...]] = {
     "comedy": ("Comedy",),
     "comedies": ("Comedy",),
     "funny": ("Comedy",),
+    "comedic": ("Comedy",),
     "humour": ("Comedy",),
     "humor": ("Comedy",),
     "crime": ("Crime",),
@@ -429,8 +430,9 @@ _NEGATOR = re.compile(
 )
 # a negation of something other than taste: "not seen", "don't mind", "not sure", "no idea"
 _NOT_TASTE = re.compile(
-    r"\s+(?:(?:really|even|actually|ever|yet|have|had)\s+)*(?:seen|watched|heard|sure|only|just|"
-    r"mind|know|bad|been|yet|matter|need|have|worry|problem|idea|doubt|wait|care(?!\s+for)|"
+    r"\s+(?:(?:really|even|actually|ever|yet|have|had)\s+)*(?:seen|watched|heard|"
+    r"sure(?!\s+(?:if|whether|about|i|we)\b)|only|just|"
+    r"mind|know|bad|been|yet|matter|need|have|worry|problem|idea|doubt|wait|care(?!\s+for)|call|"
     r"one of|more than|less than|so much|that much|too sure|much of a problem|sound|"
     r"sounds|seem|seems|look|looks|mean|think so|remember|recall|better|beats|stop|stopped|"
     r"important|a big deal|necessary|required|picky)\b",
@@ -457,6 +459,7 @@ _SUBJECT_CUE = re.compile(
     r"for|am in the mood for|'m into|'m looking for|'m in the mood for|'m interested in)\b"
     r"|\b(?:particularly|especially|mostly|preferably|ideally)\b"
     r"|\b(?:would|'d)\s+(?:rather\s+)?(?:prefer|like|love|enjoy)\b"
+    r"|\b(?:could|would|'d)\s+(?:also\s+|really\s+)?(?:go for|do with|use)\b"
     r"|\bfavou?rites?\s+(?:genres?\s+)?(?:are|is|would be|include)\b",
     re.IGNORECASE,
 )
@@ -467,6 +470,7 @@ _ACCEPTANCE = re.compile(
     r"(?:fine|ok|okay|open|good)\s+(?:with|to)\b",
     re.IGNORECASE,
 )
+_YOU_BEFORE = re.compile(r"\byou(?:'re|\s+are|\s+do|'d|\s+would)?\s*$", re.IGNORECASE)
 _ANSWER_NO = re.compile(r"\s+(?:i|we|i'm|i'd|i've|it|that|thanks|thank)\b", re.IGNORECASE)
 # a dislike said in words after others ("let's stay away from romances", "I'm so tired of
 # superhero films"): the several-word cues of _SOFT_NEG and the verbs of dislike
@@ -497,8 +501,8 @@ def _inner_cue(body: str, vocabulary: Sequence[str]) -> tuple[_Polarity, int, in
     events: list[tuple[int, int, _Polarity, bool]] = []  # (start, end, polarity, neg-raising)
     for m in _NEGATOR.finditer(body, 0, limit):
         after = body[m.end() :]
-        if _NOT_TASTE.match(after):
-            continue
+        if _NOT_TASTE.match(after) or _YOU_BEFORE.search(body, 0, m.start()):
+            continue  # no taste, or the other person's ("if you're not into sci-fi")
         if raised := _NEG_RAISING.match(after):
             events.append((m.start(), m.end() + raised.end(), ("avoids", "soft", True), True))
         elif verb := _NEGATED_VERB.match(after):
@@ -508,7 +512,8 @@ def _inner_cue(body: str, vocabulary: Sequence[str]) -> tuple[_Polarity, int, in
     for m in _SUBJECT_CUE.finditer(body, 0, limit):
         events.append((m.start(), m.end(), ("likes", "soft", True), False))
     for m in _DISLIKE_PHRASE.finditer(body, 0, limit):
-        events.append((m.start(), m.end(), ("avoids", "soft", True), False))
+        if not _YOU_BEFORE.search(body, 0, m.start()):
+            events.append((m.start(), m.end(), ("avoids", "soft", True), False))
     chosen: tuple[_Polarity, int, int] | None = None
     raised_before = False
     for start, end, polarity, raising in sorted(events):

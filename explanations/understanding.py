@@ -71,6 +71,8 @@ _CONTRACTIONS = {
     "theyre": "they're", "whats": "what's",
 }  # fmt: skip
 _BARE_CONTRACTION = re.compile(r"\b(?:" + "|".join(_CONTRACTIONS) + r")\b", re.IGNORECASE)
+# the film noun misspelt ("moveis", "moives", "movis"): read before the time words need it
+_MISSPELT_FILM_NOUN = re.compile(r"\b(?:moveis|moives|movis|moveies|mvoies|movise)\b", re.I)
 _APOSTROPHE = re.compile(r"[’‘`´]")
 
 
@@ -96,6 +98,14 @@ _NON_GENRE = re.compile(
 
 # "live action" is the opposite of animated, not the Action genre
 _LIVE_ACTION = re.compile(r"\blive[- ]action\b", re.IGNORECASE)
+# "not a fan of live action": no wish to rule animation out
+_NEGATED_BEFORE = re.compile(
+    r"\b(?:not|no|don't|do not|never|hate|dislike)\b[^.!?;]{0,20}$", re.IGNORECASE
+)
+# "a little too romantic comedy for my taste": a no to it
+_TOO_FOR_TASTE = re.compile(
+    r"\b(?:a\s+(?:little|bit)\s+)?too\s+([\w' -]{3,30}?)\s+for\s+(?:my|our)\s+tastes?\b", re.I
+)
 # "my 8 year old", "a 10-year-old": a child (an adult's age names no kind of film)
 _CHILD_AGE = re.compile(r"\b(?:[1-9]|1[0-2])[- ]?(?:years?|yrs?)[- ]?olds?\b", re.IGNORECASE)
 # "I prefer comedies over dramas": the second genre is turned down
@@ -131,10 +141,12 @@ def spell_out(text: str) -> str:
     text = _CHILD_AGE.sub("kids", text)
     text = _PREFER_OVER.sub(r"\1, but not ", text)
     text = _COMBINATION.sub(r"\1 ", text)
+    text = _TOO_FOR_TASTE.sub(r"; not \1", text)
     text = _NON_GENRE.sub(cut, text)
-    if _LIVE_ACTION.search(text):
-        text = _LIVE_ACTION.sub(" ", text)
-        negated.append("animated")
+    if live := _LIVE_ACTION.search(text):
+        text = _LIVE_ACTION.sub(" ", text)  # "action" here is no genre
+        if not _NEGATED_BEFORE.search(text, 0, live.start()):
+            negated.append("animated")
     return " ".join([text, *(f"; no {word}" for word in dict.fromkeys(negated))])
 
 
@@ -143,6 +155,7 @@ def normalise(text: str) -> str:
     text = html.unescape(_TAG.sub(" ", text[: MAX_CHARS * 2]))
     text = _APOSTROPHE.sub("'", _CONTROL.sub(" ", text))
     text = re.sub(r"\bdont\b", "don't", text, flags=re.IGNORECASE)
+    text = _MISSPELT_FILM_NOUN.sub("movies", text)
     text = _BARE_CONTRACTION.sub(lambda m: _CONTRACTIONS[m.group(0).lower()], text)
     text = _ELLIPSIS.sub(". ", text)
     text = re.sub(r"\s*\n+\s*", ". ", text)
@@ -204,8 +217,12 @@ _STRONG_CUE = re.compile(r"(?:similar to|such as|as good as|the movie|the film)\
 # capitalised words that open a sentence, not a title ("Was Knocked Up (2007) a comedy?")
 _NOT_TITLE_START = frozenset(
     ["I", "My", "Is", "And", "But", "Was", "Were", "Are", "Did", "Do", "Does", "Have", "Has",
-     "Can", "Could", "Would", "Will", "Should", "Ok", "Okay", "Yes", "Yeah", "So", "Also"]
+     "Can", "Could", "Would", "Will", "Should", "Ok", "Okay", "Yes", "Yeah", "So", "Also",
+     "What's", "What", "Who", "How", "Why", "Like", "Haha"]
 )  # fmt: skip
+
+
+_ABBREVIATIONS = frozenset(["Mrs.", "Jr.", "Sr.", "St.", "Dr.", "Mr.", "vs.", "Vol."])
 
 
 def _title_before(text: str, end: int) -> tuple[int, str]:
@@ -216,6 +233,8 @@ def _title_before(text: str, end: int) -> tuple[int, str]:
     taken: list[re.Match[str]] = []
     for w in reversed(words):
         word = w.group(0)
+        if taken and word[-1] in ".!?" and len(word) > 3 and word not in _ABBREVIATIONS:
+            break  # the end of the sentence before: "Any good Sci-fi's. Like Interstellar"
         if word[0].isupper() or word[0].isdigit() or (taken and word.lower() in _CONNECTORS):
             taken.append(w)
             continue
@@ -230,8 +249,8 @@ def _title_before(text: str, end: int) -> tuple[int, str]:
 
 
 _ASKED_CUE = re.compile(
-    r"(?:^|[.!?,]\s*)(?:(?:did|have|has)\s+you\s+(?:ever\s+)?(?:seen|see|watched|watch|"
-    r"heard of)|is|was|isn't|wasn't)\s*$",
+    r"(?:^|[.!?,]\s*)(?:(?:did|have|has)\s+you\s+(?:ever\s+)?(?:bother\s+to\s+|get\s+to\s+)?"
+    r"(?:seen|see|watched|watch|heard of|catch|caught)|is|was|isn't|wasn't)\s*$",
     re.IGNORECASE,
 )
 
@@ -364,7 +383,10 @@ _OLD_BEFORE_FILM = re.compile(
     rf"\b(?:old(?:er)?|earlier)\b(?!\s+than)(?=\s+{_FILM_WORDS})", re.IGNORECASE
 )
 # "a new comedy" is a recent one ("new to me" is not a year)
-_NEW_BEFORE_FILM = re.compile(rf"\bnew\b(?=\s+{_FILM_WORDS})", re.IGNORECASE)
+_NEW_BEFORE_FILM = re.compile(
+    rf"\bnew\b(?=\s+{_FILM_WORDS})(?!\s+\w+\s+(?:suggestions?|recommendations?|ideas?|picks?)\b)",
+    re.IGNORECASE,
+)
 # "something older", "anything new" with no film word after it: "old"/"new" is still the
 # kind of film asked for ("new to me", "try something new" mean unseen or different)
 _SOMETHING_OLD = re.compile(
@@ -433,7 +455,12 @@ def read_time(text: str, newest: int | None) -> tuple[str, list[tuple[int, int]]
         text = re.sub(
             r"\b(?:(?:come|came|coming|been)\s+out\s+recently|recently\s+(?:came|come|been)\s+"
             r"out|out\s+recently|recent|recently released|latest|newest|newer|modern|"
-            r"new releases?|current|upcoming|out now|(?:in|at)\s+(?:the\s+)?theat(?:er|re)s?\s+now|"
+            r"new releases?|current|upcoming|"
+            r"(?:is|are|'s|just|currently|ones|movies|films|anything|something)\s+out\s+now|"
+            r"(?:in|at)\s+(?:the\s+)?theat(?:er|re)s?\s+now|(?:new\s+)?out\s+in\s+theat(?:er|re)s|"
+            r"(?:released|came out|come out)\s+lately|"
+            r"currently\s+(?:in|at)\s+(?:the\s+)?theat(?:er|re)s|"
+            r"(?:anything|something)\s+recently|"
             r"(?:this|last|past)\s+(?:year|(?:few|couple of|two|three|\w+)\s+years))\b"
             r"(?!\s+than)",
             recent, text, flags=re.IGNORECASE,
@@ -477,11 +504,16 @@ def _damerau_one(a: str, b: str) -> bool:
 
 
 def correct_spelling(text: str) -> str:
-    """Genre words misspelt by one edit ("comdey", "thriler", "documentry") corrected."""
+    """Genre words misspelt by one edit ("comdey", "thriler", "documentry") corrected; a
+    genre word with "-ish" is that genre ("scifish")."""
 
     def fix(m: re.Match[str]) -> str:
         word = m.group(0)
         low = word.lower()
+        if low.endswith("ish") and len(low) > 6:
+            for stem in (low[:-3], low[:-2]):  # "horror-ish", "scifi" + "sh"
+                if stem in _GENRE_WORDS or stem in GENRE_SYNONYMS:
+                    return stem
         short = len(low) == 5 and not _BEFORE_FILM_WORD.match(text, m.end())
         if len(low) < 5 or short or low in _GENRE_WORDS:
             return word
@@ -758,6 +790,7 @@ _FILLER_WORDS = frozenset([
     "fan", "fans", "big", "huge", "interested", "amazing", "awesome", "excellent", "fantastic",
     "wonderful", "perfect", "brilliant", "terrific", "solid", "decent", "enjoyable", "entertaining",
     "honest", "honestly", "tbh", "sure", "probably", "actually", "definitely", "help", "find",
+    "seeking", "searching", "idea", "ideas", "thoughts", "options", "picks",
 ])  # fmt: skip
 _CHAT = re.compile(
     r"^\s*(?:hi|hello|hey|hiya|howdy|good (?:morning|evening|afternoon)|how are you|thanks|"
@@ -988,24 +1021,41 @@ def _with_readings(
 _FILM_TALK = re.compile(
     r"^\s*(?:(?:yes|yeah|yep|no|nope|oh|ok|okay|well|and|but|so|hmm|wow|haha|lol|i think|"
     r"i guess)\b[\s,!]*)*"
-    r"(?:(?:is|was|isn't|wasn't|are|were|aren't|weren't)\s+(?:it|that|this|they|those|these|he|"
-    r"she|FILM)\b"
-    r"|(?:it|that|this|those|these|that one|this one|FILM)(?:'s|'re|\s+(?:is|was|were|are|"
-    r"sounds?|looks?|seems?|made|makes|never|always|kept|keeps|felt|feels))\b"
+    r"(?:(?:is|was|isn't|wasn't|are|were|aren't|weren't|does|did|do|doesn't|didn't)\s+(?:it|that|"
+    r"this|they|those|these|he|she|FILM)\b"
+    r"|(?:it|that|this|those|these|that one|this one|FILM)(?:'s|'re|\s+(?:(?:does|did)\s+)?(?:is|"
+    r"was|were|are|sounds?|sounded|looks?|looked|seems?|seemed|made|makes|never|always|kept|keeps|"
+    r"felt|feels))\b"
     r"(?!\s+(?:for|to be|going to|gonna|should|must|what i|the kind|my kind)\b)"
     r"|(?:i|we)\s+(?:even\s+|just\s+|really\s+|actually\s+)?(?:cried|laughed|loved it|liked it|"
     r"enjoyed it|hated it)\b"
-    r"|.*?\bFILM(?:'s|\s+(?:is|was|were|are))\b"
+    r"|(?:i|we)\s+(?:really\s+)?(?:love|loved|like|liked|enjoy|enjoyed)\s+(?:those|these|them)\b"
+    r"(?!\s+(?:kinds?|types?|sorts?)\b)"
+    r"|.*?\bFILM(?:'s|\s+(?:is|was|were|are))\s+(?:a|an|the|so|really|pretty|very|quite|kind of|"
+    r"sort of|more|too|such)\b"
+    r"|.*?\bsounds?\s+like\s+(?:a|an)\b"
+    r"|(?:if\s+)?you(?:'re|\s+are)?\s+(?:not\s+|don't\s+|do not\s+)?(?:really\s+)?(?:like|love|"
+    r"enjoy|prefer|into)\b"
     r"|(?:did|do|have|has|are|were|would)\s+you\s+(?:ever\s+)?(?:seen?|watched?|heard of|like|"
-    r"love|enjoy|prefer|go|think|know|remember)\b"
+    r"love|enjoy|prefer|go|think|remember)\b"
     r"(?!\s+(?:of\s+)?(?:any|anything|something|some|a good|good|other|more)\b))",
+    re.IGNORECASE,
+)
+# a question about something said, not a request for films ("what freaked you out about it?",
+# "who is this Jack guy?"); one that asks for films names them ("what else can you recommend?")
+_WH_TALK = re.compile(
+    r"^\s*(?:(?:oh|ok|okay|so|and|but|haha|lol)\b[\s,!]*)*(?:what|who|why|how|when|where)\b"
+    r"(?!\s+about\b)"
+    r"(?!.*\b(?:recommend|suggest|watch|should|good|any|some|else|other|another|like|"
+    r"similar|movies?|films?)\b).*\?\s*$",
     re.IGNORECASE,
 )
 # where talk about a film ends and a wish may begin: a sentence, a comma, "but", or a new
 # subject ("that is on my list my kids love superhero movies")
 _TALK_PIECES = re.compile(
     r"((?<=[.!?;])\s+|\s*,\s*|\s+but\s+|\s+(?:and|so)\s+(?=(?:is|was|are|were|it|that|this|"
-    r"those|these|they|i|we)\b)|\s+(?=(?:i|we|i'm|i'd|we're|we'd|my|our)\s))",
+    r"those|these|they|i|we)\b)|\s+(?=(?:i|we|i'm|i'd|we're|we'd|my|our)\s)|"
+    r"\s+(?=(?:is|was|does|did)\s+(?:it|that|this)\b)|\s+(?=if\s+you\b))",
     re.IGNORECASE,
 )
 
@@ -1017,12 +1067,22 @@ _WISH_IN_QUESTION = re.compile(
 
 
 def without_film_talk(text: str) -> str:
-    """``text`` without its sentences and clauses that talk about a film (see above)."""
-    pieces = _TALK_PIECES.split(text)
-    return "".join(
-        "" if k % 2 == 0 and _FILM_TALK.match(p) and not _WISH_IN_QUESTION.search(p) else p
-        for k, p in enumerate(pieces)
-    )
+    """``text`` without its sentences and clauses that talk about a film (see above): a
+    question about one goes whole ("is it comedy, or horror?"), the rest piece by piece."""
+    out = []
+    for sentence in re.split(r"(?<=[.!?;])\s+", text):
+        question = sentence.rstrip().endswith("?") and not _WISH_IN_QUESTION.search(sentence)
+        wh_talk = _WH_TALK.match(sentence) and not _GENRE_PHRASE.search(sentence)
+        if question and (_FILM_TALK.match(sentence) or wh_talk):
+            continue
+        pieces = _TALK_PIECES.split(sentence)
+        out.append(
+            "".join(
+                "" if k % 2 == 0 and _FILM_TALK.match(p) and not _WISH_IN_QUESTION.search(p) else p
+                for k, p in enumerate(pieces)
+            )
+        )
+    return " ".join(out)
 
 
 def _film_bounds(

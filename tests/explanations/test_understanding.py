@@ -823,6 +823,13 @@ def test_a_negation_of_something_other_than_taste_negates_no_genre(
         "Was Annie Hall a romantic comedy? I think it was",
         "I have, it is a funny one",
         "do you go to day or evening movies?",
+        "What is it about?... Is it comedy, or horror or some other genre?",
+        "What freaked you out about it?",
+        "That one looked a little creepy but good!",
+        "Check it out if you like westerns",
+        "Oh I love those movies!",
+        "Gravity sounds like an action movie, is it?",
+        "I will definitely check it out now",
         "amazing movie",
     ],
 )
@@ -870,6 +877,56 @@ def test_time_in_words_without_a_number(
 ) -> None:
     r = read(text, tiny_index).request
     assert (r.year_min, r.year_max) == (year_min, year_max), (text, r)
+
+
+@pytest.mark.parametrize(
+    ("text", "wanted", "excluded"),
+    [
+        ("I am not a fan of live action movies. A comedy please", (("Comedy",),), ()),
+        ("I'm in the mood for a good comedic horror", (("Horror",), ("Comedy",)), ()),
+        ("What about a western?", (("Western",),), ()),
+        ("What do you have in mind for a comedy?", (("Comedy",),), ()),
+        ("I'm thinking something westernish", (("Western",),), ()),
+        ("Any good Thrillers. Like Heat (1995)", (("Thriller",),), ()),
+        ("they're a little too romantic comedy for my taste", (), ("Romance", "Comedy")),
+        ("I'm not sure if I really want to watch a western though", (), ("Western",)),
+    ],
+)
+def test_wishes_said_around_other_talk(
+    tiny_index: TitleIndex,
+    text: str,
+    wanted: tuple[tuple[str, ...], ...],
+    excluded: tuple[str, ...],
+) -> None:
+    r = read(text, tiny_index).request
+    assert set(r.genre_groups) == set(wanted) and set(r.exclude_genres) == set(excluded), (text, r)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Do you know any good westerns that have been released lately?",
+        "I am looking for a western that is currently in theaters",
+        "Anything else that is new out in theaters?",
+        "are there any other ones out now?",
+    ],
+)
+def test_recent_in_words(tiny_index: TitleIndex, text: str) -> None:
+    r = read(text, tiny_index).request
+    assert r.year_min == NEWEST - RECENT_YEARS + 1 and r.year_max is None, (text, r)
+
+
+def test_a_negation_of_the_other_persons_taste_excludes_nothing(tiny_index: TitleIndex) -> None:
+    r = read("though if you're not into westerns, I could also go for a comedy", tiny_index).request
+    assert ("Comedy",) in r.genre_groups and not r.exclude_genres, r
+
+
+def test_the_film_nouns_misspelt_are_still_film_nouns(tiny_index: TitleIndex) -> None:
+    r = read("do you know some great new moveis", tiny_index).request
+    assert r.year_min == NEWEST - RECENT_YEARS + 1
+    # thanks for "new movie suggestions" asks for no new films
+    r = read("Thank you for the new movie suggestions", tiny_index).request
+    assert r.year_min is None
 
 
 def test_something_new_to_me_is_no_time_wish(tiny_index: TitleIndex) -> None:
