@@ -118,7 +118,7 @@ eval: install
 	$(BIN)/python -m recommender.evaluate --dataset ml-100k \
 	  --models pop,itemknn,als,bpr,ease,sasrec,dense,hybrid --out reports/full
 
-## eval-understanding: real people's requests (INSPIRED; IARD, the held-out set, when its
+## eval-understanding: real people's requests (INSPIRED; IARD-1 and IARD-2, the held-out set, when their
 ## files are present; text loaded at run time) and our paraphrases through the chat and as
 ## profile statements; test split (~3 min)
 eval-understanding: install
