@@ -329,9 +329,11 @@ class Hybrid(Ranker):
         history's std; see :mod:`recommender.attribution`). Best first, ties by item index; a
         role with weight 0, or whose model cannot be occluded (not EASE, DenseText or SASRec),
         has no shares. ``last``: how many of the newest positions the sequential component
-        occludes (EASE and text look at the whole history).
+        occludes (EASE and text look at the whole history). An item whose sequential part
+        no single film lowers also gets, under ``together(role)``, the 2 or 3 films whose
+        removal together lowers it (:func:`recommender.attribution.role_shares`).
         """
-        from recommender.attribution import attributable, component_shares
+        from recommender.attribution import attributable, role_shares, together
 
         if self.config.normalisation != "zscore":
             raise ValueError("attribution needs zscore normalisation: rank parts have no std")
@@ -340,14 +342,16 @@ class Hybrid(Ranker):
         for role in self.config.roles():
             weight, model = self.config.weight(role), self.models[role]
             if weight > 0 and attributable(model):
-                shares = component_shares(
-                    model, users, items, k=k, last=last, weight=weight, hold_std=hold_std
+                shares, joint = role_shares(
+                    model, users, items, k, last, weight, hold_std=hold_std, with_joint=True
                 )
             else:  # a zero part has no evidence (and SASRec's occlusions are not free)
-                shares = [[[] for _ in row] for row in items]
+                shares = joint = [[[] for _ in row] for row in items]
             for row, per_item in enumerate(shares):
                 for col, pairs in enumerate(per_item):
                     out[row][col][role] = pairs
+                    if joint[row][col]:  # films that lower the part only together
+                        out[row][col][together(role)] = joint[row][col]
         return out
 
     def components_from_history(

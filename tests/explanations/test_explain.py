@@ -574,3 +574,66 @@ def test_an_avoid_keeps_a_liked_genre_from_being_the_reason_only_where_it_applie
     said = make_statement("dramatic thrillers", "avoids")
     liked_guess = make_statement("thrillers", source="generated")
     assert cited(fargo, liked_guess, said) == cited(fargo, liked_guess, guessed) == []
+
+
+def test_films_that_lower_a_part_only_together_are_named_together(
+    catalogue: Catalogue, index: TitleIndex
+) -> None:
+    from explanations.explain import leading_reason
+    from recommender.attribution import together
+
+    # no single film lowers the sequential part; Toy Story and Fargo removed at once do (a
+    # stored list keeps no empty role, so "sequential" itself is absent)
+    joint = {together("sequential"): [(0, 0.2), (8, 0.2)], "collaborative": [(1, 0.5)]}
+    parts = {"sequential": 0.8, "collaborative": 0.3}
+    ev = collect_evidence(catalogue, 14, parts, joint, history=HISTORY)
+    assert [(h.title, h.kind, h.together) for h in ev.history] == [
+        ("Toy Story", "sequential", True),
+        ("Fargo", "sequential", True),
+        ("Aladdin", "collaborative", False),
+    ]
+    text = template_explanation(ev, index).text
+    assert text.index("Toy Story and Fargo") < text.index("Aladdin"), text
+    assert "next" in text.split("Aladdin")[0] and not grounding_problems(text, ev, index), text
+    assert leading_reason(ev.to_dict()) == (
+        "films:101,109",
+        "Because you watched Toy Story and Fargo",
+    )
+    # all of the group or none: one film outside the history leaves the part unsaid
+    ev = collect_evidence(catalogue, 14, parts, joint, history=np.array([0, 1]))
+    assert [h.title for h in ev.history] == ["Aladdin"]
+
+
+def test_a_title_statement_lifting_a_film_it_is_not_close_to_is_cited_for_shared_genres(
+    catalogue: Catalogue, index: TitleIndex
+) -> None:
+    from explanations.matching import StatementFacts
+
+    heat = StatementFacts(titles=(7,), title_names=("Heat",))
+    s = make_statement("something like Heat")
+    profile = Profile(statements=(s,))
+
+    def evidence(item: int, parts: dict[str, float]) -> Evidence:
+        return collect_evidence(
+            catalogue, item, parts, {"sequential": [(8, 0.5)]}, history=HISTORY,
+            profile=profile, statement_contributions={s.id: parts["profile"]},
+            statement_matches={s.id: False}, facts={s.id: heat},
+        )  # fmt: skip
+
+    # Seven (Crime, Thriller): lifted most by the statement, under the close-match threshold
+    ev = evidence(13, {"profile": 1.0, "sequential": 0.6})
+    assert (ev.statements[0].shares_with, ev.statements[0].shared_genres) == (
+        7,
+        ("Crime", "Thriller"),
+    )
+    text = template_explanation(ev, index).text
+    assert "Heat" in text and "crime thriller" in text and "close" not in text, text
+    assert text.index("Heat") < text.index("Fargo") and not grounding_problems(text, ev, index)
+    # where the statement is not the largest part, or nothing is shared, it is not cited
+    assert not evidence(13, {"profile": 0.5, "sequential": 0.6}).statements
+    assert not evidence(9, {"profile": 1.0, "sequential": 0.6}).statements  # a musical
+    # an avoided genre is never said as shared: Aliens shares action and thriller with Heat
+    profile = Profile(statements=(s, make_statement("action films", "avoids")))
+    aliens = evidence(6, {"profile": 1.0, "sequential": 0.6})
+    assert aliens.statements[0].shared_genres == ("Thriller",)
+    assert "action" not in template_explanation(aliens, index).text.split(":", 1)[1]

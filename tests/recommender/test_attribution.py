@@ -3,7 +3,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from recommender.attribution import attribute, parts_from_history
+from recommender.attribution import attribute, parts_from_history, together
 from recommender.data import Interactions
 from recommender.models.ease import EASE, EASEConfig
 from recommender.models.hybrid import Hybrid, HybridConfig
@@ -82,7 +82,7 @@ def test_shares_are_positive_best_first_and_cite_only_history_items(
     cited = 0
     for user, row in zip(users, evidence, strict=True):
         for per_item in row:
-            assert set(per_item) == set(ROLES)
+            assert set(ROLES) <= set(per_item) <= set(ROLES) | {together(r) for r in ROLES}
             for pairs in per_item.values():
                 shares = [share for _, share in pairs]
                 assert len(pairs) <= 3 and all(s > 0 for s in shares)
@@ -173,6 +173,30 @@ def test_removing_the_cited_items_lowers_the_part_they_explain(
             cited += 1
     assert cited >= 100
     assert lowered / cited >= 0.9, f"{role}: {lowered}/{cited} lowered"
+
+
+def test_films_cited_together_lower_the_part_only_where_no_single_film_does(
+    hybrid: Hybrid, top10: list[np.ndarray]
+) -> None:
+    users = np.arange(hybrid.n_users)
+    evidence = hybrid.attribute(users, top10, k=3)
+    key, found = together("sequential"), 0
+    for user in users:
+        history, values, seen = hybrid.seen(user), ratings(hybrid, user), seen_mask(hybrid, user)
+        before = hybrid.components_from_history(history, seen, values)["sequential"]
+        for item, per_item in zip(top10[user], evidence[user], strict=True):
+            if key not in per_item:
+                continue
+            assert not per_item["sequential"]  # only where no single film lowers the part
+            group = [h for h, _ in per_item[key]]
+            assert 2 <= len(group) <= 3 and set(group) <= set(history.tolist())
+            keep = ~np.isin(history, group)
+            after = hybrid.components_from_history(history[keep], seen, values[keep])
+            drop = before[item] - after["sequential"][item]
+            assert drop > 0
+            np.testing.assert_allclose([s for _, s in per_item[key]], drop, atol=1e-5)
+            found += 1
+    assert found > 0
 
 
 def test_the_sequential_role_cites_only_the_newest_positions(
