@@ -52,7 +52,7 @@ from explanations.matching import years_phrase
 from explanations.parsing import GENRE_PHRASE, ParsedRequest, genre_groups_in, parse_request
 from explanations.phrasing import quotable, unlinked
 from explanations.profile import Filters, Profile, Statement, add_statement, make_statement
-from explanations.scoring import Encode, filter_mask, zscore
+from explanations.scoring import Encode, filter_keep, filter_mask, zscore
 from explanations.titles import TitleIndex, ungrounded
 from explanations.understanding import (
     GenreReader,
@@ -643,7 +643,7 @@ def _recommend(
     mentioned = (state.anchor,) if state.anchor is not None else ()
     meets = _meets(ctx, state)
     pool = np.flatnonzero(meets)
-    keep, _ = filter_mask(cat, pool, _profile_filters(ctx, state))
+    keep = filter_keep(cat, pool, _profile_filters(ctx, state))
     unavailable = np.concatenate([ctx.seen, np.array(state.shown, dtype=np.int64)])
     pool = np.setdiff1d(pool[keep], unavailable)
     if not len(pool):

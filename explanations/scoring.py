@@ -202,33 +202,53 @@ def embed_statements(
     return np.stack([cache[h] for h in shas]).astype(np.float32)
 
 
+def filter_keep(catalogue: Catalogue, items: np.ndarray, filters: Filters) -> np.ndarray:
+    """(len(items),) bool: the items that pass ``filters``, in array operations over the
+    candidates (a retrieval pool can be a large part of the catalogue)."""
+    items = np.asarray(items, dtype=np.int64)
+    keep = np.ones(len(items), dtype=bool)
+    if filters.is_empty() or not len(items):
+        return keep
+    if filters.exclude_items:  # a handful of hidden items: look each up
+        hidden = {catalogue.ids.index(x) for x in filters.exclude_items if x in catalogue.ids}
+        keep &= ~np.isin(items, np.fromiter(hidden, dtype=np.int64, count=len(hidden)))
+    vocab = {g: j for j, g in enumerate(catalogue.genre_vocabulary)}
+    has = catalogue.genre_matrix[items] > 0
+    if filters.include_genres:
+        cols = [vocab[g] for g in filters.include_genres if g in vocab]
+        keep &= has[:, cols].any(axis=1) if cols else False
+    if cols := [vocab[g] for g in filters.exclude_genres if g in vocab]:
+        keep &= ~has[:, cols].any(axis=1)
+    years = np.asarray(catalogue.years)[items]
+    if filters.year_min is not None:
+        keep &= (years <= 0) | (years >= filters.year_min)
+    if filters.year_max is not None:
+        keep &= (years <= 0) | (years <= filters.year_max)
+    return keep
+
+
 def filter_mask(
     catalogue: Catalogue, items: np.ndarray, filters: Filters
 ) -> tuple[np.ndarray, dict[int, str]]:
-    """(keep mask (len(items),), item -> reason for each removed item)."""
-    keep = np.ones(len(items), dtype=bool)
+    """(keep mask (len(items),), item -> reason for each removed item); the reasons are
+    worded for the removed items only."""
+    keep = filter_keep(catalogue, items, filters)
     removed: dict[int, str] = {}
-    if filters.is_empty():
-        return keep, removed
     excluded_ids = set(filters.exclude_items)
-    for row, i in enumerate(items.tolist()):
+    for i in np.asarray(items, dtype=np.int64)[~keep].tolist():
         genres, year = catalogue.genres[i], int(catalogue.years[i])
-        reason = None
         if excluded_ids and catalogue.ids.external(i) in excluded_ids:
-            reason = "hidden item"
+            removed[i] = "hidden item"
         elif filters.include_genres and not set(genres) & set(filters.include_genres):
-            reason = "not in: " + ", ".join(filters.include_genres)
+            removed[i] = "not in: " + ", ".join(filters.include_genres)
         elif set(genres) & set(filters.exclude_genres):
-            reason = "excluded genre: " + ", ".join(
+            removed[i] = "excluded genre: " + ", ".join(
                 sorted(set(genres) & set(filters.exclude_genres))
             )
-        elif year > 0 and filters.year_min is not None and year < filters.year_min:
-            reason = f"before {filters.year_min}"
-        elif year > 0 and filters.year_max is not None and year > filters.year_max:
-            reason = f"after {filters.year_max}"
-        if reason:
-            keep[row] = False
-            removed[i] = reason
+        elif filters.year_min is not None and year < filters.year_min:
+            removed[i] = f"before {filters.year_min}"
+        else:
+            removed[i] = f"after {filters.year_max}"
     return keep, removed
 
 
@@ -785,7 +805,7 @@ def _retrieve(
     likes = [j for j in explicit if statements[j].polarity == "likes"]
     pool = _could_fit(pool, affinity, fit, likes, facts, 3 * config.retrieve, lazy)
     if len(pool) and not profile.filters.is_empty():
-        pool = pool[filter_mask(catalogue, pool, profile.filters)[0]]
+        pool = pool[filter_keep(catalogue, pool, profile.filters)]
     if not len(pool):
         return np.zeros(0, np.int64)
     for column in (lazy or {}).values():  # the exact text part of what is scored

@@ -443,3 +443,24 @@ def test_title_statements_among_others_score_alike_from_the_index(
         np.testing.assert_allclose(fast.scores, plain.scores, atol=1e-6)
         np.testing.assert_allclose(fast.contributions, plain.contributions, atol=1e-6)
         np.testing.assert_array_equal(fast.matches, plain.matches)
+
+
+def test_filter_keep_agrees_with_the_reasons_filter_mask_gives() -> None:
+    from explanations.profile import Filters
+    from explanations.scoring import filter_keep, filter_mask
+    from tests.explanations.conftest import make_catalogue
+
+    cat = make_catalogue()
+    items = np.arange(len(cat))
+    some = cat.ids.external(int(items[0]))
+    for filters in (
+        Filters(),
+        Filters(include_genres=("Comedy",)),
+        Filters(exclude_genres=("Horror", "Drama"), year_min=1990),
+        Filters(year_max=1995, exclude_items=(some,)),
+        Filters(include_genres=("Not a genre",)),
+    ):
+        keep = filter_keep(cat, items, filters)
+        mask, removed = filter_mask(cat, items, filters)
+        assert (keep == mask).all()
+        assert set(removed) == set(items[~keep].tolist()), filters
