@@ -794,7 +794,7 @@ def respond(state: ConversationState, message: str, ctx: ChatContext, n: int = 5
             "What are you in the mood for: a genre, a decade, or a film you liked?"
         )
         return _question(state, note + ask, understood)
-    if (hints := u.only_hints) and not soft and state.is_empty():
+    if (hints := u.only_hints) and not soft and state.is_empty() and not u.only_avoid_hints:
         # a guess from a weak reading is no answer: ask, naming the guess
         guess = " or ".join(GENRE_PHRASE.get(g, g) for g in hints[:2])
         ask = f"Do you mean {guess}? Tell me a genre, a decade or a film you liked."

@@ -471,6 +471,11 @@ _ACCEPTANCE = re.compile(
     re.IGNORECASE,
 )
 _YOU_BEFORE = re.compile(r"\byou(?:'re|\s+are|\s+do|'d|\s+would)?\s*$", re.IGNORECASE)
+_NEW_SUBJECT = re.compile(
+    r"^(?:i|we|they|my|our|he|she)\s+(?!(?:don't|do not|never|can't|cannot|won't|hate|dislike|"
+    r"avoid)\b)\w+",
+    re.IGNORECASE,
+)
 _ANSWER_NO = re.compile(r"\s+(?:i|we|i'm|i'd|i've|it|that|thanks|thank)\b", re.IGNORECASE)
 # a dislike said in words after others ("let's stay away from romances", "I'm so tired of
 # superhero films"): the several-word cues of _SOFT_NEG and the verbs of dislike
@@ -556,8 +561,10 @@ def split_clauses(text: str, vocabulary: Sequence[str] = ()) -> list[Clause]:
         body = re.sub(r"between (\d{4}) to (\d{4})", r"between \1 and \2", body)
         if not body:
             continue
-        if joiner in _SENTENCE_END:
-            previous = None  # a new sentence: no polarity carried over
+        if joiner in _SENTENCE_END or _NEW_SUBJECT.match(raw):
+            # a new sentence, or a clause with its own subject ("no horror please, we have
+            # kids"): no polarity carried over
+            previous = None
         elif joiner in _CONTRAST and _ADDITIVE.match(raw):
             joiner = "and"
         polarity, strength, explicit, cue = _cued(body, joiner, previous, just)

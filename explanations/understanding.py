@@ -892,6 +892,19 @@ class Understanding:
                 out.append((words, reading.genre))
         return tuple(dict.fromkeys(out))
 
+    @property
+    def only_avoid_hints(self) -> bool:
+        """Whether every weak reading comes from a kind of film turned down ("not in the
+        mood for anything sad"): ranking it down answers that, no question needed; talk
+        ("not in my opinion") is still asked about."""
+        read = {x.phrase: x for x in self.readings}
+        hinted = [(t, p) for t, p in self.request.statements if read.get(t) and read[t].genre]
+        return (
+            bool(hinted)
+            and all(p == "avoids" for _, p in hinted)
+            and all(_asked_kind(self.text, _phrase(t)) for t, _ in hinted)
+        )
+
     def chips(self, label: Callable[[int], str] | None = None) -> tuple[str, ...]:
         """What was understood, one short phrase each (shown as "I read: a · b · c")."""
         return understood_chips(self, label)
@@ -997,8 +1010,11 @@ def _with_readings(
     statements = list(request.statements)
     for text, polarity in request.statements:
         reading = readings.get(text)
-        if reading is not None and reading.strength == "hint" and reading.genre is not None:
-            statements.append((GENRE_PHRASE.get(reading.genre, reading.genre), polarity))
+        hint = reading.genre if reading is not None and reading.strength == "hint" else None
+        if hint is not None and not (polarity == "avoids" and hint in asked):
+            # a weak reading never speaks against a genre asked for in words ("something
+            # funny but not stupid": "stupid" is close to comedies)
+            statements.append((GENRE_PHRASE.get(hint, hint), polarity))
         if reading is None or reading.strength != "genre" or reading.genre is None:
             continue
         if polarity == "likes" and reading.genre not in asked:
@@ -1047,7 +1063,7 @@ _WH_TALK = re.compile(
     r"^\s*(?:(?:oh|ok|okay|so|and|but|haha|lol)\b[\s,!]*)*(?:what|who|why|how|when|where)\b"
     r"(?!\s+about\b)"
     r"(?!.*\b(?:recommend|suggest|watch|should|good|any|some|else|other|another|like|"
-    r"similar|movies?|films?)\b).*\?\s*$",
+    r"similar|movies?|films?)\b).*\?[?!.\s]*$",
     re.IGNORECASE,
 )
 # where talk about a film ends and a wish may begin: a sentence, a comma, "but", or a new
@@ -1071,7 +1087,7 @@ def without_film_talk(text: str) -> str:
     question about one goes whole ("is it comedy, or horror?"), the rest piece by piece."""
     out = []
     for sentence in re.split(r"(?<=[.!?;])\s+", text):
-        question = sentence.rstrip().endswith("?") and not _WISH_IN_QUESTION.search(sentence)
+        question = "?" in sentence[-6:] and not _WISH_IN_QUESTION.search(sentence)
         wh_talk = _WH_TALK.match(sentence) and not _GENRE_PHRASE.search(sentence)
         if question and (_FILM_TALK.match(sentence) or wh_talk):
             continue

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from explanations.conversation import ChatContext, ConversationState, Reply, respond
+from explanations.parsing import GENRE_PHRASE
 from explanations.titles import TitleIndex
 from explanations.understanding import (
     CLASSIC_AGE,
@@ -933,3 +934,34 @@ def test_something_new_to_me_is_no_time_wish(tiny_index: TitleIndex) -> None:
     for text in ("something new to me", "I want to try something new, a western"):
         r = read(text, tiny_index).request
         assert r.year_min is None and r.year_max is None, text
+
+
+def test_a_clause_with_its_own_subject_inherits_no_negation(tiny_index: TitleIndex) -> None:
+    r = read("no horror please, we have kids", tiny_index).request
+    assert r.exclude_genres == ("Horror",) and ("Children's",) in r.genre_groups, r
+    # a list after a negation still shares it
+    assert set(read("no horror, no westerns", tiny_index).request.exclude_genres) == {
+        "Horror",
+        "Western",
+    }
+
+
+def test_a_kind_of_film_turned_down_is_answered_and_talk_is_asked_about(
+    tiny_encoder: TextEncoder,
+) -> None:
+    hinted = reader(tiny_encoder, min_similarity=2, hint_similarity=-1, hint_margin=0)
+    cat = catalogue_of(TINY)
+    ctx = ChatContext(
+        cat, TitleIndex(cat.titles, cat.years.tolist()), KeywordEncoder()(cat.texts()),
+        KeywordEncoder(), base_scores=np.linspace(0, 1, len(cat)), reader=hinted,
+    )  # fmt: skip
+    turned_down = respond(ConversationState(), "not in the mood for anything spooky", ctx)
+    assert turned_down.items and not turned_down.clarifying_question
+    talk = respond(ConversationState(), "Not in my opinion.", ctx)
+    assert not talk.items
+    # a weak reading never speaks against a genre asked for in words: whatever genre the
+    # tiny reader places "spooky" near, no "less" statement turns that genre down if asked
+    u = understand("something funny but not spooky", VOCAB, ctx.index, NEWEST, hinted)
+    asked = {GENRE_PHRASE[g] for grp in u.request.genre_groups for g in grp}
+    assert ("Comedy",) in u.request.genre_groups
+    assert not any(t in asked and p == "avoids" for t, p in u.request.statements)
