@@ -55,11 +55,12 @@ LOSSES = ("auto", "full", "sampled")
 
 # Where loss="auto" switches to the sampled softmax. The full loss's (tokens, n_items) logits
 # grow with the catalogue while the transformer's work does not. One 128 x 100 training step
-# on 2 shared cores (`python bench/train_bench.py --loss-steps`), full vs sampled: 3.7k items
-# 2.2 vs 2.0 s, 10k 4.4 vs 2.1 s, 30k 15.3 vs 2.0 s, 100k 38 vs 2.7 s. Up to 10k items the
-# full softmax costs at most 2x and is the exact loss, so MovieLens (1.7k and 3.7k items)
-# keeps it; above, its cost and its logits (1.5 GB per such batch at 30k) grow with every
-# item added, and sampling pays.
+# on 2 shared cores (`python bench/train_bench.py --loss-steps`, two runs), full vs sampled:
+# about equal at 3.7k items, 2x at 10k, 2-7x at 30k, 14-30x at 100k; a 30k-item SASRec epoch
+# 2.7x, at 5.2 GB peak against 1.0 GB (`bench/train_bench.py`), and at 100k one 128 x 200
+# batch's logits alone are 10 GB. Up to 10k items the full softmax costs at most 2x and is the
+# exact loss (on ML-1M the sampled one scored ~0.02 NDCG@10 lower after as many epochs,
+# docs/accuracy.md), so MovieLens (1.7k and 3.7k items) keeps it; above, sampling pays.
 SAMPLED_SOFTMAX_ABOVE = 10_000
 
 
