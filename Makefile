@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-models.txt | sha1sum | cut -c1-12)
 
-.PHONY: install run test test-fast lint eval-understanding eval-profiles bench bench-load bench-load-soak bench-abuse bench-scale bench-ann bench-train bench-refresh bench-rerank bench-rerank-hybrid bench-semantic bench-hybrid-components eval clean
+.PHONY: install run test test-fast lint eval-understanding eval-profiles bench bench-load bench-load-soak bench-abuse bench-scale bench-ann bench-train bench-refresh bench-refresh-changed bench-rerank bench-rerank-hybrid bench-semantic bench-hybrid-components eval clean
 
 $(STAMP): requirements.txt requirements-models.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -84,6 +84,11 @@ bench-train: install
 ## and PostgreSQL, ML-1M, EASE (~6 min; reports/bench/refresh.json; needs idle cores)
 bench-refresh: install
 	$(BIN)/python bench/refresh_bench.py $(BENCH_ARGS)
+
+## bench-refresh-changed: between trainings, the users a changed-only refresh skips and its
+## users/s on one core, PostgreSQL, ML-1M, EASE (~6 min; reports/bench/refresh_changed.json)
+bench-refresh-changed: install
+	$(BIN)/python bench/refresh_changed_bench.py $(BENCH_ARGS)
 
 ## bench-rerank: fine-tune the LLM reranker on ML-100K (~30 min, 3 GB RSS), then the retriever /
 ## zero-shot / LoRA table with CIs, position bias and latency (reports/bench/rerank.json)

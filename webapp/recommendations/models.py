@@ -107,9 +107,32 @@ class RecommendationList(models.Model):
     # item side is shared, memory-mapped from the files beside the model version's artifact.
     user_state = models.BinaryField(null=True, blank=True, editable=False)
     reranked_at = models.DateTimeField(null=True, blank=True)
+    # CatalogueVersion.number read before this list was computed: a list older than the
+    # catalogue is refreshed between trainings (services.lists_refresh_changed); indexed, so
+    # finding them is a range scan
+    catalogue_version = models.BigIntegerField(default=0, db_index=True)
 
     def __str__(self) -> str:
         return f"recommendations for {self.user} ({self.model_version})"
+
+
+class RefreshMark(models.Model):
+    """A user whose inputs changed since their list was computed: database triggers
+    (migration 0011) write one on every insert, update or delete of their interactions and
+    every new profile version, whatever the writer (ORM, bulk import, raw SQL). The table
+    holds only changed users, so selecting them costs O(changed), not O(users); refreshing a
+    list deletes its mark unless ``version`` moved on meanwhile (an edit during the refresh
+    keeps its mark for the next one).
+
+    No foreign key: a user's deletion deletes their interactions first, whose trigger would
+    otherwise mark a user about to disappear. Marks of users gone are dropped by the refresh.
+    """
+
+    user_id = models.BigIntegerField(primary_key=True)
+    version = models.BigIntegerField(default=1)
+
+    def __str__(self) -> str:
+        return f"user {self.user_id} changed (mark {self.version})"
 
 
 class RefreshChunk(models.Model):

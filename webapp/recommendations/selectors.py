@@ -8,9 +8,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
-# the training data is the catalogue app's rows; re-exported here, where the callers read it
+from django.contrib.auth import get_user_model
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
 from recommender.decision import ServingDecision, serving_decision
 from recommender.user_state import ItemSide
+from webapp.catalogue.models import CatalogueVersion
+
+# the training data is the catalogue app's rows; re-exported here, where the callers read it
 from webapp.catalogue.selectors import dataset_from_db  # noqa: F401
 from webapp.jobs.models import JobRun
 from webapp.recommendations.models import (
@@ -18,6 +23,7 @@ from webapp.recommendations.models import (
     ModelVersion,
     RecommendationList,
     RefreshChunk,
+    RefreshMark,
 )
 
 log = logging.getLogger(__name__)
@@ -30,6 +36,44 @@ def best_adapter() -> Adapter | None:
 
 def active_model_version() -> ModelVersion | None:
     return ModelVersion.objects.filter(is_active=True).first()
+
+
+def catalogue_version_number() -> int:
+    """The catalogue's version counter (database triggers bump it on any item write); 0
+    without its row (a test database flushed between tests)."""
+    number = CatalogueVersion.objects.filter(pk=1).values_list("number", flat=True).first()
+    return int(number or 0)
+
+
+def refresh_marks(*, user_ids: list[int] | None = None) -> dict[int, int]:
+    """user -> mark version of the users whose inputs changed since their list (all of them,
+    or those of ``user_ids``): read before a refresh computes, so an edit meanwhile shows."""
+    rows = RefreshMark.objects.all()
+    if user_ids is not None:
+        rows = rows.filter(user_id__in=user_ids)
+    return dict(rows.values_list("user_id", "version"))
+
+
+def users_to_refresh(*, model_version: ModelVersion) -> list[int]:
+    """Users whose stored list is older than their inputs, sorted: a mark (a new, changed or
+    removed interaction, a new profile version), a list computed before the catalogue's last
+    change, or a list from another model version."""
+    return sorted(u for (u,) in users_to_refresh_query(model_version=model_version))
+
+
+def users_to_refresh_query(*, model_version: ModelVersion) -> QuerySet[Any]:
+    """:func:`users_to_refresh` as one UNION of three index reads (the marks table holds only
+    changed users; catalogue_version and model_version are indexed on the lists), so its
+    cost follows the number of changed users, not of all users."""
+    # EXISTS, not IN: a probe of auth_user's primary key per mark, never a scan of the users
+    user = get_user_model().objects.filter(pk=OuterRef("user_id"))
+    marked = RefreshMark.objects.filter(Exists(user)).values_list("user_id")
+    lists = RecommendationList.objects.values_list("user_id")
+    older = lists.filter(catalogue_version__lt=catalogue_version_number())
+    # two ranges rather than "<>": each is an index range scan of the model_version column
+    pk = model_version.pk
+    other_version = lists.filter(Q(model_version_id__lt=pk) | Q(model_version_id__gt=pk))
+    return marked.union(older, other_version)
 
 
 def reranker_serving() -> tuple[Adapter | None, ServingDecision]:

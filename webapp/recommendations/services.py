@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import F, ProtectedError
+from django.db.models import Exists, F, OuterRef, ProtectedError
 from django.utils import timezone
 
 from recommender import registry
@@ -33,6 +34,7 @@ from webapp.recommendations.models import (
     ModelVersion,
     RecommendationList,
     RefreshChunk,
+    RefreshMark,
 )
 
 log = logging.getLogger(__name__)
@@ -143,6 +145,10 @@ def recommendations_refresh(
     model, known_users, item_ids = load_model_version(
         model_version.version, model_version.path, model_version.name
     )
+    # what this refresh answers, read before it computes: an edit or a catalogue change
+    # meanwhile leaves a newer mark or number, and the next refresh takes the user again
+    marks = selectors.refresh_marks(user_ids=user_ids)
+    catalogue_version = selectors.catalogue_version_number()
     index_of_user = {pk: i for i, pk in enumerate(known_users)}
     wanted = known_users if user_ids is None else [u for u in user_ids if u in index_of_user]
     # Retired items are left out, and so are items the model's id map knows but the database
@@ -173,6 +179,7 @@ def recommendations_refresh(
                 entries=_entries(ul, item_ids),
                 catalogue_scores=pack_parts(ul.catalogue) if ul.catalogue else None,
                 user_state=ul.state.pack() if ul.state is not None else None,
+                catalogue_version=catalogue_version,
             )
         )
         if len(batch) >= 500:
@@ -180,8 +187,74 @@ def recommendations_refresh(
             batch = []
             progress(n / max(len(users), 1), f"{n:,} of {len(users):,} users")
     written += _store(batch)
+    # a user the model does not know has no list to refresh until the next training, which
+    # refreshes everyone: their mark goes too
+    refresh_marks_clear(marks=marks)
     progress(1.0, f"{written:,} lists in {time.perf_counter() - started:.1f} s")
     return written
+
+
+def refresh_marks_clear(*, marks: dict[int, int]) -> int:
+    """Delete the marks a refresh answered, each only at the version it read (an edit since
+    bumped it, and the user stays marked). One DELETE per distinct version and slice of
+    users: versions are small counts, so a few statements per refresh part."""
+    by_version: dict[int, list[int]] = {}
+    for user, version in marks.items():
+        by_version.setdefault(version, []).append(user)
+    deleted = 0
+    for version, users in by_version.items():
+        for start in range(0, len(users), 500):
+            rows = RefreshMark.objects.filter(
+                version=version, user_id__in=users[start : start + 500]
+            )
+            deleted += rows.delete()[0]
+    return deleted
+
+
+def refresh_marks_prune() -> int:
+    """Drop the marks of deleted users (deleting a user deletes their interactions, whose
+    trigger marks them once more): nothing of theirs stays behind. A scan of the marks
+    table alone, which holds only changed users."""
+    user = get_user_model().objects.filter(pk=OuterRef("user_id"))
+    return RefreshMark.objects.exclude(Exists(user)).delete()[0]  # an anti-join on the pk
+
+
+def lists_refresh_changed(
+    *, model_version: ModelVersion, progress: Progress = quiet
+) -> dict[str, Any]:
+    """Between trainings: recompute only the lists older than their inputs
+    (:func:`selectors.users_to_refresh`), in parts of REFRESH_CHUNK_USERS; every other user
+    keeps their stored list and user state. Returns the counts and the rate."""
+    started = time.perf_counter()
+    refresh_marks_prune()
+    users = selectors.users_to_refresh(model_version=model_version)
+    size, written = settings.REFRESH_CHUNK_USERS, 0
+    for start in range(0, len(users), size):
+        written += recommendations_refresh(
+            model_version=model_version, user_ids=users[start : start + size]
+        )
+        progress(min(start + size, len(users)) / len(users), f"{written:,} lists refreshed")
+    seconds = time.perf_counter() - started
+    return refresh_report(model_version=model_version, selected=users, written=written) | {
+        "seconds": round(seconds, 3),
+        "users_per_s": round(written / seconds, 1) if written else None,
+    }
+
+
+def refresh_report(
+    *, model_version: ModelVersion, selected: list[int], written: int
+) -> dict[str, Any]:
+    """What a changed-only refresh did: lists rewritten, users the version knows that kept
+    theirs (``skipped``), and their share."""
+    known = model_version.n_users
+    skipped = max(known - written, 0)
+    return {
+        "model_version": model_version.version,
+        "selected": len(selected),
+        "refreshed": written,
+        "skipped": skipped,
+        "skipped_share": round(skipped / known, 4) if known else None,
+    }
 
 
 def _entries(ul: UserList, item_ids: list[Any]) -> list[dict[str, Any]]:
@@ -349,7 +422,8 @@ def _store(lists: list[RecommendationList]) -> int:
             update_conflicts=True,
             unique_fields=["user"],
             update_fields=[
-                *("model_version", "entries", "catalogue_scores", "user_state", "computed_at")
+                *("model_version", "entries", "catalogue_scores", "user_state", "computed_at"),
+                "catalogue_version",
             ],
         )
     return len(lists)

@@ -134,6 +134,39 @@ def lists_refresh_enqueue(mv: ModelVersion, numbers: list[int]) -> None:
     transaction.on_commit(send)
 
 
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def lists_refresh_changed(version: str = "") -> dict[str, Any]:
+    """Between trainings: queue a refresh of only the users whose inputs changed since their
+    list (selectors.users_to_refresh), one :func:`lists_refresh_users` per REFRESH_CHUNK_USERS
+    on REFRESH_QUEUE; everyone else keeps their list. Safe to send again at any time: a
+    user refreshed twice gets the same list, and one refreshed already is no longer
+    selected. Returns how many users were queued and skipped."""
+    mv = ModelVersion.objects.get(version=version) if version else selectors.active_model_version()
+    if mv is None:
+        return {"refreshed": 0, "reason": "no trained model yet"}
+    services.refresh_marks_prune()
+    users = selectors.users_to_refresh(model_version=mv)
+    size = settings.REFRESH_CHUNK_USERS
+    parts = [users[start : start + size] for start in range(0, len(users), size)]
+    for part in parts:
+        lists_refresh_users.apply_async(
+            kwargs={"version": mv.version, "user_ids": part}, queue=settings.REFRESH_QUEUE
+        )
+    queued = services.refresh_report(model_version=mv, selected=users, written=len(users))
+    return queued | {"parts": len(parts)}
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def lists_refresh_users(version: str, user_ids: list[int]) -> dict[str, Any]:
+    """One part of :func:`lists_refresh_changed`: these users' lists from ``version``, their
+    marks cleared (idempotent: each list is an upsert; redelivered after a worker died, it
+    writes the same lists again)."""
+    mv = ModelVersion.objects.get(version=version)
+    if not mv.is_active:  # a training since: its own refresh writes everyone's list
+        return {"lists": 0, "reason": f"{version} no longer serves"}
+    return {"lists": services.recommendations_refresh(model_version=mv, user_ids=user_ids)}
+
+
 @shared_task(
     base=JobTask, bind=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3
 )
