@@ -169,3 +169,13 @@ def test_every_source_of_a_users_inputs_still_has_its_mark_trigger_after_all_mig
                 " AND name LIKE 'refreshmark%'"
             )
         assert set(cursor.fetchall()) == expected
+
+
+def test_a_part_queued_before_a_training_writes_nothing_once_the_new_version_serves(
+    served: dict[str, Any],
+) -> None:
+    user = served["users"]["comedy"][2]
+    before = RecommendationList.objects.get(user=user).computed_at
+    services.model_train(name="ease")  # serves now; the part below was queued for the old one
+    result = tasks.lists_refresh_users(version=served["mv"].version, user_ids=[user.pk])
+    assert result["lists"] == 0 and RecommendationList.objects.get(user=user).computed_at == before
