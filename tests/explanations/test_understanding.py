@@ -653,6 +653,17 @@ def test_a_phrase_that_is_a_sub_genre_name_reads_as_its_genre() -> None:
     assert (other.genre, other.strength) == (described.genre, described.strength)
 
 
+def hinted_chat(encoder: TextEncoder) -> tuple[ChatContext, GenreReader]:
+    """A chat on TINY whose reader reads every phrase as a hint (never a clear genre)."""
+    hinted = reader(encoder, min_similarity=2, hint_similarity=-1, hint_margin=0)
+    cat = catalogue_of(TINY)
+    ctx = ChatContext(
+        cat, TitleIndex(cat.titles, cat.years.tolist()), KeywordEncoder()(cat.texts()),
+        KeywordEncoder(), base_scores=np.linspace(0, 1, len(cat)), reader=hinted,
+    )  # fmt: skip
+    return ctx, hinted
+
+
 def test_a_reading_is_the_closest_genre_description(tiny_encoder: TextEncoder) -> None:
     r = reader(tiny_encoder)
     assert r.genres == [g for g in GENRE_DESCRIPTIONS if g in READER_VOCAB]
@@ -722,12 +733,7 @@ def test_the_reader_gets_the_words_that_say_what_kind_of_film(
 def test_a_message_read_only_as_a_hint_is_asked_about_not_answered(
     tiny_encoder: TextEncoder,
 ) -> None:
-    hinted = reader(tiny_encoder, min_similarity=2, hint_similarity=-1, hint_margin=0)
-    cat = catalogue_of(TINY)
-    ctx = ChatContext(
-        cat, TitleIndex(cat.titles, cat.years.tolist()), KeywordEncoder()(cat.texts()),
-        KeywordEncoder(), base_scores=np.linspace(0, 1, len(cat)), reader=hinted,
-    )  # fmt: skip
+    ctx, hinted = hinted_chat(tiny_encoder)
     (guess,) = hinted.read(["spooky"])
     u = understand("I felt spooky", VOCAB, ctx.index, NEWEST, hinted)
     assert u.only_hints == (guess.genre,) and not u.open_words
@@ -741,12 +747,8 @@ def test_a_message_read_only_as_a_hint_is_asked_about_not_answered(
 def test_words_asked_for_as_a_kind_of_film_are_answered_with_the_genre_they_read_as(
     tiny_encoder: TextEncoder,
 ) -> None:
-    hinted = reader(tiny_encoder, min_similarity=2, hint_similarity=-1, hint_margin=0)
-    cat = catalogue_of(TINY)
-    ctx = ChatContext(
-        cat, TitleIndex(cat.titles, cat.years.tolist()), KeywordEncoder()(cat.texts()),
-        KeywordEncoder(), base_scores=np.linspace(0, 1, len(cat)), reader=hinted,
-    )  # fmt: skip
+    ctx, hinted = hinted_chat(tiny_encoder)
+    cat = ctx.catalogue
     (guess,) = hinted.read(["spooky"])
     assert guess.genre is not None
     for message in ("something spooky", "I love spooky movies", "looking for a spooky one"):
@@ -949,12 +951,7 @@ def test_a_clause_with_its_own_subject_inherits_no_negation(tiny_index: TitleInd
 def test_a_kind_of_film_turned_down_is_answered_and_talk_is_asked_about(
     tiny_encoder: TextEncoder,
 ) -> None:
-    hinted = reader(tiny_encoder, min_similarity=2, hint_similarity=-1, hint_margin=0)
-    cat = catalogue_of(TINY)
-    ctx = ChatContext(
-        cat, TitleIndex(cat.titles, cat.years.tolist()), KeywordEncoder()(cat.texts()),
-        KeywordEncoder(), base_scores=np.linspace(0, 1, len(cat)), reader=hinted,
-    )  # fmt: skip
+    ctx, hinted = hinted_chat(tiny_encoder)
     turned_down = respond(ConversationState(), "not in the mood for anything spooky", ctx)
     assert turned_down.items and not turned_down.clarifying_question
     talk = respond(ConversationState(), "Not in my opinion.", ctx)
