@@ -768,6 +768,30 @@ def _clause_facts(
     return lo, hi, body, list(clause_groups), _leftover(rest)
 
 
+_Bounds = tuple[int | None, int | None, int | None, int | None]
+
+
+def _merged_years(
+    joiner: str, lo: int | None, hi: int | None, year_min: int | None, year_max: int | None
+) -> _Bounds:
+    """(lo, hi, year_min, year_max) once a clause's bounds meet the message's so far. A later
+    bound that contradicts an earlier one after a contrast is a change of mind ("the classics
+    are better, but I would like something new"): the later one stands; said as an addition
+    ("I enjoy classic films but also new ones") neither is a wish; two ranges as alternatives
+    ("from the 50s or 60s") are their span."""
+    turned = joiner in _CONTRAST
+    ranges = None not in (lo, hi, year_min, year_max)
+    if joiner in ("or", ",", "and", "&") and ranges:
+        lo, hi = min(lo, year_min), max(hi, year_max)  # type: ignore[type-var]
+    if lo is not None and year_max is not None and lo > year_max:
+        year_max = None
+        year_min, lo = (year_min, lo) if turned else (None, None)
+    if hi is not None and year_min is not None and hi < year_min:
+        year_min = None
+        year_max, hi = (year_max, hi) if turned else (None, None)
+    return lo, hi, year_min, year_max
+
+
 def parse_request(text: str, vocabulary: Sequence[str]) -> ParsedRequest:
     """What a chat message asks for: genre groups, exclusions, a year range, statements.
 
@@ -793,27 +817,7 @@ def parse_request(text: str, vocabulary: Sequence[str]) -> ParsedRequest:
     text = _FROM_YEAR.sub(r"of \1", text)
     for c in split_clauses(_INNER_NEGATION.sub(", without ", text), vocabulary):
         lo, hi, body, clause_groups, rest = _clause_facts(c, vocabulary)
-        # a later bound that contradicts an earlier one is a change of mind ("the classics
-        # are better, but I would like something new"): the later one stands
-        # said as an addition instead ("I enjoy classic films but also new ones"), neither
-        # bound is a wish; two ranges as alternatives ("from the 50s or 60s") are their span
-        turned = c.joiner in _CONTRAST
-        if (
-            c.joiner in ("or", ",", "and", "&")
-            and lo is not None
-            and hi is not None
-            and year_min is not None
-            and year_max is not None
-        ):
-            lo, hi = min(lo, year_min), max(hi, year_max if year_max is not None else hi)
-        if lo is not None and year_max is not None and lo > year_max:
-            year_max = None
-            year_min = year_min if turned else None
-            lo = lo if turned else None
-        if hi is not None and year_min is not None and hi < year_min:
-            year_min = None
-            year_max = year_max if turned else None
-            hi = hi if turned else None
+        lo, hi, year_min, year_max = _merged_years(c.joiner, lo, hi, year_min, year_max)
         year_min = lo if lo is not None else year_min
         year_max = hi if hi is not None else year_max
         if clause_groups and c.polarity == "likes":

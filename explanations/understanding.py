@@ -411,6 +411,35 @@ _NOT_OLD = re.compile(
 )
 
 
+def _relative_time(text: str, newest: int) -> str:
+    """ "recent", "new", "upcoming", "classic", "old" ... as year phrases counted back from
+    the catalogue's newest year."""
+    recent = f"after {newest - RECENT_YEARS}"
+    text = re.sub(
+        r"\b(?:(?:come|came|coming|been)\s+out\s+recently|recently\s+(?:came|come|been)\s+"
+        r"out|out\s+recently|recent|recently released|latest|newest|newer|modern|"
+        r"new releases?|current|upcoming|"
+        r"(?:is|are|'s|just|currently|ones|movies|films|anything|something)\s+out\s+now|"
+        r"(?:in|at)\s+(?:the\s+)?theat(?:er|re)s?\s+now|(?:new\s+)?out\s+in\s+theat(?:er|re)s|"
+        r"(?:released|came out|come out)\s+lately|"
+        r"currently\s+(?:in|at)\s+(?:the\s+)?theat(?:er|re)s|"
+        r"(?:anything|something)\s+recently|"
+        r"(?:this|last|past)\s+(?:year|(?:few|couple of|two|three|\w+)\s+years))\b"
+        r"(?!\s+than)",
+        recent, text, flags=re.IGNORECASE,
+    )  # fmt: skip
+    text = _NEW_BEFORE_FILM.sub(recent, text)
+    text = _SOMETHING_NEW.sub(recent, text)
+    old = f"before {newest - CLASSIC_AGE + 1}"
+    text = re.sub(
+        r"\b(?:classics?|vintage|golden age|black and white|old-school)\b(?!\s+than)",
+        old, text, flags=re.IGNORECASE,
+    )  # fmt: skip
+    text = _OLD_BEFORE_FILM.sub(old, text)
+    text = _SOMETHING_OLD.sub(old, text)
+    return text
+
+
 def read_time(text: str, newest: int | None) -> tuple[str, list[tuple[int, int]]]:
     """(``text`` with time phrases in canonical form, year ranges to exclude)."""
     text = _NOT_OLD.sub(" ", text)
@@ -451,29 +480,7 @@ def read_time(text: str, newest: int | None) -> tuple[str, list[tuple[int, int]]
         exclude, text, flags=re.IGNORECASE,
     )  # fmt: skip
     if newest is not None:
-        recent = f"after {newest - RECENT_YEARS}"
-        text = re.sub(
-            r"\b(?:(?:come|came|coming|been)\s+out\s+recently|recently\s+(?:came|come|been)\s+"
-            r"out|out\s+recently|recent|recently released|latest|newest|newer|modern|"
-            r"new releases?|current|upcoming|"
-            r"(?:is|are|'s|just|currently|ones|movies|films|anything|something)\s+out\s+now|"
-            r"(?:in|at)\s+(?:the\s+)?theat(?:er|re)s?\s+now|(?:new\s+)?out\s+in\s+theat(?:er|re)s|"
-            r"(?:released|came out|come out)\s+lately|"
-            r"currently\s+(?:in|at)\s+(?:the\s+)?theat(?:er|re)s|"
-            r"(?:anything|something)\s+recently|"
-            r"(?:this|last|past)\s+(?:year|(?:few|couple of|two|three|\w+)\s+years))\b"
-            r"(?!\s+than)",
-            recent, text, flags=re.IGNORECASE,
-        )  # fmt: skip
-        text = _NEW_BEFORE_FILM.sub(recent, text)
-        text = _SOMETHING_NEW.sub(recent, text)
-        old = f"before {newest - CLASSIC_AGE + 1}"
-        text = re.sub(
-            r"\b(?:classics?|vintage|golden age|black and white|old-school)\b(?!\s+than)",
-            old, text, flags=re.IGNORECASE,
-        )  # fmt: skip
-        text = _OLD_BEFORE_FILM.sub(old, text)
-        text = _SOMETHING_OLD.sub(old, text)
+        text = _relative_time(text, newest)
     return text, excluded
 
 
