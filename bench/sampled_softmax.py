@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         "--sampled-epochs", type=int, default=0, help="epoch cap of the sampled fit; 0 = --epochs"
     )
     parser.add_argument("--sampling", choices=("popularity", "uniform"), default="popularity")
-    parser.add_argument("--negatives", type=int, default=1024, help="per batch, sampled loss")
+    parser.add_argument("--negatives", type=int, default=4096, help="per batch, sampled loss")
     parser.add_argument("--max-len", type=int, default=50, help="SASRec window of both fits")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "sampled-softmax")

@@ -57,7 +57,7 @@ LOSSES = ("auto", "full", "sampled")
 # grow with the catalogue while the transformer's work does not. One 128 x 100 training step
 # on 2 shared cores (`python bench/train_bench.py --loss-steps`, two runs), full vs sampled:
 # about equal at 3.7k items, 2x at 10k, 2-7x at 30k, 14-30x at 100k; a 30k-item SASRec epoch
-# 2.7x, at 5.2 GB peak against 1.0 GB (`bench/train_bench.py`), and at 100k one 128 x 200
+# 6.5x, at 5.2 GB peak against 1.6 GB (`bench/train_bench.py`), and at 100k one 128 x 200
 # batch's logits alone are 10 GB. Up to 10k items the full softmax costs at most 2x and is the
 # exact loss (on ML-1M the sampled one scored ~0.02 NDCG@10 lower after as many epochs,
 # docs/accuracy.md), so MovieLens (1.7k and 3.7k items) keeps it; above, sampling pays.
@@ -104,7 +104,11 @@ class SASRecConfig:
     # `negatives` shared items per batch (logQ-corrected), or "auto": full up to
     # SAMPLED_SOFTMAX_ABOVE items, sampled above it.
     loss: str = "auto"
-    negatives: int = 1024  # items drawn per batch for the sampled loss (with replacement)
+    # items drawn per batch for the sampled loss (with replacement). On ML-1M (16 epochs)
+    # 256 / 1,024 / 4,096 scored 0.116 / 0.133 / 0.147 NDCG@10 against the full loss's 0.153:
+    # only 4,096 was inside its 95% interval. Its logits cost about a full step at 4k items,
+    # whatever the catalogue size (docs/accuracy.md)
+    negatives: int = 4096
     # Q, how the sampled loss draws its negatives: "popularity" (an item's training count + 1:
     # popular items are the hard negatives full softmax would push down hardest) or "uniform"
     negative_sampling: str = "popularity"
@@ -341,12 +345,22 @@ _FIT_MEMO_SIZE = 4
 _NOT_IN_TUNE_CHECKPOINT_NAME = ("checkpoint_dir", "epochs", "patience", "eval_every")
 
 
+# Fields added after fits were checkpointed: at their defaults they stay out of the
+# fingerprint, so a checkpoint written before them still resumes (the catalogue size, which
+# decides what "auto" trains, is hashed with the data).
+_HASHED_UNLESS_DEFAULT = ("loss", "negatives", "negative_sampling")
+
+
 def _fingerprint(
     cfg: SASRecConfig, data: Interactions, validation: Any, checkpoint: bool = False
 ) -> str:
     tune_checkpoint = checkpoint and validation is not None
     dropped = _NOT_IN_TUNE_CHECKPOINT_NAME if tune_checkpoint else ("checkpoint_dir",)
-    recipe = {k: v for k, v in asdict(cfg).items() if k not in dropped}
+    recipe = {
+        k: v
+        for k, v in asdict(cfg).items()
+        if k not in dropped and not (k in _HASHED_UNLESS_DEFAULT and v == getattr(SASRecConfig, k))
+    }
     h = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode())
     for a in (data.users, data.items, data.timestamps):
         h.update(np.ascontiguousarray(a).tobytes())
