@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
+from bench.scale_bench import timed  # noqa: E402
 from explanations.profile import Profile, make_statement  # noqa: E402
 from explanations.scoring import (  # noqa: E402
     CatalogueScores,
@@ -59,16 +60,6 @@ from recommender.data import Catalogue  # noqa: E402
 
 TEXT_DIM = 384  # MiniLM's
 QUERIES, TITLES = 200, 40
-
-
-def timed(fn: Callable[[], Any], repeat: int) -> dict[str, float]:
-    fn()  # warm-up: page faults of the memory-mapped index, numpy's first call
-    laps = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        laps.append((time.perf_counter() - start) * 1000)
-    return {"p50_ms": float(np.percentile(laps, 50)), "p95_ms": float(np.percentile(laps, 95))}
 
 
 def recall(index: ann.NearestItems, exact: ann.ExactIndex, queries: np.ndarray, k: int) -> float:

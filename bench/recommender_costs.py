@@ -137,7 +137,13 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             f"{r['fit_peak_over_baseline_mb']:.0f}", f"{r['retained_after_fit_mb']:.0f}",
             f"{r['pickle_mb']:.1f}", f"{r['recommend_ms_p50']:.2f}", f"{r['recommend_ms_p95']:.2f}",
         ])  # fmt: skip
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return aligned(lines)
+
+
+def aligned(lines: list[list[str]]) -> str:
+    """Rows of cells as a text table: columns padded to their widest cell, the first row a
+    header underlined with dashes."""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     out = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
     out.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(out)

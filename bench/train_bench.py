@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from bench.recommender_costs import MB, PeakRSS  # noqa: E402
+from bench.recommender_costs import MB, PeakRSS, aligned  # noqa: E402
 from recommender import registry, synthetic  # noqa: E402
 from recommender.models.hybrid import DEFAULT_COMPONENTS, sized_components  # noqa: E402
 
@@ -144,10 +144,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             r["component"], f"{r.get('fit_seconds', 0):.1f}", epoch,
             f"{r.get('peak_rss_mb', 0):.0f}", f"{r.get('fit_over_baseline_mb', 0):.0f}", note,
         ])  # fmt: skip
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    out = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
-    out.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(out)
+    return aligned(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

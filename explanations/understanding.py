@@ -71,8 +71,17 @@ _CONTRACTIONS = {
     "theyre": "they're", "whats": "what's",
 }  # fmt: skip
 _BARE_CONTRACTION = re.compile(r"\b(?:" + "|".join(_CONTRACTIONS) + r")\b", re.IGNORECASE)
-# the film noun misspelt ("moveis", "moives", "movis"): read before the time words need it
-_MISSPELT_FILM_NOUN = re.compile(r"\b(?:moveis|moives|movis|moveies|mvoies|movise)\b", re.I)
+# the film noun misspelt by one edit ("moveis", "moives", "mvoies"): read before the time
+# words need it ("new moveis")
+_SIX_OR_SEVEN = re.compile(r"\b[A-Za-z]{6,7}\b")  # "moves" (5) is a word
+
+
+def _film_noun(m: re.Match[str]) -> str:
+    word = m.group(0)
+    low = word.lower()
+    return "movies" if low != "movies" and _damerau_one(low, "movies") else word
+
+
 _APOSTROPHE = re.compile(r"[’‘`´]")
 
 
@@ -155,7 +164,7 @@ def normalise(text: str) -> str:
     text = html.unescape(_TAG.sub(" ", text[: MAX_CHARS * 2]))
     text = _APOSTROPHE.sub("'", _CONTROL.sub(" ", text))
     text = re.sub(r"\bdont\b", "don't", text, flags=re.IGNORECASE)
-    text = _MISSPELT_FILM_NOUN.sub("movies", text)
+    text = _SIX_OR_SEVEN.sub(_film_noun, text)
     text = _BARE_CONTRACTION.sub(lambda m: _CONTRACTIONS[m.group(0).lower()], text)
     text = _ELLIPSIS.sub(". ", text)
     text = re.sub(r"\s*\n+\s*", ". ", text)
@@ -740,10 +749,14 @@ class GenreReader:
     def read(self, phrases: Sequence[str]) -> list[GenreReading]:
         if not phrases or not self.genres:
             return []
-        q = np.asarray(self.encode([f"a {p} movie" for p in phrases]), dtype=np.float32)
-        sims = q @ self._vectors.T  # (P, descriptions)
+        # one model call for both readings: the framed phrases, then the bare ones
+        framed = [f"a {p} movie" for p in phrases]
+        bare = list(phrases) if len(self._sub_vectors) else []
+        q = np.asarray(self.encode(framed + bare), dtype=np.float32)
+        sims = q[: len(phrases)] @ self._vectors.T  # (P, descriptions)
+        subs = self._subgenre(phrases, q[len(phrases) :])
         out: list[GenreReading] = []
-        for phrase, row, sub in zip(phrases, sims, self._subgenre(phrases), strict=True):
+        for phrase, row, sub in zip(phrases, sims, subs, strict=True):
             if sub is not None:
                 out.append(sub)
                 continue
@@ -762,14 +775,14 @@ class GenreReader:
             out.append(GenreReading(phrase, genre, best, margin, strength))
         return out
 
-    def _subgenre(self, phrases: Sequence[str]) -> list[GenreReading | None]:
-        """A phrase that is (nearly) a sub-genre's name, compared bare: the "a ... movie"
-        frame the descriptions are read with would make every name close to every phrase."""
+    def _subgenre(self, phrases: Sequence[str], bare: np.ndarray) -> list[GenreReading | None]:
+        """A phrase that is (nearly) a sub-genre's name, compared bare (``bare``: the bare
+        phrases' vectors): the "a ... movie" frame the descriptions are read with would make
+        every name close to every phrase."""
         if not len(self._sub_vectors):
             return [None] * len(phrases)
-        bare = np.asarray(self.encode(list(phrases)), dtype=np.float32) @ self._sub_vectors.T
         out: list[GenreReading | None] = []
-        for phrase, row in zip(phrases, bare, strict=True):
+        for phrase, row in zip(phrases, bare @ self._sub_vectors.T, strict=True):
             k = int(np.argmax(row))
             hit = float(row[k]) >= SUBGENRE_SIMILARITY
             genre = self.genres[int(self._sub_owner[k])]
