@@ -751,7 +751,7 @@ def _open_words_answer(
     """A wish in words that name no genre of ours ("martial arts films", "Disney movies")
     that the learned reader places near one: films of that genre, ranked by the words as a
     soft text preference, and the reply says how the words were read. Words it places near
-    no genre ("space opera") are asked about instead: the items' texts (title and genres)
+    no genre ("a rainy Sunday") are asked about instead: the items' texts (title and genres)
     are too thin to rank on them alone."""
     phrase, hint = words[0]
     wishes = ParsedRequest(genre_groups=((hint,),), statements=((phrase, "likes"),))
