@@ -34,6 +34,10 @@ IARD2_LABELS = _HERE / "data" / "iard2_requests.jsonl"
 # Both files of UserSimCRS's IARD folder: the 77 fully annotated conversations, and the
 # partially annotated ones (their first 45 in IARD-1, the other 214 in IARD-2). Ids do not overlap.
 IARD_FILES = ("formatted_IARD_annotated_gold.json", "formatted_IARD_annotated_partially.json")
+# ReDial-T: seeker turns of 350 ReDial test-split conversations that IARD does not hold,
+# labelled (all of it held out, split "test") after IARD-2 had been run and studied
+REDIAL_LABELS = _HERE / "data" / "redial_requests.jsonl"
+REDIAL_FILE = "redial/test.jsonl"
 PARAPHRASES = _HERE / "data" / "paraphrases.jsonl"
 ENV_VAR = "REQUESTS_CORPUS_DIR"
 # Searched in this order after $REQUESTS_CORPUS_DIR, which corpus_dirs() reads at call time
@@ -43,6 +47,8 @@ SPLITS = ("dev", "test")
 _SOURCE = {
     "inspired": "data/dialog_data/{split}.tsv from https://github.com/sweetpeach/Inspired",
     "iard": "data/datasets/iard/{split} from https://github.com/iai-group/UserSimCRS",
+    "redial": "data/redial/{split}.jsonl from "
+    "https://github.com/AaronHeee/LLMs-as-Zero-Shot-Conversational-RecSys",
 }
 
 
@@ -127,9 +133,52 @@ def _iard_turns() -> dict[tuple[str, str], str]:
     return turns
 
 
+@cache
+def redial_dialogues(path: Path) -> dict[str, list[tuple[str, str]]]:
+    """dialog_id -> [(role, text)] of a ReDial test conversation, role SEEKER or RECOMMENDER.
+
+    The file (UniCRS's processing of ReDial's test split) holds one record per recommender
+    reply: the conversation so far (``context``, a placeholder "" first, a speaker's
+    consecutive messages joined) and the reply (``resp``). The longest context plus its reply
+    is the conversation up to the recommender's last reply; speakers alternate, so reading
+    back from that reply gives each turn's role (checked against IARD's roles on the 38
+    conversations both hold: all agree)."""
+    longest: dict[str, dict[str, Any]] = {}
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            record = json.loads(line)
+            held = longest.get(record["dialog_id"])
+            if held is None or len(record["context"]) > len(held["context"]):
+                longest[record["dialog_id"]] = record
+    dialogues = {}
+    for dialog_id, record in longest.items():
+        context = list(record["context"])
+        turns = [*(context[1:] if context and context[0] == "" else context), record["resp"]]
+        last = len(turns) - 1
+        dialogues[dialog_id] = [
+            ("SEEKER" if (last - i) % 2 else "RECOMMENDER", text.strip())
+            for i, text in enumerate(turns)
+        ]
+    return dialogues
+
+
+def _redial_turns() -> dict[tuple[str, str], str]:
+    path = _find(REDIAL_FILE, "redial", "test")
+    return {
+        (dialog_id, str(i)): text
+        for dialog_id, turns in redial_dialogues(path).items()
+        for i, (role, text) in enumerate(turns)
+        if role == "SEEKER"
+    }
+
+
 def _raw_text(request_id: str, expected_hash: str) -> str:
     source, *key = request_id.split("/")
-    if source == "iard":
+    if source == "redial":
+        dialog_id, turn = key
+        text = _redial_turns().get((dialog_id, turn))
+        where, hint = REDIAL_FILE, "test"
+    elif source == "iard":
         conversation_id, turn = key
         text = _iard_turns().get((conversation_id, turn))
         where, hint = "the IARD files", " and ".join(IARD_FILES)
@@ -145,7 +194,7 @@ def _raw_text(request_id: str, expected_hash: str) -> str:
         )
     # ReDial's web form stored what people typed HTML-escaped ("&quot;", "&gt;"): the hash
     # is of the stored text, the request is what they typed
-    return html.unescape(text) if source == "iard" else text
+    return html.unescape(text) if source in ("iard", "redial") else text
 
 
 def _read_jsonl(path: Path, split: str | None) -> list[dict[str, Any]]:
@@ -198,6 +247,24 @@ def load_iard2_requests(split: str | None = None) -> list[RealRequest]:
         if row["split"] != "test":
             raise ValueError(f"{row['id']}: IARD-2 is held out whole, labelled {row['split']}")
     return [_request(row, _raw_text(row["id"], row["sha1"])) for row in rows]
+
+
+def load_redial_requests(split: str | None = None) -> list[RealRequest]:
+    """ReDial-T, the third held-out set: all of it is test (an empty dev split)."""
+    rows = _read_jsonl(REDIAL_LABELS, split)
+    for row in rows:
+        if row["split"] != "test":
+            raise ValueError(f"{row['id']}: ReDial-T is held out whole, labelled {row['split']}")
+    return [_request(row, _raw_text(row["id"], row["sha1"])) for row in rows]
+
+
+def redial_available() -> bool:
+    """Whether ReDial's processed test file is on this machine."""
+    try:
+        _find(REDIAL_FILE, "redial", "test")
+    except CorpusMissing:
+        return False
+    return True
 
 
 def iard_available() -> bool:

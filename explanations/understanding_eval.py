@@ -11,7 +11,10 @@ the base) on the MovieLens 100K catalogue, and writes every request as a profile
   them; included when its raw files are on the machine. Rules were fixed on its dev split;
   its test split was run once and then studied, so it is seen;
 - **iard2**: the rest of IARD's conversations, labelled afterwards and held out whole (test
-  only): the figures for requests nobody here tuned on;
+  only); run once, then studied, so it is seen;
+- **redial**: ReDial-T, seeker turns of 350 ReDial test conversations IARD does not hold,
+  labelled after IARD-2 was studied and held out whole (test only): the figures for requests
+  nobody here tuned on; included when its raw file is on the machine;
 - **paraphrases**: genre x decade x negation x reference-film requests we wrote.
 
 Per set, as a person would judge a reply:
@@ -50,6 +53,8 @@ from explanations.corpus import (
     load_iard_requests,
     load_paraphrases,
     load_real_requests,
+    load_redial_requests,
+    redial_available,
 )
 from explanations.understanding import RECENT_YEARS, GenreReader
 from recommender.data import Catalogue
@@ -218,6 +223,7 @@ def _load_sets(names: list[str], split: str | None) -> dict[str, list[RealReques
         "real": load_real_requests,
         "iard": load_iard_requests,
         "iard2": load_iard2_requests,
+        "redial": load_redial_requests,
         "paraphrases": load_paraphrases,
     }
     unknown = set(names) - set(loaders)
@@ -227,8 +233,12 @@ def _load_sets(names: list[str], split: str | None) -> dict[str, list[RealReques
         # the held-out sets are optional: without their files the evaluation runs as before
         print("iard, iard2: raw files not found (see explanations/data/README.md); skipped")
         names = [n for n in names if n not in ("iard", "iard2")]
+    if not redial_available() and "redial" in names:
+        print("redial: raw file not found (see explanations/data/README.md); skipped")
+        names = [n for n in names if n != "redial"]
     if split == "dev":
-        names = [n for n in names if n != "iard2"]  # held out whole: it has no dev split
+        # the held-out sets have no dev split
+        names = [n for n in names if n not in ("iard2", "redial")]
     return {name: loaders[name](split) for name in names}
 
 
@@ -239,9 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("reports/understanding.json"))
     parser.add_argument(
         "--sets",
-        default="real,iard,iard2,paraphrases",
-        help="comma-separated: real (INSPIRED), iard and iard2 (skipped when their files are "
-        "absent; iard2 has a test split only), paraphrases",
+        default="real,iard,iard2,redial,paraphrases",
+        help="comma-separated: real (INSPIRED), iard, iard2 and redial (skipped when their "
+        "files are absent; iard2 and redial have a test split only), paraphrases",
     )
     parser.add_argument(
         "--no-reader",

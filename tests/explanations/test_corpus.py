@@ -263,3 +263,72 @@ def test_an_iard2_label_outside_the_test_split_is_refused(
     monkeypatch.setattr(corpus, "IARD2_LABELS", path)
     with pytest.raises(ValueError, match="held out whole"):
         corpus.load_iard2_requests()
+
+
+def redial_record(dialog: str, context: list[str], resp: str) -> str:
+    """One line of UniCRS's processed ReDial test file: the chat so far and the reply."""
+    return json.dumps({"dialog_id": dialog, "context": context, "resp": resp, "is_user": 0})
+
+
+def test_redial_turns_take_their_roles_from_the_recommenders_replies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file has no roles: a record per recommender reply; the longest context plus its
+    reply is the chat, and speakers alternate back from the reply."""
+    wish = "Hi! I'm looking for a scary movie, not too gory, like It (2017)"
+    lines = [
+        # the recommender speaks first here: the placeholder "" then nothing
+        redial_record("test_1", [""], "Hello, what do you like?"),
+        redial_record("test_1", ["", "Hello, what do you like?", wish], "Try Annabelle (2014)"),
+        redial_record(
+            "test_1",
+            ["", "Hello, what do you like?", wish, "Try Annabelle (2014)", "Seen it, thanks"],
+            "Then Get Out (2017)",
+        ),
+        # a seeker opens this one
+        redial_record("test_2", ["", "any 80s comedies?"], "Ghostbusters (1984)"),
+    ]
+    (tmp_path / "redial").mkdir()
+    (tmp_path / "redial" / "test.jsonl").write_text("\n".join(lines) + "\n")
+    monkeypatch.setenv("REQUESTS_CORPUS_DIR", str(tmp_path))
+    dialogues = corpus.redial_dialogues(tmp_path / "redial" / "test.jsonl")
+    assert [role for role, _ in dialogues["test_1"]] == [
+        "RECOMMENDER", "SEEKER", "RECOMMENDER", "SEEKER", "RECOMMENDER"
+    ]  # fmt: skip
+    assert dialogues["test_2"] == [
+        ("SEEKER", "any 80s comedies?"),
+        ("RECOMMENDER", "Ghostbusters (1984)"),
+    ]
+
+    labels = tmp_path / "redial.jsonl"
+    row = {**label("x", wish), "id": "redial/test_1/1", "split": "test"}
+    labels.write_text(json.dumps(row) + "\n")
+    monkeypatch.setattr(corpus, "REDIAL_LABELS", labels)
+    (request,) = corpus.load_redial_requests()
+    assert request.text == wish and request.genres == (("Thriller",),)
+    # a recommender's turn is not a request: the same id pointing at one is refused
+    labels.write_text(json.dumps({**row, "id": "redial/test_1/2"}) + "\n")
+    with pytest.raises(ValueError, match="redial/test_1/2"):
+        corpus.load_redial_requests()
+    labels.write_text(json.dumps({**row, "split": "dev"}) + "\n")
+    with pytest.raises(ValueError, match="held out whole"):
+        corpus.load_redial_requests()
+
+
+def test_redial_t_is_held_out_whole_and_shares_no_conversation_with_iard() -> None:
+    def rows(path: Path) -> list[dict[str, Any]]:
+        with path.open(encoding="utf-8") as fh:
+            return [json.loads(line) for line in fh if line.strip()]
+
+    third = rows(corpus.REDIAL_LABELS)
+    assert len(third) >= 1000 and sum(r["actionable"] for r in third) >= 300
+    assert {r["split"] for r in third} == {"test"}
+    assert len({r["id"] for r in third}) == len(third)
+    for row in third:
+        source, dialog, turn = row["id"].split("/")
+        assert source == "redial" and dialog.startswith("test_") and turn.isdigit(), row["id"]
+        assert len(row["sha1"]) == 10 and "text" not in row, row["id"]
+        named = {g for group in row["genres"] for g in group} | set(row["not_genres"])
+        assert named <= MOVIELENS_GENRES, (row["id"], named - MOVIELENS_GENRES)
+    iard = {r["id"].split("/")[1] for r in rows(corpus.IARD_LABELS) + rows(corpus.IARD2_LABELS)}
+    assert not iard & {r["id"].split("/")[1].removeprefix("test_") for r in third}
