@@ -64,9 +64,29 @@ def setup(args: argparse.Namespace) -> Any:
     return mv
 
 
-def rate_one_more(share: float, seed: int) -> int:
+def top10(users: list[int]) -> dict[int, list[int]]:
+    """Each user's stored top 10 (item pks, best first)."""
+    from webapp.recommendations.models import RecommendationList
+
+    rows = RecommendationList.objects.filter(user_id__in=users).values_list("user_id", "entries")
+    return {u: [e["item"] for e in entries[:11]] for u, entries in rows}
+
+
+def top10_changed(
+    before: dict[int, list[int]], after: dict[int, list[int]], rated: dict[int, int]
+) -> float:
+    """Mean share of a user's top 10 that is new after the refresh, the film they just rated
+    left out of the before list (its leaving is no news): what a person would notice."""
+    shares = []
+    for user, items in after.items():
+        old = [i for i in before.get(user, []) if i != rated[user]][:10]
+        shares.append(len(set(items[:10]) - set(old)) / 10)
+    return sum(shares) / max(len(shares), 1)
+
+
+def rate_one_more(share: float, seed: int) -> dict[int, int]:
     """``share`` of the users each rate one film they have not (a bulk insert, as an import
-    would); returns how many users changed."""
+    would); returns user -> the film rated."""
     import numpy as np
     from django.contrib.auth import get_user_model
     from django.db.models import Count
@@ -93,7 +113,7 @@ def rate_one_more(share: float, seed: int) -> int:
         for u in chosen
     ]  # fmt: skip
     Interaction.objects.bulk_create(rows)
-    return len(chosen)
+    return {row.user_id: row.item_id for row in rows}
 
 
 def one_scenario(mv: Any, name: str, changed: int) -> dict[str, Any]:
@@ -136,8 +156,12 @@ def scenarios(args: argparse.Namespace, mv: Any) -> list[dict[str, Any]]:
 
     rows = [one_scenario(mv, "nothing changed", 0)]
     for k, share in enumerate(args.shares):
-        changed = rate_one_more(share, args.seed + k)
-        rows.append(one_scenario(mv, f"{share:.0%} of users rate one more film", changed))
+        before = top10(list(get_user_model().objects.values_list("pk", flat=True)))
+        rated = rate_one_more(share, args.seed + k)
+        row = one_scenario(mv, f"{share:.0%} of users rate one more film", len(rated))
+        # the rating is folded in: the raters' lists move now, not at the next training
+        row["top10_changed"] = round(top10_changed(before, top10(list(rated)), rated), 3)
+        rows.append(row)
     user = get_user_model().objects.order_by("pk").first()
     profile_services.profile_edit(user=user, by=user, action="add", text="funny films")
     rows.append(one_scenario(mv, "one profile edit", 1))
@@ -179,12 +203,13 @@ def main(argv: list[str] | None = None) -> int:
     plan = selection_plan(mv)
     rows = scenarios(args, mv)
     head = f"{'scenario':<38} {'changed':>7} {'select ms':>9} {'refreshed':>9} {'skipped':>8}"
-    print(head + f" {'skipped %':>9} {'seconds':>8} {'users/s':>8}")
+    print(head + f" {'skipped %':>9} {'seconds':>8} {'users/s':>8} {'top 10 new':>10}")
     for r in rows:
         rate = f"{r['users_per_s']:>8.1f}" if r["users_per_s"] else f"{'-':>8}"
+        moved = f"{r['top10_changed']:>10.1%}" if "top10_changed" in r else f"{'-':>10}"
         print(
             f"{r['scenario']:<38} {r['changed']:>7,} {r['select_ms']:>9.1f} {r['refreshed']:>9,} "
-            f"{r['skipped']:>8,} {r['skipped_share']:>9.1%} {r['seconds']:>8.2f} {rate}"
+            f"{r['skipped']:>8,} {r['skipped_share']:>9.1%} {r['seconds']:>8.2f} {rate} {moved}"
         )
     load = os.getloadavg()[0]
     meta = {

@@ -6,6 +6,7 @@ dense index, and returns indices with scores. The web app translates ids at its 
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -55,6 +56,16 @@ class Ranker(ABC):
         sequential models do. Models that set ``can_fold_in`` refresh their user caches here.
         """
         raise NotImplementedError(f"{type(self).__name__} learns per-user factors: refit it")
+
+    def folded(self, interactions: Interactions) -> Self:
+        """A copy that reads ``interactions`` as its users' histories; this model is untouched.
+
+        What a refresh between trainings scores a slice of users with: their histories as they
+        are now (users re-indexed 0..b-1), on the fitted weights, which the copy shares and
+        never writes. O(the slice's interactions), whatever the number of users fitted."""
+        if not self.can_fold_in:
+            raise NotImplementedError(f"{type(self).__name__} learns per-user factors: refit it")
+        return copy.copy(self).fold_in(interactions)
 
     def seen(self, user: int) -> np.ndarray:
         return self._seen[user] if user < len(self._seen) else np.empty(0, dtype=np.int64)

@@ -16,6 +16,7 @@ can pass its own cached :class:`recommender.encoders.TextEncoder`.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -94,6 +95,11 @@ class DenseText(Ranker):
         self.history_vectors = self._history_vectors(interactions)
         self._refresh_users()
         return self
+
+    def folded(self, interactions: Interactions) -> Self:
+        clone = copy.copy(self)
+        clone.user_text_vectors = {}  # keyed by this model's user indices, not the slice's
+        return clone.fold_in(interactions)
 
     def _item_weights(self, age: np.ndarray, values: np.ndarray | None) -> np.ndarray:
         """float64 weight of each history entry, any shape: recency times rating.

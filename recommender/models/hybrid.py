@@ -29,6 +29,7 @@ entry in ``HybridConfig.components``: (role, registered model name). Nothing els
 
 from __future__ import annotations
 
+import copy
 import importlib
 import io
 import itertools
@@ -227,6 +228,15 @@ class Hybrid(Ranker):
         for model in self.models.values():
             model.fold_in(interactions)
         return self
+
+    def folded(self, interactions: Interactions) -> Self:
+        for role, model in self.models.items():
+            if not model.can_fold_in:
+                raise NotImplementedError(f"the {role} component ({model.name}) cannot fold in")
+        clone = copy.copy(self)
+        clone.models = {role: model.folded(interactions) for role, model in self.models.items()}
+        clone._remember(interactions)
+        return clone
 
     @classmethod
     def tune(

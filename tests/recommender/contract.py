@@ -29,6 +29,7 @@ too. Timestamps follow each user's item order, so sequences are well defined.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -243,3 +244,51 @@ class RankerContract:
         model.fold_in(base)
         for u, scores in zip(users, before, strict=True):
             np.testing.assert_allclose(model.score(int(u), items), scores, rtol=1e-5, atol=1e-6)
+
+    def test_a_folded_slice_scores_as_fold_in_does_and_leaves_the_model_alone(
+        self, data: Checkerboard
+    ) -> None:
+        """A refresh between trainings folds in a slice of users, re-indexed 0..b-1, on a
+        copy: the slice's scores are those of the whole model folded in, and the served
+        model's own users score as before."""
+        model = self.make_model().fit(data.interactions, data.catalogue)
+        base = data.interactions
+        users = np.array(list(self._users(data)), dtype=np.int64)[:3]
+        items = np.arange(base.n_items)
+        before = [model.score(int(u), items) for u in users]
+        # the slice: those users' histories plus their held-out item, rated last
+        rows = np.isin(base.users, users)
+        slice_users = np.searchsorted(users, base.users[rows])
+        folded_input = Interactions(
+            n_users=len(users),
+            n_items=base.n_items,
+            users=np.r_[slice_users, np.arange(len(users))],
+            items=np.r_[base.items[rows], data.held_out[users]],
+            values=np.r_[base.values[rows], np.ones(len(users), dtype=np.float32)],
+            timestamps=np.r_[
+                base.timestamps[rows], np.full(len(users), base.timestamps.max() + 60)
+            ],
+        )
+        if not model.can_fold_in:
+            with pytest.raises(NotImplementedError):
+                model.folded(folded_input)
+            return
+        folded = model.folded(folded_input)
+        assert folded is not model and folded.n_users == len(users)
+        whole = copy.deepcopy(model).fold_in(
+            Interactions(
+                n_users=base.n_users,
+                n_items=base.n_items,
+                users=np.r_[base.users, users],
+                items=np.r_[base.items, data.held_out[users]],
+                values=np.r_[base.values, np.ones(len(users), dtype=np.float32)],
+                timestamps=np.r_[base.timestamps, np.full(len(users), base.timestamps.max() + 60)],
+            )
+        )
+        for row, u in enumerate(users):
+            assert data.held_out[u] in folded.seen(row)
+            np.testing.assert_allclose(
+                folded.score(row, items), whole.score(int(u), items), rtol=1e-4, atol=1e-5
+            )
+            np.testing.assert_array_equal(model.score(int(u), items), before[row])
+            assert data.held_out[u] not in model.seen(int(u))

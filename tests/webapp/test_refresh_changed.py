@@ -65,6 +65,40 @@ def test_a_user_with_a_new_rating_is_refreshed_and_an_untouched_one_keeps_their_
     assert selectors.users_to_refresh(model_version=served["mv"]) == []  # the mark is gone
 
 
+def test_a_new_rating_moves_the_raters_list_at_the_refresh_not_at_the_next_training(
+    served: dict[str, Any],
+) -> None:
+    """The refresh folds the rater's history as it is now into the fitted model: a comedy
+    fan who rates a horror film gets the other horror films lifted, each citing it."""
+    rater, liked = served["users"]["comedy"][3], served["horrors"][0]
+    horrors = {h.pk for h in served["horrors"]}
+
+    def horror_scores() -> dict[int, float]:
+        entries = RecommendationList.objects.get(user=rater).entries
+        return {e["item"]: e["score"] for e in entries if e["item"] in horrors}
+
+    before = horror_scores()
+    catalogue_services.interaction_rate(user=rater, item=liked, value=5)
+    services.lists_refresh_changed(model_version=served["mv"])
+
+    after = horror_scores()
+    assert liked.pk not in after and set(after) == horrors - {liked.pk}  # rated: not offered
+    assert min(after.values()) > max(before.values())
+    entries = RecommendationList.objects.get(user=rater).entries
+    cited = [
+        e for e in entries
+        if e["item"] in horrors and any(h == liked.pk for pairs in e["evidence"].values() for h, _ in pairs)
+    ]  # fmt: skip
+    assert len(cited) == len(after)
+    # the fitted model did not learn it: another comedy fan's list is unchanged
+    other = served["users"]["comedy"][4]
+    services.recommendations_refresh(model_version=served["mv"], user_ids=[other.pk])
+    assert all(
+        e["item"] in horrors or e["score"] >= 0
+        for e in RecommendationList.objects.get(user=other).entries
+    )
+
+
 def test_a_removed_like_and_a_bulk_insert_mark_their_users(served: dict[str, Any]) -> None:
     liker, bulk = served["users"]["horror"][2], served["users"]["horror"][3]
     item = served["comedies"][1]

@@ -8,7 +8,7 @@ import numpy as np
 from django.conf import settings
 from django.db.models import Prefetch, Q, QuerySet
 
-from recommender.data import Catalogue, Dataset, IdMap, build_dataset
+from recommender.data import Catalogue, Dataset, IdMap, Interactions, build_dataset
 from webapp.catalogue.models import Genre, Interaction, Item
 
 # What counts as a positive signal for the collaborative models. A dislike is not one, and
@@ -144,4 +144,32 @@ def dataset_from_db(name: str = "site") -> Dataset:
     user_ids = sorted(set(users))
     return build_dataset(
         name, user_ids, catalogue, users, items, np.asarray(values), np.asarray(stamps)
+    )
+
+
+def interactions_now(*, user_ids: list[int], item_index: dict[int, int]) -> Interactions:
+    """The positive interactions of ``user_ids`` as they are now, as a slice a model folds in
+    (:meth:`recommender.base.Ranker.folded`): row ``i`` is ``user_ids[i]``, items are indices
+    of ``item_index`` (a model's item pks; items added since its training are left out). The
+    same rows, order and values as :func:`dataset_from_db` gives training, for these users."""
+    row_of = {pk: i for i, pk in enumerate(user_ids)}
+    rows = (
+        Interaction.objects.filter(POSITIVE, user_id__in=user_ids)
+        .order_by("created_at", "id")
+        .values_list("user_id", "item_id", "value", "created_at")
+    )
+    users, items, values, stamps = [], [], [], []
+    for user_id, item_id, value, created in rows.iterator(chunk_size=20_000):
+        if item_id in item_index:
+            users.append(row_of[user_id])
+            items.append(item_index[item_id])
+            values.append(value if value is not None else 5.0)  # a like counts as a top rating
+            stamps.append(int(created.timestamp()))
+    return Interactions(
+        n_users=len(user_ids),
+        n_items=len(item_index),
+        users=np.asarray(users, dtype=np.int64),
+        items=np.asarray(items, dtype=np.int64),
+        values=np.asarray(values, dtype=np.float32),
+        timestamps=np.asarray(stamps, dtype=np.int64),
     )

@@ -26,7 +26,7 @@ from recommender.base import Ranker
 from recommender.serving import UserList, pack_parts, top_n, train_for_serving
 from recommender.user_state import item_side
 from webapp.catalogue.models import Interaction, Item
-from webapp.catalogue.selectors import POSITIVE, catalogue_from_db
+from webapp.catalogue.selectors import POSITIVE, catalogue_from_db, interactions_now
 from webapp.jobs.services import Progress, quiet
 from webapp.recommendations import selectors
 from webapp.recommendations.models import (
@@ -160,11 +160,11 @@ def recommendations_refresh(
     if callable(follow):
         follow(~excluded)  # the semantic model's trie of decodable IDs follows retire/restore
     started, written = time.perf_counter(), 0
-    users = np.array([index_of_user[u] for u in wanted], dtype=np.int64)
-    batch: list[RecommendationList] = []
     item_side_write(model, model_version.path)
+    scorer, users, owner = _scorer_now(model, wanted, index_of_user, known_users, item_ids)
+    batch: list[RecommendationList] = []
     lists = top_n(
-        model,
+        scorer,
         users,
         LIST_LENGTH,
         excluded_items=excluded,
@@ -174,7 +174,7 @@ def recommendations_refresh(
     for n, ul in enumerate(lists, start=1):
         batch.append(
             RecommendationList(
-                user_id=known_users[ul.user],
+                user_id=owner[ul.user],
                 model_version=model_version,
                 entries=_entries(ul, item_ids),
                 catalogue_scores=pack_parts(ul.catalogue) if ul.catalogue else None,
@@ -192,6 +192,26 @@ def recommendations_refresh(
     refresh_marks_clear(marks=marks)
     progress(1.0, f"{written:,} lists in {time.perf_counter() - started:.1f} s")
     return written
+
+
+def _scorer_now(
+    model: Ranker,
+    wanted: list[int],
+    index_of_user: dict[int, int],
+    known_users: list[int],
+    item_ids: list[Any],
+) -> tuple[Ranker, np.ndarray, list[int]]:
+    """What scores ``wanted``: (model, their rows in it, user pk of each row).
+
+    A model that can fold in scores them on their histories as they are now (a rating or
+    like since its training moves their list the moment it is refreshed, not at the next
+    training), on a copy holding only these users; one that cannot (it learnt per-user
+    factors) scores the histories it was fitted on."""
+    if not model.can_fold_in:
+        rows = np.array([index_of_user[u] for u in wanted], dtype=np.int64)
+        return model, rows, known_users
+    now = interactions_now(user_ids=wanted, item_index={pk: i for i, pk in enumerate(item_ids)})
+    return model.folded(now), np.arange(len(wanted), dtype=np.int64), wanted
 
 
 def refresh_marks_clear(*, marks: dict[int, int]) -> int:
