@@ -694,7 +694,8 @@ def _answer_question(ctx: ChatContext, state: ConversationState, message: str) -
         if found is not None:
             return Reply(_why_not(ctx, state, found[0]), (), (), None, state, (found[0],))
     m_about = _ABOUT.match(message)
-    if m_about and not _LIKE.search(message):
+    # one question: "what about other documentaries? I loved Amadeus" asks for documentaries
+    if m_about and not _LIKE.search(message) and not re.search(r"[?!]\s+\w", m_about["q"]):
         found = _lookup(ctx, m_about.group("q"))
         if found is not None:
             item = found[0]

@@ -440,6 +440,9 @@ def _relative_time(text: str, newest: int) -> str:
     text = _NEW_BEFORE_FILM.sub(recent, text)
     text = _SOMETHING_NEW.sub(recent, text)
     old = f"before {newest - CLASSIC_AGE + 1}"
+    # "a 90s classic" / "classic 80s films" is that decade's best, not an old film
+    text = re.sub(r"\b(\d{4}s)\s+classics?\b|\bclassics?\s+(\d{4}s)\b",
+                  lambda m: m.group(1) or m.group(2), text, flags=re.IGNORECASE)  # fmt: skip
     text = re.sub(
         r"\b(?:classics?|vintage|golden age|black and white|old-school)\b(?!\s+than)",
         old, text, flags=re.IGNORECASE,
@@ -499,6 +502,14 @@ _GENRE_WORDS = tuple(sorted({w for p in GENRE_SYNONYMS for w in p.split() if len
 # a five-letter word is corrected only right before "movie"/"film" ("horor movies"): alone,
 # one edit turns too many everyday words into genre words ("prime" -> "crime")
 _BEFORE_FILM_WORD = re.compile(r"\s+(?:movies?|films?|flicks?)\b", re.IGNORECASE)
+# ... or right after a word that says what they like ("I prefer darma")
+# when no noun follows ("I like prime rib" is no crime film)
+_AFTER_TASTE_WORD = re.compile(r"\b(?:prefer|like|love|enjoy|into)\s+$", re.IGNORECASE)
+_NO_NOUN_AFTER = re.compile(
+    r"\s*(?:$|[.,!?;]|(?:do|and|or|but|please|too|as|so|i|you|the|with|from|that|which|"
+    r"more|any|some)\b)",
+    re.IGNORECASE,
+)
 
 
 def _damerau_one(a: str, b: str) -> bool:
@@ -530,7 +541,13 @@ def correct_spelling(text: str) -> str:
             for stem in (low[:-3], low[:-2]):  # "horror-ish", "scifi" + "sh"
                 if stem in _GENRE_WORDS or stem in GENRE_SYNONYMS:
                     return stem
-        short = len(low) == 5 and not _BEFORE_FILM_WORD.match(text, m.end())
+        short = (
+            len(low) == 5
+            and not _BEFORE_FILM_WORD.match(text, m.end())
+            and not (
+                _AFTER_TASTE_WORD.search(text, 0, m.start()) and _NO_NOUN_AFTER.match(text, m.end())
+            )
+        )
         if len(low) < 5 or short or low in _GENRE_WORDS:
             return word
         stem = low[:-1] if low.endswith("s") and low[:-1] not in _GENRE_WORDS else low
@@ -1188,10 +1205,18 @@ def understand(
     return Understanding(clean, request, tuple(films), tuple(excluded), readings, relation)
 
 
+_TIME_FILLER = frozenset({"old", "older", "new", "newer"})
+
+
 def is_small_talk(text: str) -> bool:
     """A greeting or an acknowledgement with nothing else in it."""
     rest = _CHAT.sub("", normalise(text)).strip(" .,!?")
-    words = [w for w in re.findall(r"[a-z][a-z'-]*", rest.lower()) if w not in _FILLER_WORDS]
+    # "old"/"new" are filler beside other words, but "yeah, I like old movies" asks for a time
+    words = [
+        w
+        for w in re.findall(r"[a-z][a-z'-]*", rest.lower())
+        if w not in _FILLER_WORDS or w in _TIME_FILLER
+    ]
     return bool(_CHAT.match(normalise(text))) and not words
 
 

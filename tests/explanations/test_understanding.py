@@ -510,6 +510,24 @@ def test_greetings_and_thanks_are_small_talk_and_a_wish_is_not() -> None:
         assert is_small_talk(text), text
     for text in ("hello, a comedy please", "thanks, now something scary", "asdf"):
         assert not is_small_talk(text), text
+    # "old" is filler beside other words, but after a "yeah" it is the whole wish
+    for text in ("Yeah, i like old movies", "No, but i like old movies", "ok, something new"):
+        assert not is_small_talk(text), text
+
+
+def test_a_decade_classic_is_that_decade_not_an_old_film(tiny_index: TitleIndex) -> None:
+    for text in ("Can you recommend like a 90s classic?", "classic 90s thrillers"):
+        assert years(read(text, tiny_index)) == (1990, 1999), text
+    assert years(read("a classic please", tiny_index)) == (None, NEWEST - CLASSIC_AGE)
+
+
+def test_a_five_letter_typo_is_read_after_a_taste_verb_but_never_before_a_noun(
+    tiny_index: TitleIndex,
+) -> None:
+    assert read("No i prefer darma do you have some good ones", tiny_index).request.genre_groups
+    assert read("i love darma.", tiny_index).request.genre_groups
+    # "prime" is one edit from "crime", but it names the rib
+    assert not read("I like prime rib", tiny_index).request.genre_groups
 
 
 RAMBLE = (
@@ -595,6 +613,16 @@ def test_a_reply_says_what_it_understood(chat: ChatContext) -> None:
     cat = chat.catalogue
     assert reply.items
     assert all("Thriller" in cat.genres[i] and "Horror" not in cat.genres[i] for i in reply.items)
+
+
+def test_a_what_about_question_followed_by_a_liked_film_asks_for_films(chat: ChatContext) -> None:
+    reply = respond(
+        ConversationState(), "What about other musicals? Oh, I loved Grease (1978)!", chat
+    )
+    assert reply.items  # not a description of Grease
+    assert all("Musical" in chat.catalogue.genres[i] for i in reply.items)
+    about = respond(ConversationState(), "what about Grease?", chat)
+    assert not about.items and "Grease" in about.text  # a question about one film still is
 
 
 def test_a_film_the_catalogue_lacks_is_named_back(chat: ChatContext) -> None:
