@@ -93,6 +93,19 @@ def checkerboard(users_per_group: int = 12, items_per_block: int = 10) -> Checke
     return Checkerboard(interactions, catalogue, group, held_out, items_per_block)
 
 
+def with_held_out_rated(data: Checkerboard, users: np.ndarray) -> Interactions:
+    """The data where ``users`` also rated their held-out item, after everything else."""
+    base = data.interactions
+    return Interactions(
+        n_users=base.n_users,
+        n_items=base.n_items,
+        users=np.r_[base.users, users],
+        items=np.r_[base.items, data.held_out[users]],
+        values=np.r_[base.values, np.ones(len(users), dtype=np.float32)],
+        timestamps=np.r_[base.timestamps, np.full(len(users), base.timestamps.max() + 60)],
+    )
+
+
 class RankerContract:
     """Mixin: inherit it in a ``Test...`` class and implement :meth:`make_model`."""
 
@@ -223,15 +236,7 @@ class RankerContract:
         users = np.array(list(self._users(data)), dtype=np.int64)
         items = np.arange(base.n_items)
         before = [model.score(int(u), items) for u in users]
-        # every user also rated their held-out item, after everything else
-        extra = Interactions(
-            n_users=base.n_users,
-            n_items=base.n_items,
-            users=np.r_[base.users, users],
-            items=np.r_[base.items, data.held_out[users]],
-            values=np.r_[base.values, np.ones(len(users), dtype=np.float32)],
-            timestamps=np.r_[base.timestamps, np.full(len(users), base.timestamps.max() + 60)],
-        )
+        extra = with_held_out_rated(data, users)
         if not model.can_fold_in:
             with pytest.raises(NotImplementedError):
                 model.fold_in(extra)
@@ -275,16 +280,7 @@ class RankerContract:
             return
         folded = model.folded(folded_input)
         assert folded is not model and folded.n_users == len(users)
-        whole = copy.deepcopy(model).fold_in(
-            Interactions(
-                n_users=base.n_users,
-                n_items=base.n_items,
-                users=np.r_[base.users, users],
-                items=np.r_[base.items, data.held_out[users]],
-                values=np.r_[base.values, np.ones(len(users), dtype=np.float32)],
-                timestamps=np.r_[base.timestamps, np.full(len(users), base.timestamps.max() + 60)],
-            )
-        )
+        whole = copy.deepcopy(model).fold_in(with_held_out_rated(data, users))
         for row, u in enumerate(users):
             assert data.held_out[u] in folded.seen(row)
             np.testing.assert_allclose(
