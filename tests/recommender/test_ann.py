@@ -31,11 +31,15 @@ def test_the_index_finds_what_exact_search_finds(tmp_path: Path) -> None:
     index = ann.open_index(path, *vectors.shape)
     queries = vectors[:50]
     found, cosines = index.search(queries, 30)
-    truth, exact = ann.ExactIndex(vectors).search(queries, 30)
+    truth, _ = ann.ExactIndex(vectors).search(queries, 30)
     recall = np.mean([len(set(f) & set(t)) / 30 for f, t in zip(found, truth, strict=True)])
     assert recall >= 0.95
     assert found.shape == (50, 30) and found.dtype == np.int64
-    np.testing.assert_allclose(cosines[:, 0], exact[:, 0], atol=1e-5)  # cosines, not distances
+    # cosines, not distances: each returned id with its cosine to the query (an approximate
+    # index may miss a query's own row now and then: the build is multithreaded)
+    found_cosines = np.take_along_axis(queries @ vectors.T, found, axis=1)
+    np.testing.assert_allclose(cosines, found_cosines, atol=1e-5)
+    assert np.mean(found[:, 0] == truth[:, 0]) >= 0.95
 
 
 def test_the_index_file_is_memory_mapped_and_shared_by_every_opener(tmp_path: Path) -> None:
