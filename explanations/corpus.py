@@ -240,22 +240,23 @@ def load_iard_requests(split: str | None = None) -> list[RealRequest]:
     return [_request(row, _raw_text(row["id"], row["sha1"])) for row in rows]
 
 
-def load_iard2_requests(split: str | None = None) -> list[RealRequest]:
-    """IARD-2, the second held-out set: all of it is test (an empty dev split)."""
-    rows = _read_jsonl(IARD2_LABELS, split)
+def _held_out_whole(path: Path, name: str, split: str | None) -> list[RealRequest]:
+    """A held-out set's labelled turns: every row must be test (the set has no dev split)."""
+    rows = _read_jsonl(path, split)
     for row in rows:
         if row["split"] != "test":
-            raise ValueError(f"{row['id']}: IARD-2 is held out whole, labelled {row['split']}")
+            raise ValueError(f"{row['id']}: {name} is held out whole, labelled {row['split']}")
     return [_request(row, _raw_text(row["id"], row["sha1"])) for row in rows]
+
+
+def load_iard2_requests(split: str | None = None) -> list[RealRequest]:
+    """IARD-2, the second held-out set: all of it is test (an empty dev split)."""
+    return _held_out_whole(IARD2_LABELS, "IARD-2", split)
 
 
 def load_redial_requests(split: str | None = None) -> list[RealRequest]:
     """ReDial-T, the third held-out set: all of it is test (an empty dev split)."""
-    rows = _read_jsonl(REDIAL_LABELS, split)
-    for row in rows:
-        if row["split"] != "test":
-            raise ValueError(f"{row['id']}: ReDial-T is held out whole, labelled {row['split']}")
-    return [_request(row, _raw_text(row["id"], row["sha1"])) for row in rows]
+    return _held_out_whole(REDIAL_LABELS, "ReDial-T", split)
 
 
 def redial_available() -> bool:

@@ -8,7 +8,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -159,10 +159,9 @@ def recommendations_refresh(
     follow = getattr(model, "set_active", None)
     if callable(follow):
         follow(~excluded)  # the semantic model's trie of decodable IDs follows retire/restore
-    started, written = time.perf_counter(), 0
+    started = time.perf_counter()
     item_side_write(model, model_version.path)
     scorer, users, owner = _scorer_now(model, wanted, index_of_user, known_users, item_ids)
-    batch: list[RecommendationList] = []
     lists = top_n(
         scorer,
         users,
@@ -171,27 +170,35 @@ def recommendations_refresh(
         attribute_k=EVIDENCE_PER_ROLE,
         keep_state=True,
     )
-    for n, ul in enumerate(lists, start=1):
-        batch.append(
-            RecommendationList(
-                user_id=owner[ul.user],
-                model_version=model_version,
-                entries=_entries(ul, item_ids),
-                catalogue_scores=pack_parts(ul.catalogue) if ul.catalogue else None,
-                user_state=ul.state.pack() if ul.state is not None else None,
-                catalogue_version=catalogue_version,
-            )
+    rows = (
+        RecommendationList(
+            user_id=owner[ul.user],
+            model_version=model_version,
+            entries=_entries(ul, item_ids),
+            catalogue_scores=pack_parts(ul.catalogue) if ul.catalogue else None,
+            user_state=ul.state.pack() if ul.state is not None else None,
+            catalogue_version=catalogue_version,
         )
-        if len(batch) >= 500:
-            written += _store(batch)
-            batch = []
-            progress(n / max(len(users), 1), f"{n:,} of {len(users):,} users")
-    written += _store(batch)
+        for ul in lists
+    )
+    written = _store_in_batches(rows, len(users), progress)
     # a user the model does not know has no list to refresh until the next training, which
     # refreshes everyone: their mark goes too
     refresh_marks_clear(marks=marks)
     progress(1.0, f"{written:,} lists in {time.perf_counter() - started:.1f} s")
     return written
+
+
+def _store_in_batches(rows: Iterable[RecommendationList], total: int, progress: Progress) -> int:
+    """Upsert ``rows`` 500 at a time, saying how far along it is; returns how many."""
+    written, batch = 0, []
+    for n, row in enumerate(rows, start=1):
+        batch.append(row)
+        if len(batch) >= 500:
+            written += _store(batch)
+            batch = []
+            progress(n / max(total, 1), f"{n:,} of {total:,} users")
+    return written + _store(batch)
 
 
 def _scorer_now(
